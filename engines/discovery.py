@@ -1,0 +1,82 @@
+"""Finding models already on this machine: the Hugging Face and ModelScope caches and extra folders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from engines.errors import ZhbenchError
+from engines.loading import detect_family, huggingface_cache_dir, modelscope_cache_root
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    id: str  # hub id for cached models, the folder path otherwise
+    family: str
+    path: Path
+    size_bytes: int
+
+
+def folder_size(path: Path) -> int:
+    """Bytes on disk of a model folder (symlinked cache blobs counted once each)."""
+    if path.is_file():
+        return path.stat().st_size
+    seen: set[Path] = set()
+    total = 0
+    for item in path.rglob("*"):
+        target = item.resolve()
+        if target.is_file() and target not in seen:
+            seen.add(target)
+            total += target.stat().st_size
+    return total
+
+
+def _candidate(model_id: str, path: Path) -> LocalModel | None:
+    try:
+        family = detect_family(path, model_id)
+    except ZhbenchError:
+        return None
+    return LocalModel(model_id, family, path, folder_size(path))
+
+
+def huggingface_cached() -> Iterator[tuple[str, Path]]:
+    from huggingface_hub import scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    try:
+        cache = scan_cache_dir(huggingface_cache_dir())
+    except (CacheNotFound, OSError):
+        return
+    for repo in cache.repos:
+        if repo.repo_type == "model" and repo.revisions:
+            newest = max(repo.revisions, key=lambda r: r.last_modified)
+            yield repo.repo_id, Path(newest.snapshot_path)
+
+
+def modelscope_cached() -> Iterator[tuple[str, Path]]:
+    root = modelscope_cache_root()
+    for base in (root / "models", root):
+        if not base.is_dir():
+            continue
+        owners = (p for p in base.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+        for owner in sorted(o for o in owners if base != root or o.name not in ("models", "datasets")):
+            for model in sorted(p for p in owner.iterdir() if p.is_dir()):
+                yield f"{owner.name}/{model.name.replace('___', '.')}", model
+
+
+def folder_models(folders: Iterable[Path]) -> Iterator[tuple[str, Path]]:
+    for folder in folders:
+        if folder.is_dir():
+            for child in sorted(p for p in folder.iterdir() if p.is_dir() or p.suffix == ".pth"):
+                yield str(child), child
+
+
+def local_models(extra_folders: Iterable[Path] = ()) -> list[LocalModel]:
+    """Every model found locally whose family zhbench can tell."""
+    found: dict[Path, LocalModel] = {}
+    for source in (huggingface_cached(), modelscope_cached(), folder_models(extra_folders)):
+        for model_id, path in source:
+            if path not in found and (model := _candidate(model_id, path)) is not None:
+                found[path] = model
+    return list(found.values())

@@ -1,0 +1,42 @@
+"""Errors the engine core raises, each carrying one line a person can act on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ZhbenchError(Exception):
+    """Base class: the message is one clear line naming the problem (and the file, where there is one)."""
+
+
+class ModelNotFoundError(ZhbenchError):
+    """A model spec is neither an existing path nor a hub id present in a local cache."""
+
+
+class ModelLoadError(ZhbenchError):
+    """A model folder or file exists but cannot be loaded (missing, broken or misshapen files)."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class UnsafeCheckpointError(ModelLoadError):
+    """A pickled checkpoint would run code when unpickled; it was refused before any of it ran."""
+
+
+class UnknownFamilyError(ZhbenchError):
+    """No family matches a model folder, or a family name is not known."""
+
+
+class HistoryError(ZhbenchError):
+    """A chat history is malformed (wrong shape, wrong roles, not ending with the user)."""
+
+
+class GenerationError(ZhbenchError):
+    """Generating a reply failed part-way; ``partial`` holds what was generated before the failure."""
+
+    def __init__(self, message: str, partial: object) -> None:
+        super().__init__(message)
+        self.partial = partial

@@ -1,0 +1,13 @@
+"""The model families zhbench runs, one module each (prompt builder, stop rule, defaults)."""
+
+from __future__ import annotations
+
+from engines.base import Engine
+from engines.families.chatyuan import ChatYuanEngine
+from engines.families.dialogpt_zh import DialogptZhEngine
+from engines.families.gpt2_dialogbot import Gpt2DialogbotEngine
+from engines.families.promptclue import PromptClueEngine
+
+FAMILIES: dict[str, type[Engine]] = {
+    engine.family: engine for engine in (Gpt2DialogbotEngine, DialogptZhEngine, ChatYuanEngine, PromptClueEngine)
+}

@@ -1,0 +1,138 @@
+"""chat-DialoGPT-small-zh (liam168): DialoGPT-small with GPT-2's byte-level BPE.
+
+Follows the loop of the model card (HF liam168/chat-DialoGPT-small-zh, README "How to use"):
+``u1<eos>r1<eos>u2<eos>…``, greedy ``generate(max_length=1000)``, stop at ``<|endoftext|>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engines.checkpoints import read_json
+from engines.context import fit_newest, prompt_budget
+from engines.errors import ModelLoadError
+from engines.standins import mark_standin, random_gpt2_state, save_weights, train_byte_level_bpe, write_json
+from engines.transformers_engine import CausalLMEngine, checked_tokenizer
+from engines.types import GenerationParams, Message, Prompt
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+#: the card's ``max_length=1000``: prompt and reply together
+MAX_TOTAL_LENGTH = 1000
+
+
+def dialogpt_defaults() -> GenerationParams:
+    """Greedy, as the card calls ``generate`` with no sampling arguments; the reply may fill what is
+    left of the card's 1000-token total."""
+    return GenerationParams(greedy=True, max_new_tokens=MAX_TOTAL_LENGTH)
+
+
+def dialogpt_input_ids(utterances: Sequence[Sequence[int]], *, eos_id: int, max_prompt_tokens: int) -> list[int]:
+    """Every utterance followed by ``<eos>``, oldest first.
+
+    Deviation: upstream lets the history grow until GPT-2 runs out of positions and crashes; here the
+    oldest exchanges (a user utterance and the reply after it) are dropped until the prompt fits, and
+    if the newest utterance alone does not fit, its last tokens are kept.
+    """
+
+    def encoded(window: Sequence[Sequence[int]]) -> list[int]:
+        ids: list[int] = []
+        for utterance in window:
+            ids += [*utterance, eos_id]
+        return ids
+
+    window = fit_newest(list(utterances), lambda w: len(encoded(w)) <= max_prompt_tokens)
+    if len(window) % 2 == 0 and len(window) < len(utterances):
+        window = window[1:]  # the history alternates and ends with the user: start at a user turn, as in training
+    ids = encoded(window)
+    if len(ids) > max_prompt_tokens:
+        ids = [*list(window[-1])[-(max_prompt_tokens - 1) :], eos_id] if max_prompt_tokens > 1 else [eos_id]
+    return ids
+
+
+class DialogptZhEngine(CausalLMEngine):
+    family = "dialogpt-zh"
+    name_hints = ("dialogpt",)
+
+    @classmethod
+    def matches_layout(cls, path: Path) -> bool:
+        if not (path / "config.json").is_file():
+            return False
+        has_bpe = (path / "vocab.json").is_file() or (path / "tokenizer.json").is_file()
+        return has_bpe and read_json(path / "config.json").get("model_type") == "gpt2"
+
+    @classmethod
+    def load_tokenizer(cls, folder: Path) -> PreTrainedTokenizerBase:
+        from transformers import AutoTokenizer
+
+        has_files = (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file()
+        if not has_files and not (folder / "tokenizer.json").is_file():
+            missing = "merges.txt" if (folder / "vocab.json").is_file() else "vocab.json"
+            raise ModelLoadError(folder, f"missing tokenizer file {missing}")
+        return checked_tokenizer(AutoTokenizer, folder)
+
+    @property
+    def max_positions(self) -> int:
+        return min(int(self.model.config.n_positions), MAX_TOTAL_LENGTH)
+
+    def default_params(self) -> GenerationParams:
+        return dialogpt_defaults()
+
+    def build_prompt(self, history: list[Message], params: GenerationParams) -> Prompt:
+        eos = self.tokenizer.eos_token_id
+        ids = dialogpt_input_ids(
+            [self.utterance_ids(m) for m in history],
+            eos_id=eos,
+            max_prompt_tokens=prompt_budget(self.max_positions, params.max_new_tokens),
+        )
+        return Prompt(self.tokenizer.decode(ids), ids)
+
+    def is_end_token(self, token_id: int) -> bool:
+        return token_id == self.tokenizer.eos_token_id
+
+    def decode_reply(self, output_ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(output_ids), skip_special_tokens=True)
+
+    @classmethod
+    def write_standin(cls, folder: Path, *, weights_format: str = "bin") -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        train_byte_level_bpe(folder)
+        end = "<|endoftext|>"
+        vocab_size = len(read_json(folder / "vocab.json"))
+        eos_id = vocab_size - 1
+        write_json(folder / "special_tokens_map.json", {"bos_token": end, "eos_token": end, "unk_token": end})
+        write_json(
+            folder / "tokenizer_config.json",
+            {
+                "unk_token": end,
+                "bos_token": end,
+                "eos_token": end,
+                "add_prefix_space": False,
+                "model_max_length": 1024,
+                "name_or_path": "microsoft/DialoGPT-small",
+                "errors": "replace",
+                "tokenizer_class": "GPT2Tokenizer",
+            },
+        )
+        config = {
+            "architectures": ["GPT2LMHeadModel"],
+            "model_type": "gpt2",
+            "activation_function": "gelu_new",
+            "n_layer": 2,
+            "n_head": 2,
+            "n_embd": 32,
+            "n_positions": 1024,
+            "n_ctx": 1024,
+            "vocab_size": vocab_size,
+            "bos_token_id": eos_id,
+            "eos_token_id": eos_id,
+            "layer_norm_epsilon": 1e-05,
+            "initializer_range": 0.02,
+        }
+        write_json(folder / "config.json", config)
+        save_weights(random_gpt2_state(config), folder, weights_format)
+        mark_standin(folder, cls.family)
+        return folder

@@ -1,0 +1,165 @@
+"""Plain data shared by every engine: chat messages, decoding parameters, prompts and replies."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal, TypedDict
+
+from engines.errors import HistoryError
+
+
+class Message(TypedDict):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+def validate_history(history: object) -> list[Message]:
+    """A chat history to answer: well-formed messages, the last one from the user (else ``HistoryError``)."""
+    messages = validate_messages(history)
+    if not messages or messages[-1]["role"] != "user":
+        raise HistoryError("the last message of a history must be from the user")
+    return messages
+
+
+def validate_messages(history: object) -> list[Message]:
+    """Check a list of chat messages' shape and return it; raise ``HistoryError`` if malformed."""
+    if not isinstance(history, Sequence) or isinstance(history, (str, bytes)):
+        raise HistoryError('a history must be a list of {"role", "content"} objects')
+    messages: list[Message] = []
+    for index, item in enumerate(history):
+        if not isinstance(item, Mapping):
+            raise HistoryError(f'message {index} is not an object with "role" and "content"')
+        role, content = item.get("role"), item.get("content")
+        if role not in ("user", "assistant"):
+            raise HistoryError(f'message {index} has role {role!r}; expected "user" or "assistant"')
+        if not isinstance(content, str):
+            raise HistoryError(f'message {index} has no text "content"')
+        messages.append({"role": role, "content": content})
+    return messages
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Decoding settings of one reply. Each family's defaults are its upstream defaults.
+
+    ``greedy`` means deterministic decoding: argmax, or beam search when ``num_beams`` > 1.
+    ``seed`` None means "draw one"; the seed actually used is reported with the reply.
+    Families with settings of their own subclass this.
+    """
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
+    max_new_tokens: int = 128
+    greedy: bool = False
+    seed: int | None = None
+    num_beams: int = 1
+    length_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+
+    def with_overrides(self, overrides: Mapping[str, object]) -> GenerationParams:
+        """Return a copy with fields replaced, each value coerced to its field's type (strings from a CLI too)."""
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        changes: dict[str, Any] = {}
+        for name, value in overrides.items():
+            if name not in fields:
+                known = ", ".join(sorted(fields))
+                raise ValueError(f"unknown parameter {name!r} for {type(self).__name__} (known: {known})")
+            changes[name] = _coerce(value, getattr(self, name), fields[name].type, name)
+        return dataclasses.replace(self, **changes)
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first setting out of range."""
+        checks = [
+            (self.temperature > 0, "temperature must be above 0 (use greedy for deterministic replies)"),
+            (0 < self.top_p <= 1, "top_p must be in (0, 1]"),
+            (self.top_k >= 0, "top_k must be 0 (off) or more"),
+            (self.repetition_penalty > 0, "repetition_penalty must be above 0"),
+            (self.max_new_tokens >= 1, "max_new_tokens must be at least 1"),
+            (self.num_beams >= 1, "num_beams must be at least 1"),
+            (self.no_repeat_ngram_size >= 0, "no_repeat_ngram_size must be 0 (off) or more"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(value: object, current: object, annotation: object, name: str) -> object:
+    text = str(annotation)
+    if value is None or (isinstance(value, str) and value.lower() == "none" and "None" in text):
+        if "None" in text:
+            return None
+        raise ValueError(f"parameter {name!r} cannot be empty")
+    try:
+        if text.startswith("bool") or isinstance(current, bool):
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if text.startswith("int") or isinstance(current, int):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)  # type: ignore[call-overload]
+        if text.startswith("float") or isinstance(current, float):
+            return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"parameter {name!r} needs a {text.split(' ')[0]} value, got {value!r}") from None
+    return str(value)
+
+
+class StopReason(str, Enum):
+    EOS = "eos"  # the model emitted its end-of-sequence token
+    STOP_RULE = "stop_rule"  # a family's text rule ended the reply (for example RWKV's blank line)
+    LENGTH = "length"  # max_new_tokens, or the model's context, was reached
+    CANCELLED = "cancelled"  # the caller asked to stop
+    ERROR = "error"  # generation raised
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What a model is fed: for encoder-decoder models, the encoder input."""
+
+    text: str
+    input_ids: list[int]
+
+
+@dataclass(frozen=True)
+class ReplyStats:
+    prompt_tokens: int
+    new_tokens: int
+    ttft_s: float | None  # None when no token came
+    tokens_per_s: float  # new tokens over the whole reply time, prompt processing included
+    total_s: float
+    stop_reason: StopReason
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["stop_reason"] = self.stop_reason.value
+        return data
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A finished (or stopped, or failed) reply: its text, the ids generated, and how it went."""
+
+    family: str
+    text: str
+    output_ids: list[int]
+    params: GenerationParams
+    stats: ReplyStats
+    error: str | None = None
+    prompt: Prompt | None = field(default=None, repr=False)
+
+    @property
+    def partial(self) -> bool:
+        return self.stats.stop_reason in (StopReason.CANCELLED, StopReason.ERROR)

@@ -1,0 +1,1 @@
+"""zhbench's themes (Textual ``Theme`` objects and their ``.tcss``)."""

@@ -1,0 +1,1 @@
+"""zhbench's Textual widgets. They know the screen and nothing of torch."""

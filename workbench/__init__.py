@@ -1,0 +1,1 @@
+"""zhbench's workbench: the app, the command line, config and the transcript store."""

@@ -1,0 +1,296 @@
+"""The ``zhbench`` command line. Its commands and JSON shapes are stable: scripts depend on them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from engines.errors import ZhbenchError
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+class CommandError(Exception):
+    """A problem with what the user asked for; reported as one line."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.handler(args) or 0)
+    except (ZhbenchError, CommandError, ValueError) as exc:
+        print(f"zhbench: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zhbench", description="Run Chinese chat models locally and compare them.")
+    parser.set_defaults(command=None)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    models = commands.add_parser("models", help="list the seed catalog and the models found locally")
+    models.add_argument("--json", action="store_true", help="print a JSON list")
+    models.add_argument("--dir", action="append", type=Path, default=[], help="also look in this folder (repeatable)")
+    models.set_defaults(handler=cmd_models)
+
+    prompt = commands.add_parser("prompt", help="show what the model would be fed for a history")
+    _model_options(prompt)
+    prompt.add_argument("--history", required=True, type=Path, help="a JSON list of {role, content} messages")
+    prompt.add_argument("--json", action="store_true", help="print {family, text, input_ids}")
+    _param_options(prompt)
+    prompt.set_defaults(handler=cmd_prompt)
+
+    ask = commands.add_parser("ask", help="one reply to TEXT, streamed to stdout")
+    _model_options(ask)
+    ask.add_argument("--history", type=Path, help="earlier turns, a JSON list of {role, content} messages")
+    ask.add_argument("--json", action="store_true", help="print one JSON object when the reply is done")
+    _param_options(ask)
+    ask.add_argument("text", metavar="TEXT", help="the user's message")
+    ask.set_defaults(handler=cmd_ask)
+
+    chat = commands.add_parser("chat", help="a plain multi-turn chat in this terminal")
+    _model_options(chat)
+    _param_options(chat)
+    chat.set_defaults(handler=cmd_chat)
+
+    tiny = commands.add_parser("make-tiny", help="write a tiny random-weight stand-in of a family")
+    tiny.add_argument("family", metavar="FAMILY")
+    tiny.add_argument("dir", metavar="DIR", type=Path)
+    tiny.add_argument("--weights", choices=("bin", "safetensors"), default="bin", help="weights file format")
+    tiny.set_defaults(handler=cmd_make_tiny)
+    return parser
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, metavar="M", help="a model folder, a .pth file, or a cached hub id")
+    parser.add_argument("--family", metavar="F", help="the model family, overriding detection")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when there is a GPU)")
+    parser.add_argument("--dtype", help="float32, float16 or bfloat16 (default: as upstream)")
+
+
+def _param_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("decoding (defaults: the model's upstream defaults)")
+    group.add_argument("--preset", help="a named upstream setting of the family (e.g. promptclue: beam, sample)")
+    group.add_argument("--seed", type=int)
+    group.add_argument("--greedy", action="store_true", default=None, help="deterministic decoding")
+    group.add_argument("--max-new-tokens", type=int)
+    group.add_argument("--temperature", type=float)
+    group.add_argument("--top-p", type=float)
+    group.add_argument("--top-k", type=int)
+    group.add_argument("--repetition-penalty", type=float)
+    group.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="any other setting (repeatable)"
+    )
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from engines.catalog import SEED_MODELS
+    from engines.discovery import local_models
+
+    local = local_models(args.dir)
+    by_id = {m.id.lower(): m for m in local}
+    rows: list[dict[str, Any]] = []
+    for entry in SEED_MODELS:
+        match = by_id.pop(entry.id.lower(), None) or by_id.pop((entry.modelscope_id or "").lower(), None)
+        rows.append(
+            {
+                **entry.to_dict(),
+                "path": str(match.path) if match else None,
+                "size_bytes": match.size_bytes if match else None,
+                "source": "catalog",
+            }
+        )
+    for model in by_id.values():
+        rows.append(
+            {
+                "id": model.id,
+                "name": model.path.name,
+                "family": model.family,
+                "path": str(model.path),
+                "size_bytes": model.size_bytes,
+                "source": "local",
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    for row in rows:
+        where = row["path"] or "not downloaded"
+        size = f"{row['size_bytes'] / 1e6:.1f} MB" if row["size_bytes"] is not None else ""
+        print(f"{row['family']:<15} {row['id']:<42} {size:>10}  {where}")
+    return 0
+
+
+def cmd_prompt(args: argparse.Namespace) -> int:
+    engine = _load(args)
+    history = read_history(args.history, answerable=True)
+    prompt = engine.prompt_for(history, _params(engine, args))
+    if args.json:
+        print(
+            json.dumps(
+                {"family": engine.family, "text": prompt.text, "input_ids": prompt.input_ids}, ensure_ascii=False
+            )
+        )
+    else:
+        from widgets.safe_text import visible_text
+
+        print(visible_text(prompt.text))
+        print(" ".join(map(str, prompt.input_ids)))
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    engine = _load(args)
+    history = read_history(args.history) if args.history else []
+    history.append({"role": "user", "content": args.text})
+    params = _params(engine, args)
+    if args.json:
+        reply = engine.reply(history, params)
+        print(json.dumps(reply_json(reply), ensure_ascii=False))
+        return 0
+    reply = _stream(engine, history, params)
+    return EXIT_INTERRUPTED if reply.stats.stop_reason.value == "cancelled" else 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    engine = _load(args)
+    params = _params(engine, args)
+    info = engine.describe()
+    print(f"{info['family']} · {info['path']} · {info['device']} {info['dtype']}")
+    print("Enter sends · /reset clears the conversation · Ctrl+C stops a reply · Ctrl+D quits")
+    history: list[dict[str, str]] = []
+    while True:
+        try:
+            text = input("user> ")
+        except EOFError:
+            print()
+            return 0
+        except KeyboardInterrupt:
+            print()
+            return 0
+        if text.strip() == "/reset":
+            history.clear()
+            print("(conversation cleared)")
+            continue
+        history.append({"role": "user", "content": text})
+        print("bot> ", end="", flush=True)
+        reply = _stream(engine, history, params)
+        history.append({"role": "assistant", "content": reply.text})
+
+
+def cmd_make_tiny(args: argparse.Namespace) -> int:
+    from engines.loading import family_class
+
+    engine_class = family_class(args.family)
+    path = engine_class.write_standin(args.dir, weights_format=args.weights)
+    print(f"wrote a tiny random-weight {args.family} stand-in to {path}")
+    return 0
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from engines.loading import load_engine
+
+    return load_engine(args.model, family=args.family, device=args.device, dtype=args.dtype)
+
+
+def _params(engine: Any, args: argparse.Namespace) -> Any:
+    presets = engine.presets()
+    if args.preset is not None:
+        if args.preset not in presets:
+            raise CommandError(f"unknown preset {args.preset!r} for {engine.family} (known: {', '.join(presets)})")
+        params = presets[args.preset]
+    else:
+        params = engine.default_params()
+    overrides: dict[str, object] = {
+        name: value
+        for name, value in (
+            ("seed", args.seed),
+            ("greedy", args.greedy),
+            ("max_new_tokens", args.max_new_tokens),
+            ("temperature", args.temperature),
+            ("top_p", args.top_p),
+            ("top_k", args.top_k),
+            ("repetition_penalty", args.repetition_penalty),
+        )
+        if value is not None
+    }
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise CommandError(f"--set takes NAME=VALUE, got {item!r}")
+        overrides[name.strip().replace("-", "_")] = value.strip()
+    params = params.with_overrides(overrides)
+    params.validate()
+    return params
+
+
+def read_history(path: Path, *, answerable: bool = False) -> list[dict[str, str]]:
+    """Messages from a JSON history file; ``answerable`` also requires the last one to be the user's."""
+    from engines.types import validate_history, validate_messages
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CommandError(f"{path}: no such history file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"{path}: unreadable history file ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"{path}: not valid JSON ({exc})") from None
+    try:
+        return [dict(m) for m in (validate_history if answerable else validate_messages)(data)]
+    except ZhbenchError as exc:
+        raise CommandError(f"{path}: {exc}") from None
+
+
+def _stream(engine: Any, history: list[dict[str, str]], params: Any) -> Any:
+    """Stream a reply to stdout; Ctrl+C stops it and keeps what came."""
+    from widgets.safe_text import visible_text
+
+    stream = engine.start_reply(history, params)
+    try:
+        for piece in stream:
+            sys.stdout.write(visible_text(piece))
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        stream.cancel()
+        stream.wait()
+    reply = stream.result
+    if reply.stats.stop_reason.value == "cancelled":
+        sys.stdout.write(" [stopped]")
+    sys.stdout.write("\n")
+    stats = reply.stats
+    ttft = f"{stats.ttft_s:.2f}s" if stats.ttft_s is not None else "-"
+    rate = f"{stats.tokens_per_s:.1f} tok/s"
+    print(f"[{stats.new_tokens} tokens · first after {ttft} · {rate} · {stats.stop_reason.value}]", file=sys.stderr)
+    return reply
+
+
+def reply_json(reply: Any) -> dict[str, Any]:
+    return {
+        "family": reply.family,
+        "reply": reply.text,
+        "output_ids": reply.output_ids,
+        "params": reply.params.to_dict(),
+        "stats": reply.stats.to_dict(),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
