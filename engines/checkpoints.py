@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,10 +93,11 @@ def load_weight_file(path: Path) -> dict[str, torch.Tensor]:
             # Checkpoints saved before torch 1.6 use the legacy format, which cannot be memory-mapped.
             loaded = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        detail = str(exc).split("\n")
-        hint = next((line.strip() for line in detail if "GLOBAL" in line or "global" in line), detail[0])
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        if found is None:
+            raise ModelLoadError(path, "unreadable weights (not a torch checkpoint)") from None
         raise UnsafeCheckpointError(
-            path, f"refused: this pickle would run code when loaded ({hint}); only plain tensors are loaded"
+            path, f"refused: its pickle asks for {found.group(1)}, which could run code; only plain tensors are loaded"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise ModelLoadError(path, f"unreadable weights ({str(exc).splitlines()[0]})") from None

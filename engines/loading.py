@@ -89,10 +89,11 @@ def detect_family(path: Path, spec: str | None = None) -> str:
         raise UnknownFamilyError(
             f"{path}: no known model family has this file layout (pass --family; known: {', '.join(FAMILIES)})"
         )
-    names = f"{spec or ''} {path}".lower()
-    named = [name for name in candidates if any(hint in names for hint in FAMILIES[name].name_hints)]
-    if len(named) == 1:
-        return named[0]
+    # The name a person gave, then the folder's own name (an HF snapshot sits 3 levels below models--ORG--NAME).
+    for names in (spec or "", " ".join(path.parts[-4:])):
+        named = [name for name in candidates if any(hint in names.lower() for hint in FAMILIES[name].name_hints)]
+        if len(named) == 1:
+            return named[0]
     raise UnknownFamilyError(
         f"{path}: could be {' or '.join(candidates)} (they share one file layout); pass --family to choose"
     )
@@ -101,5 +102,6 @@ def detect_family(path: Path, spec: str | None = None) -> str:
 def load_engine(spec: str, *, family: str | None = None, device: str | None = None, dtype: str | None = None) -> Engine:
     """Load the model ``spec`` names; ``family`` overrides detection."""
     path = resolve_model(spec)
-    engine_class = family_class(family) if family else family_class(detect_family(path, spec))
+    hub_id = None if Path(spec).expanduser().exists() else spec
+    engine_class = family_class(family) if family else family_class(detect_family(path, hub_id))
     return engine_class.load(path, device=device, dtype=dtype)

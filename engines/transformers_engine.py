@@ -80,6 +80,13 @@ class TransformersEngine(Engine):
                 folder / "config.json", f"not a valid {model_class.config_class.__name__} ({exc})"
             ) from None
         state = load_state_dict(folder)
+        with torch.device("meta"):
+            expected = {name: tuple(t.shape) for name, t in model_class(config).state_dict().items()}
+        for name, tensor in state.items():
+            if name in expected and tuple(tensor.shape) != expected[name]:
+                raise ModelLoadError(
+                    folder, f"weight {name} has shape {tuple(tensor.shape)}, the config asks for {expected[name]}"
+                )
         try:
             model, info = model_class.from_pretrained(
                 None, config=config, state_dict=state, dtype=getattr(torch, dtype), output_loading_info=True
@@ -93,9 +100,6 @@ class TransformersEngine(Engine):
             raise ModelLoadError(
                 folder, f"weights lack {missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
             )
-        mismatched = info.get("mismatched_keys") or []
-        if mismatched:
-            raise ModelLoadError(folder, f"weight {mismatched[0][0]} has the wrong shape")
         return model.eval()
 
     @staticmethod

@@ -10,13 +10,13 @@ os.environ.setdefault("RWKV_CUDA_ON", "0")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Callable
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-from engines.base import Engine  # noqa: E402
-from engines.loading import family_class, load_engine  # noqa: E402
+from engines.base import Engine
+from engines.loading import family_class, load_engine
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -45,7 +45,7 @@ def upstream_dialogbot_ids(tokenizer, history):
     """interact.py: [CLS], then each of history[-max_history_len:] encoded without specials plus [SEP]."""
     ids = [tokenizer.cls_token_id]
     for message in history[-3:]:
-        ids += tokenizer.encode(message["content"], add_special_tokens=False) + [tokenizer.sep_token_id]
+        ids += [*tokenizer.encode(message["content"], add_special_tokens=False), tokenizer.sep_token_id]
     return ids
 
 
@@ -110,7 +110,10 @@ def test_dialogpt_long_history_stays_inside_its_window(engine_for):
     engine = engine_for("dialogpt-zh")
     history = []
     for turn in range(60):
-        history += [{"role": "user", "content": f"第{turn}个问题，" * 5}, {"role": "assistant", "content": "回答。" * 5}]
+        history += [
+            {"role": "user", "content": f"第{turn}个问题，" * 5},
+            {"role": "assistant", "content": "回答。" * 5},
+        ]
     history.append({"role": "user", "content": "最后"})
     params = engine.default_params().with_overrides({"max_new_tokens": 100})
     prompt = engine.prompt_for(history, params)
@@ -152,7 +155,10 @@ def test_chatyuan_long_history_keeps_the_newest_question_and_the_cue(engine_for)
     engine = engine_for("chatyuan")
     history = []
     for turn in range(80):
-        history += [{"role": "user", "content": f"问题{turn}：今天天气怎么样？"}, {"role": "assistant", "content": "很好。" * 4}]
+        history += [
+            {"role": "user", "content": f"问题{turn}：今天天气怎么样？"},
+            {"role": "assistant", "content": "很好。" * 4},
+        ]
     history.append({"role": "user", "content": "最后一个问题是什么？"})
     prompt = engine.prompt_for(history)
     assert len(prompt.input_ids) <= 768

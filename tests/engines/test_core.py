@@ -1,0 +1,171 @@
+"""The engine core's contract: stop reasons, streaming, cancellation, errors that never hang."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from engines.base import Engine
+from engines.errors import GenerationError, HistoryError
+from engines.types import GenerationParams, Message, Prompt, StopReason
+
+END = 0
+
+
+class ScriptedEngine(Engine):
+    """A core-contract fixture: tokens come from a script (ids are characters' code points, 0 ends).
+
+    Model behaviour is tested on real stand-ins elsewhere; this checks what the base does with tokens.
+    """
+
+    family = "scripted"
+
+    def __init__(self, script: Sequence[int | Exception], delay: float = 0.0) -> None:
+        super().__init__(Path("."), "cpu", "float32")
+        self.script = script
+        self.delay = delay
+        self.produced = 0
+
+    @classmethod
+    def matches_layout(cls, path: Path) -> bool:
+        return False
+
+    @classmethod
+    def load(cls, path: Path, *, device: str | None = None, dtype: str | None = None) -> Engine:
+        raise NotImplementedError
+
+    @classmethod
+    def write_standin(cls, folder: Path, *, weights_format: str = "bin") -> Path:
+        raise NotImplementedError
+
+    def default_params(self) -> GenerationParams:
+        return GenerationParams(max_new_tokens=50)
+
+    def build_prompt(self, history: list[Message], params: GenerationParams) -> Prompt:
+        return Prompt(history[-1]["content"], [ord(c) for c in history[-1]["content"]])
+
+    def _token_source(self, prompt: Prompt, params: GenerationParams, cancel: threading.Event) -> Iterator[int]:
+        for item in self.script:
+            time.sleep(self.delay)
+            if isinstance(item, Exception):
+                raise item
+            self.produced += 1
+            yield item
+
+    def decode_reply(self, output_ids: Sequence[int]) -> str:
+        return "".join(map(chr, output_ids))
+
+    def is_end_token(self, token_id: int) -> bool:
+        return token_id == END
+
+    def stop_rule(self, text: str) -> str | None:
+        return text[: text.index("\n\n")] if "\n\n" in text else None
+
+
+HISTORY = [{"role": "user", "content": "hi"}]
+
+
+def codes(text: str) -> list[int]:
+    return [ord(c) for c in text]
+
+
+def test_eos_ends_the_reply_and_is_not_shown():
+    reply = ScriptedEngine([*codes("你好"), END, *codes("never")]).reply(HISTORY)
+    assert (reply.text, reply.stats.stop_reason, reply.stats.new_tokens) == ("你好", StopReason.EOS, 3)
+
+
+def test_stop_rule_and_length():
+    ruled = ScriptedEngine(codes("ab\n\ncd")).reply(HISTORY)
+    assert (ruled.text, ruled.stats.stop_reason) == ("ab", StopReason.STOP_RULE)
+    long = ScriptedEngine(codes("x" * 100)).reply(HISTORY, GenerationParams(max_new_tokens=7))
+    assert (long.text, long.stats.stop_reason) == ("x" * 7, StopReason.LENGTH)
+    ran_out = ScriptedEngine(codes("xy")).reply(HISTORY)
+    assert ran_out.stats.stop_reason is StopReason.LENGTH
+
+
+def test_pieces_stream_in_order_and_wait_for_whole_characters():
+    pieces: list[str] = []
+    script = [*codes("ab"), 0xFFFD, *codes("c"), END]  # a half-decoded character shows as U+FFFD
+    engine = ScriptedEngine(script)
+    engine.decode_reply = lambda ids: "".join(map(chr, ids)).replace("\ufffdc", "字")  # type: ignore[method-assign]
+    reply = engine.reply(HISTORY, on_text=pieces.append)
+    assert pieces == ["a", "b", "字"]
+    assert reply.text == "ab字"
+
+
+def test_stats_are_reported():
+    reply = ScriptedEngine([*codes("abc"), END], delay=0.01).reply(HISTORY)
+    stats = reply.stats
+    assert stats.prompt_tokens == 2 and stats.new_tokens == 4
+    assert 0 < stats.ttft_s <= stats.total_s
+    assert stats.tokens_per_s == pytest.approx(4 / stats.total_s)
+
+
+def test_cancel_stops_within_one_token():
+    engine = ScriptedEngine(codes("x" * 1000), delay=0.002)
+    stream = engine.start_reply(HISTORY, GenerationParams(max_new_tokens=1000))
+    seen = 0
+    for _ in stream:
+        seen += 1
+        if seen == 5:
+            stream.cancel()
+    reply = stream.result
+    assert reply.stats.stop_reason is StopReason.CANCELLED
+    assert reply.partial
+    assert engine.produced <= seen + 1
+    assert reply.text == "x" * len(reply.text) and len(reply.text) >= 5
+
+
+def test_an_error_mid_reply_reaches_the_caller_with_the_partial_reply():
+    stream = ScriptedEngine([*codes("半句"), RuntimeError("CUDA out of memory")]).start_reply(HISTORY, None)
+    pieces = []
+    with pytest.raises(GenerationError, match="CUDA out of memory") as caught:
+        for piece in stream:
+            pieces.append(piece)
+    partial = caught.value.partial
+    assert "".join(pieces) == partial.text == "半句"
+    assert partial.stats.stop_reason is StopReason.ERROR and partial.partial
+
+
+def test_an_error_while_building_the_prompt_does_not_hang():
+    engine = ScriptedEngine([])
+    engine.build_prompt = lambda history, params: 1 / 0  # type: ignore[method-assign,assignment,return-value]
+    stream = engine.start_reply(HISTORY, None)
+    with pytest.raises(GenerationError, match="ZeroDivisionError"):
+        stream.wait()
+
+
+@pytest.mark.parametrize(
+    "history, message",
+    [
+        ("hello", "a list"),
+        ([{"role": "bot", "content": "x"}], "role 'bot'"),
+        ([{"role": "user"}], "no text"),
+        ([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "last message"),
+        ([], "last message"),
+    ],
+)
+def test_malformed_histories_are_refused_clearly(history, message):
+    with pytest.raises(HistoryError, match=message):
+        ScriptedEngine([]).reply(history)
+
+
+def test_out_of_range_params_are_refused():
+    with pytest.raises(ValueError, match="temperature"):
+        ScriptedEngine([]).reply(HISTORY, GenerationParams(temperature=0))
+    with pytest.raises(ValueError, match="top_p"):
+        ScriptedEngine([]).reply(HISTORY, GenerationParams(top_p=1.5))
+
+
+def test_cancel_a_real_model_within_one_token(engine_for):
+    engine = engine_for("chatyuan")
+    stream = engine.start_reply(HISTORY, engine.default_params().with_overrides({"max_new_tokens": 512, "seed": 1}))
+    for _ in stream:
+        stream.cancel()
+    reply = stream.result
+    assert reply.stats.stop_reason is StopReason.CANCELLED
+    assert reply.stats.new_tokens <= 3

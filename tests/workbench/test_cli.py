@@ -1,0 +1,116 @@
+"""Every CLI command and its error lines, run in-process (and the installed script once)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from workbench.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_models_lists_the_catalog_and_local_models(capsys, standin_dir):
+    folder = standin_dir("chatyuan").parent
+    code, out, _ = run(capsys, "models", "--json", "--dir", str(folder))
+    rows = json.loads(out)
+    assert code == 0
+    families = {row["family"] for row in rows if row["path"] is None}
+    assert families == {"rwkv4", "eva2", "gpt2-dialogbot", "dialogpt-zh", "promptclue", "chatyuan"}
+    assert all({"id", "family", "path"} <= set(row) for row in rows)
+    local = [row for row in rows if row["path"] == str(standin_dir("chatyuan"))]
+    assert local and local[0]["family"] == "chatyuan" and local[0]["size_bytes"] > 0
+    code, out, _ = run(capsys, "models")
+    assert "ClueAI/ChatYuan-large-v1" in out and "not downloaded" in out
+
+
+def test_prompt_json(capsys, standin_dir, tmp_path):
+    history = tmp_path / "h.json"
+    history.write_text(json.dumps([{"role": "user", "content": "你好\n世界"}], ensure_ascii=False), encoding="utf-8")
+    code, out, _ = run(capsys, "prompt", "--model", str(standin_dir("chatyuan")), "--history", str(history), "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert data["family"] == "chatyuan" and data["text"] == "用户：你好\\n世界\\n小元："
+    assert data["input_ids"][-1] == 1  # </s>
+
+
+def test_ask_json_and_streaming(capsys, standin_dir, tmp_path):
+    history = tmp_path / "h.json"
+    history.write_text(
+        json.dumps([{"role": "user", "content": "你好"}, {"role": "assistant", "content": "你好呀"}]), encoding="utf-8"
+    )
+    model = str(standin_dir("gpt2-dialogbot"))
+    argv = ["ask", "--model", model, "--history", str(history), "--seed", "4", "--max-new-tokens", "9"]
+    code, out, _ = run(capsys, *argv, "--json", "今天呢？")
+    data = json.loads(out)
+    assert code == 0
+    assert set(data) == {"family", "reply", "output_ids", "params", "stats"}
+    assert set(data["stats"]) >= {"prompt_tokens", "new_tokens", "ttft_s", "tokens_per_s", "stop_reason"}
+    assert data["params"]["seed"] == 4 and data["params"]["max_new_tokens"] == 9 and data["params"]["top_k"] == 8
+    code, streamed, err = run(capsys, *argv, "今天呢？")
+    assert code == 0 and streamed == data["reply"] + "\n"
+    assert "tok/s" in err
+
+
+def test_ask_greedy_presets_and_settings(capsys, standin_dir):
+    model = str(standin_dir("promptclue"))
+    _, out, _ = run(capsys, "ask", "--model", model, "--preset", "sample", "--seed", "1", "--json", "你好")
+    params = json.loads(out)["params"]
+    assert (params["top_p"], params["max_new_tokens"], params["greedy"]) == (0.8, 63, False)
+    _, out, _ = run(capsys, "ask", "--model", model, "--set", "task=summarize", "--greedy", "--json", "文章")
+    assert json.loads(out)["params"]["task"] == "summarize"
+
+
+def test_make_tiny_writes_a_loadable_model(capsys, tmp_path):
+    code, out, _ = run(capsys, "make-tiny", "dialogpt-zh", str(tmp_path / "m"), "--weights", "safetensors")
+    assert code == 0 and (tmp_path / "m" / "model.safetensors").is_file()
+    code, out, _ = run(capsys, "ask", "--model", str(tmp_path / "m"), "--max-new-tokens", "3", "--json", "hi")
+    assert json.loads(out)["family"] == "dialogpt-zh"
+
+
+@pytest.mark.parametrize(
+    "setup, argv, message",
+    [
+        (None, ["ask", "--model", "{tmp}/nope", "hi"], "nope: no such file or folder"),
+        ("no-vocab", ["ask", "--model", "{model}", "hi"], "missing tokenizer file vocab.txt"),
+        ("bad-weights", ["ask", "--model", "{model}", "hi"], "pytorch_model.bin: unreadable weights"),
+        (None, ["ask", "--model", "{model}", "--family", "llama", "hi"], "unknown family 'llama'"),
+        ("bad-history", ["prompt", "--model", "{model}", "--history", "{tmp}/h.json"], "h.json: not valid JSON"),
+        ("wrong-history", ["prompt", "--model", "{model}", "--history", "{tmp}/h.json"], "h.json: message 0 has role"),
+        (None, ["ask", "--model", "{model}", "--set", "temperature=hot", "hi"], "temperature"),
+        (None, ["ask", "--model", "{model}", "--preset", "fast", "hi"], "unknown preset 'fast'"),
+        (None, ["make-tiny", "gpt9", "{tmp}/x"], "unknown family 'gpt9'"),
+    ],
+)
+def test_errors_are_one_clear_line(capsys, standin_dir, tmp_path, setup, argv, message):
+    model = tmp_path / "model"
+    shutil.copytree(standin_dir("gpt2-dialogbot"), model)
+    if setup == "no-vocab":
+        (model / "vocab.txt").unlink()
+    elif setup == "bad-weights":
+        (model / "pytorch_model.bin").write_bytes(b"\x00" * 64)
+    elif setup == "bad-history":
+        (tmp_path / "h.json").write_text("[{", encoding="utf-8")
+    elif setup == "wrong-history":
+        (tmp_path / "h.json").write_text('[{"role": "system", "content": "x"}]', encoding="utf-8")
+    code, out, err = run(capsys, *[a.format(tmp=tmp_path, model=model) for a in argv])
+    assert code == 1
+    assert message in err
+    assert err.count("\n") == 1 and err.startswith("zhbench: error: ")
+    assert "Traceback" not in err + out
+
+
+def test_installed_console_script_runs():
+    script = shutil.which("zhbench")
+    command = [script] if script else [sys.executable, "-m", "workbench.cli"]
+    result = subprocess.run([*command, "models", "--json"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert any(row["family"] == "chatyuan" for row in json.loads(result.stdout))
