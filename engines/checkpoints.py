@@ -33,6 +33,14 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def config_model_type(folder: Path) -> str | None:
+    """``model_type`` of a folder's ``config.json``; None when there is no config (a broken one raises)."""
+    if not (folder / "config.json").is_file():
+        return None
+    model_type = read_json(folder / "config.json").get("model_type")
+    return model_type if isinstance(model_type, str) else None
+
+
 def require_files(folder: Path, *names: str) -> None:
     """Raise a ``ModelLoadError`` naming the first of ``names`` missing from ``folder``."""
     for name in names:

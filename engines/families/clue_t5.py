@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from engines.checkpoints import read_json
+from engines.checkpoints import config_model_type
 from engines.context import fit_messages, keep_tail_that_fits
 from engines.standins import mark_standin, save_weights, train_sentencepiece, write_json
 from engines.transformers_engine import T5Engine
@@ -30,9 +30,7 @@ class ClueT5Engine(T5Engine):
 
     @classmethod
     def matches_layout(cls, path: Path) -> bool:
-        if not (path / "config.json").is_file() or not (path / "spiece.model").is_file():
-            return False
-        return read_json(path / "config.json").get("model_type") == "t5"
+        return (path / "spiece.model").is_file() and config_model_type(path) == "t5"
 
     @staticmethod
     @abstractmethod

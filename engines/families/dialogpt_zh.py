@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engines.checkpoints import read_json
+from engines.checkpoints import config_model_type, read_json
 from engines.context import fit_newest, prompt_budget
 from engines.errors import ModelLoadError
 from engines.standins import mark_standin, random_gpt2_state, save_weights, train_byte_level_bpe, write_json
@@ -59,10 +59,8 @@ class DialogptZhEngine(CausalLMEngine):
 
     @classmethod
     def matches_layout(cls, path: Path) -> bool:
-        if not (path / "config.json").is_file():
-            return False
         has_bpe = (path / "vocab.json").is_file() or (path / "tokenizer.json").is_file()
-        return has_bpe and read_json(path / "config.json").get("model_type") == "gpt2"
+        return has_bpe and config_model_type(path) == "gpt2"
 
     @classmethod
     def load_tokenizer(cls, folder: Path) -> PreTrainedTokenizerBase:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engines.checkpoints import read_json
+from engines.checkpoints import config_model_type
 from engines.context import fit_newest, prompt_budget
 from engines.errors import ModelLoadError
 from engines.standins import bert_chinese_vocab, mark_standin, random_gpt2_state, save_weights, write_json
@@ -63,9 +63,7 @@ class Gpt2DialogbotEngine(CausalLMEngine):
 
     @classmethod
     def matches_layout(cls, path: Path) -> bool:
-        if not (path / "config.json").is_file() or not (path / "vocab.txt").is_file():
-            return False
-        return read_json(path / "config.json").get("model_type") == "gpt2"
+        return (path / "vocab.txt").is_file() and config_model_type(path) == "gpt2"
 
     @classmethod
     def load_tokenizer(cls, folder: Path) -> PreTrainedTokenizerBase:
