@@ -89,7 +89,7 @@ def detect_family(path: Path, spec: str | None = None) -> str:
         raise UnknownFamilyError(
             f"{path}: no known model family has this file layout (pass --family; known: {', '.join(FAMILIES)})"
         )
-    # The name a person gave, then the folder's own name (an HF snapshot sits 3 levels below models--ORG--NAME).
+    # The name a person gave, then the folder's own name (an HF snapshot is models--ORG--NAME/snapshots/HASH).
     for names in (spec or "", " ".join(path.parts[-4:])):
         named = [name for name in candidates if any(hint in names.lower() for hint in FAMILIES[name].name_hints)]
         if len(named) == 1:

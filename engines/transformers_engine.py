@@ -236,14 +236,43 @@ def checked_tokenizer(tokenizer_class: Any, folder: Path) -> PreTrainedTokenizer
 
 
 class _Decoding(ABC):
-    """Incremental decoding state: the ids seen by the logits processors and the next-token logits."""
+    """Incremental decoding state: the ids seen by the logits processors and the next-token logits.
+
+    A subclass runs the model (``_run``); appending a token and the cache bookkeeping are shared.
+    """
 
     sequence: torch.Tensor
     logits: torch.Tensor
 
+    def __init__(self, model: PreTrainedModel) -> None:
+        self._model = model
+        self._cache: Any = None
+
     @abstractmethod
+    def _model_inputs(self, ids: torch.Tensor) -> dict[str, Any]:
+        """The forward arguments that feed ``ids`` after what the cache already holds."""
+
+    def _has_room(self) -> bool:
+        return True
+
+    def _run(self, ids: torch.Tensor) -> None:
+        import torch
+
+        with torch.inference_mode():
+            output = self._model(**self._model_inputs(ids), cache=self._cache, use_cache=True)
+        self._cache = output.cache
+        self.logits = output.logits[:, -1].to(dtype=torch.float32)
+
     def advance(self, token: int) -> bool:
         """Feed one token; False when the model has no room for another."""
+        import torch
+
+        step = torch.tensor([[token]], device=self._model.device)
+        self.sequence = torch.cat([self.sequence, step], dim=-1)
+        if not self._has_room():
+            return False
+        self._run(step)
+        return True
 
 
 class CausalDecoding(_Decoding):
@@ -252,26 +281,16 @@ class CausalDecoding(_Decoding):
     def __init__(self, model: PreTrainedModel, input_ids: Sequence[int], max_positions: int) -> None:
         import torch
 
-        self._model = model
+        super().__init__(model)
         self._max_positions = max_positions
         self.sequence = torch.tensor([list(input_ids)], device=model.device)
-        with torch.inference_mode():
-            output = model(input_ids=self.sequence, use_cache=True)
-        self._cache = output.cache
-        self.logits = output.logits[:, -1].to(dtype=torch.float32)
+        self._run(self.sequence)
 
-    def advance(self, token: int) -> bool:
-        import torch
+    def _model_inputs(self, ids: torch.Tensor) -> dict[str, Any]:
+        return {"input_ids": ids}
 
-        step = torch.tensor([[token]], device=self._model.device)
-        self.sequence = torch.cat([self.sequence, step], dim=-1)
-        if self.sequence.shape[1] >= self._max_positions:
-            return False
-        with torch.inference_mode():
-            output = self._model(input_ids=step, cache=self._cache, use_cache=True)
-        self._cache = output.cache
-        self.logits = output.logits[:, -1].to(dtype=torch.float32)
-        return True
+    def _has_room(self) -> bool:
+        return self.sequence.shape[1] < self._max_positions
 
 
 class Seq2SeqDecoding(_Decoding):
@@ -280,37 +299,16 @@ class Seq2SeqDecoding(_Decoding):
     def __init__(self, model: PreTrainedModel, input_ids: Sequence[int]) -> None:
         import torch
 
-        self._model = model
+        super().__init__(model)
         encoder_ids = torch.tensor([list(input_ids)], device=model.device)
         self._attention_mask = torch.ones_like(encoder_ids)
-        start = model.config.decoder_start_token_id
-        self.sequence = torch.tensor([[start]], device=model.device)
         with torch.inference_mode():
             self._encoded = model.get_encoder()(input_ids=encoder_ids, attention_mask=self._attention_mask)
-        self._cache: Any = None
-        self._feed(self.sequence)
+        self.sequence = torch.tensor([[model.config.decoder_start_token_id]], device=model.device)
+        self._run(self.sequence)
 
-    def _feed(self, decoder_ids: torch.Tensor) -> None:
-        import torch
-
-        with torch.inference_mode():
-            output = self._model(
-                encoder_outputs=self._encoded,
-                attention_mask=self._attention_mask,
-                decoder_input_ids=decoder_ids,
-                cache=self._cache,
-                use_cache=True,
-            )
-        self._cache = output.cache
-        self.logits = output.logits[:, -1].to(dtype=torch.float32)
-
-    def advance(self, token: int) -> bool:
-        import torch
-
-        step = torch.tensor([[token]], device=self._model.device)
-        self.sequence = torch.cat([self.sequence, step], dim=-1)
-        self._feed(step)
-        return True
+    def _model_inputs(self, ids: torch.Tensor) -> dict[str, Any]:
+        return {"encoder_outputs": self._encoded, "attention_mask": self._attention_mask, "decoder_input_ids": ids}
 
 
 class CausalLMEngine(TransformersEngine):
