@@ -96,6 +96,10 @@ class Engine(ABC):
     def parameter_count(self) -> int | None:
         return None
 
+    def weight_bytes(self) -> int | None:
+        """Bytes the loaded weights take in memory (on the engine's device), when the family can tell."""
+        return None
+
     def _reply_finished(self, prompt: Prompt, reply: Reply) -> None:  # noqa: B027 (a hook, empty by default)
         """Hook: a reply ended (any way but an error)."""
 
@@ -108,6 +112,7 @@ class Engine(ABC):
             "device": self.device,
             "dtype": self.dtype,
             "parameters": self.parameter_count(),
+            "weight_bytes": self.weight_bytes(),
         }
 
     def prompt_for(self, history: object, params: GenerationParams | None = None) -> Prompt:

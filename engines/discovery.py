@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from engines.catalog import SEED_MODELS, CatalogEntry
 from engines.errors import ZhbenchError
 from engines.loading import detect_family, huggingface_cache_dir, modelscope_cache_root
 
@@ -80,3 +81,13 @@ def local_models(extra_folders: Iterable[Path] = ()) -> list[LocalModel]:
             if path not in found and (model := _candidate(model_id, path)) is not None:
                 found[path] = model
     return list(found.values())
+
+
+def match_catalog(local: Iterable[LocalModel]) -> tuple[list[tuple[CatalogEntry, LocalModel | None]], list[LocalModel]]:
+    """Each seed model with its local copy (by hub or ModelScope id) if found, and the local models left over."""
+    by_id = {m.id.lower(): m for m in local}
+    seeds = [
+        (entry, by_id.pop(entry.id.lower(), None) or by_id.pop((entry.modelscope_id or "").lower(), None))
+        for entry in SEED_MODELS
+    ]
+    return seeds, list(by_id.values())

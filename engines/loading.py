@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from engines.base import Engine
+from engines.checkpoints import read_json
 from engines.errors import ModelLoadError, ModelNotFoundError, UnknownFamilyError
 from engines.families import FAMILIES
 from engines.standins import standin_family
@@ -86,6 +87,8 @@ def detect_family(path: Path, spec: str | None = None) -> str:
     if not candidates:
         if path.is_dir() and not (path / "config.json").is_file():
             raise ModelLoadError(path, "missing config.json (not a model folder zhbench knows)")
+        if path.is_dir():
+            read_json(path / "config.json")  # a broken config is named as such, not as an unknown family
         raise UnknownFamilyError(
             f"{path}: no known model family has this file layout (pass --family; known: {', '.join(FAMILIES)})"
         )

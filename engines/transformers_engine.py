@@ -110,6 +110,10 @@ class TransformersEngine(Engine):
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
+    def weight_bytes(self) -> int:
+        tensors = [*self.model.parameters(), *self.model.buffers()]
+        return sum(t.numel() * t.element_size() for t in {id(t): t for t in tensors}.values())
+
     # --- prompts ------------------------------------------------------------------------------
 
     def encode_text(self, text: str) -> list[int]:

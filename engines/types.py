@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal, TypedDict
 
 from engines.errors import HistoryError
@@ -117,7 +117,7 @@ def _coerce(value: object, current: object, annotation: object, name: str) -> ob
     return str(value)
 
 
-class StopReason(str, Enum):
+class StopReason(StrEnum):
     EOS = "eos"  # the model emitted its end-of-sequence token
     STOP_RULE = "stop_rule"  # a family's text rule ended the reply (for example RWKV's blank line)
     LENGTH = "length"  # max_new_tokens, or the model's context, was reached
@@ -146,6 +146,16 @@ class ReplyStats:
         data = dataclasses.asdict(self)
         data["stop_reason"] = self.stop_reason.value
         return data
+
+
+def stats_summary(stats: Mapping[str, Any]) -> str:
+    """One line about a reply, from ``ReplyStats.to_dict()``: tokens, first-token time, speed, why it stopped."""
+    ttft = stats.get("ttft_s")
+    first = f"first after {ttft:.2f}s" if isinstance(ttft, (int, float)) else "no token"
+    return (
+        f"{stats.get('new_tokens', 0)} tokens · {first} · {stats.get('tokens_per_s', 0.0):.1f} tok/s"
+        f" · {stats.get('stop_reason', '?')}"
+    )
 
 
 @dataclass(frozen=True)

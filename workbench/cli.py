@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from engines.errors import ZhbenchError
+from workbench.transcripts import TranscriptError
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -23,11 +24,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        args.handler = cmd_app
+    elif args.a or args.b:
+        parser.error("--a and --b open the app: give them without a command")
     try:
         return int(args.handler(args) or 0)
-    except (ZhbenchError, CommandError, ValueError) as exc:
+    except (ZhbenchError, CommandError, TranscriptError, ValueError) as exc:
         print(f"zhbench: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -35,8 +37,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zhbench", description="Run Chinese chat models locally and compare them.")
+    parser = argparse.ArgumentParser(
+        prog="zhbench",
+        description="Run Chinese chat models locally and compare them. With no command, opens the app.",
+    )
     parser.set_defaults(command=None)
+    parser.add_argument("--a", metavar="M", help="open the app with model M (folder, .pth file or hub id) in pane A")
+    parser.add_argument("--b", metavar="M", help="open the app with model M in pane B")
+    parser.add_argument("--device", dest="app_device", metavar="DEVICE", help="where the app loads models (cpu, cuda)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     models = commands.add_parser("models", help="list the seed catalog and the models found locally")
@@ -63,6 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     _model_options(chat)
     _param_options(chat)
     chat.set_defaults(handler=cmd_chat)
+
+    transcripts = commands.add_parser("transcripts", help="list the saved sessions")
+    transcripts.add_argument("--json", action="store_true", help="print a JSON list")
+    transcripts.set_defaults(handler=cmd_transcripts)
+
+    export = commands.add_parser("export", help="write a saved session as Markdown or JSON")
+    export.add_argument("session", metavar="SESSION", help="a session id (or its start), a .jsonl file, or latest")
+    export.add_argument("--format", choices=("md", "json"), default="md")
+    export.add_argument("-o", "--output", type=Path, help="write to this file (default: stdout)")
+    export.set_defaults(handler=cmd_export)
 
     tiny = commands.add_parser("make-tiny", help="write a tiny random-weight stand-in of a family")
     tiny.add_argument("family", metavar="FAMILY")
@@ -98,33 +116,29 @@ def _param_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from engines.catalog import SEED_MODELS
-    from engines.discovery import local_models
+    from engines.discovery import local_models, match_catalog
 
-    local = local_models(args.dir)
-    by_id = {m.id.lower(): m for m in local}
-    rows: list[dict[str, Any]] = []
-    for entry in SEED_MODELS:
-        match = by_id.pop(entry.id.lower(), None) or by_id.pop((entry.modelscope_id or "").lower(), None)
-        rows.append(
-            {
-                **entry.to_dict(),
-                "path": str(match.path) if match else None,
-                "size_bytes": match.size_bytes if match else None,
-                "source": "catalog",
-            }
-        )
-    for model in by_id.values():
-        rows.append(
-            {
-                "id": model.id,
-                "name": model.path.name,
-                "family": model.family,
-                "path": str(model.path),
-                "size_bytes": model.size_bytes,
-                "source": "local",
-            }
-        )
+    seeds, others = match_catalog(local_models(args.dir))
+    rows: list[dict[str, Any]] = [
+        {
+            **entry.to_dict(),
+            "path": str(match.path) if match else None,
+            "size_bytes": match.size_bytes if match else None,
+            "source": "catalog",
+        }
+        for entry, match in seeds
+    ]
+    rows += [
+        {
+            "id": model.id,
+            "name": model.path.name,
+            "family": model.family,
+            "path": str(model.path),
+            "size_bytes": model.size_bytes,
+            "source": "local",
+        }
+        for model in others
+    ]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
@@ -190,6 +204,55 @@ def cmd_chat(args: argparse.Namespace) -> int:
         print("bot> ", end="", flush=True)
         reply = _stream(engine, history, params)
         history.append({"role": "assistant", "content": reply.text})
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    from workbench.app import ZhbenchApp
+
+    ZhbenchApp(preload={"a": args.a, "b": args.b}, device=args.app_device).run()
+    return 0
+
+
+def cmd_transcripts(args: argparse.Namespace) -> int:
+    from workbench.config import transcripts_dir
+    from workbench.transcripts import list_sessions
+
+    folder = transcripts_dir()
+    found = list(list_sessions(folder))
+    if args.json:
+        rows = [s.summary() if not isinstance(s, TranscriptError) else {"error": str(s)} for s in found]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    if not found:
+        print(f"no saved sessions in {folder}")
+    for session in found:
+        if isinstance(session, TranscriptError):
+            print(f"unreadable: {session}")
+            continue
+        info = session.summary()
+        models = " | ".join(f"{k.upper()}: {m or '-'}" for k, m in info["models"].items())
+        print(f"{info['id']}  {info['messages']:>4} messages  {models}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from workbench.config import transcripts_dir
+    from workbench.transcripts import find_session, to_json, to_markdown
+
+    session = find_session(transcripts_dir(), args.session)
+    if args.format == "md":
+        text = to_markdown(session)
+    else:
+        text = json.dumps(to_json(session), ensure_ascii=False, indent=2) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
 
 
 def cmd_make_tiny(args: argparse.Namespace) -> int:
@@ -261,6 +324,7 @@ def read_history(path: Path, *, answerable: bool = False) -> list[dict[str, str]
 
 def _stream(engine: Any, history: list[dict[str, str]], params: Any) -> Any:
     """Stream a reply to stdout; Ctrl+C stops it and keeps what came."""
+    from engines.types import stats_summary
     from widgets.safe_text import visible_text
 
     stream = engine.start_reply(history, params)
@@ -275,10 +339,7 @@ def _stream(engine: Any, history: list[dict[str, str]], params: Any) -> Any:
     if reply.stats.stop_reason.value == "cancelled":
         sys.stdout.write(" [stopped]")
     sys.stdout.write("\n")
-    stats = reply.stats
-    ttft = f"{stats.ttft_s:.2f}s" if stats.ttft_s is not None else "-"
-    rate = f"{stats.tokens_per_s:.1f} tok/s"
-    print(f"[{stats.new_tokens} tokens · first after {ttft} · {rate} · {stats.stop_reason.value}]", file=sys.stderr)
+    print(f"[{stats_summary(reply.stats.to_dict())}]", file=sys.stderr)
     return reply
 
 

@@ -1,0 +1,29 @@
+"""Waiting on the real app headless: workers report through the event loop, so tests wait for state."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from workbench.app import ZhbenchApp
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
+    """Let the app run until ``condition()`` holds (workers report through the event loop)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def models_loaded(app: ZhbenchApp, *panes: str) -> None:
+    await wait_until(
+        lambda: all(app.panes[p].engine is not None and app.panes[p].loading is None for p in panes),
+        what=f"models in panes {panes}",
+    )
+
+
+async def replies_done(app: ZhbenchApp) -> None:
+    await wait_until(lambda: not any(state.busy for state in app.panes.values()), what="replies to finish")

@@ -1,0 +1,434 @@
+"""The real app, driven headless with tiny stand-ins in both panes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from app_driver import models_loaded, replies_done, wait_until
+from textual import events
+
+from engines.loading import load_engine
+from widgets.chat_pane import ChatPane, MessageView, ReplyView
+from widgets.composer import Composer
+from widgets.gpu_meter import GpuMeter
+from workbench.app import ZhbenchApp
+from workbench.config import Config, load_config
+from workbench.transcripts import read_session
+
+SIZE = (150, 40)
+
+
+def transcript(app: ZhbenchApp) -> list[dict[str, object]]:
+    assert app.transcript is not None
+    return [json.loads(line) for line in app.transcript.path.read_text(encoding="utf-8").splitlines()]
+
+
+async def send(pilot: object, app: ZhbenchApp, text: str, key: str = "enter") -> None:
+    composer = app.query_one(Composer)
+    composer.focus()
+    composer.text = text
+    await pilot.press(key)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def two_long_talkers(standin_dir: Callable[..., Path]) -> dict[str, str]:
+    """Two stand-ins with no context limit, so a reply goes on until it is stopped."""
+    return {"a": str(standin_dir("chatyuan")), "b": str(standin_dir("chatyuan", "safetensors"))}
+
+
+@pytest.fixture
+def two_models(standin_dir: Callable[..., Path]) -> dict[str, str]:
+    return {"a": str(standin_dir("gpt2-dialogbot")), "b": str(standin_dir("dialogpt-zh"))}
+
+
+async def test_one_message_streams_into_both_panes_and_both_replies_land_in_the_transcript(
+    make_app: Callable[..., ZhbenchApp], two_models: dict[str, str]
+) -> None:
+    app = make_app(preload=two_models)
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a", "b")
+        await send(pilot, app, "你好，今天天气怎么样？")
+        await replies_done(app)
+        for pane in "ab":
+            state = app.panes[pane]
+            assert [m["role"] for m in state.history] == ["user", "assistant"]
+            assert state.history[1]["content"]
+            view = app.query_one(f"#pane-{pane}", ChatPane).query(ReplyView).last()
+            assert view.text == state.history[1]["content"]
+            assert "tok/s" in str(view.content)  # the stats line ends the reply
+        records = transcript(app)
+    assert records[0]["type"] == "session"
+    assert records[0]["panes"]["a"]["family"] == "gpt2-dialogbot"
+    assert records[0]["panes"]["b"]["family"] == "dialogpt-zh"
+    session = read_session(app.transcript.path)
+    replies = [m for m in session.messages if m["role"] == "assistant"]
+    assert sorted(m["pane"] for m in replies) == ["a", "b"]
+    for reply in replies:
+        assert reply["partial"] is False
+        assert reply["content"] == app.panes[reply["pane"]].history[1]["content"]
+        assert reply["stats"]["new_tokens"] >= 1 and reply["params"]["seed"] is not None
+    users = [m for m in session.messages if m["role"] == "user"]
+    assert [u["content"] for u in users] == ["你好，今天天气怎么样？"] * 2
+
+
+async def test_the_active_pane_key_sends_to_one_pane_only(
+    make_app: Callable[..., ZhbenchApp], two_models: dict[str, str]
+) -> None:
+    app = make_app(preload=two_models)
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a", "b")
+        await pilot.press("ctrl+o")  # B becomes the active pane
+        await send(pilot, app, "只问B", key="ctrl+t")
+        await replies_done(app)
+        assert app.panes["a"].history == []
+        assert [m["content"] for m in app.panes["b"].history[:1]] == ["只问B"]
+
+
+async def test_escape_stops_both_replies_and_keeps_them_marked_partial(
+    make_app: Callable[..., ZhbenchApp], two_long_talkers: dict[str, str]
+) -> None:
+    app = make_app(preload=two_long_talkers)
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a", "b")
+        for state in app.panes.values():  # long replies, so there is time to stop them
+            state.params = state.params.with_overrides({"max_new_tokens": 100_000})
+        await send(pilot, app, "讲个很长的故事")
+        await wait_until(lambda: all(len(s.reply.text) > 0 for s in app.panes.values() if s.reply), what="text")
+        await pilot.press("escape")
+        await replies_done(app)
+        session = read_session(app.transcript.path)
+        for pane in "ab":
+            view = app.query_one(f"#pane-{pane}", ChatPane).query(ReplyView).last()
+            assert "[stopped]" in str(view.content)
+            reply = next(m for m in session.messages if m["pane"] == pane and m["role"] == "assistant")
+            assert reply["partial"] is True and reply["stats"]["stop_reason"] == "cancelled"
+            assert 0 < reply["stats"]["new_tokens"] < 100_000
+            assert reply["content"] == app.panes[pane].history[-1]["content"]
+
+
+async def test_escape_in_a_focused_pane_stops_only_that_pane(
+    make_app: Callable[..., ZhbenchApp], two_long_talkers: dict[str, str]
+) -> None:
+    app = make_app(preload=two_long_talkers)
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a", "b")
+        app.panes["a"].params = app.panes["a"].params.with_overrides({"max_new_tokens": 100_000})
+        app.panes["b"].params = app.panes["b"].params.with_overrides({"max_new_tokens": 100_000})
+        await send(pilot, app, "两边都说很久")
+        await wait_until(lambda: app.panes["a"].reply is not None and app.panes["a"].reply.text != "", what="text")
+        app.query_one("#pane-a", ChatPane).focus()
+        await pilot.press("escape")
+        await wait_until(lambda: not app.panes["a"].busy, what="A to stop")
+        assert app.panes["b"].busy  # B goes on
+        app.query_one(Composer).focus()
+        await pilot.press("escape")
+        await replies_done(app)
+
+
+async def test_a_broken_model_folder_in_one_pane_leaves_the_other_working(
+    make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json", encoding="utf-8")
+    app = make_app(preload={"a": str(broken), "b": str(standin_dir("gpt2-dialogbot"))})
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "b")
+        await wait_until(lambda: app.panes["a"].loading is None, what="A's load to fail")
+        status = app.query_one("#pane-a", ChatPane).query_one(".pane-status")
+        assert "could not load" in str(status.content) and "config.json: unreadable JSON" in str(status.content)
+        assert status.has_class("error")
+        await send(pilot, app, "还在吗")
+        await replies_done(app)
+        assert app.panes["a"].engine is None and app.panes["a"].history == []
+        assert app.panes["b"].history[-1]["role"] == "assistant"
+
+
+async def test_markup_escapes_and_control_characters_are_shown_literally(
+    make_app: Callable[..., ZhbenchApp], two_models: dict[str, str]
+) -> None:
+    nasty = "[bold red]不是粗体[/] [/] [link=x]y \x1b[31m红\x1b[0m \x07响 \x9b2J"
+    app = make_app(preload=two_models)
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a", "b")
+        await send(pilot, app, nasty)
+        await replies_done(app)
+        view = app.query_one("#pane-a", ChatPane).query(MessageView).first()
+        shown = view.content
+        assert str(shown) == "[bold red]不是粗体[/] [/] [link=x]y \\x1b[31m红\\x1b[0m \\x07响 \\x9b2J"
+        assert not shown.spans and not shown.style  # nothing was styled
+        assert app.panes["a"].history[0]["content"] == nasty  # the model gets what was typed
+
+
+async def test_pasted_and_typed_chinese_arrive_intact(
+    make_app: Callable[..., ZhbenchApp], two_models: dict[str, str]
+) -> None:
+    app = make_app(preload=two_models)
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a", "b")
+        composer = app.query_one(Composer)
+        composer.focus()
+        app.post_message(events.Paste("第一行，粘贴的。\n第二行：“引号”"))  # as the terminal driver delivers it
+        await pilot.pause()
+        await pilot.press("ctrl+j")  # the newline key that every terminal passes through
+        await pilot.press(*"输入法")
+        assert composer.text == "第一行，粘贴的。\n第二行：“引号”\n输入法"
+        await pilot.press("enter")
+        await replies_done(app)
+        assert app.panes["a"].history[0]["content"] == "第一行，粘贴的。\n第二行：“引号”\n输入法"
+        assert composer.text == ""
+
+
+async def test_a_reply_that_fails_midway_is_kept_partial_and_the_other_pane_finishes(
+    make_app: Callable[..., ZhbenchApp], two_models: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(preload=two_models)
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a", "b")
+        engine = app.panes["a"].engine
+        real_source = engine._token_source
+
+        def failing_source(*args: object) -> Iterator[int]:  # the model crashes after three tokens
+            for count, token in enumerate(real_source(*args)):
+                if count == 3:
+                    raise RuntimeError("CUDA error: device-side assert triggered")
+                yield token
+
+        monkeypatch.setattr(engine, "_token_source", failing_source)
+        app.panes["a"].params = app.panes["a"].params.with_overrides({"max_new_tokens": 50})
+        await send(pilot, app, "你好")
+        await replies_done(app)
+        view = app.query_one("#pane-a", ChatPane).query(ReplyView).last()
+        assert "device-side assert" in str(view.content)
+        reply_a = next(m for m in read_session(app.transcript.path).messages if m["id"].startswith("a-1-2"))
+        assert reply_a["partial"] is True and "device-side assert" in reply_a["error"]
+        assert reply_a["stats"]["new_tokens"] == 3
+        assert app.panes["a"].history == [{"role": "user", "content": "你好"}]  # not fed back to the model
+        assert app.panes["b"].history[-1]["role"] == "assistant"
+        # The pane is usable again.
+        monkeypatch.setattr(engine, "_token_source", real_source)
+        await send(pilot, app, "再试一次", key="ctrl+t")
+        await replies_done(app)
+        assert app.panes["a"].history[-1]["role"] == "assistant"
+
+
+async def test_regenerate_clear_and_swap(make_app: Callable[..., ZhbenchApp], two_models: dict[str, str]) -> None:
+    app = make_app(preload=two_models)
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a", "b")
+        for state in app.panes.values():
+            state.params = state.params.with_overrides({"seed": None})
+        await send(pilot, app, "你好")
+        await replies_done(app)
+        first = app.panes["a"].last_reply_id
+        await pilot.press("ctrl+r")
+        await replies_done(app)
+        pane_a = app.query_one("#pane-a", ChatPane)
+        assert len(pane_a.query(ReplyView)) == 1  # the new reply replaced the old one on screen
+        assert [m["role"] for m in app.panes["a"].history] == ["user", "assistant"]
+        regenerated = [m for m in read_session(app.transcript.path).messages if m.get("regenerates") == first]
+        assert len(regenerated) == 1 and regenerated[0]["pane"] == "a"
+
+        families = {p: app.panes[p].engine.family for p in "ab"}
+        histories = {p: list(app.panes[p].history) for p in "ab"}
+        await pilot.press("f4")
+        assert app.panes["a"].engine.family == families["b"] and app.panes["b"].engine.family == families["a"]
+        assert app.panes["a"].history == histories["b"]
+        assert "dialogpt-zh" in str(pane_a.query_one(".pane-header").content)
+        assert [v.text for v in pane_a.query(MessageView)] == ["你好"]
+
+        await pilot.press("ctrl+l")
+        assert app.panes["a"].history == [] and app.panes["b"].history == []
+        assert not pane_a.query(MessageView)
+        kinds = [r["type"] for r in transcript(app)]
+        assert kinds.count("clear") == 2 and kinds.count("model") == 2
+
+
+async def test_parameters_edited_in_the_dialog_are_used_and_checked(
+    make_app: Callable[..., ZhbenchApp], two_models: dict[str, str]
+) -> None:
+    app = make_app(preload=two_models)
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a", "b")
+        await pilot.press("f2")
+        dialog = app.screen
+        dialog.query_one("#param-temperature").value = "0"
+        await pilot.click("#params-apply")
+        assert "temperature must be above 0" in str(dialog.query_one(".problem").content)
+        dialog.query_one("#param-temperature").value = "0.5"
+        dialog.query_one("#param-max_new_tokens").value = "7"
+        dialog.query_one("#param-seed").value = "1234"
+        dialog.query_one("#param-seed").focus()
+        await pilot.press("enter")  # Enter in any field applies
+        assert app.screen is not dialog
+        params = app.panes["a"].params
+        assert (params.temperature, params.max_new_tokens, params.seed) == (0.5, 7, 1234)
+        assert "temp 0.5" in str(app.query_one("#pane-a", ChatPane).query_one(".pane-header").content)
+        await send(pilot, app, "你好")
+        await replies_done(app)
+        reply = [m for m in read_session(app.transcript.path).messages if m["pane"] == "a"][-1]
+        assert reply["params"]["seed"] == 1234 and reply["stats"]["new_tokens"] <= 7
+        # The upstream defaults are one button away.
+        await pilot.press("f2")
+        await pilot.click("#params-defaults")
+        app.screen.query_one("#param-top_k").focus()
+        await pilot.press("enter")
+        assert app.panes["a"].params == app.panes["a"].engine.default_params()
+
+
+async def test_streaming_redraws_in_batches_not_once_per_token(
+    make_app: Callable[..., ZhbenchApp], two_models: dict[str, str]
+) -> None:
+    app = make_app(preload=two_models)
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a", "b")
+        app.panes["b"].params = app.panes["b"].params.with_overrides({"max_new_tokens": 400, "greedy": True})
+        await pilot.press("ctrl+o")
+        await send(pilot, app, "你好", key="ctrl+t")
+        await replies_done(app)
+        view = app.query_one("#pane-b", ChatPane).query(ReplyView).last()
+        tokens = read_session(app.transcript.path).messages[-1]["stats"]["new_tokens"]
+        assert tokens > 50
+        assert view.redraws < tokens / 3
+
+
+async def test_the_meter_without_a_gpu_shows_ram_and_each_panes_model(
+    make_app: Callable[..., ZhbenchApp], two_models: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pynvml
+
+    def no_driver() -> None:
+        raise pynvml.NVMLError(pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)
+
+    monkeypatch.setattr(pynvml, "nvmlInit", no_driver)
+    app = make_app(preload=two_models)
+    async with app.run_test(size=SIZE):
+        await models_loaded(app, "a", "b")
+        meter = app.query_one(GpuMeter)
+        await wait_until(lambda: meter.reading is not None and len(meter.reading.panes) == 2, what="a reading")
+        text = str(meter.content)
+        assert "no NVIDIA GPU (no NVIDIA driver found)" in text and "RAM" in text
+        expected_a = load_engine(two_models["a"], device="cpu").weight_bytes()
+        assert meter.reading.panes[0].weight_bytes == expected_a and "A:" in text and "on cpu" in text
+
+
+def test_the_nvml_reader_turns_every_failure_into_a_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pynvml
+
+    from workbench.memory import NvmlReader, read_memory
+
+    monkeypatch.setattr(pynvml, "nvmlInit", lambda: None)
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetCount", lambda: 2)
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetHandleByIndex", lambda i: i)
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetName", lambda h: b"NVIDIA H200")
+
+    class Info:
+        used, total = 3 * 2**30, 141 * 2**30
+
+    def memory_info(handle: int) -> Info:
+        if handle == 1:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_GPU_IS_LOST)
+        return Info()
+
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetMemoryInfo", memory_info)
+    reading = read_memory(NvmlReader(), [])
+    assert reading.gpu_note is None
+    assert [(g.name, g.used_bytes) for g in reading.gpus] == [("NVIDIA H200", 3 * 2**30), ("NVIDIA H200", None)]
+    from widgets.gpu_meter import meter_text
+
+    assert "GPU1 NVIDIA H200: unreadable" in str(meter_text(reading))
+
+
+async def test_the_theme_switch_is_remembered(make_app: Callable[..., ZhbenchApp], tmp_path: Path) -> None:
+    config_file = tmp_path / "config.toml"
+    config_file.write_text("model_dirs = []\n\n[params.chatyuan]\ntemperature = 0.9\n", encoding="utf-8")
+    app = make_app(config=load_config(config_file))
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.theme == "zhbench-dark"
+        app.theme = "zhbench-light"
+        await pilot.pause()
+    assert load_config(config_file).theme == "zhbench-light"
+    assert load_config(config_file).params == {"chatyuan": {"temperature": 0.9}}  # the rest is kept
+    again = make_app(config=load_config(config_file))
+    async with again.run_test(size=SIZE):
+        assert again.theme == "zhbench-light"
+        assert again.current_theme.dark is False
+
+
+async def test_a_broken_config_gives_a_message_and_the_defaults(
+    make_app: Callable[..., ZhbenchApp], tmp_path: Path
+) -> None:
+    config_file = tmp_path / "config.toml"
+    config_file.write_text('theme = "zhbench-light"\n[keymap\n', encoding="utf-8")
+    app = make_app(config=load_config(config_file))
+    async with app.run_test(size=SIZE):
+        assert app.theme == "zhbench-dark"
+        messages = [n.message for n in app._notifications]
+        assert any("config.toml" in m and "using the defaults" in m for m in messages)
+
+
+async def test_keys_are_remapped_from_the_config(
+    make_app: Callable[..., ZhbenchApp], two_models: dict[str, str], tmp_path: Path
+) -> None:
+    config = Config(path=tmp_path / "config.toml", keymap={"send-active": "ctrl+g"})
+    app = make_app(preload=two_models, config=config)
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a", "b")
+        await send(pilot, app, "映射", key="ctrl+g")
+        await replies_done(app)
+        assert app.panes["a"].history[0]["content"] == "映射" and app.panes["b"].history == []
+
+
+async def test_export_from_the_app_writes_markdown_and_json(
+    make_app: Callable[..., ZhbenchApp], two_models: dict[str, str], user_dirs: dict[str, Path]
+) -> None:
+    app = make_app(preload=two_models)
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a", "b")
+        await send(pilot, app, "导出测试")
+        await replies_done(app)
+        await pilot.press("ctrl+s")
+        session_id = app.transcript.session_id
+        replies = {p: app.panes[p].history[-1]["content"] for p in "ab"}
+    exported = user_dirs["data"] / "zhbench" / "exports"
+    markdown = (exported / f"{session_id}.md").read_text(encoding="utf-8")
+    assert "## Turn 1" in markdown and "> 导出测试" in markdown
+    first_line = replies["a"].split("\n")[0]
+    assert markdown.index("**A · ") < markdown.index("**B · ") and first_line in markdown
+    data = json.loads((exported / f"{session_id}.json").read_text(encoding="utf-8"))
+    assert data["session"]["id"] == session_id
+    assert {r["content"] for r in data["records"] if r.get("role") == "assistant"} == set(replies.values())
+
+
+async def test_with_no_models_two_demo_models_are_offered_and_work(make_app: Callable[..., ZhbenchApp]) -> None:
+    app = make_app(offer_demos=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a", "b")
+        for pane in "ab":
+            header = str(app.query_one(f"#pane-{pane}", ChatPane).query_one(".pane-header").content)
+            assert "DEMO · random weights" in header
+        await send(pilot, app, "演示")
+        await replies_done(app)
+        assert all(app.panes[p].history[-1]["role"] == "assistant" for p in "ab")
+        assert read_session(app.transcript.path).header["panes"]["a"]["demo"] is True
+
+
+async def test_a_model_from_the_list_loads_into_the_pane_asked_for(
+    make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "my-models"
+    folder.mkdir()
+    (folder / "tiny-chatyuan").symlink_to(standin_dir("chatyuan"))
+    config = Config(path=tmp_path / "config.toml", model_dirs=[folder])
+    app = make_app(config=config)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(lambda: any(r.source == "local" for r in app.rows), what="discovery")
+        await pilot.click("#model-filter")
+        await pilot.press(*"chatyuan tiny")
+        await pilot.press("enter")  # to the table
+        await pilot.press("b")
+        await models_loaded(app, "b")
+        assert app.panes["b"].engine.family == "chatyuan" and app.panes["a"].engine is None

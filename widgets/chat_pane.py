@@ -1,0 +1,129 @@
+"""A chat pane: its model's header, the conversation, and a reply that streams in batches.
+
+Everything a model or a person wrote is shown literally (Rich ``Text``, never markup) with control
+characters made visible, so ``[bold]``, ``[/]`` or an escape sequence in a reply can neither style nor
+break the screen.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.timer import Timer
+from textual.widgets import Static
+
+from widgets.safe_text import visible_text
+
+#: how often a streaming reply is redrawn at most: tens of times a second, not once per token
+FLUSH_INTERVAL_S = 1 / 20
+
+
+def literal(text: str) -> Text:
+    return Text(visible_text(text), no_wrap=False)
+
+
+class MessageView(Static):
+    """One user message or finished reply."""
+
+    def __init__(self, text: str, *, role: str) -> None:
+        super().__init__(literal(text), markup=False, classes=role)
+        self.text = text
+
+
+class ReplyView(Static):
+    """A reply in progress: pieces are buffered and drawn at most every ``FLUSH_INTERVAL_S``."""
+
+    def __init__(self, *, note: str | None = None) -> None:
+        super().__init__(literal(note or "…"), markup=False, classes="assistant streaming")
+        self.text = ""
+        self.redraws = 0
+        self._flush_timer: Timer | None = None
+
+    def append(self, piece: str) -> None:
+        self.text += piece
+        if self._flush_timer is None:
+            self._flush_timer = self.set_timer(FLUSH_INTERVAL_S, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_timer = None
+        self.redraws += 1
+        self.update(literal(self.text))
+
+    def finish(self, text: str, *, stats: str, stopped: bool = False, error: str | None = None) -> None:
+        """Show the final text (authoritative over what streamed) and the reply's stats line."""
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
+        self.text = text
+        self.remove_class("streaming")
+        body = literal(text)
+        footer = Text("\n")
+        if stopped:
+            footer.append("[stopped] ", style="bold yellow")
+        if error:
+            footer.append(f"[error] {visible_text(error)}\n", style="bold red")
+        footer.append(stats, style="dim")
+        self.update(body + footer)
+
+
+class ChatPane(Vertical, can_focus=True):
+    """Pane A or B: a header naming its model, device and parameters, then the conversation."""
+
+    DEFAULT_CSS = """
+    ChatPane { width: 1fr; height: 1fr; border: round $panel-lighten-2; }
+    ChatPane:focus-within, ChatPane:focus { border: round $accent; }
+    ChatPane.active { border-title-color: $accent; }
+    ChatPane > .pane-header { height: auto; max-height: 4; padding: 0 1; color: $text-muted; }
+    ChatPane > .pane-status { height: auto; padding: 0 1; color: $warning; display: none; }
+    ChatPane > .pane-status.shown { display: block; }
+    ChatPane > .pane-status.error { color: $error; }
+    ChatPane > VerticalScroll { height: 1fr; padding: 0 1; }
+    ChatPane MessageView, ChatPane ReplyView { margin: 1 0 0 0; width: 1fr; }
+    ChatPane .user { color: $text; text-style: bold; }
+    ChatPane .assistant { color: $text; }
+    ChatPane .notice { color: $text-muted; text-style: italic; }
+    """
+
+    def __init__(self, pane: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.pane = pane
+        self.border_title = f"{pane.upper()} · no model"
+        self.current_reply: ReplyView | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(literal("Load a model from the list: a / b, or Enter for the active pane."), classes="pane-header")
+        yield Static("", classes="pane-status", markup=False)
+        yield VerticalScroll(classes="pane-log")
+
+    def on_mount(self) -> None:
+        self.log_view.anchor()
+
+    @property
+    def log_view(self) -> VerticalScroll:
+        return self.query_one(".pane-log", VerticalScroll)
+
+    def set_model(self, title: str, detail: str) -> None:
+        self.border_title = f"{self.pane.upper()} · {visible_text(title)}"
+        self.query_one(".pane-header", Static).update(literal(detail))
+
+    def set_status(self, text: str | None, *, error: bool = False) -> None:
+        """A line under the header: loading progress, or why something failed (None hides it)."""
+        status = self.query_one(".pane-status", Static)
+        status.update(literal(text or ""))
+        status.set_class(bool(text), "shown")
+        status.set_class(error, "error")
+
+    def add_message(self, text: str, *, role: str) -> MessageView:
+        view = MessageView(text, role=role)
+        self.log_view.mount(view)
+        return view
+
+    def begin_reply(self, *, note: str | None = None) -> ReplyView:
+        self.current_reply = ReplyView(note=note)
+        self.log_view.mount(self.current_reply)
+        return self.current_reply
+
+    def clear(self) -> None:
+        self.current_reply = None
+        self.log_view.remove_children()

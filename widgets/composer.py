@@ -1,0 +1,46 @@
+"""The composer under the panes: Enter sends to both panes, another key to the active pane only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import TextArea
+
+
+class Composer(TextArea):
+    """A multi-line message box. Shift+Enter, or Ctrl+J where the terminal swallows Shift+Enter, adds a line."""
+
+    DEFAULT_CSS = """
+    Composer { height: auto; min-height: 3; max-height: 10; border: tall $panel-lighten-2; }
+    Composer:focus { border: tall $accent; }
+    """
+
+    BINDINGS = [  # noqa: RUF012 (Textual's own declaration style)
+        Binding("enter", "submit('both')", "Send to A+B", id="send-both", priority=True),
+        Binding("ctrl+t", "submit('active')", "Send to active", id="send-active", priority=True),
+        Binding("shift+enter,ctrl+j", "newline", "New line", id="newline", priority=True, show=False),
+    ]
+
+    @dataclass
+    class Submitted(Message):
+        """The person sent ``text`` to ``target`` ("both" or "active")."""
+
+        composer: Composer
+        text: str
+        target: str
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+        self.border_subtitle = "Enter: A+B · Ctrl+T: active pane · Shift+Enter / Ctrl+J: new line"
+
+    def action_submit(self, target: str) -> None:
+        text = self.text
+        if not text.strip():
+            return
+        self.clear()
+        self.post_message(self.Submitted(self, text, target))
+
+    def action_newline(self) -> None:
+        self.insert("\n")

@@ -1,0 +1,137 @@
+"""The model list: the seed catalog and every model found locally, filterable, loadable into pane A or B."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Button, DataTable, Input
+
+from widgets.safe_text import visible_text
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    key: str  # what the app loads: a path, a hub id, or a demo id
+    name: str
+    family: str
+    size_bytes: int | None  # on disk; None when not downloaded
+    estimated_bytes: int | None  # memory to load it, as the app estimates
+    available: bool  # whether it is on this machine (or can be made, for the demos)
+    source: str  # "catalog", "local", "demo"
+
+
+def compact_bytes(count: int | None) -> str:
+    """At most five characters: ``340M``, ``1.6G``, ``28G``; a dash when unknown."""
+    if count is None:
+        return "—"
+    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if count >= size:
+            value = count / size
+            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
+    return f"{count}B"
+
+
+def _searchable(row: ModelRow) -> str:
+    return f"{row.name} {row.family} {row.key} {row.source}".lower()
+
+
+class ModelTable(DataTable[Text]):
+    BINDINGS = [  # noqa: RUF012 (Textual's own declaration style)
+        Binding("a", "load('a')", "Load in A", id="load-a"),
+        Binding("b", "load('b')", "Load in B", id="load-b"),
+        Binding("enter", "load('active')", "Load in active pane", id="load-active", show=False),
+    ]
+
+    def action_load(self, pane: str) -> None:
+        if isinstance(self.parent, ModelList):
+            self.parent.request_load(pane)
+
+
+class ModelList(Vertical):
+    """Rows of models; ``LoadRequested`` when the person asks to load the highlighted one."""
+
+    DEFAULT_CSS = """
+    ModelList { width: 54; min-width: 30; border: round $panel-lighten-2; }
+    ModelList:focus-within { border: round $accent; }
+    ModelList > Input { margin: 0; border: none; height: 1; padding: 0 1; }
+    ModelList > DataTable { height: 1fr; scrollbar-size-horizontal: 1; }
+    ModelList > Horizontal { height: 1; }
+    ModelList Button { width: 1fr; min-width: 8; height: 1; border: none; margin: 0 1 0 0; }
+    """
+
+    @dataclass
+    class LoadRequested(Message):
+        row: ModelRow
+        pane: str  # "a", "b" or "active"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.border_title = "Models"
+        self.rows: list[ModelRow] = []
+        self.shown: list[ModelRow] = []
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter models…", id="model-filter")
+        table = ModelTable(cursor_type="row", zebra_stripes=True, id="model-table")
+        table.add_column("model", width=20)
+        table.add_column("family", width=12)
+        table.add_column("disk", width=5)
+        table.add_column("mem", width=5)
+        yield table
+        with Horizontal():
+            yield Button("→ A", id="load-into-a", compact=True)
+            yield Button("→ B", id="load-into-b", compact=True)
+
+    @property
+    def table(self) -> ModelTable:
+        return self.query_one(ModelTable)
+
+    def set_rows(self, rows: list[ModelRow]) -> None:
+        self.rows = rows
+        self._refill(self.query_one(Input).value)
+
+    @on(Input.Changed, "#model-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._refill(event.value)
+
+    @on(Input.Submitted, "#model-filter")
+    def _filter_submitted(self) -> None:
+        self.table.focus()
+
+    def _refill(self, query: str) -> None:
+        words = query.lower().split()
+        self.shown = [row for row in self.rows if all(w in _searchable(row) for w in words)]
+        table = self.table
+        table.clear()
+        for row in self.shown:
+            style = "" if row.available else "dim"
+            label = visible_text(row.name) + (" (demo)" if row.source == "demo" else "")
+            table.add_row(
+                Text(label, style=style),
+                Text(row.family, style=style),
+                Text(compact_bytes(row.size_bytes), style=style, justify="right"),
+                Text(compact_bytes(row.estimated_bytes), style=style, justify="right"),
+            )
+
+    def highlighted(self) -> ModelRow | None:
+        index = self.table.cursor_row
+        return self.shown[index] if 0 <= index < len(self.shown) else None
+
+    def request_load(self, pane: str) -> None:
+        row = self.highlighted()
+        if row is not None:
+            self.post_message(self.LoadRequested(row, pane))
+
+    @on(Button.Pressed, "#load-into-a")
+    def _load_a(self) -> None:
+        self.request_load("a")
+
+    @on(Button.Pressed, "#load-into-b")
+    def _load_b(self) -> None:
+        self.request_load("b")

@@ -1,0 +1,128 @@
+"""Where zhbench keeps its files, and the user's TOML config.
+
+The config file (``zhbench config-path`` prints where it is) looks like::
+
+    theme = "zhbench-light"          # remembered when switched from the command palette
+    model_dirs = ["~/models"]        # extra folders whose sub-folders (and .pth files) are models
+
+    [keymap]                         # binding id = "keys" (comma-separated), see the README
+    send-active = "ctrl+t"
+
+    [params.chatyuan]                # decoding defaults per family, on top of upstream's
+    temperature = 0.8
+
+A config that cannot be read or has wrong types gives a clear message and the defaults, never a crash.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+APP_NAME = "zhbench"
+DEFAULT_THEME = "zhbench-dark"
+
+
+def data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def transcripts_dir() -> Path:
+    return data_dir() / "transcripts"
+
+
+def exports_dir() -> Path:
+    return data_dir() / "exports"
+
+
+def demo_models_dir() -> Path:
+    """Where the two tiny random-weight demo models are written the first time they are needed."""
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "demo-models"
+
+
+def config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
+
+
+@dataclass
+class Config:
+    theme: str = DEFAULT_THEME
+    model_dirs: list[Path] = field(default_factory=list)
+    keymap: dict[str, str] = field(default_factory=dict)
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: what was wrong with the file, if anything (the defaults are used for what was wrong)
+    problems: list[str] = field(default_factory=list)
+    path: Path = field(default_factory=config_path)
+
+
+def load_config(path: Path | None = None) -> Config:
+    """The config at ``path`` (default: the user config dir); defaults where it is missing or wrong."""
+    path = path or config_path()
+    config = Config(path=path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return config
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        config.problems.append(f"{path}: {exc}; using the defaults")
+        return config
+
+    def wrong(key: str, expected: str) -> None:
+        config.problems.append(f"{path}: {key} should be {expected}; ignored")
+
+    theme = data.get("theme", DEFAULT_THEME)
+    if isinstance(theme, str):
+        config.theme = theme
+    else:
+        wrong("theme", "a string")
+    dirs = data.get("model_dirs", [])
+    if isinstance(dirs, list) and all(isinstance(d, str) for d in dirs):
+        config.model_dirs = [Path(d).expanduser() for d in dirs]
+    else:
+        wrong("model_dirs", "a list of folder paths")
+    keymap = data.get("keymap", {})
+    if isinstance(keymap, dict) and all(isinstance(v, str) for v in keymap.values()):
+        config.keymap = dict(keymap)
+    else:
+        wrong("[keymap]", 'a table of binding-id = "keys"')
+    params = data.get("params", {})
+    if isinstance(params, dict) and all(isinstance(v, dict) for v in params.values()):
+        config.params = {family: dict(values) for family, values in params.items()}
+    else:
+        wrong("[params]", "tables of [params.FAMILY] settings")
+    return config
+
+
+_THEME_LINE = re.compile(r"^theme\s*=.*$", re.MULTILINE)
+
+
+def remember_theme(config: Config, theme: str) -> str | None:
+    """Write ``theme`` into the config file, keeping everything else in it; a problem as text, or None.
+
+    A file that did not parse is left alone: rewriting it could lose what the user meant.
+    """
+    config.theme = theme
+    path = config.path
+    line = f'theme = "{theme}"'
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return f"theme not saved: {path} could not be read ({exc})"
+    # A top-level key must come before the first table.
+    head, sep, tail = ("", "[", text[1:]) if text.startswith("[") else text.partition("\n[")
+    if _THEME_LINE.search(head):
+        head = _THEME_LINE.sub(line, head, count=1)
+    else:
+        head = f"{line}\n{head}" if head else line + "\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(head + sep + tail, encoding="utf-8")
+    except OSError as exc:
+        return f"theme not saved: {exc}"
+    return None

@@ -1,0 +1,75 @@
+"""What the model list shows: the seed catalog, the models found locally, and the two demo stand-ins."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from engines.discovery import LocalModel, match_catalog
+from widgets.model_list import ModelRow
+
+#: the demo pair offered when no model is on the machine: (row key, family), for pane A then B
+DEMO_MODELS: tuple[tuple[str, str], ...] = (("demo:gpt2-dialogbot", "gpt2-dialogbot"), ("demo:chatyuan", "chatyuan"))
+DEMO_PREFIX = "demo:"
+
+
+def estimated_load_bytes(parameters: int | None, *, gpu: bool) -> int | None:
+    """Memory to load a model: fp16 weights on a GPU, fp32 on the CPU (activations come on top)."""
+    if parameters is None:
+        return None
+    return parameters * (2 if gpu else 4)
+
+
+def model_rows(local: Iterable[LocalModel], *, gpu: bool) -> list[ModelRow]:
+    """Catalog rows first (with their local copy when there is one), then other local models, then the demos."""
+    seeds, others = match_catalog(local)
+    rows: list[ModelRow] = [
+        ModelRow(
+            key=str(match.path) if match else entry.id,
+            name=entry.name,
+            family=entry.family,
+            size_bytes=match.size_bytes if match else None,
+            estimated_bytes=estimated_load_bytes(entry.parameters, gpu=gpu),
+            available=match is not None,
+            source="catalog",
+        )
+        for entry, match in seeds
+    ]
+    for model in others:
+        rows.append(
+            ModelRow(
+                key=str(model.path),
+                name=model.id if not Path(model.id).is_absolute() else model.path.name,
+                family=model.family,
+                size_bytes=model.size_bytes,
+                estimated_bytes=model.size_bytes,
+                available=True,
+                source="local",
+            )
+        )
+    for key, family in DEMO_MODELS:
+        rows.append(ModelRow(key, f"tiny {family}", family, None, None, available=True, source="demo"))
+    return rows
+
+
+def demo_model_path(key: str, folder: Path) -> Path:
+    """The demo stand-in for row ``key``, written into ``folder`` the first time (random weights)."""
+    from engines.loading import family_class
+    from engines.standins import standin_family
+
+    family = key.removeprefix(DEMO_PREFIX)
+    target = folder / family
+    if standin_family(target) == family:
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    # Written beside the target and renamed into place, so a demo cut off half-written is never used.
+    scratch = Path(tempfile.mkdtemp(prefix=f".{family}-", dir=folder))
+    try:
+        written = family_class(family).write_standin(scratch / family)
+        shutil.rmtree(target, ignore_errors=True)
+        written.rename(target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target

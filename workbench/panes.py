@@ -1,0 +1,109 @@
+"""What the app knows about pane A and pane B: the engine, its parameters, the conversation, the reply underway.
+
+Plain state, changed only by the app's message handlers on the UI thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from engines.base import Engine
+from engines.types import GenerationParams, Message
+
+PANE_KEYS = ("a", "b")
+
+
+@dataclass
+class ShownEntry:
+    """One message as the pane shows it, so the pane can be redrawn (after a swap)."""
+
+    role: str
+    text: str
+    stats: str | None = None
+    stopped: bool = False
+    error: str | None = None
+
+
+@dataclass
+class ReplyUnderway:
+    """A reply being generated: its transcript id, its own cancel flag, and what has streamed so far."""
+
+    record_id: str
+    cancel: threading.Event
+    params: GenerationParams
+    started: str
+    text: str = ""
+    last_checkpoint: float = 0.0
+    regenerates: str | None = None
+
+
+@dataclass
+class PaneState:
+    engine: Engine | None = None
+    label: str | None = None  # the model's name on screen
+    spec: str | None = None  # what was loaded: a path, a hub id or a demo key
+    demo: bool = False
+    weight_bytes: int | None = None
+    params: GenerationParams | None = None
+    history: list[Message] = field(default_factory=list)
+    shown: list[ShownEntry] = field(default_factory=list)
+    loading: str | None = None  # what is being loaded, while it is
+    load_started: float = 0.0
+    load_step: str = ""
+    reply: ReplyUnderway | None = None
+    #: bumped by every load and every reply, so a late message from an older worker is ignored
+    generation: int = 0
+    last_reply_id: str | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.reply is not None
+
+    def describe(self) -> dict[str, Any] | None:
+        """The model record of the transcript: name, family, path and parameters."""
+        if self.engine is None:
+            return None
+        info = self.engine.describe()
+        return {
+            "model": self.label,
+            "family": info["family"],
+            "path": info["path"],
+            "device": info["device"],
+            "dtype": info["dtype"],
+            "demo": self.demo,
+            "params": self.params.to_dict() if self.params else None,
+        }
+
+
+def params_summary(params: GenerationParams) -> str:
+    """The header line of a pane's settings: the ones people tune, then any the family adds."""
+    base = {f.name for f in dataclasses.fields(GenerationParams)}
+    mode = "greedy" if params.greedy else f"temp {params.temperature:g} · top_p {params.top_p:g} · top_k {params.top_k}"
+    if params.num_beams > 1:
+        mode += f" · {params.num_beams} beams"
+    parts = [
+        mode,
+        f"rep {params.repetition_penalty:g}",
+        f"max {params.max_new_tokens}",
+        f"seed {params.seed if params.seed is not None else 'random'}",
+    ]
+    extras = [f"{f.name} {getattr(params, f.name)}" for f in dataclasses.fields(params) if f.name not in base]
+    return " · ".join(parts + extras)
+
+
+def editable_values(params: GenerationParams) -> dict[str, str]:
+    """Every setting as text for the editor, the ones people tune most first."""
+    first = ["temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens", "seed"]
+    names = first + [f.name for f in dataclasses.fields(params) if f.name not in first]
+    return {name: "" if getattr(params, name) is None else str(getattr(params, name)) for name in names}
+
+
+def apply_values(params: GenerationParams, values: dict[str, str]) -> GenerationParams:
+    """``params`` with the editor's values; an empty seed means "draw one". ``ValueError`` if out of range."""
+    overrides: dict[str, object] = {name: (None if value == "" else value) for name, value in values.items()}
+    edited = params.with_overrides(overrides)
+    edited.validate()
+    return edited
