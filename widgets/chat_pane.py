@@ -71,8 +71,9 @@ class ChatPane(Vertical, can_focus=True):
     """Pane A or B: a header naming its model, device and parameters, then the conversation."""
 
     DEFAULT_CSS = """
-    ChatPane { width: 1fr; height: 1fr; border: round $panel-lighten-2; }
+    ChatPane { width: 1fr; height: 1fr; border: round $foreground 30%; }
     ChatPane:focus-within, ChatPane:focus { border: round $accent; }
+    ChatPane { border-title-color: $foreground-muted; }
     ChatPane.active { border-title-color: $accent; }
     ChatPane > .pane-header { height: auto; max-height: 4; padding: 0 1; color: $text-muted; }
     ChatPane > .pane-status { height: auto; padding: 0 1; color: $warning; display: none; }

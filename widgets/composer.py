@@ -13,7 +13,7 @@ class Composer(TextArea):
     """A multi-line message box. Shift+Enter, or Ctrl+J where the terminal swallows Shift+Enter, adds a line."""
 
     DEFAULT_CSS = """
-    Composer { height: auto; min-height: 3; max-height: 10; border: tall $panel-lighten-2; }
+    Composer { height: auto; min-height: 3; max-height: 10; border: tall $foreground 30%; }
     Composer:focus { border: tall $accent; }
     """
 

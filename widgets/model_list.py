@@ -57,9 +57,9 @@ class ModelList(Vertical):
     """Rows of models; ``LoadRequested`` when the person asks to load the highlighted one."""
 
     DEFAULT_CSS = """
-    ModelList { width: 54; min-width: 30; border: round $panel-lighten-2; }
+    ModelList { width: 54; min-width: 30; border: round $foreground 30%; }
     ModelList:focus-within { border: round $accent; }
-    ModelList > Input { margin: 0; border: none; height: 1; padding: 0 1; }
+    ModelList > Input { margin: 0 0 1 0; }
     ModelList > DataTable { height: 1fr; scrollbar-size-horizontal: 1; }
     ModelList > Horizontal { height: 1; }
     ModelList Button { width: 1fr; min-width: 8; height: 1; border: none; margin: 0 1 0 0; }
@@ -77,7 +77,7 @@ class ModelList(Vertical):
         self.shown: list[ModelRow] = []
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter models…", id="model-filter")
+        yield Input(placeholder="filter models…", id="model-filter", compact=True)
         table = ModelTable(cursor_type="row", zebra_stripes=True, id="model-table")
         table.add_column("model", width=20)
         table.add_column("family", width=12)

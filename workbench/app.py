@@ -125,7 +125,7 @@ class ZhbenchApp(App[None]):
         Binding("ctrl+l", "clear", "Clear", id="clear"),
         Binding("f2", "edit_params", "Parameters", id="params"),
         Binding("f4", "swap", "Swap A/B", id="swap"),
-        Binding("ctrl+o", "switch_pane", "Other pane", id="switch-pane"),
+        Binding("ctrl+o", "switch_pane", "Other pane", id="switch-pane", show=False),
         Binding("ctrl+s", "export", "Export", id="export"),
         Binding("ctrl+f", "find_model", "Find model", id="find-model", show=False),
         Binding("f9", "toggle_models", "Models", id="toggle-models"),

@@ -168,7 +168,7 @@ def to_markdown(session: Session) -> str:
         out.append(f"- Pane {key.upper()}: {_model_label(models.get(key))}")
     out.append("")
     turn_title: str | None = None
-    for record in session.records:
+    for record in _turn_by_turn(session.records):
         kind = record.get("type")
         pane = str(record.get("pane", "?")).upper()
         if kind == "model":
@@ -193,6 +193,28 @@ def to_markdown(session: Session) -> str:
                 out += ["", f"> error: {record['error']}"]
             out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def _turn_by_turn(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records with each turn's messages together: the user's first, then pane A's reply, then B's.
+
+    Panes finish in either order; model and clear records stay where they happened.
+    """
+
+    def key(record: dict[str, Any]) -> tuple[int, int, str]:
+        turn = record.get("turn")
+        return (turn if isinstance(turn, int) else 0, 0 if record.get("role") == "user" else 1, str(record.get("pane")))
+
+    ordered: list[dict[str, Any]] = []
+    run: list[dict[str, Any]] = []
+    for record in records:
+        if record.get("type") == "message":
+            run.append(record)
+            continue
+        ordered += sorted(run, key=key)
+        run = []
+        ordered.append(record)
+    return ordered + sorted(run, key=key)
 
 
 def _model_label(pane: Mapping[str, Any] | None) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from widgets.gpu_meter import MemoryReading
 from workbench.app import ZhbenchApp
 
 
@@ -27,3 +28,8 @@ async def models_loaded(app: ZhbenchApp, *panes: str) -> None:
 
 async def replies_done(app: ZhbenchApp) -> None:
     await wait_until(lambda: not any(state.busy for state in app.panes.values()), what="replies to finish")
+
+
+def fixed_memory(panes: object) -> MemoryReading:
+    """A meter reading that does not depend on the machine (for screenshots)."""
+    return MemoryReading(gpu_note="no NVIDIA GPU (test)", process_ram_bytes=512 * 2**20)

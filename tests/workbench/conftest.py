@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from widgets.gpu_meter import MemoryReading
 from workbench.app import ZhbenchApp
 from workbench.config import Config
 
@@ -21,11 +20,6 @@ def user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path
     monkeypatch.setenv("XDG_CONFIG_HOME", str(dirs["config"]))
     monkeypatch.setenv("XDG_CACHE_HOME", str(dirs["cache"]))
     return dirs
-
-
-def fixed_memory(panes: object) -> MemoryReading:
-    """A meter reading that does not depend on the machine (for screenshots)."""
-    return MemoryReading(gpu_note="no NVIDIA GPU (test)", process_ram_bytes=512 * 2**20)
 
 
 @pytest.fixture
