@@ -1,0 +1,193 @@
+"""The app's own cost: tokens/s with both panes streaming, and the delay from a key press to the screen.
+
+1. Throughput. The same two engines (tiny stand-ins, greedy, a fixed number of tokens) answer the same
+   message twice, interleaved: once through the app (headless, both panes streaming, every piece going
+   through a message, the batched redraw and the transcript), once driven directly in two threads with
+   nothing on screen. The ratio is app tokens/s over direct tokens/s; the target is at least 0.95.
+2. Key-press latency. While both panes stream, keys are posted to the app the way the terminal driver
+   posts them; the delay is measured from the post to the first frame written to the terminal after the
+   composer shows the key. The same is measured with the panes idle, for reference.
+
+    python bench/bench_app.py [--tokens 300] [--rounds 5] [--keys 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from engines.loading import family_class, load_engine  # noqa: E402
+
+MODELS = Path(__file__).resolve().parent / "models"
+FAMILIES = ("dialogpt-zh", "chatyuan")  # no context limit in the way of a long reply
+QUESTION = "你好，今天天气怎么样？"
+
+
+def standin(family: str) -> Path:
+    folder = MODELS / family
+    if not folder.is_dir():
+        family_class(family).write_standin(folder)
+    return folder
+
+
+def fixed_params(engine: Any, tokens: int) -> Any:
+    """Greedy with the end-of-reply token never reached in practice: both ways generate the same tokens."""
+    return engine.default_params().with_overrides({"greedy": True, "max_new_tokens": tokens, "seed": 0})
+
+
+def direct_rate(engines: list[Any], tokens: int) -> tuple[float, int]:
+    """Both engines answering at once in two plain threads; (tokens/s over both, tokens)."""
+    counts: list[int] = []
+
+    def run(engine: Any) -> None:
+        reply = engine.reply([{"role": "user", "content": QUESTION}], fixed_params(engine, tokens), on_text=len)
+        counts.append(reply.stats.new_tokens)
+
+    threads = [threading.Thread(target=run, args=(e,)) for e in engines]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.perf_counter() - start), sum(counts)
+
+
+async def app_rate(app: Any, tokens: int) -> tuple[float, int]:
+    """Both panes answering one message through the app; (tokens/s over both, tokens)."""
+    from widgets.composer import Composer
+    from workbench.transcripts import read_session
+
+    for state in app.panes.values():
+        state.params = fixed_params(state.engine, tokens)
+        state.history.clear()
+    composer = app.query_one(Composer)
+    composer.text = QUESTION
+    start = time.perf_counter()
+    composer.action_submit("both")
+    while any(state.busy for state in app.panes.values()) or not all(s.shown for s in app.panes.values()):
+        await asyncio.sleep(0.001)
+    elapsed = time.perf_counter() - start
+    replies = [m for m in read_session(app.transcript.path).messages if m["role"] == "assistant"][-2:]
+    total = sum(m["stats"]["new_tokens"] for m in replies)
+    for state in app.panes.values():
+        state.shown.clear()
+    return total / elapsed, total
+
+
+async def key_latencies(app: Any, count: int, frames: list[float]) -> list[float]:
+    """Seconds from posting each key to the first frame written after the composer shows it."""
+    from textual import events
+
+    from widgets.composer import Composer
+
+    composer = app.query_one(Composer)
+    composer.focus()
+    composer.text = ""
+    delays = []
+    for index in range(count):
+        char = "xyz"[index % 3]
+        before = composer.text
+        start = time.perf_counter()
+        app.post_message(events.Key(char, char))
+        while composer.text == before:
+            await asyncio.sleep(0)
+        shown_at = time.perf_counter()
+        while not frames or frames[-1] < shown_at:
+            await asyncio.sleep(0.0005)
+        delays.append(frames[-1] - start)
+        await asyncio.sleep(0.02)  # keys a fast typist's distance apart
+    composer.text = ""
+    return delays
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    from workbench.app import ZhbenchApp
+    from workbench.config import Config
+
+    paths = {pane: standin(family) for pane, family in zip("ab", FAMILIES, strict=True)}
+    direct_engines = [load_engine(str(paths[p]), device="cpu") for p in "ab"]
+    folder = Path(tempfile.mkdtemp(prefix="zhbench-bench-"))
+    app = ZhbenchApp(
+        preload={p: str(paths[p]) for p in "ab"},
+        config=Config(path=folder / "config.toml"),
+        transcripts_folder=folder / "transcripts",
+        offer_demos=False,
+    )
+    async with app.run_test(size=(160, 45)) as pilot:
+        while not all(state.engine is not None for state in app.panes.values()):
+            await pilot.pause(0.05)
+        frames: list[float] = []
+        driver_write = app._driver.write
+
+        def timed_write(data: str) -> None:
+            frames.append(time.perf_counter())
+            driver_write(data)
+
+        app._driver.write = timed_write
+        app_rates, direct_rates = [], []
+        for _ in range(args.rounds):
+            rate, app_tokens = await app_rate(app, args.tokens)
+            app_rates.append(rate)
+            rate, direct_tokens = direct_rate(direct_engines, args.tokens)
+            direct_rates.append(rate)
+            assert app_tokens == direct_tokens, (app_tokens, direct_tokens)
+        app_tok, direct_tok = statistics.median(app_rates), statistics.median(direct_rates)
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, panes {FAMILIES}, greedy")
+        print(f"{args.tokens} new tokens per pane, median of {args.rounds} interleaved rounds\n")
+        print("| both panes streaming | tok/s (both panes) | ratio |")
+        print("|---|---:|---:|")
+        print(f"| engines alone, two threads | {direct_tok:.0f} | 1.00 |")
+        print(f"| through the app | {app_tok:.0f} | {app_tok / direct_tok:.2f} |")
+
+        idle = await key_latencies(app, args.keys, frames)
+        for state in app.panes.values():
+            state.params = fixed_params(state.engine, 100_000)
+        from widgets.composer import Composer
+
+        composer = app.query_one(Composer)
+        composer.text = QUESTION
+        composer.action_submit("both")
+        while not all(state.reply is not None and state.reply.text for state in app.panes.values()):
+            await asyncio.sleep(0.001)
+        busy = await key_latencies(app, args.keys, frames)
+        app.action_stop()
+        while any(state.busy for state in app.panes.values()):
+            await asyncio.sleep(0.01)
+
+        def row(name: str, values: list[float]) -> str:
+            ordered = sorted(values)
+            p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+            return f"| {name} | {statistics.median(values) * 1000:.1f} | {p95 * 1000:.1f} | {max(values) * 1000:.1f} |"
+
+        print(f"\nkey press to screen, {args.keys} keys each")
+        print("| panes | median (ms) | p95 (ms) | max (ms) |")
+        print("|---|---:|---:|---:|")
+        print(row("idle", idle))
+        print(row("both streaming", busy))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--keys", type=int, default=40)
+    args = parser.parse_args()
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
