@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import functools
 import gc
 import io
@@ -641,7 +642,9 @@ class Rwkv4Engine(Engine):
 
 def _rwkv4_params(params: GenerationParams) -> Rwkv4Params:
     """RWKV's settings from any params: generic ones keep their values, RWKV's own take upstream's defaults."""
-    return params if isinstance(params, Rwkv4Params) else Rwkv4Params(**params.to_dict())
+    if isinstance(params, Rwkv4Params):
+        return params
+    return Rwkv4Params(**{f.name: getattr(params, f.name) for f in dataclasses.fields(GenerationParams)})
 
 
 def train_pile_style_tokenizer(path: Path, *, vocab_size: int = 2000) -> int:
