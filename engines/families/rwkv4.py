@@ -145,7 +145,8 @@ def checkpoint_file(path: Path) -> Path:
         return path
     found = sorted(path.glob("*.pth"))
     if len(found) != 1:
-        raise ModelLoadError(path, f"expected exactly one .pth checkpoint in the folder, found {len(found)}")
+        hint = "; pass the .pth file itself" if found else ""
+        raise ModelLoadError(path, f"expected exactly one .pth checkpoint in the folder, found {len(found)}{hint}")
     return found[0]
 
 
@@ -532,6 +533,10 @@ class Rwkv4Engine(Engine):
         on_text: TextCallback | None,
     ) -> Reply:
         turn = parse_user_message(messages[-1]["content"])
+        typed = {"temperature": turn.temperature, "top_p": turn.top_p}
+        typed = {name: value for name, value in typed.items() if value is not None}
+        if typed:  # -temp= / -top_p= in the message: this reply's settings, reported with it
+            params = dataclasses.replace(params, **typed)
         notice = self._notice_for(turn, messages[:-1])
         if notice is None:
             return super()._run_reply(messages, params, cancel, on_text)
@@ -576,8 +581,6 @@ class Rwkv4Engine(Engine):
         elif not chat and prompt.start != "gen_0":  # a new free generation, or +++ (gen_1 becomes gen_0)
             self._snapshots["gen_0"] = rnn.now.copy()
 
-        temperature = turn.temperature if turn.temperature is not None else settings.temperature
-        top_p = turn.top_p if turn.top_p is not None else settings.top_p
         rng = np.random.RandomState((settings.seed or 0) % 2**32)
         occurrence: dict[int, float] = {}
         steps = CHAT_MAX_STEPS if chat else settings.free_gen_len + FREE_GEN_EXTRA_STEPS
@@ -589,7 +592,9 @@ class Rwkv4Engine(Engine):
             if settings.greedy:
                 token = int(logits.argmax())
             else:
-                token = sample_logits(logits, temperature=temperature, top_p=top_p, top_k=settings.top_k, rng=rng)
+                token = sample_logits(
+                    logits, temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k, rng=rng
+                )
             count_occurrence(occurrence, token, self.newline_id)
             if chat:
                 adjustment = newline_adjustment(step)

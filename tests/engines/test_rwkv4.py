@@ -355,8 +355,9 @@ def test_free_generation_commands(engine):
     assert more.prompt.input_ids == engine.pipeline.encode("\n从前有座山") + gen.output_ids
     assert more.stats.prompt_tokens == 0
 
-    qq = engine.prompt_for([user("+qq 为什么")], params)
-    assert qq.input_ids == engine.pipeline.encode("\nQ: 为什么\nA:")
+    qq = engine.reply([user("+qq 为什么 -top_p=0.5")], params)
+    assert qq.prompt.input_ids == engine.pipeline.encode("\nQ: 为什么\nA:")
+    assert qq.stats.prompt_tokens == len(qq.prompt.input_ids) and qq.stats.new_tokens >= 13
     instruct = engine.prompt_for([user("+i 写诗")], params)
     assert instruct.text == (
         "\nBelow is an instruction that describes a task. Write a response that appropriately completes the request."
@@ -386,6 +387,7 @@ def test_temperature_inside_a_message(engine):
     engine.forget_conversation()
     set_directly = engine.reply([user("讲个故事")], params.with_overrides({"temperature": 0.3}))
     assert typed.output_ids == set_directly.output_ids
+    assert typed.params.temperature == 0.3  # reported with the reply
 
 
 def test_seeded_replies_reproduce(engine):
