@@ -225,12 +225,12 @@ def choose_tokenizer(checkpoint: Path, vocab_size: int) -> str:
 
 
 @contextlib.contextmanager
-def _package_output_captured() -> Iterator[io.StringIO]:
+def _package_output_captured() -> Iterator[None]:
     """The rwkv package prints and warns while importing and loading; keep that off the screen the app draws."""
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        yield captured
+        yield
 
 
 def rwkv_model_class() -> Any:
@@ -611,12 +611,19 @@ class Rwkv4Engine(Engine):
                     return
 
     def _reply_finished(self, prompt: Prompt, reply: Reply) -> None:
-        """Save the end state as upstream does: ``chat`` after a chat reply, ``gen_1`` after a free one."""
+        """Save the end state as upstream does: ``chat`` after a chat reply, ``gen_1`` after a free one.
+
+        A stopped reply is kept as far as it went, so the conversation goes on from it without a re-feed.
+        """
         live, self._live = self._live, None
-        if live is None or live.prompt is not prompt or reply.stats.stop_reason is StopReason.CANCELLED:
+        if live is None or live.prompt is not prompt or not reply.output_ids:
             return
         if live.pending is not None:  # the reply ended on this token before it was fed
             live.rnn.feed([live.pending[0]], live.pending[1])
+        if live.chat and reply.stats.stop_reason is not StopReason.STOP_RULE:
+            # Deviation: a reply stopped or cut at max_new_tokens is closed with the blank line that ends a
+            # turn, so the next message starts a turn of its own (upstream's rare 999-token cut left it open).
+            live.rnn.feed(self._encode("\n\n"), 0.0)
         if live.chat:
             self._snapshots["chat"] = live.rnn.now.copy()
             self._chat_record = (*live.prompt.before, (live.prompt.message, reply.text))

@@ -418,6 +418,30 @@ def test_cancel_stops_within_one_token_and_during_a_long_feed(engine, monkeypatc
     assert len(fed) == 1 and fed[0] == 256  # one chunk of the message, then it stopped
 
 
+def test_a_stopped_reply_is_kept_and_the_chat_goes_on(engine, monkeypatch):
+    cancel = threading.Event()
+    forward = engine.model.forward
+    calls = []
+
+    def cancelling_at_the_fourth_call(tokens, state):
+        calls.append(len(tokens))
+        if len(calls) == 4:
+            cancel.set()
+        return forward(tokens, state)
+
+    monkeypatch.setattr(engine.model, "forward", cancelling_at_the_fourth_call)
+    params = engine.default_params().with_overrides({"seed": 10})
+    stopped = engine.reply([user("讲个长故事")], params, cancel=cancel)
+    assert stopped.stats.stop_reason is StopReason.CANCELLED and len(stopped.output_ids) == 4
+    monkeypatch.setattr(engine.model, "forward", forward)
+    fed = count_fed_tokens(engine, monkeypatch)
+    after = engine.reply([user("讲个长故事"), bot(stopped.text), user("继续")], params)
+    asked = engine.pipeline.encode("User: 继续\n\nBot:")
+    assert fed[0] == after.stats.prompt_tokens == len(asked)
+    kept = stopped.output_ids + engine.pipeline.encode("\n\n") + asked
+    assert after.prompt.input_ids[-len(kept) :] == kept  # the stopped reply, closed by a blank line
+
+
 # --- loading ------------------------------------------------------------------------------------
 
 
