@@ -22,7 +22,7 @@ import re
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -321,7 +321,7 @@ class Rwkv4Prompt(Prompt):
     and the segments); only the segments are fed this turn.
     """
 
-    turn: UserTurn = field(default_factory=lambda: UserTurn(TurnKind.CHAT, ""))
+    turn: UserTurn
     start: str | None = None  # a snapshot name, or None for the empty state
     segments: tuple[Segment, ...] = ()
     init_prompt: str = DEFAULT_INIT_PROMPT
@@ -456,7 +456,7 @@ class Rwkv4Engine(Engine):
         if notice is not None:
             return Rwkv4Prompt(text="", input_ids=[], turn=turn, notice=notice)
         init_changed = settings.init_prompt != self._init_name
-        init_segment = Segment("init", self._encode(normalized_init_prompt(init)))
+        init_segments = (Segment("init", self._encode(normalized_init_prompt(init))),) if init_changed else ()
         start: str | None
         before: tuple[Exchange, ...] = ()
         message = ""
@@ -468,7 +468,7 @@ class Rwkv4Engine(Engine):
                 before, message = exchanges, history[-1]["content"]
             asked = Segment("user", self._encode(chat_message_text(init, parse_user_message(message).text)))
             if init_changed:
-                start, segments = None, (init_segment, *self._exchange_segments(before, settings), asked)
+                start, segments = None, (*init_segments, *self._exchange_segments(before, settings), asked)
             elif (before, message) == self._pre_record:
                 start, segments = "chat_pre", ()
             elif before == self._chat_record:
@@ -479,7 +479,7 @@ class Rwkv4Engine(Engine):
             start, segments = None, (Segment("free", self._encode(free_prompt_text(turn, init))),)
         elif turn.kind is TurnKind.QA:
             asked = Segment("free", self._encode(free_prompt_text(turn, init)))
-            start, segments = (None, (init_segment, asked)) if init_changed else ("chat_init", (asked,))
+            start, segments = (None, (*init_segments, asked)) if init_changed else ("chat_init", (asked,))
         elif turn.kind is TurnKind.RETRY:
             start, segments = "gen_0", ()
         else:  # CONTINUE

@@ -310,6 +310,21 @@ def test_a_cleared_conversation_starts_from_chat_init(engine, monkeypatch):
     assert restarted.prompt.input_ids == init_ids + engine.pipeline.encode("User: 新话题\n\nBot:")
 
 
+def test_choosing_another_init_prompt(engine):
+    params = engine.default_params().with_overrides({"init_prompt": "English-2", "seed": 1})
+    first = engine.reply([user("hi")], params)
+    init_ids = engine.pipeline.encode(normalized_init_prompt(INIT_PROMPTS["English-2"]))
+    asked = engine.pipeline.encode("Bob: hi\n\nAlice:")
+    assert first.prompt.input_ids == init_ids + asked
+    assert first.stats.prompt_tokens == len(init_ids) + len(asked)  # the new init prompt is fed this turn
+    second = engine.reply([user("hi"), bot(first.text), user("more")], params)
+    assert second.stats.prompt_tokens == len(engine.pipeline.encode("Bob: more\n\nAlice:"))
+    bare = engine.reply([user("hi")], params.with_overrides({"init_prompt": "none"}))
+    assert bare.prompt.input_ids == engine.pipeline.encode("User: hi\n\nBot:")
+    with pytest.raises(ValueError, match="unknown init prompt 'Klingon-2'"):
+        engine.reply([user("hi")], params.with_overrides({"init_prompt": "Klingon-2"}))
+
+
 # --- commands -----------------------------------------------------------------------------------
 
 
