@@ -511,7 +511,11 @@ class Rwkv4Engine(Engine):
         return segments
 
     def _notice_for(self, turn: UserTurn, past: Sequence[Message]) -> str | None:
-        """The short answer to a command that generates nothing (upstream prints or silently returns)."""
+        """The short answer to a command that generates nothing.
+
+    Deviation: upstream prints "Chat reset." for ``+reset`` but returns silently from ``+``, ``++`` and
+    ``+++`` with nothing to act on; a pane needs some answer, so these say why nothing was generated.
+    """
         free_start = "start one with +gen, +qq, +qa or +i"
         if turn.kind is TurnKind.RESET:
             return "Chat reset."

@@ -341,6 +341,11 @@ def sample_logits(
     ``top_p``; keep the ``top_k`` most likely if set; only then apply the temperature; renormalise and
     draw with numpy. ``np.random.seed(s)`` followed by the package's function draws the same token as
     this with ``np.random.RandomState(s)``.
+
+    Deviations: the package draws from numpy's global generator on the CPU and with ``torch.multinomial``
+    on a GPU; here every reply has its own numpy generator on any device, so seeds reproduce everywhere
+    and two engines sampling at once do not disturb each other. The era's package (0.2.0) cut where the
+    cumulative probability passed ``top_p`` (``>``); this is the installed package's rule (``>=``).
     """
     import numpy as np
     import torch
