@@ -344,6 +344,16 @@ def test_regenerate_and_plus_reuse_chat_pre_without_feeding(engine, monkeypatch)
     assert engine.reply(history, params).stats.prompt_tokens == len(engine.pipeline.encode("User: 然后呢\n\nBot:"))
 
 
+def test_plus_on_a_foreign_history_feeds_only_the_message_it_answers_again(engine):
+    history = [user("你好"), bot("你好呀"), user("再见"), bot("再见！"), user("+")]
+    assert engine.prompt_for(history).input_ids == engine.prompt_for(history[:3]).input_ids
+    reply = engine.reply(history, engine.default_params().with_overrides({"seed": 1}))
+    segments = ["User: 你好\n\nBot:", " 你好呀\n\n", "User: 再见\n\nBot:"]  # the reply "再见！" is replaced
+    assert reply.stats.prompt_tokens == sum(len(engine.pipeline.encode(s)) for s in segments)
+    follow_up = [*history[:4], user("+"), bot(reply.text), user("好")]
+    assert engine.reply(follow_up).stats.prompt_tokens == len(engine.pipeline.encode("User: 好\n\nBot:"))
+
+
 def test_reset_answers_and_starts_over(engine, monkeypatch):
     params = engine.default_params().with_overrides({"seed": 5})
     first = engine.reply([user("你好")], params)
