@@ -11,5 +11,5 @@ from engines.families.rwkv4 import Rwkv4Engine
 
 FAMILIES: dict[str, type[Engine]] = {
     engine.family: engine
-    for engine in (Rwkv4Engine, Gpt2DialogbotEngine, DialogptZhEngine, ChatYuanEngine, PromptClueEngine)
+    for engine in (Gpt2DialogbotEngine, DialogptZhEngine, ChatYuanEngine, PromptClueEngine, Rwkv4Engine)
 }
