@@ -178,10 +178,6 @@ class TurnKind(str, Enum):
     CONTINUE = "continue"  # +++
 
 
-#: commands that generate freely from their own states (gen_0, gen_1) and leave the chat alone
-FREE_KINDS = frozenset({TurnKind.GEN, TurnKind.QQ, TurnKind.QA, TurnKind.INSTRUCT, TurnKind.RETRY, TurnKind.CONTINUE})
-
-
 @dataclass(frozen=True)
 class UserTurn:
     kind: TurnKind
