@@ -28,9 +28,9 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from engines.loading import family_class, load_engine  # noqa: E402
+from engines.loading import family_class, load_engine
 
 MODELS = Path(__file__).resolve().parent / "models"
 FAMILIES = ("dialogpt-zh", "chatyuan")  # no context limit in the way of a long reply

@@ -37,6 +37,8 @@ class Engine(ABC):
     family: ClassVar[str]
     #: substrings of a model's name or path (lower case) that tell this family apart
     name_hints: ClassVar[tuple[str, ...]] = ()
+    #: whether ``load`` takes a ``strategy`` keyword (where and in what precision each layer runs)
+    takes_strategy: ClassVar[bool] = False
 
     def __init__(self, model_path: Path, device: str, dtype: str) -> None:
         self.model_path = model_path
@@ -100,6 +102,14 @@ class Engine(ABC):
         """Bytes the loaded weights take in memory (on the engine's device), when the family can tell."""
         return None
 
+    def chat_commands(self) -> dict[str, str]:
+        """Commands a user may type as a message (command -> one line of help); most families have none."""
+        return {}
+
+    def fed_token_count(self, prompt: Prompt) -> int:
+        """How many prompt tokens this reply feeds the model (a family that carries state feeds fewer)."""
+        return len(prompt.input_ids)
+
     def _reply_finished(self, prompt: Prompt, reply: Reply) -> None:  # noqa: B027 (a hook, empty by default)
         """Hook: a reply ended (any way but an error)."""
 
@@ -162,7 +172,7 @@ class Engine(ABC):
         def finish(reason: StopReason, error: str | None = None) -> Reply:
             total = time.perf_counter() - started
             stats = ReplyStats(
-                prompt_tokens=len(prompt.input_ids) if prompt else 0,
+                prompt_tokens=self.fed_token_count(prompt) if prompt else 0,
                 new_tokens=len(output_ids),
                 ttft_s=None if first_token_at is None else first_token_at - started,
                 tokens_per_s=len(output_ids) / total if total > 0 else 0.0,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from engines.base import Engine
 from engines.checkpoints import read_json
-from engines.errors import ModelLoadError, ModelNotFoundError, UnknownFamilyError
+from engines.errors import ModelLoadError, ModelNotFoundError, UnknownFamilyError, ZhbenchError
 from engines.families import FAMILIES
 from engines.standins import standin_family
 
@@ -102,9 +102,25 @@ def detect_family(path: Path, spec: str | None = None) -> str:
     )
 
 
-def load_engine(spec: str, *, family: str | None = None, device: str | None = None, dtype: str | None = None) -> Engine:
-    """Load the model ``spec`` names; ``family`` overrides detection."""
+def load_engine(
+    spec: str,
+    *,
+    family: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    strategy: str | None = None,
+) -> Engine:
+    """Load the model ``spec`` names; ``family`` overrides detection.
+
+    ``strategy`` (where and in what precision each layer runs, e.g. ``cuda fp16i8 *10 -> cuda fp16``) is
+    for the families whose ``takes_strategy`` is set; the others refuse it.
+    """
     path = resolve_model(spec)
     hub_id = None if Path(spec).expanduser().exists() else spec
     engine_class = family_class(family) if family else family_class(detect_family(path, hub_id))
-    return engine_class.load(path, device=device, dtype=dtype)
+    if strategy is None:
+        return engine_class.load(path, device=device, dtype=dtype)
+    if not engine_class.takes_strategy:
+        takers = ", ".join(name for name, engine in FAMILIES.items() if engine.takes_strategy)
+        raise ZhbenchError(f"{engine_class.family} takes no strategy (only {takers} do); use --device and --dtype")
+    return engine_class.load(path, device=device, dtype=dtype, strategy=strategy)  # type: ignore[call-arg]

@@ -95,6 +95,9 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--family", metavar="F", help="the model family, overriding detection")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when there is a GPU)")
     parser.add_argument("--dtype", help="float32, float16 or bfloat16 (default: as upstream)")
+    parser.add_argument(
+        "--strategy", help="RWKV only: where and in what precision layers run, e.g. 'cuda fp16i8 *10 -> cuda fp16'"
+    )
 
 
 def _param_options(parser: argparse.ArgumentParser) -> None:
@@ -186,6 +189,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
     info = engine.describe()
     print(f"{info['family']} · {info['path']} · {info['device']} {info['dtype']}")
     print("Enter sends · /reset clears the conversation · Ctrl+C stops a reply · Ctrl+D quits")
+    commands = engine.chat_commands()
+    if commands:
+        print("Model commands: " + " · ".join(f"{command} ({meaning})" for command, meaning in commands.items()))
     history: list[dict[str, str]] = []
     while True:
         try:
@@ -270,7 +276,7 @@ def cmd_make_tiny(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace) -> Any:
     from engines.loading import load_engine
 
-    return load_engine(args.model, family=args.family, device=args.device, dtype=args.dtype)
+    return load_engine(args.model, family=args.family, device=args.device, dtype=args.dtype, strategy=args.strategy)
 
 
 def _params(engine: Any, args: argparse.Namespace) -> Any:

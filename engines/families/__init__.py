@@ -7,7 +7,9 @@ from engines.families.chatyuan import ChatYuanEngine
 from engines.families.dialogpt_zh import DialogptZhEngine
 from engines.families.gpt2_dialogbot import Gpt2DialogbotEngine
 from engines.families.promptclue import PromptClueEngine
+from engines.families.rwkv4 import Rwkv4Engine
 
 FAMILIES: dict[str, type[Engine]] = {
-    engine.family: engine for engine in (Gpt2DialogbotEngine, DialogptZhEngine, ChatYuanEngine, PromptClueEngine)
+    engine.family: engine
+    for engine in (Gpt2DialogbotEngine, DialogptZhEngine, ChatYuanEngine, PromptClueEngine, Rwkv4Engine)
 }

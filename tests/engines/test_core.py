@@ -105,6 +105,13 @@ def test_stats_are_reported():
     assert stats.tokens_per_s == pytest.approx(4 / stats.total_s)
 
 
+def test_stats_count_the_tokens_a_family_says_it_fed():
+    engine = ScriptedEngine([*codes("ok"), END])
+    assert engine.chat_commands() == {}
+    engine.fed_token_count = lambda prompt: len(prompt.input_ids) - 1  # type: ignore[method-assign]
+    assert engine.reply([{"role": "user", "content": "hello"}]).stats.prompt_tokens == 4
+
+
 def test_cancel_stops_within_one_token():
     engine = ScriptedEngine(codes("x" * 1000), delay=0.002)
     stream = engine.start_reply(HISTORY, GenerationParams(max_new_tokens=1000))
