@@ -70,27 +70,34 @@ class EvaConfig(PreTrainedConfig):
         super().__post_init__(**kwargs)
 
 
-#: ``config.json`` keys that shape the model; the others (dropout, initialisation) do not matter here
-CONFIG_KEYS = (
-    "vocab_size",
-    "d_model",
-    "d_kv",
-    "d_ff",
-    "num_layers",
-    "num_decoder_layers",
-    "num_heads",
-    "relative_attention_num_buckets",
-    "layer_norm_epsilon",
-    "attn_scale",
-    "pad_token_id",
-    "eos_token_id",
-    "bos_token_id",
-)
+#: ``config.json`` keys that shape the model (dropout and initialisation settings do not matter here)
+SIZE_KEYS = ("vocab_size", "d_model", "d_kv", "d_ff", "num_layers", "num_decoder_layers", "num_heads")
+TOKEN_KEYS = ("pad_token_id", "eos_token_id", "bos_token_id")
 
 
 def eva_config(data: Mapping[str, Any]) -> EvaConfig:
-    """The config of an EVA ``config.json``; as upstream, the decoder starts with ``bos_token_id``."""
-    known = {key: data[key] for key in CONFIG_KEYS if key in data}
+    """The config of an EVA ``config.json`` (a ``ValueError`` naming a bad value).
+
+    As upstream's ``EVAConfig``, keys left out take its defaults and the decoder starts with ``bos_token_id``.
+    """
+    known: dict[str, Any] = {}
+    for key in (*SIZE_KEYS, "relative_attention_num_buckets", *TOKEN_KEYS):
+        if key in data:
+            value = data[key]
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key in TOKEN_KEYS else 1):
+                raise ValueError(
+                    f"{key} must be a whole number{'' if key in TOKEN_KEYS else ' above 0'}, not {value!r}"
+                )
+            known[key] = value
+    if "layer_norm_epsilon" in data:
+        epsilon = data["layer_norm_epsilon"]
+        if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not 0 < epsilon < 1:
+            raise ValueError(f"layer_norm_epsilon must be a small positive number, not {epsilon!r}")
+        known["layer_norm_epsilon"] = float(epsilon)
+    if "attn_scale" in data:
+        if not isinstance(data["attn_scale"], bool):
+            raise ValueError(f"attn_scale must be true or false, not {data['attn_scale']!r}")
+        known["attn_scale"] = data["attn_scale"]
     config = EvaConfig(**known)
     config.decoder_start_token_id = config.bos_token_id
     return config

@@ -5,9 +5,11 @@ from __future__ import annotations
 from engines.base import Engine
 from engines.families.chatyuan import ChatYuanEngine
 from engines.families.dialogpt_zh import DialogptZhEngine
+from engines.families.eva2 import Eva2Engine
 from engines.families.gpt2_dialogbot import Gpt2DialogbotEngine
 from engines.families.promptclue import PromptClueEngine
 
 FAMILIES: dict[str, type[Engine]] = {
-    engine.family: engine for engine in (Gpt2DialogbotEngine, DialogptZhEngine, ChatYuanEngine, PromptClueEngine)
+    engine.family: engine
+    for engine in (Gpt2DialogbotEngine, DialogptZhEngine, ChatYuanEngine, PromptClueEngine, Eva2Engine)
 }
