@@ -302,42 +302,47 @@ class Eva2Engine(TransformersEngine):
     def write_standin(cls, folder: Path, *, weights_format: str = "bin") -> Path:
         """The published layout: EVA's ``config.json`` keys, a 30000-line ``vocab.txt`` with the special
         tokens at the real ids, and fp16 weights under the converter's key names."""
-        import torch
-
-        from engines.eva_model import EvaForConditionalGeneration, eva_config
-
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "vocab.txt").write_text("\n".join(standin_vocabulary()) + "\n", encoding="utf-8")
-        config = {
-            "d_model": 32,
-            "d_ff": 64,
-            "d_kv": 8,
-            "num_heads": 4,
-            "num_layers": 2,
-            "num_decoder_layers": 2,
-            "dropout_rate": 0.0,
-            "init_method_std": 0.001,
-            "initializer_factor": 1.0,
-            "layer_norm_epsilon": 1e-06,
-            "max_position_embeddings": 512,
-            "use_cache": False,
-            "attn_scale": True,
-        }
-        write_json(folder / "config.json", config)
-        generator = torch.Generator().manual_seed(0)
-        with torch.device("meta"):
-            model = EvaForConditionalGeneration(eva_config(config))
-        state: dict[str, torch.Tensor] = {}
-        for name, parameter in model.named_parameters():
-            if name.endswith("layer_norm.weight"):
-                state[name] = torch.ones(parameter.shape)
-            else:  # small weights keep the random logits flat, so sampling does not collapse on one token
-                state[name] = torch.randn(parameter.shape, generator=generator) * 0.05
-        for alias in EMBEDDING_ALIASES:
-            state[alias] = state["shared.weight"].clone()
-        save_weights({name: tensor.half() for name, tensor in state.items()}, folder, weights_format)
+        write_random_checkpoint(folder, STANDIN_SIZES, weights_format)
         mark_standin(folder, cls.family)
         return folder
+
+
+#: the tiny stand-in's shape, in the keys of EVA2.0-base's ``config.json``
+STANDIN_SIZES = {"d_model": 32, "d_ff": 64, "d_kv": 8, "num_heads": 4, "num_layers": 2, "num_decoder_layers": 2}
+
+
+def write_random_checkpoint(folder: Path, sizes: dict[str, int], weights_format: str = "bin") -> None:
+    """A random-weight EVA checkpoint of the given sizes, in the published layout (config, vocab, fp16 weights)."""
+    import torch
+
+    from engines.eva_model import EvaForConditionalGeneration, eva_config
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(standin_vocabulary()) + "\n", encoding="utf-8")
+    # EVA2.0-base's config.json, verbatim but for the sizes.
+    config = {
+        **sizes,
+        "dropout_rate": 0.0,
+        "init_method_std": 0.001,
+        "initializer_factor": 1.0,
+        "layer_norm_epsilon": 1e-06,
+        "max_position_embeddings": 512,
+        "use_cache": False,
+        "attn_scale": True,
+    }
+    write_json(folder / "config.json", config)
+    generator = torch.Generator().manual_seed(0)
+    with torch.device("meta"):
+        model = EvaForConditionalGeneration(eva_config(config))
+    state: dict[str, torch.Tensor] = {}
+    for name, parameter in model.named_parameters():
+        if name.endswith("layer_norm.weight"):
+            state[name] = torch.ones(parameter.shape, dtype=torch.float16)
+        else:  # small weights keep the random logits flat, so sampling does not collapse on one token
+            state[name] = (torch.randn(parameter.shape, generator=generator) * 0.05).half()
+    for alias in EMBEDDING_ALIASES:
+        state[alias] = state["shared.weight"].clone()
+    save_weights(state, folder, weights_format)
 
 
 def standin_vocabulary() -> list[str]:
