@@ -114,14 +114,20 @@ def test_eva_settings_differ_exactly_by_the_scale_and_the_gelu(state, attn_scale
 
 
 def test_beam_sample_generate_runs_on_the_key_value_cache(state):
-    """upstream's ``generate()`` call works, and feeds the decoder one new token per step."""
+    """upstream's ``generate()`` call feeds the decoder one new token per step, and the cache changes no token."""
     model = eva(attn_scale=True, gelu="none", state=state)
     fed = []
-    model.decoder.register_forward_hook(lambda module, args, output: fed.append(args[0].shape[1]))
-    torch.manual_seed(0)
+    hook = model.decoder.register_forward_hook(lambda module, args, output: fed.append(args[0].shape[1]))
+    arguments = {"do_sample": True, "num_beams": 4, "top_k": 0, "top_p": 0.9, "temperature": 0.9, "max_length": 12}
+    runs = {}
     with torch.no_grad():
-        out = model.generate(
-            ENCODER_IDS, do_sample=True, num_beams=4, top_k=0, top_p=0.9, temperature=0.9, max_length=12, min_length=12
-        )
-    assert out.shape == (1, 12) and out[0, 0] == 60
-    assert fed[0] == 1 and set(fed[1:]) == {1}
+        for use_cache in (True, False):
+            fed.clear()
+            torch.manual_seed(0)
+            runs[use_cache] = (model.generate(ENCODER_IDS, min_length=12, use_cache=use_cache, **arguments), list(fed))
+    hook.remove()
+    (cached, cached_fed), (uncached, uncached_fed) = runs[True], runs[False]
+    assert cached.shape == (1, 12) and cached[0, 0] == 60
+    assert set(cached_fed) == {1}
+    assert uncached_fed == list(range(1, 12))  # without the cache every step re-reads the whole reply
+    assert torch.equal(cached, uncached)
