@@ -109,7 +109,7 @@ class Eva2Engine(TransformersEngine):
     model_class_name = "EvaForConditionalGeneration"
     cuda_dtype = "float16"  # upstream runs ``model.half()`` on the GPU
 
-    tokenizer: EvaTokenizer  # type: ignore[assignment]  (EVA's own, not a transformers tokenizer)
+    tokenizer: EvaTokenizer  # type: ignore[assignment]  # EVA's own, not a transformers tokenizer
     model: EvaForConditionalGeneration
 
     def __init__(
@@ -276,7 +276,7 @@ class Eva2Engine(TransformersEngine):
             else {"do_sample": True, "temperature": params.temperature, "top_k": params.top_k, "top_p": params.top_p}
         )
         input_ids = torch.tensor([prompt.input_ids], device=self.model.device)
-        devices = [self.model.device] if self.model.device.type == "cuda" else []
+        devices = [self.model.device.index or 0] if self.model.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), torch.inference_mode():
             torch.manual_seed(params.seed or 0)
             output = self.model.generate(

@@ -124,12 +124,12 @@ def test_the_default_is_upstreams_beam_sample_and_does_not_stream(engine_for):
     steps: list[int] = []
     steps_at_piece: list[int] = []
     hook = engine.model.decoder.register_forward_hook(lambda *args: steps.append(1))
-    params = eva2_defaults().with_overrides({"seed": 5, "max_new_tokens": 24})
+    params = eva2_defaults().with_overrides({"seed": 5, "max_new_tokens": 12})
     try:
         reply = engine.reply(QUESTION, params, on_text=lambda piece: steps_at_piece.append(len(steps)))
     finally:
         hook.remove()
-    expected = upstream_generate(engine, reply.prompt.input_ids, seed=5, num_beams=4, temperature=0.9, max_length=25)
+    expected = upstream_generate(engine, reply.prompt.input_ids, seed=5, num_beams=4, temperature=0.9, max_length=13)
     assert reply.output_ids == expected[: len(reply.output_ids)]
     assert reply.text == engine.tokenizer.decode(expected)
     assert steps_at_piece and set(steps_at_piece) == {len(steps)}  # text comes only once decoding is done
@@ -139,10 +139,10 @@ def test_streaming_sampling_matches_generate_token_for_token(engine_for):
     engine = engine_for("eva2")
     for seed in (1, 2):
         pieces: list[str] = []
-        params = engine.presets()["sample"].with_overrides({"seed": seed, "max_new_tokens": 30})
+        params = engine.presets()["sample"].with_overrides({"seed": seed, "max_new_tokens": 20})
         reply = engine.reply(QUESTION, params, on_text=pieces.append)
         expected = upstream_generate(
-            engine, reply.prompt.input_ids, seed=seed, num_beams=1, temperature=0.7, max_length=31
+            engine, reply.prompt.input_ids, seed=seed, num_beams=1, temperature=0.7, max_length=21
         )
         assert reply.output_ids == expected[: len(reply.output_ids)]
         assert len(pieces) > 1 and "".join(pieces) == reply.text
