@@ -10,7 +10,7 @@ feed-forward ``wo(gelu(wi_0 x) * wi_1 x)`` with the exact gelu, no biases anywhe
 Module and attribute names are the key names of upstream's converter (``src/convert_to_hf.py``), so
 the published ``pytorch_model.bin`` loads unchanged. Decoding keeps keys and values in transformers'
 ``EncoderDecoderCache`` (upstream's cache was silently unused on newer transformers), and the model is
-a ``GenerationMixin`` so ``generate()`` runs upstream's beam-sample call as it did.
+a ``GenerationMixin``, so ``generate()`` works on it (zhbench's replies use their own decoding loops).
 
 This module imports torch and transformers at its top: import it only where a model is loaded.
 """

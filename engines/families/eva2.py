@@ -3,8 +3,9 @@
 Follows thu-coai/EVA@a9c15c9 (branch huggingface): ``src/eva_interactive.py`` (the context: each
 utterance ending in ``<sep>``, the newest 8 that fit in 128 tokens, then ``<s_0>``) and
 ``src/scripts/eva_inference_interactive.sh`` with ``src/arguments.py`` (its ``generate()`` call:
-beam-sample, 4 beams). The streaming preset follows the main branch's
-``src/scripts/eva_inference_interactive_no_beam.sh`` (one beam, temperature 0.7).
+beam-sample, 4 beams, run as transformers 4.2x ran it: ``engines/legacy_beam_search.py``). The
+streaming preset follows the main branch's ``src/scripts/eva_inference_interactive_no_beam.sh`` (one
+beam, temperature 0.7), decoded step by step with ``generate()``'s processors.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engines.checkpoints import load_state_dict, read_json
 from engines.errors import ModelLoadError
@@ -218,14 +219,23 @@ class Eva2Engine(TransformersEngine):
 
     def _token_source(self, prompt: Prompt, params: GenerationParams, cancel: threading.Event) -> Iterator[int]:
         if params.num_beams > 1:
-            return self._beam_sample_tokens(prompt, params, cancel)
+            return self._beam_tokens(prompt, params, cancel)
         # Replies run one at a time (the reply lock), so the prompt of the reply in progress is
         # where ``logits_processors`` finds the input that ``encoder_no_repeat_ngram_size`` needs.
         self._encoder_ids = list(prompt.input_ids)
         return self._stepwise_tokens(prompt, params)
 
     def logits_processors(self, params: GenerationParams, prompt_length: int) -> LogitsProcessorList:
-        """``generate()``'s processors for upstream's arguments, in ``generate()``'s order."""
+        from transformers.generation import LogitsProcessorList
+
+        penalties, warpers = self._processors(params, self._encoder_ids)
+        return LogitsProcessorList([*penalties, *warpers])
+
+    def _processors(
+        self, params: GenerationParams, encoder_ids: Sequence[int]
+    ) -> tuple[LogitsProcessorList, LogitsProcessorList]:
+        """``generate()``'s processors for upstream's arguments, in its order: penalties and bans, then
+        the warpers (temperature, top-k, top-p) that only sampling applies."""
         import torch
         from transformers.generation import (
             EncoderNoRepeatNGramLogitsProcessor,
@@ -236,65 +246,45 @@ class Eva2Engine(TransformersEngine):
         )
 
         eva = params if isinstance(params, Eva2Params) else eva2_streaming_sample()
-        inherited = super().logits_processors(params, prompt_length)
-        penalties = [
-            p for p in inherited if isinstance(p, (RepetitionPenaltyLogitsProcessor, NoRepeatNGramLogitsProcessor))
-        ]
-        warpers = [p for p in inherited if p not in penalties]
-        processors = LogitsProcessorList(penalties)
+        inherited = super().logits_processors(params, len(encoder_ids))
+        is_penalty = (RepetitionPenaltyLogitsProcessor, NoRepeatNGramLogitsProcessor)
+        penalties = LogitsProcessorList(p for p in inherited if isinstance(p, is_penalty))
+        warpers = LogitsProcessorList(p for p in inherited if not isinstance(p, is_penalty))
         if eva.encoder_no_repeat_ngram_size > 0:
-            encoder_ids = torch.tensor([self._encoder_ids], device=self.model.device)
-            processors.append(EncoderNoRepeatNGramLogitsProcessor(eva.encoder_no_repeat_ngram_size, encoder_ids))
+            ids = torch.tensor([list(encoder_ids)], device=self.model.device)
+            penalties.append(EncoderNoRepeatNGramLogitsProcessor(eva.encoder_no_repeat_ngram_size, ids))
         if eva.min_length > 0:
-            processors.append(MinLengthLogitsProcessor(eva.min_length, self.tokenizer.sep_id, device=self.model.device))
-        processors.extend(warpers)
-        return processors
+            penalties.append(MinLengthLogitsProcessor(eva.min_length, self.tokenizer.sep_id, device=self.model.device))
+        return penalties, warpers
 
     def _begin_decoding(self, input_ids: Sequence[int]) -> _Decoding:
         return Seq2SeqDecoding(self.model, input_ids)
 
-    def _beam_sample_tokens(self, prompt: Prompt, params: GenerationParams, cancel: threading.Event) -> Iterator[int]:
-        """Upstream's ``generate()`` call as it is (beam-sample); the reply arrives whole.
-
-        ``generate()`` samples from torch's global generator: it is seeded with the reply's seed and
-        restored afterwards, but two panes beam-sampling at the same moment share it.
-        """
+    def _beam_tokens(self, prompt: Prompt, params: GenerationParams, cancel: threading.Event) -> Iterator[int]:
+        """Upstream's beam-sample ``generate()`` call (beam search with ``greedy``) as transformers 4.2x
+        ran it; the reply arrives whole."""
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
 
-        eva = params if isinstance(params, Eva2Params) else eva2_defaults()
+        from engines.legacy_beam_search import legacy_beam_search
 
-        class _Cancelled(StoppingCriteria):
-            def __call__(
-                self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
-            ) -> torch.BoolTensor:
-                return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool, device=input_ids.device)
-
-        sampling: dict[str, Any] = (
-            {"do_sample": False}
-            if params.greedy
-            else {"do_sample": True, "temperature": params.temperature, "top_k": params.top_k, "top_p": params.top_p}
+        penalties, warpers = self._processors(params, prompt.input_ids)
+        for warper in warpers:
+            if hasattr(warper, "min_tokens_to_keep"):
+                warper.min_tokens_to_keep = 2  # 4.x kept at least two tokens per beam when beam sampling
+        generated = legacy_beam_search(
+            self.model,
+            prompt.input_ids,
+            processors=penalties,
+            warpers=None if params.greedy else warpers,
+            num_beams=params.num_beams,
+            length_penalty=params.length_penalty,
+            max_length=params.max_new_tokens + 1,
+            start_id=self.tokenizer.reply_start_id,
+            end_id=self.tokenizer.sep_id,
+            generator=torch.Generator(device=self.model.device).manual_seed(params.seed or 0),
+            cancel=cancel,
         )
-        input_ids = torch.tensor([prompt.input_ids], device=self.model.device)
-        devices = [self.model.device.index or 0] if self.model.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), torch.inference_mode():
-            torch.manual_seed(params.seed or 0)
-            output = self.model.generate(
-                input_ids,
-                num_beams=params.num_beams,
-                length_penalty=params.length_penalty,
-                no_repeat_ngram_size=params.no_repeat_ngram_size,
-                encoder_no_repeat_ngram_size=eva.encoder_no_repeat_ngram_size,
-                repetition_penalty=params.repetition_penalty,
-                min_length=eva.min_length,
-                max_new_tokens=params.max_new_tokens,
-                use_cache=True,
-                stopping_criteria=StoppingCriteriaList([_Cancelled()]),
-                **sampling,
-            )
-        if cancel.is_set():
-            return
-        yield from (int(t) for t in output[0, 1:].tolist())
+        yield from generated or ()
 
     # --- stand-in -----------------------------------------------------------------------------
 

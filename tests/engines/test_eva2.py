@@ -18,6 +18,7 @@ from engines.families.eva2 import MAX_INPUT_TOKENS, eva2_defaults, eva2_input_id
 from engines.loading import detect_family, load_engine
 from engines.standins import STANDIN_MARKER
 from engines.types import StopReason
+from tests.engines.eva_upstream_reference import write_eos_prone_copy
 from workbench.cli import main
 
 SEP, START = 4, 29810
@@ -116,11 +117,87 @@ def upstream_generate(engine, input_ids, *, seed, num_beams, temperature, max_le
     return out[0, 1:].tolist()
 
 
-def test_the_default_is_upstreams_beam_sample_and_does_not_stream(engine_for):
-    engine = engine_for("eva2")
+#: Upstream's own ``generate()`` output (after the start token) on the ``eos_prone`` stand-in, for seeds
+#: 1…6: thu-coai/EVA@a9c15c9's EVAModel on transformers 4.26.1, called as src/eva_interactive.py calls
+#: it with the interactive script's arguments and ``max_length=40``; made by ``eva_upstream_reference.py``.
+UPSTREAM_BEAM_SAMPLE = {
+    1: [5951, 4],
+    2: [4447, 24235, 22949, 15256, 16049, 17795, 4],
+    3: [21521, 20514, 21115, 17623, 27150, 11746, 23565, 26071, 4],
+    4: [18311, 4],
+    5: [24412, 4],
+    6: [27183, 28418, 27363, 12376, 27338, 22441, 19087, 4],
+}
+#: the same call without sampling (``do_sample=False``), the same for every seed
+UPSTREAM_BEAM_SEARCH = [
+    15063,
+    14823,
+    328,
+    17770,
+    19016,
+    15675,
+    27286,
+    10649,
+    4438,
+    5132,
+    7645,
+    5554,
+    3734,
+    5311,
+    20657,
+    9542,
+    8148,
+    19434,
+    3444,
+    12401,
+    12228,
+    19507,
+    28764,
+    20457,
+    17240,
+    1200,
+    26720,
+    12869,
+    1945,
+    24914,
+    23968,
+    4107,
+    21283,
+    90,
+    6453,
+    2550,
+    18055,
+    19307,
+    7809,
+]
+
+
+@pytest.fixture(scope="module")
+def eos_prone(standin_dir, tmp_path_factory):
+    """A stand-in that often ends its replies, so finished beams, the length penalty and stopping all count."""
+    folder = write_eos_prone_copy(standin_dir("eva2"), tmp_path_factory.mktemp("eva2") / "eos-prone")
+    return load_engine(str(folder), device="cpu")
+
+
+def test_the_default_is_upstreams_beam_sample_as_transformers_4_ran_it(eos_prone):
+    """Upstream ran on transformers 4.2x, whose beam sampling transformers 5 no longer does."""
+    engine = eos_prone
     assert list(engine.presets()) == ["beam-sample", "sample"]
     assert engine.default_params() == engine.presets()["beam-sample"]
     assert engine.default_params().num_beams == 4 and engine.presets()["sample"].num_beams == 1
+    for seed, expected in UPSTREAM_BEAM_SAMPLE.items():
+        reply = engine.reply(QUESTION, eva2_defaults().with_overrides({"seed": seed, "max_new_tokens": 39}))
+        assert reply.output_ids == expected, f"seed {seed}"
+        assert reply.text == engine.tokenizer.decode(expected)
+
+
+def test_beam_search_without_sampling_as_transformers_4_ran_it(eos_prone):
+    params = eva2_defaults().with_overrides({"greedy": True, "max_new_tokens": 39})
+    assert eos_prone.reply(QUESTION, params).output_ids == UPSTREAM_BEAM_SEARCH
+
+
+def test_beam_sample_text_comes_only_once_decoding_is_done(engine_for):
+    engine = engine_for("eva2")
     steps: list[int] = []
     steps_at_piece: list[int] = []
     hook = engine.model.decoder.register_forward_hook(lambda *args: steps.append(1))
@@ -129,10 +206,8 @@ def test_the_default_is_upstreams_beam_sample_and_does_not_stream(engine_for):
         reply = engine.reply(QUESTION, params, on_text=lambda piece: steps_at_piece.append(len(steps)))
     finally:
         hook.remove()
-    expected = upstream_generate(engine, reply.prompt.input_ids, seed=5, num_beams=4, temperature=0.9, max_length=13)
-    assert reply.output_ids == expected[: len(reply.output_ids)]
-    assert reply.text == engine.tokenizer.decode(expected)
-    assert steps_at_piece and set(steps_at_piece) == {len(steps)}  # text comes only once decoding is done
+    assert reply.stats.new_tokens == 12
+    assert steps_at_piece and set(steps_at_piece) == {len(steps)}
 
 
 def test_streaming_sampling_matches_generate_token_for_token(engine_for):
