@@ -3,17 +3,20 @@
 Not run by the test suite: it needs transformers 4.26 and upstream's own model code, which current
 transformers cannot run. To reproduce (nothing of upstream is copied into zhbench):
 
+    OLD=/tmp/venv426/bin/python; REF=tests/engines/eva_upstream_reference.py  # from the project root
     python -m venv --system-site-packages /tmp/venv426
     /tmp/venv426/bin/pip install "transformers==4.26.1" "tokenizers==0.13.3" "huggingface_hub<0.20"
     git -C EVA archive huggingface src/model | tar -x -C /tmp/eva-upstream    # thu-coai/EVA@a9c15c9
     python -m workbench make-tiny eva2 /tmp/tiny-eva
     python -c "from tests.engines.eva_upstream_reference import write_eos_prone_copy as w; \\
                from pathlib import Path; w(Path('/tmp/tiny-eva'), Path('/tmp/eos-prone'))"
-    /tmp/venv426/bin/python tests/engines/eva_upstream_reference.py /tmp/eos-prone /tmp/eva-upstream/src 40 1,2,3
+    PYTHONPATH=. $OLD $REF /tmp/eos-prone /tmp/eva-upstream/src 40 1,2,3,4,5,6
 
 It prints upstream's ``generate()`` output for each seed, called as ``src/eva_interactive.py`` calls it
 with ``src/scripts/eva_inference_interactive.sh``'s arguments (and ``max_length`` as given), plus the
-same call without sampling.
+same call without sampling. The tokenizer's ids and text in ``test_eva_tokenizer.py`` come from
+
+    PYTHONPATH=. $OLD $REF --tokens VOCAB_DIR /tmp/eva-upstream/src     # VOCAB_DIR holds the real vocab.txt
 """
 
 from __future__ import annotations
@@ -83,6 +86,23 @@ def upstream_outputs(folder: str, upstream_src: str, max_length: int, seeds: lis
     return outputs
 
 
+def upstream_tokens(folder: str, upstream_src: str) -> dict[str, object]:
+    """Upstream's ``encode`` of the texts and ``decode`` of the id lists that ``test_eva_tokenizer.py`` checks."""
+    sys.path.insert(0, upstream_src)
+    from model import EVATokenizer  # upstream's package, from its checkout
+
+    from tests.engines.test_eva_tokenizer import UPSTREAM_DECODE, UPSTREAM_ENCODE
+
+    tokenizer = EVATokenizer.from_pretrained(folder)
+    return {
+        "encode": {text: tokenizer.encode(text) for text in UPSTREAM_ENCODE},
+        "decode": [[ids, tokenizer.decode(ids, skip_special_tokens=True)] for ids, _ in UPSTREAM_DECODE],
+    }
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--tokens":
+        print(json.dumps(upstream_tokens(sys.argv[2], sys.argv[3]), ensure_ascii=False))
+        sys.exit(0)
     folder, upstream_src, max_length, seeds = sys.argv[1:5]
     print(json.dumps(upstream_outputs(folder, upstream_src, int(max_length), [int(s) for s in seeds.split(",")])))

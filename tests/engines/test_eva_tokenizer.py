@@ -68,6 +68,50 @@ def test_decoding_drops_special_tokens_and_cleans_up_like_upstream(tokenizer):
     assert tokenizer.decode(line_ids("好", "\u2582", ".")) == "好."
 
 
+#: upstream's EVATokenizer (thu-coai/EVA@a9c15c9) on transformers 4.26.1 with the real vocab.txt:
+#: ``encode(text)`` without its final ``<sep>``, and ``decode(ids, skip_special_tokens=True)``
+UPSTREAM_ENCODE = {
+    "tab\t分隔": [11102, 0, 16251],
+    "数字123和English混合 abc def!": [1783, 9478, 28, 15331, 3214, 10, 19847, 10, 19515, 51],
+    "😀表情符号": [0, 3291, 5510],
+    "I don't know. It's fine , right ?": [
+        827,
+        10,
+        11167,
+        839,
+        1884,
+        10,
+        9278,
+        42,
+        10,
+        8242,
+        839,
+        271,
+        10,
+        13456,
+        873,
+        10,
+        9,
+        10,
+        8807,
+        10,
+        27,
+    ],
+    "全角ＡＢＣ１２３": [278, 783, 0, 0, 0, 0, 0, 0],
+    "……省略号": [2891, 13337, 490],
+    "（括号）［方括号］｛花括号｝": [30, 468, 490, 29, 175, 234, 468, 490, 174, 1430, 534, 468, 490, 1428],
+}
+UPSTREAM_DECODE = [([9, 10, 9], ",,"), ([11, 10, 64], "的..."), ([10, 27], "?"), ([5503, 10, 3, 10, 9], "你好 \n,")]
+
+
+@needs_real_vocab
+def test_ids_and_text_are_upstreams(tokenizer):
+    for text, ids in UPSTREAM_ENCODE.items():
+        assert tokenizer.encode(text) == ids, text
+    for ids, text in UPSTREAM_DECODE:
+        assert tokenizer.decode(ids) == text
+
+
 def test_unknown_characters_become_unk_and_long_words_one_unk():
     tokenizer = EvaTokenizer(["<unk>", "<sep>", "<pad>", "<s_0>", "a", "ab", "abc", "b"])
     assert tokenizer.tokenize("abcab") == ["abc", "ab"]
