@@ -379,3 +379,18 @@ def test_cli_make_tiny_prompt_and_ask(capsys, tmp_path):
     data = json.loads(capsys.readouterr().out)
     assert data["params"]["num_beams"] == 1 and data["params"]["encoder_no_repeat_ngram_size"] == 3
     assert data["stats"]["new_tokens"] <= 6
+
+
+def test_float16_as_on_a_gpu_runs_and_agrees_with_float32(eos_prone):
+    """The dtype a GPU gets (the CUDA path itself is untested here: no GPU)."""
+    half = load_engine(str(eos_prone.model_path), device="cpu", dtype="float16")
+    assert {p.dtype for p in half.model.parameters()} == {torch.float16} and half.describe()["dtype"] == "float16"
+    encoder_ids = torch.tensor([half.prompt_for(QUESTION).input_ids])
+    reply_ids = torch.tensor([[START, 11, 12, 13]])
+    with torch.no_grad():
+        ours = half.model(input_ids=encoder_ids, decoder_input_ids=reply_ids, use_cache=False).logits.float()
+        full = eos_prone.model(input_ids=encoder_ids, decoder_input_ids=reply_ids, use_cache=False).logits
+    torch.testing.assert_close(ours, full, atol=2e-2, rtol=0)
+    for preset in ("beam-sample", "sample"):
+        reply = half.reply(QUESTION, half.presets()[preset].with_overrides({"seed": 2, "max_new_tokens": 39}))
+        assert reply.stats.stop_reason in (StopReason.EOS, StopReason.LENGTH) and reply.output_ids
