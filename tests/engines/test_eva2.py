@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engines.errors import ModelLoadError
+from engines.errors import ModelLoadError, UnsafeCheckpointError
 from engines.families.eva2 import MAX_INPUT_TOKENS, eva2_defaults, eva2_input_ids
 from engines.loading import detect_family, load_engine
 from engines.standins import STANDIN_MARKER
@@ -304,6 +304,20 @@ def test_a_missing_weight_is_named(standin_dir, tmp_path, key):
     torch.save(state, folder / "pytorch_model.bin")
     with pytest.raises(ModelLoadError, match=f"weights lack {re.escape(key)}"):
         load_engine(str(folder))
+
+
+def test_a_pickle_that_runs_code_is_refused(standin_dir, tmp_path):
+    folder = copy_of(standin_dir, tmp_path)
+    marker = tmp_path / "ran"
+
+    class Exploit:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    torch.save({"shared.weight": torch.zeros(2), "payload": Exploit()}, folder / "pytorch_model.bin")
+    with pytest.raises(UnsafeCheckpointError, match=r"pytorch_model\.bin.*refused"):
+        load_engine(str(folder))
+    assert not marker.exists()
 
 
 def test_a_misshapen_weight_is_named(standin_dir, tmp_path):
