@@ -114,6 +114,33 @@ class MemoryRead(Message):
     reading: MemoryReading
 
 
+class PieceBatcher:
+    """Hands streamed text on in batches: a piece goes at once unless the last batch left less than
+    ``interval`` ago; then it waits for the next piece (or ``flush``). A fast model posts tens of
+    messages a second instead of one per token; a slow one is never held back.
+
+    Used by the one thread that generates the reply.
+    """
+
+    def __init__(self, send: Callable[[str], None], interval: float = 1 / 30) -> None:
+        self.send = send
+        self.interval = interval
+        self.pending = ""
+        self.sent_at = 0.0
+
+    def add(self, piece: str) -> None:
+        self.pending += piece
+        now = time.monotonic()
+        if now - self.sent_at >= self.interval:
+            self.sent_at = now
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            text, self.pending = self.pending, ""
+            self.send(text)
+
+
 class ZhbenchApp(App[None]):
     """Two models side by side, answering the same message at once."""
 
@@ -189,6 +216,7 @@ class ZhbenchApp(App[None]):
             self.set_keymap(self.config.keymap)
         for problem in self.config.problems:
             self.notify(problem, title="config", severity="warning", timeout=10)
+        self._meter = self.query_one(GpuMeter)
         self._mark_active()
         self.query_one(Composer).focus()
         self.set_interval(0.25, self._tick_loading)
@@ -199,6 +227,17 @@ class ZhbenchApp(App[None]):
 
     def pane_widget(self, pane: str) -> ChatPane:
         return self.query_one(f"#pane-{pane}", ChatPane)
+
+    def _screen_gone(self) -> bool:
+        """Whether the main screen is already torn down: a worker may report while the app exits."""
+        return not self._meter.is_attached
+
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        """Stop every reply first, so no generating thread outlives the app by more than a token."""
+        for state in self.panes.values():
+            if state.reply is not None:
+                state.reply.cancel.set()
+        super().exit(*args, **kwargs)
 
     def _theme_changed(self, theme: Any) -> None:
         problem = remember_theme(self.config, theme.name)
@@ -216,6 +255,8 @@ class ZhbenchApp(App[None]):
 
     @on(ModelsDiscovered)
     def _models_discovered(self, event: ModelsDiscovered) -> None:
+        if self._screen_gone():
+            return
         self.rows = event.rows
         self.query_one(ModelList).set_rows(event.rows)
         idle = all(p.engine is None and p.loading is None for p in self.panes.values())
@@ -309,6 +350,8 @@ class ZhbenchApp(App[None]):
 
     @on(ModelLoaded)
     def _model_loaded(self, event: ModelLoaded) -> None:
+        if self._screen_gone():
+            return
         state = self.panes[event.pane]
         if event.generation != state.generation:
             return  # a newer load replaced this one
@@ -341,6 +384,8 @@ class ZhbenchApp(App[None]):
 
     @on(ModelLoadFailed)
     def _model_load_failed(self, event: ModelLoadFailed) -> None:
+        if self._screen_gone():
+            return
         state = self.panes[event.pane]
         if event.generation != state.generation:
             return
@@ -414,21 +459,23 @@ class ZhbenchApp(App[None]):
     def _reply_worker(
         self, pane: str, generation: int, engine: Engine, history: list[Any], params: Any, cancel: threading.Event
     ) -> None:
-        def on_text(piece: str) -> None:
-            self.post_message(ReplyChunkArrived(pane, generation, piece))
-
+        batch = PieceBatcher(lambda text: self.post_message(ReplyChunkArrived(pane, generation, text)))
         try:
-            reply = engine.reply(history, params, cancel=cancel, on_text=on_text)
+            reply = engine.reply(history, params, cancel=cancel, on_text=batch.add)
         except GenerationError as exc:
+            batch.flush()
             partial = exc.partial if isinstance(exc.partial, Reply) else None
             self.post_message(ReplyFailed(pane, generation, str(exc), partial))
         except Exception as exc:  # shown in the pane; the other pane and the app go on
             self.post_message(ReplyFailed(pane, generation, f"{type(exc).__name__}: {exc}", None))
         else:
+            batch.flush()
             self.post_message(ReplyFinished(pane, generation, reply))
 
     @on(ReplyChunkArrived)
     def _reply_chunk(self, event: ReplyChunkArrived) -> None:
+        if self._screen_gone():
+            return
         state = self.panes[event.pane]
         underway = state.reply
         if underway is None or event.generation != state.generation:
@@ -471,6 +518,8 @@ class ZhbenchApp(App[None]):
 
     @on(ReplyFinished)
     def _reply_finished(self, event: ReplyFinished) -> None:
+        if self._screen_gone():
+            return
         state = self.panes[event.pane]
         if state.reply is None or event.generation != state.generation:
             return
@@ -481,6 +530,8 @@ class ZhbenchApp(App[None]):
 
     @on(ReplyFailed)
     def _reply_failed(self, event: ReplyFailed) -> None:
+        if self._screen_gone():
+            return
         state = self.panes[event.pane]
         if state.reply is None or event.generation != state.generation:
             return
@@ -696,7 +747,9 @@ class ZhbenchApp(App[None]):
 
     @on(MemoryRead)
     def _memory_read(self, event: MemoryRead) -> None:
-        self.query_one(GpuMeter).show(event.reading)
+        if self._screen_gone():
+            return
+        self._meter.show(event.reading)
 
 
 def export_session(session_file: Path, folder: Path) -> list[Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from engines.loading import load_engine
 from widgets.chat_pane import ChatPane, MessageView, ReplyView
 from widgets.composer import Composer
 from widgets.gpu_meter import GpuMeter
-from workbench.app import ZhbenchApp
+from workbench.app import PieceBatcher, ZhbenchApp
 from workbench.config import Config, load_config
 from workbench.transcripts import read_session
 
@@ -432,3 +433,20 @@ async def test_a_model_from_the_list_loads_into_the_pane_asked_for(
         await pilot.press("b")
         await models_loaded(app, "b")
         assert app.panes["b"].engine.family == "chatyuan" and app.panes["a"].engine is None
+
+
+def test_streamed_pieces_go_at_once_when_slow_and_in_batches_when_fast() -> None:
+    sent: list[str] = []
+    batcher = PieceBatcher(sent.append, interval=0.05)
+    batcher.add("慢")  # nothing sent lately: at once
+    batcher.add("快")
+    batcher.add("快")
+    assert sent == ["慢"]  # held: a batch left less than the interval ago
+    time.sleep(0.06)
+    batcher.add("！")
+    assert sent == ["慢", "快快！"]
+    batcher.add("尾")
+    batcher.flush()  # the end of the reply sends what is held
+    assert sent == ["慢", "快快！", "尾"]
+    batcher.flush()
+    assert sent == ["慢", "快快！", "尾"]
