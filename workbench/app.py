@@ -318,7 +318,7 @@ class ZhbenchApp(App[None]):
                 else:
                     path = spec
                 step("reading the weights")
-                engine = load_engine(path, device=self.device)
+                engine = load_engine(path, device=self.device, strategy=self.config.strategy_for(spec))
             finally:
                 _LOAD_LOCK.release()
         except ZhbenchError as exc:
@@ -398,7 +398,7 @@ class ZhbenchApp(App[None]):
             return
         info = state.engine.describe()
         title = f"{state.label}"
-        detail = f"{info['family']} · {info['device']} {info['dtype']}"
+        detail = f"{info['family']} · {info.get('strategy') or info['device'] + ' ' + info['dtype']}"
         if state.demo:
             detail = "DEMO · random weights, replies are noise · " + detail
         self.pane_widget(pane).set_model(title, f"{detail}\n{params_summary(state.params)}")
@@ -408,20 +408,24 @@ class ZhbenchApp(App[None]):
     @on(Composer.Submitted)
     def _submitted(self, event: Composer.Submitted) -> None:
         targets = list(PANE_KEYS) if event.target == "both" else [self.active_pane]
+        if not self.send(event.text, targets):
+            event.composer.text = event.text  # nothing was sent: give the text back
+
+    def send(self, text: str, targets: list[str]) -> bool:
+        """Send ``text`` as the user's message to each target pane that can take it; whether any could."""
         ready = [p for p in targets if self.panes[p].engine is not None and not self.panes[p].busy]
         for pane in targets:
             if pane not in ready:
                 why = "is still replying (Esc stops it)" if self.panes[pane].busy else "has no model loaded"
                 self.notify(f"Pane {pane.upper()} {why}.", severity="warning")
         if not ready:
-            event.composer.text = event.text  # nothing was sent: give the text back
-            return
+            return False
         self.turn += 1
         for pane in ready:
             state = self.panes[pane]
-            state.history.append({"role": "user", "content": event.text})
-            state.shown.append(ShownEntry("user", event.text))
-            self.pane_widget(pane).add_message(event.text, role="user")
+            state.history.append({"role": "user", "content": text})
+            state.shown.append(ShownEntry("user", text))
+            self.pane_widget(pane).add_message(text, role="user")
             self._record(
                 {
                     "type": "message",
@@ -430,12 +434,13 @@ class ZhbenchApp(App[None]):
                     "turn": self.turn,
                     "to": ready,
                     "role": "user",
-                    "content": event.text,
+                    "content": text,
                     "model": state.label,
                     "time": now_iso(),
                 }
             )
             self._start_reply(pane)
+        return True
 
     def _start_reply(self, pane: str, *, regenerates: str | None = None) -> None:
         state = self.panes[pane]
@@ -720,6 +725,14 @@ class ZhbenchApp(App[None]):
         yield SystemCommand("Edit parameters", "Decoding settings of the active pane (F2)", self.action_edit_params)
         yield SystemCommand("Show or hide the model list", "More room for the panes (F9)", self.action_toggle_models)
         yield SystemCommand("Export session", "Write this session as Markdown and JSON (Ctrl+S)", self.action_export)
+        for pane in PANE_KEYS:
+            engine = self.panes[pane].engine
+            for command, help_text in (engine.chat_commands() if engine else {}).items():
+                yield SystemCommand(
+                    f"Pane {pane.upper()}: {command}",
+                    f"{engine.family} chat command: {help_text}",
+                    lambda pane=pane, command=command: self.run_chat_command(pane, command),
+                )
         for row in self.rows:
             if row.available:
                 for pane in PANE_KEYS:
@@ -728,6 +741,25 @@ class ZhbenchApp(App[None]):
                         f"{row.family} · {row.key}",
                         lambda row=row, pane=pane: self.load_model(pane, row.key, row.name),
                     )
+
+    def run_chat_command(self, pane: str, command: str) -> None:
+        """A model's own chat command (RWKV's ``+reset``, ``+gen TEXT``…): sent to ``pane`` at once when it
+        takes nothing more, else put in the composer to be completed and sent to that pane."""
+        head, _, placeholder = command.partition(" ")
+        if placeholder:  # "+gen TEXT"
+            start = head + " "
+        elif command.endswith("=X"):  # "-temp=X", written inside a message
+            start = command.removesuffix("X")
+        else:
+            self.send(command, [pane])
+            return
+        self.active_pane = pane
+        self._mark_active()
+        composer = self.query_one(Composer)
+        composer.text = start + composer.text
+        composer.move_cursor(composer.document.end)
+        composer.focus()
+        self.notify(f"Complete the command; Ctrl+T sends it to pane {pane.upper()}.")
 
     # --- the memory meter ---------------------------------------------------------------------
 

@@ -11,6 +11,9 @@ The config file (``zhbench config-path`` prints where it is) looks like::
     [params.chatyuan]                # decoding defaults per family, on top of upstream's
     temperature = 0.8
 
+    [strategy]                       # RWKV: how each model runs, by path, hub id or file name
+    "RWKV-4-Pile-7B-Instruct-test2-20230209.pth" = "cuda fp16i8 *10 -> cuda fp16"
+
 A config that cannot be read or has wrong types gives a clear message and the defaults, never a crash.
 """
 
@@ -55,9 +58,14 @@ class Config:
     model_dirs: list[Path] = field(default_factory=list)
     keymap: dict[str, str] = field(default_factory=dict)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    strategies: dict[str, str] = field(default_factory=dict)
     #: what was wrong with the file, if anything (the defaults are used for what was wrong)
     problems: list[str] = field(default_factory=list)
     path: Path = field(default_factory=config_path)
+
+    def strategy_for(self, spec: str) -> str | None:
+        """The RWKV strategy configured for a model: by its path or id as given, or by its file name."""
+        return self.strategies.get(spec) or self.strategies.get(Path(spec).name)
 
 
 def load_config(path: Path | None = None) -> Config:
@@ -95,6 +103,11 @@ def load_config(path: Path | None = None) -> Config:
         config.params = {family: dict(values) for family, values in params.items()}
     else:
         wrong("[params]", "tables of [params.FAMILY] settings")
+    strategies = data.get("strategy", {})
+    if isinstance(strategies, dict) and all(isinstance(v, str) for v in strategies.values()):
+        config.strategies = dict(strategies)
+    else:
+        wrong("[strategy]", 'a table of model = "strategy"')
     return config
 
 

@@ -406,6 +406,10 @@ class Rwkv4Engine(Engine):
     def parameter_count(self) -> int:
         return self.shape.parameters
 
+    def weight_bytes(self) -> int:
+        # The package keeps every weight, converted as the strategy asks, in ``model.w``.
+        return sum(t.numel() * t.element_size() for t in self.model.w.values())
+
     # --- what a family provides -------------------------------------------------------------
 
     def default_params(self) -> GenerationParams:

@@ -11,7 +11,7 @@ import pytest
 from app_driver import models_loaded, replies_done, wait_until
 from textual import events
 
-from engines.loading import load_engine
+from engines.loading import family_class, load_engine
 from widgets.chat_pane import ChatPane, MessageView, ReplyView
 from widgets.composer import Composer
 from widgets.gpu_meter import GpuMeter
@@ -450,3 +450,50 @@ def test_streamed_pieces_go_at_once_when_slow_and_in_batches_when_fast() -> None
     assert sent == ["慢", "快快！", "尾"]
     batcher.flush()
     assert sent == ["慢", "快快！", "尾"]
+
+
+async def test_rwkv_and_eva_run_side_by_side_with_rwkv_commands_in_the_palette(
+    make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path], tmp_path: Path
+) -> None:
+    rwkv = family_class("rwkv4").write_standin(tmp_path / "rwkv")
+    config = Config(path=tmp_path / "config.toml", strategies={rwkv.name: "cpu bf16"})
+    app = make_app(preload={"a": str(rwkv), "b": str(standin_dir("eva2"))}, config=config)
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a", "b")
+        header_a = str(app.query_one("#pane-a", ChatPane).query_one(".pane-header").content)
+        assert "rwkv4 · cpu bf16" in header_a  # the configured strategy, not the default
+        assert "4 beams" in str(app.query_one("#pane-b", ChatPane).query_one(".pane-header").content)
+        app.panes["a"].params = app.panes["a"].params.with_overrides({"max_new_tokens": 12})
+        await send(pilot, app, "你好")
+        await replies_done(app)
+        await send(pilot, app, "再说一句")
+        await replies_done(app)
+        replies = [m for m in read_session(app.transcript.path).messages if m["role"] == "assistant"]
+        rwkv_turns = [m["stats"]["prompt_tokens"] for m in replies if m["pane"] == "a"]
+        eva_turns = [m["stats"]["prompt_tokens"] for m in replies if m["pane"] == "b"]
+        # Only the new message is fed (and the blank line closing the cut reply): not the init prompt again.
+        assert rwkv_turns[1] < 20 < len(app.panes["a"].engine.prompt_for([{"role": "user", "content": "x"}]).input_ids)
+        assert eva_turns[1] > eva_turns[0]  # EVA re-encodes the whole context each turn, as upstream
+
+        commands = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Pane A: +reset" in commands and "Pane A: +gen TEXT" in commands
+        assert not any(title.startswith("Pane B: +") for title in commands)
+        app.run_chat_command("a", "+gen TEXT")
+        assert app.query_one(Composer).text == "+gen " and app.active_pane == "a"
+        app.query_one(Composer).text = ""
+        app.run_chat_command("a", "+reset")
+        await replies_done(app)
+        assert app.panes["a"].history[-2:][0]["content"] == "+reset"
+        assert app.panes["b"].history[-1]["role"] == "assistant" and len(app.panes["b"].history) == 4
+
+
+async def test_an_invalid_rwkv_strategy_fails_in_its_pane_with_the_valid_forms(
+    make_app: Callable[..., ZhbenchApp], tmp_path: Path
+) -> None:
+    rwkv = family_class("rwkv4").write_standin(tmp_path / "rwkv")
+    config = Config(path=tmp_path / "config.toml", strategies={str(rwkv): "gpu fp64"})
+    app = make_app(preload={"a": str(rwkv)}, config=config)
+    async with app.run_test(size=SIZE):
+        await wait_until(lambda: app.panes["a"].loading is None, what="the load to fail")
+        status = str(app.query_one("#pane-a", ChatPane).query_one(".pane-status").content)
+        assert "could not load" in status and "gpu fp64" in status and "cuda fp16" in status
