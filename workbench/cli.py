@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     _param_options(chat)
     chat.set_defaults(handler=cmd_chat)
 
+    paths = commands.add_parser("paths", help="where the config, transcripts, exports and demo models are")
+    paths.add_argument("--json", action="store_true", help="print a JSON object")
+    paths.set_defaults(handler=cmd_paths)
+
     transcripts = commands.add_parser("transcripts", help="list the saved sessions")
     transcripts.add_argument("--json", action="store_true", help="print a JSON list")
     transcripts.set_defaults(handler=cmd_transcripts)
@@ -216,6 +220,18 @@ def cmd_app(args: argparse.Namespace) -> int:
     from workbench.app import ZhbenchApp
 
     ZhbenchApp(preload={"a": args.a, "b": args.b}, device=args.app_device).run()
+    return 0
+
+
+def cmd_paths(args: argparse.Namespace) -> int:
+    from workbench.config import user_paths
+
+    found = {name: str(path) for name, path in user_paths().items()}
+    if args.json:
+        print(json.dumps(found, indent=2))
+    else:
+        for name, path in found.items():
+            print(f"{name:<12} {path}")
     return 0
 
 

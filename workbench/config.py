@@ -1,6 +1,6 @@
 """Where zhbench keeps its files, and the user's TOML config.
 
-The config file (``zhbench config-path`` prints where it is) looks like::
+The config file (``zhbench paths`` prints where it is) looks like::
 
     theme = "zhbench-light"          # remembered when switched from the command palette
     model_dirs = ["~/models"]        # extra folders whose sub-folders (and .pth files) are models
@@ -50,6 +50,16 @@ def demo_models_dir() -> Path:
 
 def config_path() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
+
+
+def user_paths() -> dict[str, Path]:
+    """Every place zhbench writes, by name."""
+    return {
+        "config": config_path(),
+        "transcripts": transcripts_dir(),
+        "exports": exports_dir(),
+        "demo_models": demo_models_dir(),
+    }
 
 
 @dataclass

@@ -121,3 +121,12 @@ def test_the_cli_lists_and_exports_sessions(capsys: pytest.CaptureFixture[str], 
 
     assert main(["export", "nope"]) == 1
     assert "zhbench: error: no session 'nope'" in capsys.readouterr().err
+
+
+def test_paths_says_where_every_file_goes(capsys: pytest.CaptureFixture[str], user_dirs: dict[str, Path]) -> None:
+    assert main(["paths", "--json"]) == 0
+    paths = {name: Path(value) for name, value in json.loads(capsys.readouterr().out).items()}
+    assert paths["config"] == user_dirs["config"] / "zhbench" / "config.toml"
+    assert paths["transcripts"] == user_dirs["data"] / "zhbench" / "transcripts"
+    assert paths["exports"] == user_dirs["data"] / "zhbench" / "exports"
+    assert paths["demo_models"] == user_dirs["cache"] / "zhbench" / "demo-models"
