@@ -141,8 +141,11 @@ class TransformersEngine(Engine):
 
     # --- decoding -----------------------------------------------------------------------------
 
-    def logits_processors(self, params: GenerationParams, prompt_length: int) -> LogitsProcessorList:
-        """transformers' processors for these settings, in the order ``generate()`` applies them."""
+    def logits_processors(self, params: GenerationParams, prompt: Prompt) -> LogitsProcessorList:
+        """transformers' processors for these settings, in the order ``generate()`` applies them.
+
+        ``prompt`` is the reply's input: a family whose processors look at it (a penalty that spares the
+        prompt, a ban on repeating the encoder input) finds it here."""
         from transformers.generation import (
             LogitsProcessorList,
             NoRepeatNGramLogitsProcessor,
@@ -174,7 +177,7 @@ class TransformersEngine(Engine):
     def _stepwise_tokens(self, prompt: Prompt, params: GenerationParams) -> Iterator[int]:
         import torch
 
-        processors = self.logits_processors(params, len(prompt.input_ids))
+        processors = self.logits_processors(params, prompt)
         generator = torch.Generator(device=self.model.device).manual_seed(params.seed or 0)
         decoding = self._begin_decoding(prompt.input_ids)
         while True:

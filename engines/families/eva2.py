@@ -117,7 +117,6 @@ class Eva2Engine(TransformersEngine):
         self, model_path: Path, device: str, dtype: str, model: EvaForConditionalGeneration, tokenizer: EvaTokenizer
     ) -> None:
         super().__init__(model_path, device, dtype, model, tokenizer)  # type: ignore[arg-type]
-        self._encoder_ids: list[int] = []
 
     @classmethod
     def matches_layout(cls, path: Path) -> bool:
@@ -220,20 +219,15 @@ class Eva2Engine(TransformersEngine):
     def _token_source(self, prompt: Prompt, params: GenerationParams, cancel: threading.Event) -> Iterator[int]:
         if params.num_beams > 1:
             return self._beam_tokens(prompt, params, cancel)
-        # Replies run one at a time (the reply lock), so the prompt of the reply in progress is
-        # where ``logits_processors`` finds the input that ``encoder_no_repeat_ngram_size`` needs.
-        self._encoder_ids = list(prompt.input_ids)
         return self._stepwise_tokens(prompt, params)
 
-    def logits_processors(self, params: GenerationParams, prompt_length: int) -> LogitsProcessorList:
+    def logits_processors(self, params: GenerationParams, prompt: Prompt) -> LogitsProcessorList:
         from transformers.generation import LogitsProcessorList
 
-        penalties, warpers = self._processors(params, self._encoder_ids)
+        penalties, warpers = self._processors(params, prompt)
         return LogitsProcessorList([*penalties, *warpers])
 
-    def _processors(
-        self, params: GenerationParams, encoder_ids: Sequence[int]
-    ) -> tuple[LogitsProcessorList, LogitsProcessorList]:
+    def _processors(self, params: GenerationParams, prompt: Prompt) -> tuple[LogitsProcessorList, LogitsProcessorList]:
         """``generate()``'s processors for upstream's arguments, in its order: penalties and bans, then
         the warpers (temperature, top-k, top-p) that only sampling applies."""
         import torch
@@ -246,12 +240,12 @@ class Eva2Engine(TransformersEngine):
         )
 
         eva = params if isinstance(params, Eva2Params) else eva2_streaming_sample()
-        inherited = super().logits_processors(params, len(encoder_ids))
+        inherited = super().logits_processors(params, prompt)
         is_penalty = (RepetitionPenaltyLogitsProcessor, NoRepeatNGramLogitsProcessor)
         penalties = LogitsProcessorList(p for p in inherited if isinstance(p, is_penalty))
         warpers = LogitsProcessorList(p for p in inherited if not isinstance(p, is_penalty))
         if eva.encoder_no_repeat_ngram_size > 0:
-            ids = torch.tensor([list(encoder_ids)], device=self.model.device)
+            ids = torch.tensor([list(prompt.input_ids)], device=self.model.device)
             penalties.append(EncoderNoRepeatNGramLogitsProcessor(eva.encoder_no_repeat_ngram_size, ids))
         if eva.min_length > 0:
             penalties.append(MinLengthLogitsProcessor(eva.min_length, self.tokenizer.sep_id, device=self.model.device))
@@ -267,7 +261,7 @@ class Eva2Engine(TransformersEngine):
 
         from engines.legacy_beam_search import legacy_beam_search
 
-        penalties, warpers = self._processors(params, prompt.input_ids)
+        penalties, warpers = self._processors(params, prompt)
         for warper in warpers:
             if hasattr(warper, "min_tokens_to_keep"):
                 warper.min_tokens_to_keep = 2  # 4.x kept at least two tokens per beam when beam sampling

@@ -93,7 +93,7 @@ class Gpt2DialogbotEngine(CausalLMEngine):
         # Upstream joins the raw WordPiece tokens: "##" pieces and lower case are kept.
         return "".join(self.tokenizer.convert_ids_to_tokens(list(output_ids)))
 
-    def logits_processors(self, params: GenerationParams, prompt_length: int) -> LogitsProcessorList:
+    def logits_processors(self, params: GenerationParams, prompt: Prompt) -> LogitsProcessorList:
         """interact.py's order: repetition penalty, temperature, ban [UNK], top-k, top-p, then sample."""
         from transformers.generation import (
             LogitsProcessorList,
@@ -104,7 +104,7 @@ class Gpt2DialogbotEngine(CausalLMEngine):
 
         processors = LogitsProcessorList()
         if params.repetition_penalty != 1.0:
-            processors.append(_ReplyRepetitionPenalty(params.repetition_penalty, prompt_length))
+            processors.append(_ReplyRepetitionPenalty(params.repetition_penalty, len(prompt.input_ids)))
         if not params.greedy and params.temperature != 1.0:
             processors.append(TemperatureLogitsWarper(params.temperature))
         processors.append(SuppressTokensLogitsProcessor([self.tokenizer.unk_token_id], device=self.model.device))
