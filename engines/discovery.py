@@ -33,6 +33,16 @@ def folder_size(path: Path) -> int:
     return total
 
 
+def _expanded(model_id: str, path: Path) -> Iterator[tuple[str, Path]]:
+    """A folder holding several ``.pth`` checkpoints (an RWKV repository) is one model per file."""
+    checkpoints = sorted(path.glob("*.pth")) if path.is_dir() else []
+    if len(checkpoints) > 1 and not (path / "config.json").is_file():
+        for checkpoint in checkpoints:
+            yield f"{model_id}/{checkpoint.name}", checkpoint
+    else:
+        yield model_id, path
+
+
 def _candidate(model_id: str, path: Path) -> LocalModel | None:
     try:
         family = detect_family(path, model_id)
@@ -77,7 +87,7 @@ def local_models(extra_folders: Iterable[Path] = ()) -> list[LocalModel]:
     """Every model found locally whose family zhbench can tell."""
     found: dict[Path, LocalModel] = {}
     for source in (huggingface_cached(), modelscope_cached(), folder_models(extra_folders)):
-        for model_id, path in source:
+        for model_id, path in (pair for listed in source for pair in _expanded(*listed)):
             if path not in found and (model := _candidate(model_id, path)) is not None:
                 found[path] = model
     return list(found.values())

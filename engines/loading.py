@@ -86,6 +86,11 @@ def detect_family(path: Path, spec: str | None = None) -> str:
         return candidates[0]
     if not candidates:
         if path.is_dir() and not (path / "config.json").is_file():
+            checkpoints = sorted(p.name for p in path.glob("*.pth"))
+            if checkpoints:  # an RWKV repository holds many: the person has to pick one
+                listed = ", ".join(checkpoints[:3]) + (", …" if len(checkpoints) > 3 else "")
+                reason = f"holds {len(checkpoints)} .pth checkpoints ({listed}); pass the one to load"
+                raise ModelLoadError(path, reason)
             raise ModelLoadError(path, "missing config.json (not a model folder zhbench knows)")
         if path.is_dir():
             read_json(path / "config.json")  # a broken config is named as such, not as an unknown family

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from engines.errors import ModelLoadError, ModelNotFoundError, UnknownFamilyError, UnsafeCheckpointError
-from engines.loading import detect_family, load_engine, resolve_model
+from engines.loading import detect_family, family_class, load_engine, resolve_model
 from engines.standins import STANDIN_MARKER
 
 FAMILIES = ["gpt2-dialogbot", "dialogpt-zh", "chatyuan", "promptclue"]
@@ -161,3 +161,20 @@ def test_hub_ids_resolve_from_the_local_caches(standin_dir, tmp_path, monkeypatc
 
     with pytest.raises(ModelNotFoundError, match="not in the local Hugging Face or ModelScope cache"):
         resolve_model("nobody/nothing")
+
+
+def test_a_folder_of_several_rwkv_checkpoints_lists_each_and_asks_for_one(tmp_path):
+    from engines.discovery import local_models
+
+    (single,) = family_class("rwkv4").write_standin(tmp_path / "one").glob("*.pth")
+    repo = tmp_path / "models" / "rwkv-4-pile"
+    repo.mkdir(parents=True)
+    for name in ("RWKV-4-Pile-169M.pth", "RWKV-4-Pile-430M.pth"):
+        shutil.copy(single, repo / name)
+        shutil.copy(single.parent / "20B_tokenizer.json", repo / "20B_tokenizer.json")
+    with pytest.raises(ModelLoadError, match=r"holds 2 \.pth checkpoints .*pass the one to load"):
+        load_engine(str(repo))
+    found = {m.path.name: m for m in local_models([tmp_path / "models"])}
+    assert set(found) == {"RWKV-4-Pile-169M.pth", "RWKV-4-Pile-430M.pth"}
+    assert all(m.family == "rwkv4" for m in found.values())
+    assert load_engine(str(found["RWKV-4-Pile-430M.pth"].path)).family == "rwkv4"
