@@ -479,12 +479,10 @@ class ZhbenchApp(App[None]):
 
     @on(ReplyChunkArrived)
     def _reply_chunk(self, event: ReplyChunkArrived) -> None:
-        if self._screen_gone():
+        state = self._replying(event.pane, event.generation)
+        if state is None or state.reply is None:
             return
-        state = self.panes[event.pane]
         underway = state.reply
-        if underway is None or event.generation != state.generation:
-            return
         underway.text += event.piece
         view = self.pane_widget(event.pane).current_reply
         if view is not None:
@@ -493,6 +491,14 @@ class ZhbenchApp(App[None]):
         if now - underway.last_checkpoint >= CHECKPOINT_INTERVAL_S:
             underway.last_checkpoint = now
             self._record(self._reply_record(event.pane, underway.text, partial=True))
+
+    def _replying(self, pane: str, generation: int) -> PaneState | None:
+        """The pane's state if a worker's report is about the reply underway there (not an older one,
+        and not after the screen is gone)."""
+        state = self.panes[pane]
+        if self._screen_gone() or state.reply is None or generation != state.generation:
+            return None
+        return state
 
     def _reply_record(
         self, pane: str, text: str, *, partial: bool, reply: Reply | None = None, error: str | None = None
@@ -523,10 +529,7 @@ class ZhbenchApp(App[None]):
 
     @on(ReplyFinished)
     def _reply_finished(self, event: ReplyFinished) -> None:
-        if self._screen_gone():
-            return
-        state = self.panes[event.pane]
-        if state.reply is None or event.generation != state.generation:
+        if self._replying(event.pane, event.generation) is None:
             return
         reply = event.reply
         stopped = reply.stats.stop_reason is StopReason.CANCELLED
@@ -535,10 +538,8 @@ class ZhbenchApp(App[None]):
 
     @on(ReplyFailed)
     def _reply_failed(self, event: ReplyFailed) -> None:
-        if self._screen_gone():
-            return
-        state = self.panes[event.pane]
-        if state.reply is None or event.generation != state.generation:
+        state = self._replying(event.pane, event.generation)
+        if state is None or state.reply is None:
             return
         partial = event.partial
         text = partial.text if partial else state.reply.text

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,35 +91,28 @@ def load_config(path: Path | None = None) -> Config:
         config.problems.append(f"{path}: {exc}; using the defaults")
         return config
 
-    def wrong(key: str, expected: str) -> None:
+    def read(key: str, default: Any, valid: Callable[[Any], bool], expected: str) -> Any:
+        value = data.get(key, default)
+        if valid(value):
+            return value
         config.problems.append(f"{path}: {key} should be {expected}; ignored")
+        return default
 
-    theme = data.get("theme", DEFAULT_THEME)
-    if isinstance(theme, str):
-        config.theme = theme
-    else:
-        wrong("theme", "a string")
-    dirs = data.get("model_dirs", [])
-    if isinstance(dirs, list) and all(isinstance(d, str) for d in dirs):
-        config.model_dirs = [Path(d).expanduser() for d in dirs]
-    else:
-        wrong("model_dirs", "a list of folder paths")
-    keymap = data.get("keymap", {})
-    if isinstance(keymap, dict) and all(isinstance(v, str) for v in keymap.values()):
-        config.keymap = dict(keymap)
-    else:
-        wrong("[keymap]", 'a table of binding-id = "keys"')
-    params = data.get("params", {})
-    if isinstance(params, dict) and all(isinstance(v, dict) for v in params.values()):
-        config.params = {family: dict(values) for family, values in params.items()}
-    else:
-        wrong("[params]", "tables of [params.FAMILY] settings")
-    strategies = data.get("strategy", {})
-    if isinstance(strategies, dict) and all(isinstance(v, str) for v in strategies.values()):
-        config.strategies = dict(strategies)
-    else:
-        wrong("[strategy]", 'a table of model = "strategy"')
+    config.theme = read("theme", DEFAULT_THEME, lambda v: isinstance(v, str), "a string")
+    config.model_dirs = [Path(d).expanduser() for d in read("model_dirs", [], _list_of(str), "a list of folders")]
+    config.keymap = dict(read("keymap", {}, _table_of(str), 'a table of binding-id = "keys"'))
+    params = read("params", {}, _table_of(dict), "tables of [params.FAMILY] settings")
+    config.params = {family: dict(values) for family, values in params.items()}
+    config.strategies = dict(read("strategy", {}, _table_of(str), 'a table of model = "strategy"'))
     return config
+
+
+def _list_of(kind: type) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, list) and all(isinstance(item, kind) for item in value)
+
+
+def _table_of(kind: type) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, dict) and all(isinstance(item, kind) for item in value.values())
 
 
 _THEME_LINE = re.compile(r"^theme\s*=.*$", re.MULTILINE)
