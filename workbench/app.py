@@ -270,8 +270,8 @@ class ZhbenchApp(App[None]):
         pane = self.active_pane if event.pane == "active" else event.pane
         if not event.row.available:
             self.notify(
-                f"{event.row.name} is not on this machine: download it (for example `huggingface-cli download "
-                f"{event.row.key}`), then it shows up here.",
+                f"{event.row.name} is not on this machine: download it (for example `hf download {event.row.key}`),"
+                " then it shows up here.",
                 severity="warning",
                 timeout=8,
             )
@@ -416,7 +416,14 @@ class ZhbenchApp(App[None]):
         ready = [p for p in targets if self.panes[p].engine is not None and not self.panes[p].busy]
         for pane in targets:
             if pane not in ready:
-                why = "is still replying (Esc stops it)" if self.panes[pane].busy else "has no model loaded"
+                state = self.panes[pane]
+                why = (
+                    "is still replying (Esc stops it)"
+                    if state.busy
+                    else "is still loading its model"
+                    if state.loading
+                    else "has no model loaded"
+                )
                 self.notify(f"Pane {pane.upper()} {why}.", severity="warning")
         if not ready:
             return False
