@@ -217,7 +217,10 @@ class Engine(ABC):
             raise GenerationError(f"{self.family} failed while generating: {reply.error}", reply) from exc
         reply = finish(stop)
         assert prompt is not None
-        self._reply_finished(prompt, reply)
+        try:
+            self._reply_finished(prompt, reply)
+        except Exception as exc:  # a family's bookkeeping after the reply (RWKV runs the model there)
+            raise GenerationError(f"{self.family} failed after the reply: {type(exc).__name__}: {exc}", reply) from exc
         return reply
 
 

@@ -281,7 +281,6 @@ class EvaBlock(nn.Module):
 
     def __init__(self, config: EvaConfig, *, is_decoder: bool, layer_index: int) -> None:
         super().__init__()
-        self.is_decoder = is_decoder
         first = layer_index == 0
         layers: list[nn.Module] = [
             EvaSelfAttentionLayer(config, is_decoder=is_decoder, has_relative_bias=first, layer_index=layer_index)

@@ -113,11 +113,6 @@ class Eva2Engine(TransformersEngine):
     tokenizer: EvaTokenizer  # type: ignore[assignment]  # EVA's own, not a transformers tokenizer
     model: EvaForConditionalGeneration
 
-    def __init__(
-        self, model_path: Path, device: str, dtype: str, model: EvaForConditionalGeneration, tokenizer: EvaTokenizer
-    ) -> None:
-        super().__init__(model_path, device, dtype, model, tokenizer)  # type: ignore[arg-type]
-
     @classmethod
     def matches_layout(cls, path: Path) -> bool:
         if not path.is_dir() or not (path / "vocab.txt").is_file() or not (path / "config.json").is_file():
@@ -166,12 +161,12 @@ class Eva2Engine(TransformersEngine):
         with torch.device("meta"):
             model = EvaForConditionalGeneration(config)
         target = getattr(torch, dtype)
+        missing = [name for name, _ in model.named_parameters() if name not in state]
+        if missing:
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            raise ModelLoadError(folder, f"weights lack {missing[0]}{more}")
         weights: dict[str, torch.Tensor] = {}
         for name, parameter in model.named_parameters():
-            if name not in state:
-                missing = [n for n, _ in model.named_parameters() if n not in state]
-                more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-                raise ModelLoadError(folder, f"weights lack {name}{more}")
             tensor = state.pop(name)
             if tuple(tensor.shape) != tuple(parameter.shape):
                 raise ModelLoadError(
@@ -197,7 +192,7 @@ class Eva2Engine(TransformersEngine):
 
     def build_prompt(self, history: list[Message], params: GenerationParams) -> Prompt:
         ids = eva2_input_ids(
-            [self.utterance_ids(m) for m in history],
+            [self.utterance_ids(m) for m in history[-MAX_UTTERANCES:]],  # only these can be kept
             sep_id=self.tokenizer.sep_id,
             start_id=self.tokenizer.reply_start_id,
         )
@@ -262,9 +257,11 @@ class Eva2Engine(TransformersEngine):
         from engines.legacy_beam_search import legacy_beam_search
 
         penalties, warpers = self._processors(params, prompt)
-        for warper in warpers:
+        for warper in warpers:  # 4.x kept at least two tokens per beam when beam sampling
             if hasattr(warper, "min_tokens_to_keep"):
-                warper.min_tokens_to_keep = 2  # 4.x kept at least two tokens per beam when beam sampling
+                warper.min_tokens_to_keep = 2
+            if hasattr(warper, "top_k"):  # transformers 5 applies min_tokens_to_keep to top_k when built
+                warper.top_k = max(warper.top_k, 2)
         generated = legacy_beam_search(
             self.model,
             prompt.input_ids,

@@ -224,11 +224,20 @@ def choose_tokenizer(checkpoint: Path, vocab_size: int) -> str:
     return str(path.resolve())
 
 
+_OUTPUT_CAPTURE_LOCK = threading.RLock()  # re-entrant: the import happens inside a load's capture
+
+
 @contextlib.contextmanager
 def _package_output_captured() -> Iterator[None]:
     """The rwkv package prints and warns while importing and loading; keep that off the screen the app draws."""
     captured = io.StringIO()
-    with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured), warnings.catch_warnings():
+    # The redirection is process-wide: two loads at once must not restore each other's streams.
+    with (
+        _OUTPUT_CAPTURE_LOCK,
+        contextlib.redirect_stdout(captured),
+        contextlib.redirect_stderr(captured),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore")
         yield
 
@@ -327,7 +336,6 @@ class Rwkv4Prompt(Prompt):
     init_prompt: str = DEFAULT_INIT_PROMPT
     before: tuple[Exchange, ...] = ()  # the chat exchanges under the message being answered
     message: str = ""  # the chat message being answered, as typed
-    notice: str | None = None  # a command answered with a notice instead of generated text
 
 
 @dataclass
@@ -394,10 +402,11 @@ class Rwkv4Engine(Engine):
         try:
             with _package_output_captured():
                 model = rwkv_class(model=str(checkpoint), strategy=strategy, verbose=False)
+            # Building the engine feeds the init prompt: the model's first run, where out-of-memory shows.
+            return cls(checkpoint, strategy, model, pipeline_for(word_name), word_name, shape)
         except (RuntimeError, ValueError, AssertionError, OSError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ModelLoadError(checkpoint, f"the rwkv package cannot run it as {strategy!r} ({reason})") from None
-        return cls(checkpoint, strategy, model, pipeline_for(word_name), word_name, shape)
 
     def describe(self) -> dict[str, Any]:
         tokenizer = f"{WORLD_VOCAB} (World, bundled with rwkv)" if self.word_name == WORLD_VOCAB else self.word_name
@@ -426,8 +435,16 @@ class Rwkv4Engine(Engine):
     def is_end_token(self, token_id: int) -> bool:
         return False  # <|endoftext|> is never sampled: a reply ends by the blank line or by its length
 
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text of ``ids``. The package's World tokenizer turns the whole text into one U+FFFD when any
+        byte sequence in it is not UTF-8 (a character cut in two by a stop, say); here only the bad bytes
+        become U+FFFD, as the 20B tokenizer does, so no text is lost and the blank-line rule still sees it."""
+        if self.word_name == WORLD_VOCAB:
+            return self.pipeline.tokenizer.decodeBytes(list(ids)).decode("utf-8", errors="replace")
+        return self.pipeline.decode(list(ids))
+
     def decode_reply(self, output_ids: Sequence[int]) -> str:
-        text = self.pipeline.decode(list(output_ids))
+        text = self.decode(output_ids)
         live = self._live
         return text.lstrip(" ") if live is not None and live.chat else text  # the space after "Bot:"
 
@@ -458,7 +475,7 @@ class Rwkv4Engine(Engine):
         past = history[:-1]
         notice = self._notice_for(turn, past)
         if notice is not None:
-            return Rwkv4Prompt(text="", input_ids=[], turn=turn, notice=notice)
+            return Rwkv4Prompt(text="", input_ids=[], turn=turn)
         init_changed = settings.init_prompt != self._init_name
         init_segments = (Segment("init", self._encode(normalized_init_prompt(init))),) if init_changed else ()
         start: str | None
@@ -492,7 +509,7 @@ class Rwkv4Engine(Engine):
         for segment in segments:
             ids += segment.ids
         return Rwkv4Prompt(
-            text=self.pipeline.decode(ids),
+            text=self.decode(ids),
             input_ids=ids,
             turn=turn,
             start=start,
@@ -554,7 +571,7 @@ class Rwkv4Engine(Engine):
         if on_text is not None:
             on_text(notice)
         stats = ReplyStats(0, 0, None, 0.0, 0.0, StopReason.STOP_RULE)
-        return Reply(self.family, notice, [], params, stats, None, Rwkv4Prompt("", [], turn=turn, notice=notice))
+        return Reply(self.family, notice, [], params, stats, None, Rwkv4Prompt("", [], turn=turn))
 
     def _start_chat(self, init_name: str) -> None:
         """Feed an init prompt from the empty state and save it as ``chat_init`` and ``chat``."""
@@ -613,7 +630,7 @@ class Rwkv4Engine(Engine):
             live.pending = None
             rnn.feed([token], adjustment)
             # A free generation ends at its first whole character after free_gen_len tokens.
-            if not chat and "\ufffd" not in self.pipeline.decode(rnn.now.tokens[shown_up_to:]):
+            if not chat and not self.decode(rnn.now.tokens[shown_up_to:]).endswith("\ufffd"):
                 shown_up_to = len(rnn.now.tokens)
                 if step >= settings.free_gen_len:
                     return

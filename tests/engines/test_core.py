@@ -11,7 +11,7 @@ import pytest
 
 from engines.base import Engine
 from engines.errors import GenerationError, HistoryError
-from engines.types import GenerationParams, Message, Prompt, StopReason
+from engines.types import GenerationParams, Message, Prompt, Reply, StopReason
 
 END = 0
 
@@ -136,6 +136,16 @@ def test_an_error_mid_reply_reaches_the_caller_with_the_partial_reply():
     partial = caught.value.partial
     assert "".join(pieces) == partial.text == "半句"
     assert partial.stats.stop_reason is StopReason.ERROR and partial.partial
+
+
+def test_an_error_after_the_reply_keeps_the_whole_reply():
+    class FailsAfterwards(ScriptedEngine):
+        def _reply_finished(self, prompt: Prompt, reply: Reply) -> None:
+            raise RuntimeError("CUDA out of memory")  # RWKV saves its state here by running the model
+
+    with pytest.raises(GenerationError, match=r"failed after the reply.*CUDA out of memory") as caught:
+        FailsAfterwards([*codes("整句"), 0]).reply(HISTORY)
+    assert caught.value.partial.text == "整句" and caught.value.partial.stats.stop_reason is StopReason.EOS
 
 
 def test_an_error_while_building_the_prompt_does_not_hang():

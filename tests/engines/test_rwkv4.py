@@ -250,6 +250,11 @@ def test_a_world_model_uses_the_packages_vocabulary(tmp_path):
     assert ids[-len(vocab.encode("User: 你好\n\nBot:")) :] == vocab.encode("User: 你好\n\nBot:")
     reply = engine.reply([user("你好")], engine.default_params().with_overrides({"greedy": True, "max_new_tokens": 8}))
     assert reply.stats.new_tokens == 8
+    # A character cut in two (a stop, a length cut) costs only itself, not the whole text, and a blank
+    # line before it still ends a chat reply.
+    half_a_character = vocab.token2idx["你".encode()[:1]]
+    cut = [*vocab.encode("好的\n\n"), half_a_character]
+    assert engine.decode(cut) == "好的\n\n\ufffd" and vocab.decode(cut) == "\ufffd"
 
 
 # --- replies against upstream's loop ------------------------------------------------------------
