@@ -64,7 +64,7 @@ def test_killing_the_app_mid_reply_keeps_every_finished_message_and_the_partial_
     model = standin_dir("chatyuan")
     transcripts = tmp_path / "transcripts"
     code = f"""
-        import asyncio, os, signal
+        import asyncio, json, os, signal
         from pathlib import Path
         from workbench.app import ZhbenchApp
         from widgets.composer import Composer
@@ -85,7 +85,9 @@ def test_killing_the_app_mid_reply_keeps_every_finished_message_and_the_partial_
                 await pilot.press("ctrl+t")
                 while True:  # once a checkpoint of the long reply is on disk, die without any cleanup
                     await pilot.pause(0.05)
-                    if '"partial": true' in app.transcript.path.read_text(encoding="utf-8"):
+                    lines = app.transcript.path.read_text(encoding="utf-8").splitlines()
+                    records = [json.loads(line) for line in lines]
+                    if any(r.get("turn") == 2 and r.get("role") == "assistant" for r in records):
                         os.kill(os.getpid(), signal.SIGKILL)
 
         asyncio.run(main())
