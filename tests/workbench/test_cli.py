@@ -114,3 +114,27 @@ def test_installed_console_script_runs():
     result = subprocess.run([*command, "models", "--json"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert any(row["family"] == "chatyuan" for row in json.loads(result.stdout))
+
+
+def test_a_and_b_belong_to_the_app_not_to_a_command(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--a", "some/model", "models"])
+    assert exited.value.code == 2
+    assert "--a and --b open the app" in capsys.readouterr().err
+
+
+def test_no_command_opens_the_app_with_the_preloaded_models(monkeypatch):
+    import workbench.app
+
+    opened = {}
+
+    class RecordingApp:
+        def __init__(self, **options):
+            opened.update(options)
+
+        def run(self):
+            opened["ran"] = True
+
+    monkeypatch.setattr(workbench.app, "ZhbenchApp", RecordingApp)
+    assert main(["--a", "models/甲", "--b", "ClueAI/ChatYuan-large-v1", "--device", "cpu"]) == 0
+    assert opened == {"preload": {"a": "models/甲", "b": "ClueAI/ChatYuan-large-v1"}, "device": "cpu", "ran": True}
