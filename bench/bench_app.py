@@ -11,7 +11,7 @@
 The app runs headless but draws each frame into the escape sequences a terminal would get (then drops
 them), so the drawing cost a real terminal costs is counted.
 
-    python bench/bench_app.py [--tokens 300] [--rounds 5] [--keys 40]
+    python bench/bench_app.py [--tokens 300] [--rounds 5] [--keys 40] [--size tiny|real]
 """
 
 from __future__ import annotations
@@ -40,11 +40,51 @@ FAMILIES = ("dialogpt-zh", "chatyuan")  # no context limit in the way of a long 
 QUESTION = "你好，今天天气怎么样？"
 
 
-def standin(family: str) -> Path:
-    folder = MODELS / family
+#: the published models' layer sizes (the vocabulary stays the tiny stand-in's tokenizer's)
+REAL_SIZES: dict[str, dict[str, int]] = {
+    "dialogpt-zh": {"n_layer": 12, "n_embd": 768, "n_head": 12, "n_positions": 1024},  # DialoGPT-small
+    "chatyuan": {  # ChatYuan-large-v1
+        "d_model": 1024,
+        "d_ff": 2816,
+        "d_kv": 64,
+        "num_heads": 16,
+        "num_layers": 24,
+        "num_decoder_layers": 24,
+    },
+}
+
+
+def standin(family: str, size: str = "tiny") -> Path:
+    """The tiny stand-in, or (``real``) one with the published model's layers and random weights."""
+    tiny = MODELS / family
+    if not tiny.is_dir():
+        family_class(family).write_standin(tiny)
+    if size == "tiny":
+        return tiny
+    folder = MODELS / f"real-{family}"
     if not folder.is_dir():
-        family_class(family).write_standin(folder)
+        write_real_size(tiny, folder, REAL_SIZES[family])
     return folder
+
+
+def write_real_size(tiny: Path, folder: Path, sizes: dict[str, int]) -> None:
+    import json
+    import shutil
+
+    import transformers
+
+    from engines.standins import save_weights
+
+    scratch = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(scratch, ignore_errors=True)
+    shutil.copytree(tiny, scratch)
+    config = {**json.loads((tiny / "config.json").read_text(encoding="utf-8")), **sizes}
+    (scratch / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    (scratch / "pytorch_model.bin").unlink()
+    model_class = getattr(transformers, config["architectures"][0])
+    model = model_class(model_class.config_class.from_pretrained(str(scratch)))
+    save_weights(model.state_dict(), scratch, "safetensors")
+    scratch.rename(folder)
 
 
 def fixed_params(engine: Any, tokens: int) -> Any:
@@ -132,7 +172,7 @@ async def main_async(args: argparse.Namespace) -> None:
         def is_headless(self) -> bool:
             return False
 
-    paths = {pane: standin(family) for pane, family in zip("ab", FAMILIES, strict=True)}
+    paths = {pane: standin(family, args.size) for pane, family in zip("ab", FAMILIES, strict=True)}
     direct_engines = [load_engine(str(paths[p]), device="cpu") for p in "ab"]
     folder = Path(tempfile.mkdtemp(prefix="zhbench-bench-"))
     app = TerminalApp(
@@ -160,7 +200,7 @@ async def main_async(args: argparse.Namespace) -> None:
             direct_rates.append(rate)
             assert app_tokens == direct_tokens, (app_tokens, direct_tokens)
         app_tok, direct_tok = statistics.median(app_rates), statistics.median(direct_rates)
-        report(f"torch {torch.__version__}, {torch.get_num_threads()} threads, panes {FAMILIES}, greedy")
+        report(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.size} {FAMILIES}, greedy")
         report(f"{args.tokens} new tokens per pane, median of {args.rounds} interleaved rounds\n")
         report("| both panes streaming | tok/s (both panes) | ratio |")
         report("|---|---:|---:|")
@@ -199,6 +239,12 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--keys", type=int, default=40)
+    parser.add_argument(
+        "--size",
+        choices=("tiny", "real"),
+        default="tiny",
+        help="tiny stand-ins, or random weights with the published models' layer sizes (written once to bench/models)",
+    )
     args = parser.parse_args()
     asyncio.run(main_async(args))
 
