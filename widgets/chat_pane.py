@@ -21,6 +21,10 @@ from widgets.safe_text import visible_text
 FLUSH_INTERVAL_S = 1 / 15
 
 
+#: the header of a pane with no model: title, and what to do
+NO_MODEL = ("no model", "Load a model from the list: a / b, or Enter for the active pane.")
+
+
 def literal(text: str) -> Text:
     return Text(visible_text(text), no_wrap=False)
 
@@ -93,11 +97,11 @@ class ChatPane(Vertical, can_focus=True):
     def __init__(self, pane: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.pane = pane
-        self.border_title = f"{pane.upper()} · no model"
+        self.border_title = f"{pane.upper()} · {NO_MODEL[0]}"
         self.current_reply: ReplyView | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(literal("Load a model from the list: a / b, or Enter for the active pane."), classes="pane-header")
+        yield Static(literal(NO_MODEL[1]), classes="pane-header")
         yield Static("", classes="pane-status", markup=False)
         yield VerticalScroll(classes="pane-log")
 
@@ -107,6 +111,9 @@ class ChatPane(Vertical, can_focus=True):
     @property
     def log_view(self) -> VerticalScroll:
         return self.query_one(".pane-log", VerticalScroll)
+
+    def show_no_model(self) -> None:
+        self.set_model(*NO_MODEL)
 
     def set_model(self, title: str, detail: str) -> None:
         self.border_title = f"{self.pane.upper()} · {visible_text(title)}"

@@ -78,6 +78,7 @@ class ModelLoaded(Message):
     generation: int
     engine: Engine
     weight_bytes: int | None
+    demo: bool
 
 
 @dataclass
@@ -262,8 +263,8 @@ class ZhbenchApp(App[None]):
         idle = all(p.engine is None and p.loading is None for p in self.panes.values())
         if self.offer_demos and not event.any_local and not self.preload and idle:
             self.notify("No models found on this machine: loading two tiny demo models (random weights).")
-            for pane, (key, _family) in zip(PANE_KEYS, DEMO_MODELS, strict=True):
-                self.load_model(pane, key, f"demo {key.removeprefix(DEMO_PREFIX)}")
+            for pane, (key, family) in zip(PANE_KEYS, DEMO_MODELS, strict=True):
+                self.load_model(pane, key, f"tiny {family} (demo)")
 
     @on(ModelList.LoadRequested)
     def _load_requested(self, event: ModelList.LoadRequested) -> None:
@@ -331,7 +332,8 @@ class ZhbenchApp(App[None]):
                 reason = f"out of memory while loading ({exc})"
             self.post_message(ModelLoadFailed(pane, generation, reason))
         else:
-            self.post_message(ModelLoaded(pane, generation, engine, engine.weight_bytes()))
+            demo = spec.startswith(DEMO_PREFIX)
+            self.post_message(ModelLoaded(pane, generation, engine, engine.weight_bytes(), demo))
 
     def _tick_loading(self) -> None:
         for pane, state in self.panes.items():
@@ -350,16 +352,13 @@ class ZhbenchApp(App[None]):
 
     @on(ModelLoaded)
     def _model_loaded(self, event: ModelLoaded) -> None:
-        if self._screen_gone():
+        state = self._current(event.pane, event.generation)
+        if state is None:
             return
-        state = self.panes[event.pane]
-        if event.generation != state.generation:
-            return  # a newer load replaced this one
         label, state.loading = state.loading or "?", None
         state.engine = event.engine
         state.label = label
-        state.spec = str(event.engine.model_path)
-        state.demo = label.endswith("(demo)") or label.startswith("demo ")
+        state.demo = event.demo
         state.params = self._initial_params(event.engine)
         state.history.clear()
         state.shown.clear()
@@ -369,8 +368,7 @@ class ZhbenchApp(App[None]):
         state.weight_bytes = event.weight_bytes
         self._update_held_memory()
         self._show_header(event.pane)
-        if self.transcript is not None:
-            self.transcript.write({"type": "model", "pane": event.pane, "time": now_iso(), **(state.describe() or {})})
+        self._record_if_started({"type": "model", "pane": event.pane, "time": now_iso(), **(state.describe() or {})})
 
     def _initial_params(self, engine: Engine) -> Any:
         params = engine.default_params()
@@ -384,10 +382,8 @@ class ZhbenchApp(App[None]):
 
     @on(ModelLoadFailed)
     def _model_load_failed(self, event: ModelLoadFailed) -> None:
-        if self._screen_gone():
-            return
-        state = self.panes[event.pane]
-        if event.generation != state.generation:
+        state = self._current(event.pane, event.generation)
+        if state is None:
             return
         what, state.loading = state.loading, None
         self.pane_widget(event.pane).set_status(f"could not load {what}:\n{event.reason}", error=True)
@@ -397,7 +393,7 @@ class ZhbenchApp(App[None]):
         if state.engine is None or state.params is None:
             return
         info = state.engine.describe()
-        title = f"{state.label}"
+        title = state.label or "?"
         detail = f"{info['family']} · {info.get('strategy') or info['device'] + ' ' + info['dtype']}"
         if state.demo:
             detail = "DEMO · random weights, replies are noise · " + detail
@@ -499,13 +495,16 @@ class ZhbenchApp(App[None]):
             underway.last_checkpoint = now
             self._record(self._reply_record(event.pane, underway.text, partial=True))
 
-    def _replying(self, pane: str, generation: int) -> PaneState | None:
-        """The pane's state if a worker's report is about the reply underway there (not an older one,
-        and not after the screen is gone)."""
+    def _current(self, pane: str, generation: int) -> PaneState | None:
+        """The pane's state if a worker's report is about the pane's latest load or reply (not one a
+        newer load or reply replaced, and not after the screen is gone)."""
         state = self.panes[pane]
-        if self._screen_gone() or state.reply is None or generation != state.generation:
-            return None
-        return state
+        return None if self._screen_gone() or generation != state.generation else state
+
+    def _replying(self, pane: str, generation: int) -> PaneState | None:
+        """The pane's state if a worker's report is about the reply underway there."""
+        state = self._current(pane, generation)
+        return state if state is not None and state.reply is not None else None
 
     def _reply_record(
         self, pane: str, text: str, *, partial: bool, reply: Reply | None = None, error: str | None = None
@@ -566,6 +565,12 @@ class ZhbenchApp(App[None]):
             state.history.append({"role": "assistant", "content": text})
         state.shown.append(ShownEntry("assistant", text, stats, stopped, error))
 
+    def _record_if_started(self, record: dict[str, Any]) -> None:
+        """A change to a pane (model, clear, swap) belongs in the transcript once a session has begun;
+        before that, the session record that starts it says which models the panes hold."""
+        if self.transcript is not None:
+            self._record(record)
+
     def _record(self, record: dict[str, Any]) -> None:
         """Append to this session's transcript, starting it (with both panes' models) at its first record."""
         try:
@@ -618,8 +623,7 @@ class ZhbenchApp(App[None]):
             state.history.clear()
             state.shown.clear()
             self.pane_widget(pane).clear()
-            if self.transcript is not None:
-                self._record({"type": "clear", "pane": pane, "time": now_iso()})
+            self._record_if_started({"type": "clear", "pane": pane, "time": now_iso()})
 
     def action_swap(self) -> None:
         if any(state.busy or state.loading for state in self.panes.values()):
@@ -629,16 +633,8 @@ class ZhbenchApp(App[None]):
         self._update_held_memory()
         for pane in PANE_KEYS:
             self._redraw(pane)
-            if self.transcript is not None:
-                self._record(
-                    {
-                        "type": "model",
-                        "pane": pane,
-                        "time": now_iso(),
-                        "swapped": True,
-                        **(self.panes[pane].describe() or {}),
-                    }
-                )
+            model = self.panes[pane].describe() or {}
+            self._record_if_started({"type": "model", "pane": pane, "time": now_iso(), "swapped": True, **model})
 
     def _update_held_memory(self) -> None:
         self.held_memory = tuple(
@@ -653,7 +649,7 @@ class ZhbenchApp(App[None]):
         widget.clear()
         widget.set_status(None)
         if state.engine is None:
-            widget.set_model("no model", "Load a model from the list: a / b, or Enter for the active pane.")
+            widget.show_no_model()
             return
         self._show_header(pane)
         for entry in state.shown:

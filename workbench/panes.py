@@ -44,7 +44,6 @@ class ReplyUnderway:
 class PaneState:
     engine: Engine | None = None
     label: str | None = None  # the model's name on screen
-    spec: str | None = None  # what was loaded: a path, a hub id or a demo key
     demo: bool = False
     weight_bytes: int | None = None
     params: GenerationParams | None = None
