@@ -6,6 +6,7 @@ the input (losing the newest question). zhbench keeps the newest message and dro
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -25,6 +26,34 @@ def fit_newest(items: list[T], fits: Callable[[list[T]], bool]) -> list[T]:
     while start < len(items) - 1 and not fits(items[start:]):
         start += 1
     return items[start:]
+
+
+def fit_newest_in_steps(sizes: Sequence[int], budget: int, *, may_start: Callable[[int], bool]) -> int:
+    """Where the newest items that fit in ``budget`` tokens start, moving only in steps of about half of it.
+
+    ``sizes`` are the items' token counts, oldest first; ``may_start(i)`` says whether a window may start
+    at item ``i``. The steps are fixed points, found from the oldest item on: a new one wherever the items
+    since the last one reach half the budget. Appending items never moves them, so a growing conversation
+    keeps the same window start (and its cached prefix stays valid) until the window outgrows the budget,
+    then drops about half of it at once, as llama.cpp's context shift does, rather than a little every turn.
+    When no step point leaves a window that fits, the start is the oldest allowed item whose tail fits (the
+    last item, even if it alone does not fit).
+    """
+    before = [0, *itertools.accumulate(sizes)]  # before[i]: tokens in the items older than item i
+    steps = [0]
+    for index in range(1, len(sizes)):
+        if before[index] - before[steps[-1]] >= budget // 2 and may_start(index):
+            steps.append(index)
+    for step in steps:
+        if before[-1] - before[step] <= budget and may_start(step):
+            return step
+    start = max(len(sizes) - 1, 0)
+    for index in range(len(sizes) - 1, -1, -1):
+        if before[-1] - before[index] > budget:
+            break
+        if may_start(index):
+            start = index
+    return start
 
 
 def fit_messages(history: Sequence[Message], fits: Callable[[list[Message]], bool]) -> list[Message]:

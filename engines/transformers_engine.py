@@ -283,15 +283,44 @@ class _Decoding(ABC):
 
 
 class CausalDecoding(_Decoding):
-    """Decoder-only models (GPT-2): the processors see prompt and reply, as in ``generate()``."""
+    """Decoder-only models (GPT-2): the processors see prompt and reply, as in ``generate()``.
 
-    def __init__(self, model: PreTrainedModel, input_ids: Sequence[int], max_positions: int) -> None:
+    Given the decoding of the reply before (``reuse``), its key/value cache is kept for the longest
+    prefix the two inputs share, and only the rest of the prompt is run: a conversation whose prompt
+    extends the previous turn's (prompt, reply, new message) costs the new tokens, not the whole history.
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        input_ids: Sequence[int],
+        max_positions: int,
+        reuse: CausalDecoding | None = None,
+    ) -> None:
         import torch
 
         super().__init__(model)
         self._max_positions = max_positions
         self.sequence = torch.tensor([list(input_ids)], device=model.device)
-        self._run(self.sequence)
+        shared = reuse.shared_prefix(input_ids) if reuse is not None else 0
+        if reuse is not None and shared:
+            self._cache = reuse._cache
+            self._cache.crop(shared - self._cache.get_seq_length())
+        #: prompt tokens this decoding ran through the model
+        self.fed = len(input_ids) - shared
+        self._run(self.sequence[:, shared:])
+
+    def shared_prefix(self, input_ids: Sequence[int]) -> int:
+        """How many leading ``input_ids`` the cache already holds (all but the last: it must be run)."""
+        if self._cache is None:
+            return 0
+        cached = self.sequence[0, : self._cache.get_seq_length()].tolist()
+        shared = 0
+        for held, wanted in zip(cached, input_ids[:-1], strict=False):
+            if held != wanted:
+                break
+            shared += 1
+        return shared
 
     def _model_inputs(self, ids: torch.Tensor) -> dict[str, Any]:
         return {"input_ids": ids}
@@ -319,16 +348,40 @@ class Seq2SeqDecoding(_Decoding):
 
 
 class CausalLMEngine(TransformersEngine):
-    """A GPT-2 style model; replies never run past ``max_positions``."""
+    """A GPT-2 style model; replies never run past ``max_positions``.
+
+    The decoding of the last reply that ended normally is kept, with its key/value cache, so that the
+    next reply reuses what the two prompts share (``CausalDecoding``). A reply that fails drops it.
+    """
 
     model_class_name = "GPT2LMHeadModel"
+
+    def __init__(
+        self, model_path: Path, device: str, dtype: str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
+    ) -> None:
+        super().__init__(model_path, device, dtype, model, tokenizer)
+        self._kept: CausalDecoding | None = None
+        self._underway: CausalDecoding | None = None
 
     @property
     def max_positions(self) -> int:
         return int(self.model.config.n_positions)
 
+    def _token_source(self, prompt: Prompt, params: GenerationParams, cancel: threading.Event) -> Iterator[int]:
+        self._underway = None
+        return super()._token_source(prompt, params, cancel)
+
     def _begin_decoding(self, input_ids: Sequence[int]) -> _Decoding:
-        return CausalDecoding(self.model, input_ids, self.max_positions)
+        reuse, self._kept = self._kept, None
+        self._underway = CausalDecoding(self.model, input_ids, self.max_positions, reuse)
+        return self._underway
+
+    def fed_token_count(self, prompt: Prompt) -> int:
+        return self._underway.fed if self._underway is not None else len(prompt.input_ids)
+
+    def _reply_finished(self, prompt: Prompt, reply: Reply) -> None:
+        super()._reply_finished(prompt, reply)
+        self._kept, self._underway = self._underway, None
 
 
 class T5Engine(TransformersEngine):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engines.checkpoints import config_model_type, read_json
-from engines.context import fit_newest, prompt_budget
+from engines.context import fit_newest_in_steps, prompt_budget
 from engines.errors import ModelLoadError
 from engines.standins import mark_standin, random_gpt2_state, save_weights, train_byte_level_bpe, write_json
 from engines.transformers_engine import CausalLMEngine, checked_tokenizer
@@ -34,22 +34,23 @@ def dialogpt_input_ids(utterances: Sequence[Sequence[int]], *, eos_id: int, max_
     """Every utterance followed by ``<eos>``, oldest first.
 
     Deviation: upstream lets the history grow until GPT-2 runs out of positions and crashes; here the
-    oldest exchanges (a user utterance and the reply after it) are dropped until the prompt fits, and
-    if the newest utterance alone does not fit, its last tokens are kept.
+    oldest exchanges (a user utterance and the reply after it) are dropped, about half the budget at
+    a time (``fit_newest_in_steps``), so that between two drops every prompt extends the one before and
+    the engine reuses its key/value cache instead of encoding the history again. If the newest utterance
+    alone does not fit, its last tokens are kept.
     """
-
-    def encoded(window: Sequence[Sequence[int]]) -> list[int]:
-        ids: list[int] = []
-        for utterance in window:
-            ids += [*utterance, eos_id]
-        return ids
-
-    window = fit_newest(list(utterances), lambda w: len(encoded(w)) <= max_prompt_tokens)
-    if len(window) % 2 == 0 and len(window) < len(utterances):
-        window = window[1:]  # the history alternates and ends with the user: start at a user turn, as in training
-    ids = encoded(window)
+    count = len(utterances)
+    start = fit_newest_in_steps(
+        [len(u) + 1 for u in utterances],
+        max_prompt_tokens,
+        # the history alternates and ends with the user: a window starts at a user turn, as in training
+        may_start=lambda index: index == 0 or (count - index) % 2 == 1,
+    )
+    ids: list[int] = []
+    for utterance in utterances[start:]:
+        ids += [*utterance, eos_id]
     if len(ids) > max_prompt_tokens:
-        ids = [*list(window[-1])[-(max_prompt_tokens - 1) :], eos_id] if max_prompt_tokens > 1 else [eos_id]
+        ids = [*list(utterances[-1])[-(max_prompt_tokens - 1) :], eos_id] if max_prompt_tokens > 1 else [eos_id]
     return ids
 
 
