@@ -32,59 +32,19 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
+from real_models import REAL_MODELS, tiny
 
-from engines.loading import family_class, load_engine
+from engines.loading import load_engine
 
-MODELS = Path(__file__).resolve().parent / "models"
 FAMILIES = ("dialogpt-zh", "chatyuan")  # no context limit in the way of a long reply
+#: the published models of those families (``--size real``), as ``bench/real_models.py`` writes them
+REAL_NAMES = {"dialogpt-zh": "chat-DialoGPT-small-zh", "chatyuan": "ChatYuan-large-v1"}
 QUESTION = "你好，今天天气怎么样？"
 
 
-#: the published models' layer sizes (the vocabulary stays the tiny stand-in's tokenizer's)
-REAL_SIZES: dict[str, dict[str, int]] = {
-    "dialogpt-zh": {"n_layer": 12, "n_embd": 768, "n_head": 12, "n_positions": 1024},  # DialoGPT-small
-    "chatyuan": {  # ChatYuan-large-v1
-        "d_model": 1024,
-        "d_ff": 2816,
-        "d_kv": 64,
-        "num_heads": 16,
-        "num_layers": 24,
-        "num_decoder_layers": 24,
-    },
-}
-
-
 def standin(family: str, size: str = "tiny") -> Path:
-    """The tiny stand-in, or (``real``) one with the published model's layers and random weights."""
-    tiny = MODELS / family
-    if not tiny.is_dir():
-        family_class(family).write_standin(tiny)
-    if size == "tiny":
-        return tiny
-    folder = MODELS / f"real-{family}"
-    if not folder.is_dir():
-        write_real_size(tiny, folder, REAL_SIZES[family])
-    return folder
-
-
-def write_real_size(tiny: Path, folder: Path, sizes: dict[str, int]) -> None:
-    import json
-    import shutil
-
-    import transformers
-
-    from engines.standins import save_weights
-
-    scratch = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(scratch, ignore_errors=True)
-    shutil.copytree(tiny, scratch)
-    config = {**json.loads((tiny / "config.json").read_text(encoding="utf-8")), **sizes}
-    (scratch / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-    (scratch / "pytorch_model.bin").unlink()
-    model_class = getattr(transformers, config["architectures"][0])
-    model = model_class(model_class.config_class.from_pretrained(str(scratch)))
-    save_weights(model.state_dict(), scratch, "safetensors")
-    scratch.rename(folder)
+    """The tiny stand-in, or (``real``) one with the published model's sizes and random weights."""
+    return tiny(family) if size == "tiny" else REAL_MODELS[REAL_NAMES[family]].path()
 
 
 def fixed_params(engine: Any, tokens: int) -> Any:

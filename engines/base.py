@@ -6,6 +6,7 @@ A family supplies its prompt builder, its token source and its decoder; ``Engine
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import queue
 import secrets
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from engines.cpu_share import CPU_SHARE
 from engines.errors import GenerationError
 from engines.types import (
     GenerationParams,
@@ -45,6 +47,7 @@ class Engine(ABC):
         self.device = device
         self.dtype = dtype
         self._reply_lock = threading.Lock()
+        self._cuda_stream: Any = None  # made at the first reply on a GPU
 
     # --- what a family provides -------------------------------------------------------------
 
@@ -106,6 +109,10 @@ class Engine(ABC):
         """Commands a user may type as a message (command -> one line of help); most families have none."""
         return {}
 
+    def computes_on_cpu(self) -> bool:
+        """Whether replies run on the CPU, sharing its cores with other replies (``engines.cpu_share``)."""
+        return self.device == "cpu"
+
     def fed_token_count(self, prompt: Prompt) -> int:
         """How many prompt tokens this reply feeds the model (a family that carries state feeds fewer)."""
         return len(prompt.input_ids)
@@ -147,8 +154,17 @@ class Engine(ABC):
         if params.seed is None:
             params = dataclasses.replace(params, seed=secrets.randbelow(2**31))
         cancel = cancel or threading.Event()
-        with self._reply_lock:
+        with self._reply_lock, self._compute_place():
             return self._run_reply(messages, params, cancel, on_text)
+
+    def _compute_place(self) -> contextlib.AbstractContextManager[object]:
+        """Where a reply computes: its share of the CPU's cores, or on a GPU the engine's own CUDA stream,
+        so that two engines on one card do not queue behind each other on the default stream."""
+        if self.computes_on_cpu():
+            return CPU_SHARE.taking_part()
+        if self.device.startswith("cuda"):
+            return _own_cuda_stream(self)
+        return contextlib.nullcontext()
 
     def start_reply(self, history: object, params: GenerationParams | None = None) -> ReplyStream:
         return ReplyStream(self, history, params)
@@ -161,6 +177,7 @@ class Engine(ABC):
         on_text: TextCallback | None,
     ) -> Reply:
         started = time.perf_counter()
+        on_cpu = self.computes_on_cpu()
         first_token_at: float | None = None
         output_ids: list[int] = []
         reply_ids: list[int] = []
@@ -189,6 +206,8 @@ class Engine(ABC):
                     if cancel.is_set():
                         stop = StopReason.CANCELLED
                         break
+                    if on_cpu:
+                        CPU_SHARE.apply()  # this thread's share of the cores, as of this token
                     token = next(tokens, None)
                     if token is None:
                         stop = StopReason.CANCELLED if cancel.is_set() else StopReason.LENGTH
@@ -222,6 +241,19 @@ class Engine(ABC):
         except Exception as exc:  # a family's bookkeeping after the reply (RWKV runs the model there)
             raise GenerationError(f"{self.family} failed after the reply: {type(exc).__name__}: {exc}", reply) from exc
         return reply
+
+
+@contextlib.contextmanager
+def _own_cuda_stream(engine: Engine) -> Iterator[None]:
+    """Run the block on a CUDA stream of the engine's own (made at its first reply); untested here: no GPU."""
+    import torch
+
+    if engine._cuda_stream is None:
+        engine._cuda_stream = torch.cuda.Stream(device=engine.device)
+    stream = engine._cuda_stream
+    stream.wait_stream(torch.cuda.current_stream(stream.device))  # weights placed on the default stream
+    with torch.cuda.stream(stream):
+        yield
 
 
 def _stream_piece(text: str, shown: str, on_text: TextCallback | None, *, final: bool) -> str:

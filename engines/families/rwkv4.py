@@ -427,6 +427,9 @@ class Rwkv4Engine(Engine):
     def chat_commands(self) -> dict[str, str]:
         return dict(CHAT_COMMANDS)
 
+    def computes_on_cpu(self) -> bool:
+        return "cpu" in self.strategy  # any stage on the CPU: e.g. "cuda fp16 *10 -> cpu fp32"
+
     def fed_token_count(self, prompt: Prompt) -> int:
         if isinstance(prompt, Rwkv4Prompt):
             return sum(len(segment.ids) for segment in prompt.segments)
