@@ -302,8 +302,8 @@ class CausalDecoding(_Decoding):
         super().__init__(model)
         self._max_positions = max_positions
         self.sequence = torch.tensor([list(input_ids)], device=model.device)
-        shared = reuse.shared_prefix(input_ids) if reuse is not None else 0
-        if reuse is not None and shared:
+        shared = 0
+        if reuse is not None and (shared := reuse.shared_prefix(input_ids)):
             self._cache = reuse._cache
             self._cache.crop(shared - self._cache.get_seq_length())
         #: prompt tokens this decoding ran through the model
