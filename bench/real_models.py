@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from engines.families.clue_t5 import random_clue_t5_state
 from engines.families.eva2 import write_random_checkpoint
 from engines.families.rwkv4 import PILE_TOKENIZER, random_rwkv4_state
 from engines.loading import family_class
@@ -83,7 +84,6 @@ def _gpt2(family: str, sizes: dict[str, int], vocab_size: int) -> Callable[[Path
 
 def _t5(family: str, sizes: dict[str, int]) -> Callable[[Path], None]:
     def write(folder: Path) -> None:
-        import torch
         import transformers
 
         config = {**_copy_tokenizer(family, folder), **sizes, "vocab_size": 32128}
@@ -91,9 +91,7 @@ def _t5(family: str, sizes: dict[str, int]) -> Callable[[Path], None]:
         words = len(transformers.T5Tokenizer.from_pretrained(str(folder)))
         write_json(folder / "tokenizer_config.json", {**tokenizer_config, "extra_ids": 32128 - words})
         write_json(folder / "config.json", config)
-        torch.manual_seed(0)
-        model_config = transformers.T5Config.from_pretrained(str(folder))
-        save_weights(transformers.T5ForConditionalGeneration(model_config).state_dict(), folder, "bin")
+        save_weights(random_clue_t5_state(config), folder, "bin")
 
     return write
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from engines.checkpoints import config_model_type
 from engines.context import fit_messages, keep_tail_that_fits
 from engines.standins import mark_standin, save_weights, train_sentencepiece, write_json
 from engines.transformers_engine import T5Engine
 from engines.types import GenerationParams, Message, Prompt
+
+if TYPE_CHECKING:
+    import torch
 
 #: the cards' ``max_length=768`` on the encoder input, ``</s>`` included
 MAX_INPUT_TOKENS = 768
@@ -69,8 +72,7 @@ class ClueT5Engine(T5Engine):
 
     @classmethod
     def write_standin(cls, folder: Path, *, weights_format: str = "bin") -> Path:
-        import torch
-        from transformers import T5Config, T5ForConditionalGeneration, T5Tokenizer
+        from transformers import T5Tokenizer
 
         folder.mkdir(parents=True, exist_ok=True)
         train_sentencepiece(folder)
@@ -100,12 +102,20 @@ class ClueT5Engine(T5Engine):
             "initializer_factor": 1.0,
         }
         write_json(folder / "config.json", config)
-        torch.manual_seed(0)
         # A small initializer keeps random logits flat; the default one makes every reply collapse onto <pad>.
-        model = T5ForConditionalGeneration(T5Config(**{**config, "initializer_factor": 0.05}))
-        state = {name: tensor.clone() for name, tensor in model.state_dict().items()}
-        # ClueAI checkpoints carry an lm_head distinct from the shared embedding (transformers 5 would tie them).
-        state["lm_head.weight"] = torch.randn(vocab_size, config["d_model"]) * 0.05
-        save_weights(state, folder, weights_format)
+        save_weights(random_clue_t5_state({**config, "initializer_factor": 0.05}), folder, weights_format)
         mark_standin(folder, cls.family)
         return folder
+
+
+def random_clue_t5_state(config: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Random weights for a T5 ``config`` laid out as ClueAI's checkpoints: every tensor its own, and an
+    ``lm_head`` distinct from the shared embedding (a T5 built by transformers 5 ties the two)."""
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    model = T5ForConditionalGeneration(T5Config(**config))
+    state = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    state["lm_head.weight"] = torch.randn_like(state["lm_head.weight"]) * config.get("initializer_factor", 1.0)
+    return state
