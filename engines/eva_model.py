@@ -208,11 +208,12 @@ class EvaAttention(nn.Module):
             else:
                 position_bias = self.position_bias(past_length, query.shape[2], key.shape[2], query.device)
             position_bias = position_bias.to(query.dtype)
-        scores = torch.matmul(query, key.transpose(-1, -2))
-        if self.scale != 1.0:
-            scores = scores * self.scale
-        weights = torch.softmax(scores + mask + position_bias, dim=-1)
-        context = torch.matmul(weights, value).transpose(1, 2).reshape(hidden.shape[0], hidden.shape[1], -1)
+        # softmax(scale * q·k + mask + bias) v, as upstream's matmuls; one fused call (engines/seq2seq_step.py
+        # decodes with the same call and must give the same logits)
+        context = nn.functional.scaled_dot_product_attention(
+            query, key, value, attn_mask=mask + position_bias, scale=self.scale
+        )
+        context = context.transpose(1, 2).reshape(hidden.shape[0], hidden.shape[1], -1)
         return self.o(context), position_bias
 
 

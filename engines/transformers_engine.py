@@ -330,21 +330,37 @@ class CausalDecoding(_Decoding):
 
 
 class Seq2SeqDecoding(_Decoding):
-    """Encoder-decoder models (T5): encode once; the processors see the decoder ids, as in ``generate()``."""
+    """Encoder-decoder models (T5, EVA): encode once; the processors see the decoder ids, as in ``generate()``.
+
+    The decoder runs through ``DecoderStep`` (the same operations as the model's forward, bitwise the
+    same logits, without its per-step Python) where the model allows, else through the forward.
+    """
 
     def __init__(self, model: PreTrainedModel, input_ids: Sequence[int]) -> None:
         import torch
+
+        from engines.seq2seq_step import DecoderStep, decoder_weights
 
         super().__init__(model)
         encoder_ids = torch.tensor([list(input_ids)], device=model.device)
         self._attention_mask = torch.ones_like(encoder_ids)
         with torch.inference_mode():
             self._encoded = model.get_encoder()(input_ids=encoder_ids, attention_mask=self._attention_mask)
+        weights = decoder_weights(model)
+        self._step = None if weights is None else DecoderStep(weights, self._encoded.last_hidden_state)
         self.sequence = torch.tensor([[model.config.decoder_start_token_id]], device=model.device)
         self._run(self.sequence)
 
     def _model_inputs(self, ids: torch.Tensor) -> dict[str, Any]:
         return {"encoder_outputs": self._encoded, "attention_mask": self._attention_mask, "decoder_input_ids": ids}
+
+    def _run(self, ids: torch.Tensor) -> None:
+        import torch
+
+        if self._step is None:
+            super()._run(ids)
+        else:
+            self.logits = self._step.run(ids).to(dtype=torch.float32)
 
 
 class CausalLMEngine(TransformersEngine):

@@ -1,0 +1,223 @@
+"""One decoding step of a T5-style decoder, without the model forward's per-step Python.
+
+At batch 1 a decoding step is a chain of matrix-vector products, and on a CPU the model's own forward
+spends about a third of a PromptCLUE-base step (9 of 26 ms) between them: module calls, cache objects,
+mask builders and output records in every layer. ``DecoderStep`` runs the same tensor operations in the
+same order on the model's own weights, so its logits are bitwise the forward's. It follows
+transformers' ``models/t5/modeling_t5.py`` (``T5Stack``, ``T5Block``, ``T5Attention`` with the ``sdpa``
+attention of ``integrations/sdpa_attention.py``) and ``engines/eva_model.py``, which share T5's module
+names. ``tests/engines/test_seq2seq_step.py`` compares the two, logit for logit, for every family.
+
+Keys and values of the decoder's own tokens go into buffers that grow by doubling, instead of being
+concatenated anew at every step; the cross-attention keys and values are computed once per reply.
+
+This module imports torch at its top: import it only where a model is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import torch
+from torch.nn import functional
+
+#: the buffers' first size, in tokens; they double when full
+FIRST_CAPACITY = 64
+
+
+@dataclass(frozen=True)
+class DecoderLayerWeights:
+    """One decoder block: self-attention, cross-attention, feed-forward, each after its RMS norm."""
+
+    self_norm: torch.Tensor
+    q: torch.Tensor
+    k: torch.Tensor
+    v: torch.Tensor
+    o: torch.Tensor
+    cross_norm: torch.Tensor
+    cross_q: torch.Tensor
+    cross_k: torch.Tensor
+    cross_v: torch.Tensor
+    cross_o: torch.Tensor
+    ff_norm: torch.Tensor
+    #: ``wi_0`` of a gated feed-forward ``wo(act(wi_0 x) * wi_1 x)``, or ``wi`` of ``wo(act(wi x))``
+    wi: torch.Tensor
+    wi_gate: torch.Tensor | None
+    wo: torch.Tensor
+
+
+@dataclass(frozen=True)
+class DecoderWeights:
+    """A T5-style decoder as weights and the few things in which its families differ."""
+
+    embed: torch.Tensor
+    layers: list[DecoderLayerWeights]
+    final_norm: torch.Tensor
+    lm_head: torch.Tensor
+    heads: int
+    head_size: int
+    norm_eps: float
+    #: factor on ``q·k`` (T5: 1, its scale is folded into the weights)
+    attention_scale: float
+    #: factor on the decoder's output before ``lm_head`` (T5 with tied embeddings: ``d_model ** -0.5``)
+    output_scale: float | None
+    activation: Callable[[torch.Tensor], torch.Tensor]
+    #: the relative position bias of one query at ``position`` over keys ``0…position``: [1, heads, 1, position+1]
+    position_bias: Callable[[int], torch.Tensor]
+
+
+def decoder_weights(model: Any) -> DecoderWeights | None:
+    """The decoder of a T5 (transformers) or EVA (``engines/eva_model.py``) model; None for a model
+    whose forward does more than ``DecoderStep`` does (T5 in float16 clamps infinities in every block
+    and keeps ``wo`` in float32)."""
+    from transformers import T5ForConditionalGeneration
+
+    from engines.eva_model import EvaForConditionalGeneration
+
+    decoder = model.decoder
+    first = decoder.block[0].layer[0].SelfAttention
+    if isinstance(model, T5ForConditionalGeneration):
+        if model.dtype == torch.float16 or any(
+            block.layer[-1].DenseReluDense.wo.weight.dtype != model.dtype for block in decoder.block
+        ):
+            return None
+        attention_scale, output_scale = first.scaling, None
+        if model.config.scale_decoder_outputs:
+            output_scale = model.model_dim**-0.5
+
+        def position_bias(position: int) -> torch.Tensor:
+            return first.compute_bias(1, position + 1, past_seen_tokens=position)
+
+        norm_eps = decoder.final_layer_norm.variance_epsilon
+        activation = decoder.block[0].layer[-1].DenseReluDense.act
+    elif isinstance(model, EvaForConditionalGeneration):
+        attention_scale, output_scale = first.scale, None
+        device = model.device
+
+        def position_bias(position: int) -> torch.Tensor:
+            return first.position_bias(position, 1, position + 1, device).to(model.dtype)
+
+        norm_eps = decoder.final_layer_norm.eps
+        activation = partial(functional.gelu, approximate=decoder.block[0].layer[-1].DenseReluDense.approximate)
+    else:
+        return None
+    return DecoderWeights(
+        embed=decoder.embed_tokens.weight,
+        layers=[_layer_weights(block) for block in decoder.block],
+        final_norm=decoder.final_layer_norm.weight,
+        lm_head=model.lm_head.weight,
+        heads=model.config.num_heads,
+        head_size=model.config.d_kv,
+        norm_eps=norm_eps,
+        attention_scale=attention_scale,
+        output_scale=output_scale,
+        activation=activation,
+        position_bias=position_bias,
+    )
+
+
+def _layer_weights(block: Any) -> DecoderLayerWeights:
+    own, cross, feed_forward = block.layer[0], block.layer[1], block.layer[-1]
+    dense = feed_forward.DenseReluDense
+    gated = hasattr(dense, "wi_0")
+    return DecoderLayerWeights(
+        self_norm=own.layer_norm.weight,
+        q=own.SelfAttention.q.weight,
+        k=own.SelfAttention.k.weight,
+        v=own.SelfAttention.v.weight,
+        o=own.SelfAttention.o.weight,
+        cross_norm=cross.layer_norm.weight,
+        cross_q=cross.EncDecAttention.q.weight,
+        cross_k=cross.EncDecAttention.k.weight,
+        cross_v=cross.EncDecAttention.v.weight,
+        cross_o=cross.EncDecAttention.o.weight,
+        ff_norm=feed_forward.layer_norm.weight,
+        wi=dense.wi_0.weight if gated else dense.wi.weight,
+        wi_gate=dense.wi_1.weight if gated else None,
+        wo=dense.wo.weight,
+    )
+
+
+class DecoderStep:
+    """Decodes one token at a time over an encoded input, as the model's forward with a key/value cache."""
+
+    def __init__(self, weights: DecoderWeights, encoded: torch.Tensor) -> None:
+        self._weights = weights
+        self._position = 0
+        with torch.inference_mode():
+            self._cross = [
+                (self._encoder_heads(encoded, layer.cross_k), self._encoder_heads(encoded, layer.cross_v))
+                for layer in weights.layers
+            ]
+            self._cross_mask = encoded.new_zeros((1, weights.heads, 1, encoded.shape[1]))
+        self._keys: list[torch.Tensor] = []
+        self._values: list[torch.Tensor] = []
+
+    def _encoder_heads(self, encoded: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        batch, length, _ = encoded.shape
+        states = functional.linear(encoded, weight).view(batch, length, self._weights.heads, self._weights.head_size)
+        return states.transpose(1, 2).contiguous()
+
+    def _room_for(self, position: int, like: torch.Tensor) -> None:
+        """Buffers that hold keys and values up to ``position``, grown by doubling."""
+        capacity = self._keys[0].shape[2] if self._keys else 0
+        if position < capacity:
+            return
+        grown = max(FIRST_CAPACITY, 2 * capacity)
+        shape = (like.shape[0], self._weights.heads, grown, self._weights.head_size)
+        for buffers in (self._keys, self._values):
+            for index in range(len(self._weights.layers)):
+                larger = like.new_zeros(shape)
+                if index < len(buffers):
+                    larger[:, :, :capacity] = buffers[index]
+                    buffers[index] = larger
+                else:
+                    buffers.append(larger)
+
+    def _norm(self, weight: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        variance = hidden.to(torch.float32).pow(2).mean(-1, keepdim=True)
+        return weight * (hidden * torch.rsqrt(variance + self._weights.norm_eps)).to(weight.dtype)
+
+    def _heads(self, states: torch.Tensor) -> torch.Tensor:
+        return states.view(states.shape[0], 1, self._weights.heads, self._weights.head_size).transpose(1, 2)
+
+    def run(self, token: torch.Tensor) -> torch.Tensor:
+        """Feed ``token`` ([batch, 1] ids) at the next position; the logits after it, [batch, vocab]."""
+        weights, position = self._weights, self._position
+        scale = weights.attention_scale
+        with torch.inference_mode():
+            hidden = functional.embedding(token, weights.embed)
+            self._room_for(position, hidden)
+            bias = weights.position_bias(position).contiguous()
+            end = position + 1
+            for layer, keys, values, (cross_keys, cross_values) in zip(
+                weights.layers, self._keys, self._values, self._cross, strict=True
+            ):
+                normed = self._norm(layer.self_norm, hidden)
+                query = self._heads(functional.linear(normed, layer.q))
+                keys[:, :, position:end] = self._heads(functional.linear(normed, layer.k))
+                values[:, :, position:end] = self._heads(functional.linear(normed, layer.v))
+                attended = functional.scaled_dot_product_attention(
+                    query, keys[:, :, :end], values[:, :, :end], attn_mask=bias, scale=scale
+                )
+                hidden = hidden + functional.linear(attended.transpose(1, 2).reshape(hidden.shape), layer.o)
+                normed = self._norm(layer.cross_norm, hidden)
+                query = self._heads(functional.linear(normed, layer.cross_q))
+                attended = functional.scaled_dot_product_attention(
+                    query, cross_keys, cross_values, attn_mask=self._cross_mask, scale=scale
+                )
+                hidden = hidden + functional.linear(attended.transpose(1, 2).reshape(hidden.shape), layer.cross_o)
+                normed = self._norm(layer.ff_norm, hidden)
+                inner = weights.activation(functional.linear(normed, layer.wi))
+                if layer.wi_gate is not None:
+                    inner = inner * functional.linear(normed, layer.wi_gate)
+                hidden = hidden + functional.linear(inner, layer.wo)
+            hidden = self._norm(weights.final_norm, hidden)
+            if weights.output_scale is not None:
+                hidden = hidden * weights.output_scale
+            logits = functional.linear(hidden, weights.lm_head)
+        self._position = end
+        return logits[:, -1]
