@@ -6,6 +6,11 @@ its share: torch's thread count is per calling thread (``at::set_num_threads`` s
 that thread), so a reply running alone uses every core torch would use, and two at once use half each.
 The share is checked before every token, so when one reply ends the other takes the freed cores back at
 its next token.
+
+Replies run on threads that end with them (``ReplyStream``), and the app's own thread runs no torch: a
+thread that has computed on several cores keeps an idle OpenMP team while it lives, and GNU OpenMP then
+counts more threads than cores and stops every other team from spin-waiting between operations (a
+ChatYuan-large step on 2 cores: 95 ms instead of 65 while such a thread lived; ``bench/bench_real_sizes.py``).
 """
 
 from __future__ import annotations
