@@ -299,8 +299,11 @@ class CausalDecoding(_Decoding):
     ) -> None:
         import torch
 
+        from engines.gpt2_step import Gpt2Step
+
         super().__init__(model)
         self._max_positions = max_positions
+        self._step = reuse._step if reuse is not None else Gpt2Step.for_model(model)
         self.sequence = torch.tensor([list(input_ids)], device=model.device)
         shared = 0
         if reuse is not None and (shared := reuse.shared_prefix(input_ids)):
@@ -324,6 +327,16 @@ class CausalDecoding(_Decoding):
 
     def _model_inputs(self, ids: torch.Tensor) -> dict[str, Any]:
         return {"input_ids": ids}
+
+    def _run(self, ids: torch.Tensor) -> None:
+        """One token after a filled cache goes through ``Gpt2Step`` (bitwise the forward's logits, without
+        its per-step Python) where the model allows; a prompt goes through the forward."""
+        import torch
+
+        if self._step is None or self._cache is None or ids.shape[1] != 1:
+            super()._run(ids)
+        else:
+            self.logits = self._step.run(ids, self._cache).to(dtype=torch.float32)
 
     def _has_room(self) -> bool:
         return self.sequence.shape[1] < self._max_positions
