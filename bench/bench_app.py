@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
+from fresh_thread import in_fresh_thread
 from real_models import REAL_MODELS, tiny
 
 from engines.loading import load_engine
@@ -133,7 +135,8 @@ async def main_async(args: argparse.Namespace) -> None:
             return False
 
     paths = {pane: standin(family, args.size) for pane, family in zip("ab", FAMILIES, strict=True)}
-    direct_engines = [load_engine(str(paths[p]), device="cpu") for p in "ab"]
+    # loaded off the main thread, as the app loads them (see fresh_thread.py)
+    direct_engines = [in_fresh_thread(partial(load_engine, device="cpu"), str(paths[p])) for p in "ab"]
     folder = Path(tempfile.mkdtemp(prefix="zhbench-bench-"))
     app = TerminalApp(
         preload={p: str(paths[p]) for p in "ab"},

@@ -48,6 +48,7 @@ os.environ.setdefault("RWKV_JIT_ON", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
+from fresh_thread import in_fresh_thread
 from real_models import REAL_MODELS
 
 from engines import base
@@ -73,31 +74,6 @@ def fixed_length(engine: Any, tokens: int) -> Any:
     else:
         plain.update(no_repeat_ngram_size=0)
     return engine.default_params().with_overrides(plain)
-
-
-def in_fresh_thread(work: Callable[..., Any], *args: Any) -> Any:
-    """``work(*args)`` on a thread of its own, as the app runs every load and every reply.
-
-    This matters for speed: a thread that has run torch ops on several cores keeps an idle OpenMP team,
-    and while it lives GNU OpenMP counts more threads than cores and stops every other thread's team from
-    spin-waiting between operations. A 2-thread ChatYuan-large step measured 95 ms on a new thread while
-    the main thread held such a team, 65 ms without. So no thread that outlives a measurement runs torch.
-    """
-    result: list[Any] = []
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            result.append(work(*args))
-        except BaseException as exc:  # re-raised on the caller's thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    return result[0]
 
 
 def median_of(rounds: int, measure: Callable[[], float]) -> float:
