@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 
 import torch
 from transformers import LogitsProcessorList, PreTrainedModel
-from transformers.modeling_outputs import BaseModelOutput
+
+from engines.seq2seq_step import decoder_step
 
 
 @dataclass
@@ -82,34 +83,24 @@ def legacy_beam_search(
     """The generated ids after the start token (ending in ``end_id`` if it fits), or None if cancelled.
 
     ``warpers`` None means beam search without sampling.
-    ``max_length`` counts the decoder's start token, as ``generate(max_length=…)`` does; the model
-    takes ``encoder_outputs``/``decoder_input_ids``/``cache`` and returns ``logits`` and ``cache``.
+    ``max_length`` counts the decoder's start token, as ``generate(max_length=…)`` does; each step runs
+    the beams' last tokens through ``decoder_step`` (the lean step, or the model's forward with its cache).
     """
     device = model.device
     source = torch.tensor([list(encoder_ids)], device=device)
     with torch.inference_mode():
         encoded = model.get_encoder()(input_ids=source, attention_mask=torch.ones_like(source))
-        encoder_outputs = BaseModelOutput(last_hidden_state=encoded.last_hidden_state.repeat_interleave(num_beams, 0))
-        encoder_mask = torch.ones((num_beams, source.shape[1]), dtype=torch.long, device=device)
+        step = decoder_step(model, encoded.last_hidden_state.repeat_interleave(num_beams, 0))
         sequences = torch.full((num_beams, 1), start_id, dtype=torch.long, device=device)
         beam_scores = torch.zeros(num_beams, dtype=torch.float32, device=device)
         if warpers is None:
             beam_scores[1:] = -1e9  # identical beams would otherwise all continue the same way
         finished = FinishedHypotheses(num_beams, length_penalty)
-        cache = None
         done = False
         while True:
             if cancel.is_set():
                 return None
-            output = model(
-                encoder_outputs=encoder_outputs,
-                attention_mask=encoder_mask,
-                decoder_input_ids=sequences if cache is None else sequences[:, -1:],
-                cache=cache,
-                use_cache=True,
-            )
-            cache = output.cache
-            scores = torch.log_softmax(output.logits[:, -1].float(), dim=-1)
+            scores = torch.log_softmax(step.run(sequences[:, -1:]).float(), dim=-1)
             scores = processors(sequences, scores) + beam_scores[:, None]
             vocab_size = scores.shape[-1]
             if warpers is None:
@@ -138,7 +129,7 @@ def legacy_beam_search(
             tokens = torch.tensor([[token] for _, token, _ in kept], device=device)
             sequences = torch.cat([sequences[beams], tokens], dim=-1)
             beam_scores = torch.tensor([score for score, _, _ in kept], dtype=torch.float32, device=device)
-            cache.reorder_cache(beams)
+            step.reorder(beams)
             if done or sequences.shape[1] >= max_length:
                 break
         if not done:

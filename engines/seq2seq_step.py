@@ -184,6 +184,11 @@ class DecoderStep:
     def _heads(self, states: torch.Tensor) -> torch.Tensor:
         return states.view(states.shape[0], 1, self._weights.heads, self._weights.head_size).transpose(1, 2)
 
+    def reorder(self, beams: torch.Tensor) -> None:
+        """Keep the rows ``beams`` of the decoder's keys and values (the beams that go on), in that order."""
+        for buffers in (self._keys, self._values):
+            buffers[:] = [buffer.index_select(0, beams) for buffer in buffers]
+
     def run(self, token: torch.Tensor) -> torch.Tensor:
         """Feed ``token`` ([batch, 1] ids) at the next position; the logits after it, [batch, vocab]."""
         weights, position = self._weights, self._position
@@ -221,3 +226,37 @@ class DecoderStep:
             logits = functional.linear(hidden, weights.lm_head)
         self._position = end
         return logits[:, -1]
+
+
+class ForwardStep:
+    """The model's own forward with transformers' key/value cache, where ``DecoderStep`` does not apply."""
+
+    def __init__(self, model: Any, encoded: torch.Tensor) -> None:
+        from transformers.modeling_outputs import BaseModelOutput
+
+        self._model = model
+        self._encoded = BaseModelOutput(last_hidden_state=encoded)
+        self._mask = torch.ones(encoded.shape[:2], dtype=torch.long, device=encoded.device)
+        self._cache: Any = None
+
+    def reorder(self, beams: torch.Tensor) -> None:
+        self._cache.reorder_cache(beams)
+
+    def run(self, token: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            output = self._model(
+                encoder_outputs=self._encoded,
+                attention_mask=self._mask,
+                decoder_input_ids=token,
+                cache=self._cache,
+                use_cache=True,
+            )
+        self._cache = output.cache
+        return output.logits[:, -1]
+
+
+def decoder_step(model: Any, encoded: torch.Tensor) -> DecoderStep | ForwardStep:
+    """How to decode over ``encoded`` ([batch, length, width], one row per beam): the lean step where it
+    reproduces the model's forward, else the forward itself."""
+    weights = decoder_weights(model)
+    return ForwardStep(model, encoded) if weights is None else DecoderStep(weights, encoded)

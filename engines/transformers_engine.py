@@ -245,32 +245,20 @@ def checked_tokenizer(tokenizer_class: Any, folder: Path) -> PreTrainedTokenizer
 
 
 class _Decoding(ABC):
-    """Incremental decoding state: the ids seen by the logits processors and the next-token logits.
-
-    A subclass runs the model (``_run``); appending a token and the cache bookkeeping are shared.
-    """
+    """Incremental decoding state: the ids seen by the logits processors and the next-token logits."""
 
     sequence: torch.Tensor
     logits: torch.Tensor
 
     def __init__(self, model: PreTrainedModel) -> None:
         self._model = model
-        self._cache: Any = None
 
     @abstractmethod
-    def _model_inputs(self, ids: torch.Tensor) -> dict[str, Any]:
-        """The forward arguments that feed ``ids`` after what the cache already holds."""
+    def _run(self, ids: torch.Tensor) -> None:
+        """Run ``ids`` after what the model has seen; set ``logits`` (float32) for the next token."""
 
     def _has_room(self) -> bool:
         return True
-
-    def _run(self, ids: torch.Tensor) -> None:
-        import torch
-
-        with torch.inference_mode():
-            output = self._model(**self._model_inputs(ids), cache=self._cache, use_cache=True)
-        self._cache = output.cache
-        self.logits = output.logits[:, -1].to(dtype=torch.float32)
 
     def advance(self, token: int) -> bool:
         """Feed one token; False when the model has no room for another."""
@@ -305,6 +293,7 @@ class CausalDecoding(_Decoding):
 
         super().__init__(model)
         self._max_positions = max_positions
+        self._cache: Any = None
         self._step = reuse._step if reuse is not None else Gpt2Step.for_model(model)
         self.sequence = torch.tensor([list(input_ids)], device=model.device)
         shared = 0
@@ -327,18 +316,19 @@ class CausalDecoding(_Decoding):
             shared += 1
         return shared
 
-    def _model_inputs(self, ids: torch.Tensor) -> dict[str, Any]:
-        return {"input_ids": ids}
-
     def _run(self, ids: torch.Tensor) -> None:
         """One token after a filled cache goes through ``Gpt2Step`` (bitwise the forward's logits, without
         its per-step Python) where the model allows; a prompt goes through the forward."""
         import torch
 
-        if self._step is None or self._cache is None or ids.shape[1] != 1:
-            super()._run(ids)
+        if self._step is not None and self._cache is not None and ids.shape[1] == 1:
+            logits = self._step.run(ids, self._cache)
         else:
-            self.logits = self._step.run(ids, self._cache).to(dtype=torch.float32)
+            with torch.inference_mode():
+                output = self._model(input_ids=ids, cache=self._cache, use_cache=True)
+            self._cache = output.cache
+            logits = output.logits[:, -1]
+        self.logits = logits.to(dtype=torch.float32)
 
     def _has_room(self) -> bool:
         return self.sequence.shape[1] < self._max_positions
@@ -354,28 +344,20 @@ class Seq2SeqDecoding(_Decoding):
     def __init__(self, model: PreTrainedModel, input_ids: Sequence[int]) -> None:
         import torch
 
-        from engines.seq2seq_step import DecoderStep, decoder_weights
+        from engines.seq2seq_step import decoder_step
 
         super().__init__(model)
         encoder_ids = torch.tensor([list(input_ids)], device=model.device)
-        self._attention_mask = torch.ones_like(encoder_ids)
         with torch.inference_mode():
-            self._encoded = model.get_encoder()(input_ids=encoder_ids, attention_mask=self._attention_mask)
-        weights = decoder_weights(model)
-        self._step = None if weights is None else DecoderStep(weights, self._encoded.last_hidden_state)
+            encoded = model.get_encoder()(input_ids=encoder_ids, attention_mask=torch.ones_like(encoder_ids))
+        self._step = decoder_step(model, encoded.last_hidden_state)
         self.sequence = torch.tensor([[model.config.decoder_start_token_id]], device=model.device)
         self._run(self.sequence)
-
-    def _model_inputs(self, ids: torch.Tensor) -> dict[str, Any]:
-        return {"encoder_outputs": self._encoded, "attention_mask": self._attention_mask, "decoder_input_ids": ids}
 
     def _run(self, ids: torch.Tensor) -> None:
         import torch
 
-        if self._step is None:
-            super()._run(ids)
-        else:
-            self.logits = self._step.run(ids).to(dtype=torch.float32)
+        self.logits = self._step.run(ids).to(dtype=torch.float32)
 
 
 class CausalLMEngine(TransformersEngine):

@@ -16,6 +16,7 @@ import torch
 from engines.errors import ModelLoadError, UnsafeCheckpointError
 from engines.families.eva2 import MAX_INPUT_TOKENS, eva2_defaults, eva2_input_ids
 from engines.loading import detect_family, load_engine
+from engines.seq2seq_step import DecoderStep
 from engines.standins import STANDIN_MARKER
 from engines.types import StopReason
 from tests.engines.eva_upstream_reference import write_eos_prone_copy
@@ -241,21 +242,20 @@ def test_greedy_decoding_is_reproducible_and_is_argmax(engine_for):
     assert first.output_ids == out[0, 1:].tolist()[: len(first.output_ids)]
 
 
-def test_beam_sample_is_cancelled_within_one_token(engine_for):
+def test_beam_sample_is_cancelled_within_one_token(engine_for, monkeypatch):
     engine = engine_for("eva2")
     cancel = threading.Event()
     steps: list[int] = []
+    run = DecoderStep.run
 
-    def count_steps(module, args, output):
+    def count_steps(self, token):
         steps.append(1)
         if len(steps) == 3:
             cancel.set()
+        return run(self, token)
 
-    hook = engine.model.decoder.register_forward_hook(count_steps)
-    try:
-        reply = engine.reply(QUESTION, eva2_defaults().with_overrides({"max_new_tokens": 100}), cancel=cancel)
-    finally:
-        hook.remove()
+    monkeypatch.setattr(DecoderStep, "run", count_steps)
+    reply = engine.reply(QUESTION, eva2_defaults().with_overrides({"max_new_tokens": 100}), cancel=cancel)
     assert reply.stats.stop_reason is StopReason.CANCELLED
     assert len(steps) == 3
 

@@ -7,7 +7,7 @@ import torch
 from transformers import T5Config, T5ForConditionalGeneration
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
-from engines.seq2seq_step import FIRST_CAPACITY, decoder_weights
+from engines.seq2seq_step import FIRST_CAPACITY, DecoderStep, ForwardStep, decoder_step, decoder_weights
 from engines.transformers_engine import Seq2SeqDecoding
 
 PROMPT = [37, 52, 11, 90, 64, 23, 5, 71]
@@ -37,7 +37,7 @@ def forward_logits(model, input_ids: list[int], tokens: list[int]) -> list[torch
 
 def assert_bitwise_same_as_forward(model, steps: int) -> None:
     decoding = Seq2SeqDecoding(model, PROMPT)
-    assert decoding._step is not None  # the lean step runs, not the forward
+    assert isinstance(decoding._step, DecoderStep)  # the lean step runs, not the forward
     ours, tokens = [decoding.logits], []
     for _ in range(steps):
         tokens.append(int(decoding.logits.argmax()))
@@ -77,5 +77,23 @@ def test_float16_t5_falls_back_to_the_forward(engine_for):
     model = T5ForConditionalGeneration(engine_for("chatyuan").model.config).eval().half()
     assert decoder_weights(model) is None
     decoding = Seq2SeqDecoding(model, PROMPT)
-    assert decoding._step is None
+    assert isinstance(decoding._step, ForwardStep)
     assert torch.equal(decoding.logits, forward_logits(model, PROMPT, [])[0])
+
+
+def test_beams_decode_and_reorder_bitwise_as_the_forward(engine_for):
+    """EVA's beam search runs four beams at once and reorders them after every step."""
+    model = engine_for("eva2").model
+    with torch.inference_mode():
+        encoded = model.get_encoder()(input_ids=torch.tensor([PROMPT])).last_hidden_state.repeat_interleave(4, 0)
+    lean, forward = decoder_step(model, encoded), ForwardStep(model, encoded)
+    assert isinstance(lean, DecoderStep)
+    tokens = torch.full((4, 1), model.config.decoder_start_token_id)  # every beam starts the same
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(12):
+        mine, theirs = lean.run(tokens), forward.run(tokens)
+        assert torch.equal(mine, theirs), (mine - theirs).abs().max()
+        beams = torch.randint(0, 4, (4,), generator=generator)  # some beams continue twice, some end
+        lean.reorder(beams)
+        forward.reorder(beams)
+        tokens = torch.randint(10, 1000, (4, 1), generator=generator)  # beams that differ from here on
