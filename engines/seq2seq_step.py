@@ -71,8 +71,8 @@ class DecoderWeights:
 
 def decoder_weights(model: Any) -> DecoderWeights | None:
     """The decoder of a T5 (transformers) or EVA (``engines/eva_model.py``) model; None for a model
-    whose forward does more than ``DecoderStep`` does (T5 in float16 clamps infinities in every block
-    and keeps ``wo`` in float32)."""
+    whose forward ``DecoderStep`` does not reproduce (T5 with other than the ``sdpa`` attention; T5 in
+    float16, which clamps infinities in every block and keeps ``wo`` in float32)."""
     from transformers import T5ForConditionalGeneration
 
     from engines.eva_model import EvaForConditionalGeneration
@@ -80,8 +80,10 @@ def decoder_weights(model: Any) -> DecoderWeights | None:
     decoder = model.decoder
     first = decoder.block[0].layer[0].SelfAttention
     if isinstance(model, T5ForConditionalGeneration):
-        if model.dtype == torch.float16 or any(
-            block.layer[-1].DenseReluDense.wo.weight.dtype != model.dtype for block in decoder.block
+        if (
+            model.config._attn_implementation != "sdpa"
+            or model.dtype == torch.float16
+            or any(block.layer[-1].DenseReluDense.wo.weight.dtype != model.dtype for block in decoder.block)
         ):
             return None
         attention_scale, output_scale = first.scaling, None
