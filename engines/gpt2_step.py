@@ -8,7 +8,8 @@ are bitwise the forward's. It follows transformers' ``models/gpt2/modeling_gpt2.
 ``tests/engines/test_gpt2_step.py`` compares the two for both GPT-2 families.
 
 Prompts (several tokens at once) still go through the forward, which fills the same ``DynamicCache``
-this step extends, so reusing the cache across turns (``CausalDecoding``) works on both alike.
+this step extends (in place, ``engines/kv_buffer.py``), so reusing the cache across turns
+(``CausalDecoding``) works on both alike.
 
 This module imports torch at its top: import it only where a model is loaded.
 """
@@ -21,6 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional
+
+from engines.kv_buffer import GrowingBuffer
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ class Gpt2Step:
             )
             for block in transformer.h
         ]
+        self._key_buffers = [GrowingBuffer() for _ in self._blocks]
+        self._value_buffers = [GrowingBuffer() for _ in self._blocks]
 
     @classmethod
     def for_model(cls, model: Any) -> Gpt2Step | None:
@@ -99,12 +104,13 @@ class Gpt2Step:
         with torch.inference_mode():
             position = torch.arange(1, device=token.device) + cache.get_seq_length()
             hidden = functional.embedding(token, self._tokens) + functional.embedding(position[None], self._positions)
-            for block, layer in zip(self._blocks, cache.layers, strict=True):
+            for index, (block, layer) in enumerate(zip(self._blocks, cache.layers, strict=True)):
                 residual = hidden
                 mixed = self._conv1d(self._norm(block.ln_1, hidden), block.attention, block.attention_bias)
                 query, key, value = mixed.split(width, dim=2)
-                layer.keys = torch.cat([layer.keys, self._heads(key)], dim=-2)
-                layer.values = torch.cat([layer.values, self._heads(value)], dim=-2)
+                # the cache's own layer, extended in place rather than by DynamicLayer.update's torch.cat
+                layer.keys = self._key_buffers[index].extended(layer.keys, self._heads(key))
+                layer.values = self._value_buffers[index].extended(layer.values, self._heads(value))
                 attended = functional.scaled_dot_product_attention(
                     self._heads(query), layer.keys, layer.values, attn_mask=None, scale=block.scaling
                 )

@@ -8,8 +8,9 @@ transformers' ``models/t5/modeling_t5.py`` (``T5Stack``, ``T5Block``, ``T5Attent
 attention of ``integrations/sdpa_attention.py``) and ``engines/eva_model.py``, which share T5's module
 names. ``tests/engines/test_seq2seq_step.py`` compares the two, logit for logit, for every family.
 
-Keys and values of the decoder's own tokens go into buffers that grow by doubling, instead of being
-concatenated anew at every step; the cross-attention keys and values are computed once per reply.
+Keys and values of the decoder's own tokens go into buffers that grow in place (``engines/kv_buffer.py``)
+instead of being concatenated anew at every step; the cross-attention keys and values are computed once
+per reply.
 
 This module imports torch at its top: import it only where a model is loaded.
 """
@@ -24,8 +25,7 @@ from typing import Any
 import torch
 from torch.nn import functional
 
-#: the buffers' first size, in tokens; they double when full
-FIRST_CAPACITY = 64
+from engines.kv_buffer import GrowingBuffer
 
 
 @dataclass(frozen=True)
@@ -155,29 +155,16 @@ class DecoderStep:
                 for layer in weights.layers
             ]
             self._cross_mask = encoded.new_zeros((1, weights.heads, 1, encoded.shape[1]))
-        self._keys: list[torch.Tensor] = []
-        self._values: list[torch.Tensor] = []
+            empty = encoded.new_empty((encoded.shape[0], weights.heads, 0, weights.head_size))
+        count = len(weights.layers)
+        self._keys, self._values = [empty] * count, [empty] * count
+        self._key_buffers = [GrowingBuffer() for _ in range(count)]
+        self._value_buffers = [GrowingBuffer() for _ in range(count)]
 
     def _encoder_heads(self, encoded: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         batch, length, _ = encoded.shape
         states = functional.linear(encoded, weight).view(batch, length, self._weights.heads, self._weights.head_size)
         return states.transpose(1, 2).contiguous()
-
-    def _room_for(self, position: int, like: torch.Tensor) -> None:
-        """Buffers that hold keys and values up to ``position``, grown by doubling."""
-        capacity = self._keys[0].shape[2] if self._keys else 0
-        if position < capacity:
-            return
-        grown = max(FIRST_CAPACITY, 2 * capacity)
-        shape = (like.shape[0], self._weights.heads, grown, self._weights.head_size)
-        for buffers in (self._keys, self._values):
-            for index in range(len(self._weights.layers)):
-                larger = like.new_zeros(shape)
-                if index < len(buffers):
-                    larger[:, :, :capacity] = buffers[index]
-                    buffers[index] = larger
-                else:
-                    buffers.append(larger)
 
     def _norm(self, weight: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         variance = hidden.to(torch.float32).pow(2).mean(-1, keepdim=True)
@@ -188,28 +175,27 @@ class DecoderStep:
 
     def reorder(self, beams: torch.Tensor) -> None:
         """Keep the rows ``beams`` of the decoder's keys and values (the beams that go on), in that order."""
-        for buffers in (self._keys, self._values):
-            buffers[:] = [buffer.index_select(0, beams) for buffer in buffers]
+        self._keys = [keys.index_select(0, beams) for keys in self._keys]
+        self._values = [values.index_select(0, beams) for values in self._values]
 
     def run(self, token: torch.Tensor) -> torch.Tensor:
         """Feed ``token`` ([batch, 1] ids) at the next position; the logits after it, [batch, vocab]."""
-        weights, position = self._weights, self._position
+        weights = self._weights
         scale = weights.attention_scale
         with torch.inference_mode():
             hidden = functional.embedding(token, weights.embed)
-            self._room_for(position, hidden)
-            bias = weights.position_bias(position).contiguous()
-            end = position + 1
-            for layer, keys, values, (cross_keys, cross_values) in zip(
-                weights.layers, self._keys, self._values, self._cross, strict=True
-            ):
+            bias = weights.position_bias(self._position).contiguous()
+            for index, (layer, (cross_keys, cross_values)) in enumerate(zip(weights.layers, self._cross, strict=True)):
                 normed = self._norm(layer.self_norm, hidden)
                 query = self._heads(functional.linear(normed, layer.q))
-                keys[:, :, position:end] = self._heads(functional.linear(normed, layer.k))
-                values[:, :, position:end] = self._heads(functional.linear(normed, layer.v))
-                attended = functional.scaled_dot_product_attention(
-                    query, keys[:, :, :end], values[:, :, :end], attn_mask=bias, scale=scale
+                keys = self._key_buffers[index].extended(
+                    self._keys[index], self._heads(functional.linear(normed, layer.k))
                 )
+                values = self._value_buffers[index].extended(
+                    self._values[index], self._heads(functional.linear(normed, layer.v))
+                )
+                self._keys[index], self._values[index] = keys, values
+                attended = functional.scaled_dot_product_attention(query, keys, values, attn_mask=bias, scale=scale)
                 hidden = hidden + functional.linear(attended.transpose(1, 2).reshape(hidden.shape), layer.o)
                 normed = self._norm(layer.cross_norm, hidden)
                 query = self._heads(functional.linear(normed, layer.cross_q))
@@ -226,7 +212,7 @@ class DecoderStep:
             if weights.output_scale is not None:
                 hidden = hidden * weights.output_scale
             logits = functional.linear(hidden, weights.lm_head)
-        self._position = end
+        self._position += 1
         return logits[:, -1]
 
 

@@ -7,7 +7,8 @@ import torch
 from transformers import T5Config, T5ForConditionalGeneration
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
-from engines.seq2seq_step import FIRST_CAPACITY, DecoderStep, ForwardStep, decoder_step, decoder_weights
+from engines.kv_buffer import FIRST_CAPACITY
+from engines.seq2seq_step import DecoderStep, ForwardStep, decoder_step, decoder_weights
 from engines.transformers_engine import Seq2SeqDecoding
 
 PROMPT = [37, 52, 11, 90, 64, 23, 5, 71]

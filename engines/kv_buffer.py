@@ -1,0 +1,44 @@
+"""Keys or values of one attention layer, grown in place instead of concatenated anew at every token.
+
+``torch.cat([held, new], dim=-2)``, which transformers' ``DynamicCache`` runs for every layer at every
+step, copies the whole cache each time: at 800 tokens of DialoGPT-small that is 59 MB a step against
+495 MB of weights. ``GrowingBuffer`` writes the new token after the held ones in a buffer that doubles
+when full and hands out views of it, so a step copies only the new token.
+
+This module imports torch at its top: import it only where a model is loaded.
+"""
+
+from __future__ import annotations
+
+import torch
+
+#: a buffer's first size, in tokens
+FIRST_CAPACITY = 64
+
+
+class GrowingBuffer:
+    """One layer's keys or values along the sequence dimension (-2)."""
+
+    def __init__(self) -> None:
+        self._storage: torch.Tensor | None = None
+
+    def extended(self, held: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+        """``held`` followed by ``new``, as ``torch.cat([held, new], dim=-2)`` gives them.
+
+        When ``held`` is the start of this buffer (what the last call returned, or a crop of it), ``new``
+        is written after it in place; otherwise (a tensor made elsewhere, or no room left) ``held`` is first
+        copied into a new buffer twice the size needed.
+        """
+        length, total = held.shape[-2], held.shape[-2] + new.shape[-2]
+        storage = self._storage
+        if (
+            storage is None
+            or held.data_ptr() != storage.data_ptr()
+            or held.stride() != storage.stride()
+            or total > storage.shape[-2]
+        ):
+            storage = new.new_empty((*new.shape[:-2], max(FIRST_CAPACITY, 2 * total), new.shape[-1]))
+            storage[..., :length, :] = held
+            self._storage = storage
+        storage[..., length:total, :] = new
+        return storage[..., :total, :]
