@@ -42,3 +42,11 @@ class GrowingBuffer:
             self._storage = storage
         storage[..., length:total, :] = new
         return storage[..., :total, :]
+
+    def reordered(self, held: torch.Tensor, beams: torch.Tensor) -> torch.Tensor:
+        """``held`` with its rows (beams, dimension 0) in the order ``beams``, as ``index_select`` gives them,
+        kept in this buffer so that the next token is still written in place."""
+        if self._storage is None or held.data_ptr() != self._storage.data_ptr():
+            return held.index_select(0, beams)
+        self._storage[..., : held.shape[-2], :] = held.index_select(0, beams)
+        return held

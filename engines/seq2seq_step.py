@@ -175,8 +175,10 @@ class DecoderStep:
 
     def reorder(self, beams: torch.Tensor) -> None:
         """Keep the rows ``beams`` of the decoder's keys and values (the beams that go on), in that order."""
-        self._keys = [keys.index_select(0, beams) for keys in self._keys]
-        self._values = [values.index_select(0, beams) for values in self._values]
+        with torch.inference_mode():
+            for index, (keys, values) in enumerate(zip(self._keys, self._values, strict=True)):
+                self._keys[index] = self._key_buffers[index].reordered(keys, beams)
+                self._values[index] = self._value_buffers[index].reordered(values, beams)
 
     def run(self, token: torch.Tensor) -> torch.Tensor:
         """Feed ``token`` ([batch, 1] ids) at the next position; the logits after it, [batch, vocab]."""

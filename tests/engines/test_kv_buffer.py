@@ -29,3 +29,14 @@ def test_a_view_handed_out_earlier_is_not_overwritten_while_its_tokens_are_held(
     second = buffer.extended(first, token(2.0))
     assert torch.equal(first, token(1.0))  # writing the second token left the first view's token alone
     assert torch.equal(second, torch.cat([token(1.0), token(2.0)], dim=-2))
+
+
+def test_reordering_beams_matches_index_select_and_keeps_writing_in_place():
+    buffer = GrowingBuffer()
+    held = expected = torch.zeros((3, 2, 0, 3))
+    for step in range(5):
+        new = torch.arange(3.0).view(3, 1, 1, 1).expand(3, 2, 1, 3) + 10 * step  # each beam its own values
+        held, expected = buffer.extended(held, new), torch.cat([expected, new], dim=-2)
+        beams = torch.tensor([2, 0, 0])
+        held, expected = buffer.reordered(held, beams), expected.index_select(0, beams)
+        assert torch.equal(held, expected)
