@@ -6,8 +6,9 @@ reply is token-identical to ``torch.manual_seed(seed); model.generate(...)`` wit
 arguments. It differs in what a user feels: each engine has its own random generator (two panes
 sampling at once do not disturb each other's seeds), cancellation is checked at every token, and
 text streams without a second thread. Beam search, which cannot stream, goes through ``generate()``.
-Each token after the prompt runs through a lean step (``engines/gpt2_step.py``, ``engines/seq2seq_step.py``)
-that gives bitwise the model forward's logits without its per-step Python.
+In this loop (and EVA's legacy beam search) each token after the prompt runs through a lean step
+(``engines/gpt2_step.py``, ``engines/seq2seq_step.py``) that gives bitwise the model forward's logits
+without its per-step Python; ``generate()``'s beam search runs the forward.
 """
 
 from __future__ import annotations
