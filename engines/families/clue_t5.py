@@ -109,13 +109,12 @@ class ClueT5Engine(T5Engine):
 
 
 def random_clue_t5_state(config: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """Random weights for a T5 ``config`` laid out as ClueAI's checkpoints: every tensor its own, and an
-    ``lm_head`` distinct from the shared embedding (a T5 built by transformers 5 ties the two)."""
+    """Random weights for a T5 ``config`` laid out as ClueAI's checkpoints: the embedding shared by both
+    stacks (saved once), and an ``lm_head`` of its own (a T5 built by transformers 5 ties it to the embedding)."""
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
     torch.manual_seed(0)
-    model = T5ForConditionalGeneration(T5Config(**config))
-    state = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    state = dict(T5ForConditionalGeneration(T5Config(**config)).state_dict())
     state["lm_head.weight"] = torch.randn_like(state["lm_head.weight"]) * config.get("initializer_factor", 1.0)
     return state
