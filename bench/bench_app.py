@@ -36,7 +36,7 @@ import torch
 from fresh_thread import in_fresh_thread
 from real_models import REAL_MODELS, tiny
 
-from engines.loading import load_engine
+from engines.registry import load_engine
 
 FAMILIES = ("dialogpt-zh", "chatyuan")  # no context limit in the way of a long reply
 #: the published models of those families (``--size real``), as ``bench/real_models.py`` writes them

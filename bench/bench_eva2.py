@@ -29,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from engines.families.eva2 import eva2_defaults, write_random_checkpoint
-from engines.loading import load_engine
+from engines.families.eva2.engine import eva2_defaults
+from engines.registry import load_engine
+from engines.standins.eva2 import write_random_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = [{"role": "user", "content": "你好，今天天气怎么样？我们明天去北京吧。"}]
@@ -39,10 +40,10 @@ BASE_SIZES = {"d_model": 768, "d_ff": 3072, "d_kv": 64, "num_heads": 12, "num_la
 
 LOADERS = {
     "zhbench": (
-        "from engines.loading import load_engine; engine = load_engine({folder!r}, family='eva2', device='cpu')"
+        "from engines.registry import load_engine; engine = load_engine({folder!r}, family='eva2', device='cpu')"
     ),
     "naive": (
-        "import torch, json; from engines.eva_model import EvaForConditionalGeneration, eva_config; "
+        "import torch, json; from engines.families.eva2.model import EvaForConditionalGeneration, eva_config; "
         "state = torch.load({folder!r} + '/pytorch_model.bin', weights_only=True); "
         "model = EvaForConditionalGeneration(eva_config(json.load(open({folder!r} + '/config.json')))); "
         "model.load_state_dict({{k: v.float() for k, v in state.items()}}, strict=False)"

@@ -51,9 +51,9 @@ import torch
 from fresh_thread import in_fresh_thread
 from real_models import REAL_MODELS
 
-from engines import base
-from engines.cpu_share import CpuShare
-from engines.loading import load_engine
+from engines.local import token_engine
+from engines.local.cpu_share import CpuShare
+from engines.registry import load_engine
 
 QUESTION = [{"role": "user", "content": "你好，今天天气怎么样？我们明天去北京吧。"}]
 MESSAGES = ["你好，今天天气怎么样？", "我们明天去北京吧，你觉得呢？", "为什么你喜欢这个电影？", "谢谢你，再见！"]
@@ -66,8 +66,15 @@ def out(line: str = "") -> None:
 def fixed_length(engine: Any, tokens: int) -> Any:
     """Plain greedy params of exactly ``tokens`` tokens (no penalties: the same work as the plain
     ``generate()`` and upstream loops here), the engine's end token and stop rule switched off."""
-    engine.is_end_token = lambda token: False
-    engine.stop_rule = lambda text: None
+    engine.end_ids = frozenset()
+    start_generation = engine.start_generation
+
+    def without_stop_rule(*args: Any) -> Any:
+        generation = start_generation(*args)
+        generation.stop_rule = lambda text: None
+        return generation
+
+    engine.start_generation = without_stop_rule
     plain = {"greedy": True, "num_beams": 1, "max_new_tokens": tokens, "repetition_penalty": 1.0}
     if engine.family == "rwkv4":
         plain.update(presence_penalty=0.0, frequency_penalty=0.0)
@@ -222,10 +229,8 @@ def decode_section(names: list[str], tokens: int, rounds: int) -> None:
 
 def forget(engine: Any) -> None:
     """Make the engine encode the whole history at its next reply."""
-    if engine.family == "rwkv4":
+    if hasattr(engine, "forget_conversation"):
         engine.forget_conversation()
-    elif hasattr(engine, "_kept"):
-        engine._kept = None
 
 
 def turns_section(names: list[str], tokens: int, turns: int = 30) -> None:
@@ -271,7 +276,7 @@ def turns_section(names: list[str], tokens: int, turns: int = 30) -> None:
 def ab_section(pair: list[str], tokens: int, rounds: int) -> None:
     engines = [in_fresh_thread(partial(load_engine, device="cpu"), str(REAL_MODELS[name].path())) for name in pair]
     params = [fixed_length(engine, tokens) for engine in engines]
-    shared = base.CPU_SHARE
+    shared = token_engine.CPU_SHARE
 
     class NoShare(CpuShare):
         def apply(self) -> int:
@@ -283,14 +288,14 @@ def ab_section(pair: list[str], tokens: int, rounds: int) -> None:
         return time.perf_counter() - start
 
     def at_once(share: CpuShare) -> float:
-        base.CPU_SHARE = share
+        token_engine.CPU_SHARE = share
         threads = [threading.Thread(target=e.reply, args=(QUESTION, p)) for e, p in zip(engines, params, strict=True)]
         start = time.perf_counter()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        base.CPU_SHARE = shared
+        token_engine.CPU_SHARE = shared
         return time.perf_counter() - start
 
     ways: dict[str, Callable[[], float]] = {
@@ -336,7 +341,7 @@ def watch():
 threading.Thread(target=watch, daemon=True).start()
 sys.path.insert(0, {root!r})
 import torch, transformers
-from engines.loading import load_engine
+from engines.registry import load_engine
 base = anon()
 weights = 0
 if {path!r}:

@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from engines.families.rwkv4 import Rwkv4Engine, random_rwkv4_state
-from engines.loading import load_engine
+from engines.families.rwkv4.engine import Rwkv4Engine
+from engines.registry import load_engine
+from engines.standins.rwkv4 import random_rwkv4_state, write_rwkv4_standin
 
 MODELS = Path(__file__).resolve().parent / "models"
 REPORTED_TURNS = (1, 2, 10, 20, 30)
@@ -52,12 +53,12 @@ def main() -> None:
 
     folder = MODELS / f"rwkv4-{args.n_embd}x{args.n_layer}"
     if not folder.is_dir():
-        Rwkv4Engine.write_standin(folder)
+        write_rwkv4_standin(folder)
         checkpoint = next(folder.glob("*.pth"))
         vocab_size = torch.load(checkpoint, weights_only=True)["emb.weight"].shape[0]
         torch.save(random_rwkv4_state(vocab_size, n_embd=args.n_embd, n_layer=args.n_layer), checkpoint)
-    carried = load_engine(str(folder), strategy="cpu fp32")
-    refed = load_engine(str(folder), strategy="cpu fp32")
+    carried = load_engine(str(folder), extra={"strategy": "cpu fp32"})
+    refed = load_engine(str(folder), extra={"strategy": "cpu fp32"})
     assert isinstance(refed, Rwkv4Engine)
     params = carried.default_params().with_overrides({"greedy": True, "max_new_tokens": args.reply_tokens})
 

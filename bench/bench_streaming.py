@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from engines.loading import family_class, load_engine
+from engines.registry import load_engine, write_standin
 
 QUESTION = [{"role": "user", "content": "你好，今天天气怎么样？"}]
 MODELS = Path(__file__).resolve().parent / "models"
@@ -77,7 +77,7 @@ def main() -> None:
     for family in ("gpt2-dialogbot", "dialogpt-zh", "chatyuan", "promptclue"):
         folder = MODELS / family
         if not folder.is_dir():
-            family_class(family).write_standin(folder)
+            write_standin(family, folder)
         engine = load_engine(str(folder), device="cpu")
         params = engine.presets()[next(iter(engine.presets()))]
         params = params.with_overrides(

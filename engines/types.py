@@ -160,14 +160,15 @@ def stats_summary(stats: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Reply:
-    """A finished (or stopped, or failed) reply: its text, the ids generated, and how it went."""
+    """A finished (or stopped, or failed) reply: its text, how it went, and for a local model the ids
+    generated and the prompt fed."""
 
     family: str
     text: str
-    output_ids: list[int]
     params: GenerationParams
     stats: ReplyStats
     error: str | None = None
+    output_ids: list[int] = field(default_factory=list)
     prompt: Prompt | None = field(default=None, repr=False)
 
     @property

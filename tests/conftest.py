@@ -12,11 +12,12 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from engines.base import Engine
-from engines.loading import family_class, load_engine
+from engines.api import ChatEngine
+from engines.registry import family_spec, load_engine, write_standin
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -31,25 +32,27 @@ def _isolated_caches(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
 
 @pytest.fixture(scope="session")
 def standin_dir(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
-    """``standin_dir(family, weights="bin")``: the folder of a tiny stand-in, written once per session."""
+    """``standin_dir(family, weights=None)``: the folder of a tiny stand-in (its weights in ``weights``, by
+    default the family's published format), written once per session."""
     made: dict[tuple[str, str], Path] = {}
 
-    def make(family: str, weights: str = "bin") -> Path:
+    def make(family: str, weights: str | None = None) -> Path:
+        weights = weights or family_spec(family).standin_formats[0]
         key = (family, weights)
         if key not in made:
             folder = tmp_path_factory.mktemp(f"{family}-{weights}")
-            made[key] = family_class(family).write_standin(folder / f"tiny-{family}", weights_format=weights)
+            made[key] = write_standin(family, folder / f"tiny-{family}", weights)
         return made[key]
 
     return make
 
 
 @pytest.fixture(scope="session")
-def engine_for(standin_dir: Callable[..., Path]) -> Callable[[str], Engine]:
+def engine_for(standin_dir: Callable[..., Path]) -> Callable[[str], Any]:
     """``engine_for(family)``: a loaded stand-in engine, shared by the session (tests must not keep state in it)."""
-    loaded: dict[str, Engine] = {}
+    loaded: dict[str, ChatEngine] = {}
 
-    def get(family: str) -> Engine:
+    def get(family: str) -> Any:
         if family not in loaded:
             loaded[family] = load_engine(str(standin_dir(family)), device="cpu")
         return loaded[family]

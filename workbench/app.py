@@ -24,7 +24,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
-from engines.base import Engine
+from engines.api import ChatEngine, default_params
 from engines.errors import GenerationError, ZhbenchError
 from engines.types import Reply, StopReason, stats_summary
 from themes import STYLESHEET, THEME_VARIABLE_DEFAULTS, THEMES
@@ -76,7 +76,7 @@ class LoadProgressed(Message):
 class ModelLoaded(Message):
     pane: str
     generation: int
-    engine: Engine
+    engine: ChatEngine
     weight_bytes: int | None
     demo: bool
 
@@ -248,7 +248,7 @@ class ZhbenchApp(App[None]):
     # --- finding and loading models -----------------------------------------------------------
 
     def _discover_models(self) -> None:
-        from engines.discovery import local_models
+        from engines.hub.discovery import local_models
 
         gpus, _ = NvmlReader().read()
         local = local_models(self.config.model_dirs)
@@ -311,7 +311,7 @@ class ZhbenchApp(App[None]):
                 # Library warnings would only reach the app's log; errors come back as exceptions.
                 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
                 step("importing torch and transformers")
-                from engines.loading import load_engine
+                from engines.registry import load_engine
 
                 if spec.startswith(DEMO_PREFIX):
                     step("writing the tiny demo model (random weights; only the first time)")
@@ -319,7 +319,8 @@ class ZhbenchApp(App[None]):
                 else:
                     path = spec
                 step("reading the weights")
-                engine = load_engine(path, device=self.device, strategy=self.config.strategy_for(spec))
+                strategy = self.config.strategy_for(spec)
+                engine = load_engine(path, device=self.device, extra={"strategy": strategy} if strategy else None)
             finally:
                 _LOAD_LOCK.release()
         except ZhbenchError as exc:
@@ -333,7 +334,7 @@ class ZhbenchApp(App[None]):
             self.post_message(ModelLoadFailed(pane, generation, reason))
         else:
             demo = spec.startswith(DEMO_PREFIX)
-            self.post_message(ModelLoaded(pane, generation, engine, engine.weight_bytes(), demo))
+            self.post_message(ModelLoaded(pane, generation, engine, engine.describe().weight_bytes, demo))
 
     def _tick_loading(self) -> None:
         for pane, state in self.panes.items():
@@ -370,8 +371,8 @@ class ZhbenchApp(App[None]):
         self._show_header(event.pane)
         self._record_if_started({"type": "model", "pane": event.pane, "time": now_iso(), **(state.describe() or {})})
 
-    def _initial_params(self, engine: Engine) -> Any:
-        params = engine.default_params()
+    def _initial_params(self, engine: ChatEngine) -> Any:
+        params = default_params(engine)
         overrides = self.config.params.get(engine.family)
         if overrides:
             try:
@@ -394,7 +395,7 @@ class ZhbenchApp(App[None]):
             return
         info = state.engine.describe()
         title = state.label or "?"
-        detail = f"{info['family']} · {info.get('strategy') or info['device'] + ' ' + info['dtype']}"
+        detail = f"{info.family} · {info.placement()}"
         if state.demo:
             detail = "DEMO · random weights, replies are noise · " + detail
         self.pane_widget(pane).set_model(title, f"{detail}\n{params_summary(state.params)}")
@@ -465,7 +466,7 @@ class ZhbenchApp(App[None]):
         )
 
     def _reply_worker(
-        self, pane: str, generation: int, engine: Engine, history: list[Any], params: Any, cancel: threading.Event
+        self, pane: str, generation: int, engine: ChatEngine, history: list[Any], params: Any, cancel: threading.Event
     ) -> None:
         batch = PieceBatcher(lambda text: self.post_message(ReplyChunkArrived(pane, generation, text)))
         try:
@@ -638,7 +639,7 @@ class ZhbenchApp(App[None]):
 
     def _update_held_memory(self) -> None:
         self.held_memory = tuple(
-            (pane, state.engine.device, state.weight_bytes)
+            (pane, state.engine.describe().device or "remote", state.weight_bytes)
             for pane, state in self.panes.items()
             if state.engine is not None
         )
@@ -697,7 +698,7 @@ class ZhbenchApp(App[None]):
                 self._show_header(pane)
 
         title = f"Parameters of pane {pane.upper()}: {state.label} (upstream defaults: {engine.family})"
-        dialog = ParamsDialog(title, editable_values(params), editable_values(engine.default_params()), validate)
+        dialog = ParamsDialog(title, editable_values(params), editable_values(default_params(engine)), validate)
         self.push_screen(dialog, applied)
 
     def action_export(self) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from engines.api import PromptInspecting, ReplyStream, default_params
 from engines.errors import ZhbenchError
 from workbench.transcripts import TranscriptError
 
@@ -89,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     tiny = commands.add_parser("make-tiny", help="write a tiny random-weight stand-in of a family")
     tiny.add_argument("family", metavar="FAMILY")
     tiny.add_argument("dir", metavar="DIR", type=Path)
-    tiny.add_argument("--weights", choices=("bin", "safetensors"), default="bin", help="weights file format")
+    tiny.add_argument(
+        "--weights", choices=("bin", "safetensors", "pth"), help="weights file format (default: the published one)"
+    )
     tiny.set_defaults(handler=cmd_make_tiny)
     return parser
 
@@ -123,7 +126,7 @@ def _param_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from engines.discovery import local_models, match_catalog
+    from engines.hub.discovery import local_models, match_catalog
 
     seeds, others = match_catalog(local_models(args.dir))
     rows: list[dict[str, Any]] = [
@@ -159,6 +162,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_prompt(args: argparse.Namespace) -> int:
     engine = _load(args)
     history = read_history(args.history, answerable=True)
+    if not isinstance(engine, PromptInspecting):
+        raise CommandError(f"{engine.family} runs elsewhere: it has no prompt ids to show")
     prompt = engine.prompt_for(history, _params(engine, args))
     if args.json:
         print(
@@ -191,7 +196,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     engine = _load(args)
     params = _params(engine, args)
     info = engine.describe()
-    print(f"{info['family']} · {info['path']} · {info['device']} {info['dtype']}")
+    print(f"{info.family} · {info.path} · {info.placement()}")
     print("Enter sends · /reset clears the conversation · Ctrl+C stops a reply · Ctrl+D quits")
     commands = engine.chat_commands()
     if commands:
@@ -278,10 +283,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_make_tiny(args: argparse.Namespace) -> int:
-    from engines.loading import family_class
+    from engines.registry import write_standin
 
-    engine_class = family_class(args.family)
-    path = engine_class.write_standin(args.dir, weights_format=args.weights)
+    path = write_standin(args.family, args.dir, args.weights)
     print(f"wrote a tiny random-weight {args.family} stand-in to {path}")
     return 0
 
@@ -290,9 +294,10 @@ def cmd_make_tiny(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from engines.loading import load_engine
+    from engines.registry import load_engine
 
-    return load_engine(args.model, family=args.family, device=args.device, dtype=args.dtype, strategy=args.strategy)
+    extra = {"strategy": args.strategy} if args.strategy else None
+    return load_engine(args.model, family=args.family, device=args.device, dtype=args.dtype, extra=extra)
 
 
 def _params(engine: Any, args: argparse.Namespace) -> Any:
@@ -302,7 +307,7 @@ def _params(engine: Any, args: argparse.Namespace) -> Any:
             raise CommandError(f"unknown preset {args.preset!r} for {engine.family} (known: {', '.join(presets)})")
         params = presets[args.preset]
     else:
-        params = engine.default_params()
+        params = default_params(engine)
     overrides: dict[str, object] = {
         name: value
         for name, value in (
@@ -349,7 +354,7 @@ def _stream(engine: Any, history: list[dict[str, str]], params: Any) -> Any:
     from engines.types import stats_summary
     from widgets.safe_text import visible_text
 
-    stream = engine.start_reply(history, params)
+    stream = ReplyStream(engine, history, params).start()
     try:
         for piece in stream:
             sys.stdout.write(visible_text(piece))

@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from engines.discovery import LocalModel, match_catalog
+from engines.hub.discovery import LocalModel, match_catalog
 from widgets.model_list import ModelRow
 
 #: the demo pair offered when no model is on the machine: (row key, family), for pane A then B
@@ -56,18 +56,17 @@ def model_rows(local: Iterable[LocalModel], *, gpu: bool) -> list[ModelRow]:
 
 def demo_model_path(key: str, folder: Path) -> Path:
     """The demo stand-in for row ``key``, written into ``folder`` the first time (random weights)."""
-    from engines.loading import family_class
-    from engines.standins import standin_family
+    from engines.registry import standin_label, write_standin
 
     family = key.removeprefix(DEMO_PREFIX)
     target = folder / family
-    if standin_family(target) == family:
+    if standin_label(target) == family:
         return target
     folder.mkdir(parents=True, exist_ok=True)
     # Written beside the target and renamed into place, so a demo cut off half-written is never used.
     scratch = Path(tempfile.mkdtemp(prefix=f".{family}-", dir=folder))
     try:
-        written = family_class(family).write_standin(scratch / family)
+        written = write_standin(family, scratch / family)
         shutil.rmtree(target, ignore_errors=True)
         written.rename(target)
     finally:

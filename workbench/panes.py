@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from engines.base import Engine
+from engines.api import ChatEngine
 from engines.types import GenerationParams, Message
 
 PANE_KEYS = ("a", "b")
@@ -42,7 +42,7 @@ class ReplyUnderway:
 
 @dataclass
 class PaneState:
-    engine: Engine | None = None
+    engine: ChatEngine | None = None
     label: str | None = None  # the model's name on screen
     demo: bool = False
     weight_bytes: int | None = None
@@ -68,10 +68,10 @@ class PaneState:
         info = self.engine.describe()
         return {
             "model": self.label,
-            "family": info["family"],
-            "path": info["path"],
-            "device": info["device"],
-            "dtype": info["dtype"],
+            "family": info.family,
+            "path": info.path,
+            "device": info.device,
+            "dtype": info.dtype,
             "demo": self.demo,
             "params": self.params.to_dict() if self.params else None,
         }

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engines.checkpoints import config_model_type, read_json
+from engines.api import FamilySpec
 from engines.context import fit_newest_in_steps, prompt_budget
 from engines.errors import ModelLoadError
-from engines.standins import mark_standin, random_gpt2_state, save_weights, train_byte_level_bpe, write_json
-from engines.transformers_engine import CausalLMEngine, checked_tokenizer
+from engines.local.checkpoints import config_model_type
+from engines.local.transformers import CausalLMEngine, checked_tokenizer
 from engines.types import GenerationParams, Message, Prompt
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def dialogpt_input_ids(utterances: Sequence[Sequence[int]], *, eos_id: int, max_
 
 class DialogptZhEngine(CausalLMEngine):
     family = "dialogpt-zh"
-    name_hints = ("dialogpt",)
+    model_class_name = "GPT2LMHeadModel"
 
     @classmethod
     def matches_layout(cls, path: Path) -> bool:
@@ -89,49 +89,18 @@ class DialogptZhEngine(CausalLMEngine):
         )
         return Prompt(self.tokenizer.decode(ids), ids)
 
-    def is_end_token(self, token_id: int) -> bool:
-        return token_id == self.tokenizer.eos_token_id
+    def reply_end_ids(self) -> frozenset[int]:
+        return frozenset({self.tokenizer.eos_token_id})
 
     def decode_reply(self, output_ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(output_ids), skip_special_tokens=True)
 
-    @classmethod
-    def write_standin(cls, folder: Path, *, weights_format: str = "bin") -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
-        train_byte_level_bpe(folder)
-        end = "<|endoftext|>"
-        vocab_size = len(read_json(folder / "vocab.json"))
-        eos_id = vocab_size - 1
-        write_json(folder / "special_tokens_map.json", {"bos_token": end, "eos_token": end, "unk_token": end})
-        write_json(
-            folder / "tokenizer_config.json",
-            {
-                "unk_token": end,
-                "bos_token": end,
-                "eos_token": end,
-                "add_prefix_space": False,
-                "model_max_length": 1024,
-                "name_or_path": "microsoft/DialoGPT-small",
-                "errors": "replace",
-                "tokenizer_class": "GPT2Tokenizer",
-            },
-        )
-        config = {
-            "architectures": ["GPT2LMHeadModel"],
-            "model_type": "gpt2",
-            "activation_function": "gelu_new",
-            "n_layer": 2,
-            "n_head": 2,
-            "n_embd": 32,
-            "n_positions": 1024,
-            "n_ctx": 1024,
-            "vocab_size": vocab_size,
-            "bos_token_id": eos_id,
-            "eos_token_id": eos_id,
-            "layer_norm_epsilon": 1e-05,
-            "initializer_range": 0.02,
-        }
-        write_json(folder / "config.json", config)
-        save_weights(random_gpt2_state(config), folder, weights_format)
-        mark_standin(folder, cls.family)
-        return folder
+
+FAMILY = FamilySpec(
+    name=DialogptZhEngine.family,
+    summary="liam168/chat-DialoGPT-small-zh: DialoGPT-small with GPT-2's byte-level BPE",
+    matches_layout=DialogptZhEngine.matches_layout,
+    load=DialogptZhEngine.from_options,
+    name_hints=("dialogpt",),
+    standin="engines.standins.gpt2:write_dialogpt_standin",
+)

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engines.checkpoints import config_model_type
+from engines.api import FamilySpec
 from engines.context import fit_newest, prompt_budget
 from engines.errors import ModelLoadError
-from engines.standins import bert_chinese_vocab, mark_standin, random_gpt2_state, save_weights, write_json
-from engines.transformers_engine import CausalLMEngine, checked_tokenizer
+from engines.local.checkpoints import config_model_type
+from engines.local.transformers import CausalLMEngine, checked_tokenizer
 from engines.types import GenerationParams, Message, Prompt
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def dialogbot_input_ids(
 
 class Gpt2DialogbotEngine(CausalLMEngine):
     family = "gpt2-dialogbot"
-    name_hints = ("dialogbot",)
+    model_class_name = "GPT2LMHeadModel"
 
     @classmethod
     def matches_layout(cls, path: Path) -> bool:
@@ -86,8 +86,8 @@ class Gpt2DialogbotEngine(CausalLMEngine):
         )
         return Prompt("".join(self.tokenizer.convert_ids_to_tokens(ids)), ids)
 
-    def is_end_token(self, token_id: int) -> bool:
-        return token_id == self.tokenizer.sep_token_id
+    def reply_end_ids(self) -> frozenset[int]:
+        return frozenset({self.tokenizer.sep_token_id})
 
     def decode_reply(self, output_ids: Sequence[int]) -> str:
         # Upstream joins the raw WordPiece tokens: "##" pieces and lower case are kept.
@@ -114,52 +114,6 @@ class Gpt2DialogbotEngine(CausalLMEngine):
             if params.top_p < 1.0:
                 processors.append(_NucleusFilter(params.top_p))
         return processors
-
-    @classmethod
-    def write_standin(cls, folder: Path, *, weights_format: str = "bin") -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
-        vocab = bert_chinese_vocab()
-        (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-        specials = {
-            "cls_token": "[CLS]",
-            "mask_token": "[MASK]",
-            "pad_token": "[PAD]",
-            "sep_token": "[SEP]",
-            "unk_token": "[UNK]",
-        }
-        write_json(folder / "special_tokens_map.json", specials)
-        write_json(
-            folder / "tokenizer_config.json",
-            {
-                **specials,
-                "do_basic_tokenize": True,
-                "do_lower_case": True,
-                "tokenize_chinese_chars": True,
-                "tokenizer_class": "BertTokenizer",
-                "strip_accents": None,
-                "never_split": None,
-            },
-        )
-        # The real config's bos/eos ids (50256) lie outside its vocabulary; the stand-in keeps that trap.
-        config = {
-            "architectures": ["GPT2LMHeadModel"],
-            "model_type": "gpt2",
-            "activation_function": "gelu_new",
-            "n_layer": 2,
-            "n_head": 2,
-            "n_embd": 32,
-            "n_positions": 300,
-            "n_ctx": 300,
-            "vocab_size": len(vocab),
-            "bos_token_id": 50256,
-            "eos_token_id": 50256,
-            "layer_norm_epsilon": 1e-05,
-            "initializer_range": 0.02,
-        }
-        write_json(folder / "config.json", config)
-        save_weights(random_gpt2_state(config), folder, weights_format)
-        mark_standin(folder, cls.family)
-        return folder
 
 
 class _ReplyRepetitionPenalty:
@@ -195,3 +149,13 @@ class _NucleusFilter:
         remove[..., 1:] = remove[..., :-1].clone()
         remove[..., 0] = False
         return scores.masked_fill(remove.scatter(-1, sorted_indices, remove), float("-inf"))
+
+
+FAMILY = FamilySpec(
+    name=Gpt2DialogbotEngine.family,
+    summary="shibing624/gpt2-dialogbot-base-chinese: GPT-2 over a BERT-Chinese vocabulary",
+    matches_layout=Gpt2DialogbotEngine.matches_layout,
+    load=Gpt2DialogbotEngine.from_options,
+    name_hints=("dialogbot",),
+    standin="engines.standins.gpt2:write_dialogbot_standin",
+)

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from engines.errors import ModelLoadError, ModelNotFoundError, UnknownFamilyError, UnsafeCheckpointError
-from engines.loading import detect_family, family_class, load_engine, resolve_model
-from engines.standins import STANDIN_MARKER
+from engines.hub.resolve import resolve_model
+from engines.registry import STANDIN_MARKER, detect_family, load_engine, write_standin
 
 FAMILIES = ["gpt2-dialogbot", "dialogpt-zh", "chatyuan", "promptclue"]
 QUESTION = [{"role": "user", "content": "你好"}]
@@ -30,7 +30,7 @@ def test_bin_and_safetensors_load_the_same_model(standin_dir, family):
     assert (standin_dir(family, "safetensors") / "model.safetensors").is_file()
     params = from_bin.default_params().with_overrides({"seed": 3, "max_new_tokens": 16})
     assert from_bin.reply(QUESTION, params).output_ids == from_safetensors.reply(QUESTION, params).output_ids
-    assert from_bin.describe()["device"] == "cpu" and from_bin.describe()["dtype"] == "float32"
+    assert from_bin.describe().device == "cpu" and from_bin.describe().dtype == "float32"
 
 
 def test_clue_checkpoints_load_with_an_untied_head(engine_for, standin_dir):
@@ -164,9 +164,9 @@ def test_hub_ids_resolve_from_the_local_caches(standin_dir, tmp_path, monkeypatc
 
 
 def test_a_folder_of_several_rwkv_checkpoints_lists_each_and_asks_for_one(tmp_path):
-    from engines.discovery import local_models
+    from engines.hub.discovery import local_models
 
-    (single,) = family_class("rwkv4").write_standin(tmp_path / "one").glob("*.pth")
+    (single,) = write_standin("rwkv4", tmp_path / "one").glob("*.pth")
     repo = tmp_path / "models" / "rwkv-4-pile"
     repo.mkdir(parents=True)
     for name in ("RWKV-4-Pile-169M.pth", "RWKV-4-Pile-430M.pth"):

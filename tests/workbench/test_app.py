@@ -11,7 +11,7 @@ import pytest
 from app_driver import models_loaded, replies_done, wait_until
 from textual import events
 
-from engines.loading import family_class, load_engine
+from engines.registry import load_engine, write_standin
 from widgets.chat_pane import FLUSH_INTERVAL_S, ChatPane, MessageView, ReplyView
 from widgets.composer import Composer
 from widgets.gpu_meter import GpuMeter
@@ -190,7 +190,7 @@ async def test_a_reply_that_fails_midway_is_kept_partial_and_the_other_pane_fini
     async with app.run_test(size=SIZE) as pilot:
         await models_loaded(app, "a", "b")
         engine = app.panes["a"].engine
-        real_source = engine._token_source
+        real_source = engine.token_source
 
         def failing_source(*args: object) -> Iterator[int]:  # the model crashes after three tokens
             for count, token in enumerate(real_source(*args)):
@@ -198,7 +198,7 @@ async def test_a_reply_that_fails_midway_is_kept_partial_and_the_other_pane_fini
                     raise RuntimeError("CUDA error: device-side assert triggered")
                 yield token
 
-        monkeypatch.setattr(engine, "_token_source", failing_source)
+        monkeypatch.setattr(engine, "token_source", failing_source)
         app.panes["a"].params = app.panes["a"].params.with_overrides({"max_new_tokens": 50})
         await send(pilot, app, "你好")
         await replies_done(app)
@@ -210,7 +210,7 @@ async def test_a_reply_that_fails_midway_is_kept_partial_and_the_other_pane_fini
         assert app.panes["a"].history == [{"role": "user", "content": "你好"}]  # not fed back to the model
         assert app.panes["b"].history[-1]["role"] == "assistant"
         # The pane is usable again.
-        monkeypatch.setattr(engine, "_token_source", real_source)
+        monkeypatch.setattr(engine, "token_source", real_source)
         await send(pilot, app, "再试一次", key="ctrl+t")
         await replies_done(app)
         assert app.panes["a"].history[-1]["role"] == "assistant"
@@ -457,7 +457,7 @@ def test_streamed_pieces_go_at_once_when_slow_and_in_batches_when_fast() -> None
 async def test_rwkv_and_eva_run_side_by_side_with_rwkv_commands_in_the_palette(
     make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path], tmp_path: Path
 ) -> None:
-    rwkv = family_class("rwkv4").write_standin(tmp_path / "rwkv")
+    rwkv = write_standin("rwkv4", tmp_path / "rwkv")
     config = Config(path=tmp_path / "config.toml", strategies={rwkv.name: "cpu bf16"})
     app = make_app(preload={"a": str(rwkv), "b": str(standin_dir("eva2"))}, config=config)
     async with app.run_test(size=SIZE) as pilot:
@@ -492,7 +492,7 @@ async def test_rwkv_and_eva_run_side_by_side_with_rwkv_commands_in_the_palette(
 async def test_an_invalid_rwkv_strategy_fails_in_its_pane_with_the_valid_forms(
     make_app: Callable[..., ZhbenchApp], tmp_path: Path
 ) -> None:
-    rwkv = family_class("rwkv4").write_standin(tmp_path / "rwkv")
+    rwkv = write_standin("rwkv4", tmp_path / "rwkv")
     config = Config(path=tmp_path / "config.toml", strategies={str(rwkv): "gpu fp64"})
     app = make_app(preload={"a": str(rwkv)}, config=config)
     async with app.run_test(size=SIZE):
