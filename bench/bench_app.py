@@ -74,21 +74,21 @@ def direct_rate(engines: list[Any], tokens: int) -> tuple[float, int]:
 async def app_rate(app: Any, tokens: int) -> tuple[float, int]:
     """Both panes answering one message through the app; (tokens/s over both, tokens)."""
     from widgets.composer import Composer
-    from workbench.transcripts import read_session
+    from workbench.session.transcripts import read_session
 
-    for state in app.panes.values():
+    for state in app.bench.panes:
         state.params = fixed_params(state.engine, tokens)
         state.history.clear()
     composer = app.query_one(Composer)
     composer.text = QUESTION
     start = time.perf_counter()
     composer.action_submit("both")
-    while any(state.busy for state in app.panes.values()) or not all(s.shown for s in app.panes.values()):
+    while any(state.busy for state in app.bench.panes) or not all(s.shown for s in app.bench.panes):
         await asyncio.sleep(0.005)  # polling any faster would itself take the GIL from the generating threads
     elapsed = time.perf_counter() - start
-    replies = [m for m in read_session(app.transcript.path).messages if m["role"] == "assistant"][-2:]
-    total = sum(m["stats"]["new_tokens"] for m in replies)
-    for state in app.panes.values():
+    replies = [m for m in read_session(app.bench.transcript.path).messages if m.role == "assistant"][-2:]
+    total = sum(m.stats["new_tokens"] for m in replies)
+    for state in app.bench.panes:
         state.shown.clear()
     return total / elapsed, total
 
@@ -121,7 +121,7 @@ async def key_latencies(app: Any, count: int, frames: list[float]) -> list[float
 
 async def main_async(args: argparse.Namespace) -> None:
     from workbench.app import ZhbenchApp
-    from workbench.config import Config
+    from workbench.session.config import Config
 
     def report(line: str = "") -> None:
         # A running, non-headless app takes over sys.stdout; the results go to the real one.
@@ -145,7 +145,7 @@ async def main_async(args: argparse.Namespace) -> None:
         offer_demos=False,
     )
     async with app.run_test(size=(160, 45)) as pilot:
-        while not all(state.engine is not None for state in app.panes.values()):
+        while not all(state.engine is not None for state in app.bench.panes):
             await pilot.pause(0.05)
         frames: list[float] = []
         driver_write = app._driver.write
@@ -171,18 +171,18 @@ async def main_async(args: argparse.Namespace) -> None:
         report(f"| through the app | {app_tok:.0f} | {app_tok / direct_tok:.2f} |")
 
         idle = await key_latencies(app, args.keys, frames)
-        for state in app.panes.values():
+        for state in app.bench.panes:
             state.params = fixed_params(state.engine, 100_000)
         from widgets.composer import Composer
 
         composer = app.query_one(Composer)
         composer.text = QUESTION
         composer.action_submit("both")
-        while not all(state.reply is not None and state.reply.text for state in app.panes.values()):
+        while not all(state.reply is not None and state.reply.text for state in app.bench.panes):
             await asyncio.sleep(0.001)
         busy = await key_latencies(app, args.keys, frames)
         app.action_stop()
-        while any(state.busy for state in app.panes.values()):
+        while any(state.busy for state in app.bench.panes):
             await asyncio.sleep(0.01)
 
         def row(name: str, values: list[float]) -> str:

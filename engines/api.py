@@ -151,7 +151,7 @@ class PieceBatcher:
         self.send = send
         self.interval = interval
         self.pending = ""
-        self.sent_at = 0.0
+        self.sent_at = float("-inf")  # the first piece goes at once
 
     def add(self, piece: str) -> None:
         self.pending += piece

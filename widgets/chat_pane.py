@@ -15,7 +15,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.timer import Timer
 from textual.widgets import Static
 
-from widgets.safe_text import visible_text
+from workbench.session.safe_text import visible_text
 
 #: how often a streaming reply is redrawn at most: fifteen times a second, not once per token
 FLUSH_INTERVAL_S = 1 / 15

@@ -2,44 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from rich.text import Text
 from textual.widgets import Static
 
-
-@dataclass(frozen=True)
-class GpuMemory:
-    index: int
-    name: str
-    used_bytes: int | None  # None: this GPU could not be read just now
-    total_bytes: int | None
-
-
-@dataclass(frozen=True)
-class PaneMemory:
-    pane: str  # "a" or "b"
-    device: str
-    weight_bytes: int | None  # what the model's weights take
-    reserved_bytes: int | None  # torch's reserved memory on that CUDA device (None on the CPU)
-
-
-@dataclass(frozen=True)
-class MemoryReading:
-    gpus: tuple[GpuMemory, ...] = ()
-    #: why there are no GPU figures (no NVIDIA GPU, no driver), or None when NVML answered
-    gpu_note: str | None = None
-    process_ram_bytes: int | None = None
-    panes: tuple[PaneMemory, ...] = field(default_factory=tuple)
-
-
-def human_bytes(count: int | None) -> str:
-    if count is None:
-        return "?"
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if count >= size:
-            return f"{count / size:.1f} {unit}"
-    return f"{count} B"
+from workbench.session.byte_sizes import format_bytes
+from workbench.session.memory import MemoryReading
 
 
 def _bar(fraction: float, width: int = 12) -> str:
@@ -74,12 +41,12 @@ def meter_text(reading: MemoryReading) -> Text:
             style = "red" if fraction > 0.9 else "yellow" if fraction > 0.7 else "green"
             text.append(f"GPU{gpu.index} ")
             text.append(_bar(fraction), style=style)
-            text.append(f" {human_bytes(gpu.used_bytes)} / {human_bytes(gpu.total_bytes)}  ")
+            text.append(f" {format_bytes(gpu.used_bytes)} / {format_bytes(gpu.total_bytes)}  ")
     else:
-        text.append(f"{reading.gpu_note or 'no GPU'} · RAM {human_bytes(reading.process_ram_bytes)}  ")
+        text.append(f"{reading.gpu_note or 'no GPU'} · RAM {format_bytes(reading.process_ram_bytes)}  ")
     for pane in reading.panes:
-        held = f"{pane.pane.upper()}: {human_bytes(pane.weight_bytes)} on {pane.device}"
+        held = f"{pane.pane.upper()}: {format_bytes(pane.weight_bytes)} on {pane.device}"
         if pane.reserved_bytes is not None:
-            held += f" (reserved {human_bytes(pane.reserved_bytes)})"
+            held += f" (reserved {format_bytes(pane.reserved_bytes)})"
         text.append(held + "  ", style="bold")
     return text

@@ -12,29 +12,9 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, DataTable, Input
 
-from widgets.safe_text import visible_text
-
-
-@dataclass(frozen=True)
-class ModelRow:
-    key: str  # what the app loads: a path, a hub id, or a demo id
-    name: str
-    family: str
-    size_bytes: int | None  # on disk; None when not downloaded
-    estimated_bytes: int | None  # memory to load it, as the app estimates
-    available: bool  # whether it is on this machine (or can be made, for the demos)
-    source: str  # "catalog", "local", "demo"
-
-
-def compact_bytes(count: int | None) -> str:
-    """At most five characters: ``340M``, ``1.6G``, ``28G``; a dash when unknown."""
-    if count is None:
-        return "—"
-    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if count >= size:
-            value = count / size
-            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
-    return f"{count}B"
+from workbench.session.byte_sizes import format_bytes
+from workbench.session.model_rows import ModelRow
+from workbench.session.safe_text import visible_text
 
 
 def _searchable(row: ModelRow) -> str:
@@ -115,8 +95,8 @@ class ModelList(Vertical):
             table.add_row(
                 Text(label, style=style),
                 Text(row.family, style=style),
-                Text(compact_bytes(row.size_bytes), style=style, justify="right"),
-                Text(compact_bytes(row.estimated_bytes), style=style, justify="right"),
+                Text(format_bytes(row.size_bytes, compact=True), style=style, justify="right"),
+                Text(format_bytes(row.estimated_bytes, compact=True), style=style, justify="right"),
             )
 
     def highlighted(self) -> ModelRow | None:

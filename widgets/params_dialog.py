@@ -11,7 +11,7 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from widgets.safe_text import visible_text
+from workbench.session.safe_text import visible_text
 
 #: checks the edited values; returns what is wrong, or None
 Validator = Callable[[dict[str, str]], str | None]

@@ -6,8 +6,9 @@ from textual.app import App, ComposeResult
 
 from themes import STYLESHEET, THEME_VARIABLE_DEFAULTS, THEMES
 from widgets.chat_pane import ChatPane
-from widgets.gpu_meter import GpuMemory, GpuMeter, MemoryReading, PaneMemory
+from widgets.gpu_meter import GpuMeter
 from widgets.params_dialog import ParamsDialog
+from workbench.session.memory import GpuMemory, MemoryReading, PaneMemory
 
 STATS = "42 tokens · first after 0.12s · 35.0 tok/s · eos"
 

@@ -6,8 +6,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from widgets.gpu_meter import MemoryReading
 from workbench.app import ZhbenchApp
+from workbench.session.memory import MemoryReading
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
@@ -21,13 +21,13 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 60.0, what:
 
 async def models_loaded(app: ZhbenchApp, *panes: str) -> None:
     await wait_until(
-        lambda: all(app.panes[p].engine is not None and app.panes[p].loading is None for p in panes),
+        lambda: all(app.bench.pane(p).engine is not None and app.bench.pane(p).loading is None for p in panes),
         what=f"models in panes {panes}",
     )
 
 
 async def replies_done(app: ZhbenchApp) -> None:
-    await wait_until(lambda: not any(state.busy for state in app.panes.values()), what="replies to finish")
+    await wait_until(lambda: not any(state.busy for state in app.bench.panes), what="replies to finish")
 
 
 def fixed_memory(panes: object) -> MemoryReading:

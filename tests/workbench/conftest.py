@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from workbench.app import ZhbenchApp
-from workbench.config import Config
+from workbench.session.config import Config
 
 
 @pytest.fixture(autouse=True)

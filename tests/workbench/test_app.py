@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,16 +14,17 @@ from engines.registry import load_engine, write_standin
 from widgets.chat_pane import FLUSH_INTERVAL_S, ChatPane, MessageView, ReplyView
 from widgets.composer import Composer
 from widgets.gpu_meter import GpuMeter
-from workbench.app import PieceBatcher, ZhbenchApp
-from workbench.config import Config, load_config
-from workbench.transcripts import read_session
+from workbench.app import ZhbenchApp
+from workbench.commands import bench_commands
+from workbench.session.config import Config, load_config
+from workbench.session.transcripts import read_session
 
 SIZE = (150, 40)
 
 
 def transcript(app: ZhbenchApp) -> list[dict[str, object]]:
-    assert app.transcript is not None
-    return [json.loads(line) for line in app.transcript.path.read_text(encoding="utf-8").splitlines()]
+    assert app.bench.transcript is not None
+    return [json.loads(line) for line in app.bench.transcript.path.read_text(encoding="utf-8").splitlines()]
 
 
 async def send(pilot: object, app: ZhbenchApp, text: str, key: str = "enter") -> None:
@@ -54,7 +54,7 @@ async def test_one_message_streams_into_both_panes_and_both_replies_land_in_the_
         await send(pilot, app, "你好，今天天气怎么样？")
         await replies_done(app)
         for pane in "ab":
-            state = app.panes[pane]
+            state = app.bench.pane(pane)
             assert [m["role"] for m in state.history] == ["user", "assistant"]
             assert state.history[1]["content"]
             view = app.query_one(f"#pane-{pane}", ChatPane).query(ReplyView).last()
@@ -64,15 +64,15 @@ async def test_one_message_streams_into_both_panes_and_both_replies_land_in_the_
     assert records[0]["type"] == "session"
     assert records[0]["panes"]["a"]["family"] == "gpt2-dialogbot"
     assert records[0]["panes"]["b"]["family"] == "dialogpt-zh"
-    session = read_session(app.transcript.path)
-    replies = [m for m in session.messages if m["role"] == "assistant"]
-    assert sorted(m["pane"] for m in replies) == ["a", "b"]
+    session = read_session(app.bench.transcript.path)
+    replies = [m for m in session.messages if m.role == "assistant"]
+    assert sorted(m.pane for m in replies) == ["a", "b"]
     for reply in replies:
-        assert reply["partial"] is False
-        assert reply["content"] == app.panes[reply["pane"]].history[1]["content"]
-        assert reply["stats"]["new_tokens"] >= 1 and reply["params"]["seed"] is not None
-    users = [m for m in session.messages if m["role"] == "user"]
-    assert [u["content"] for u in users] == ["你好，今天天气怎么样？"] * 2
+        assert reply.partial is False
+        assert reply.content == app.bench.pane(reply.pane).history[1]["content"]
+        assert reply.stats["new_tokens"] >= 1 and reply.params["seed"] is not None
+    users = [m for m in session.messages if m.role == "user"]
+    assert [u.content for u in users] == ["你好，今天天气怎么样？"] * 2
 
 
 async def test_the_active_pane_key_sends_to_one_pane_only(
@@ -84,8 +84,8 @@ async def test_the_active_pane_key_sends_to_one_pane_only(
         await pilot.press("ctrl+o")  # B becomes the active pane
         await send(pilot, app, "只问B", key="ctrl+t")
         await replies_done(app)
-        assert app.panes["a"].history == []
-        assert [m["content"] for m in app.panes["b"].history[:1]] == ["只问B"]
+        assert app.bench.pane("a").history == []
+        assert [m["content"] for m in app.bench.pane("b").history[:1]] == ["只问B"]
 
 
 async def test_escape_stops_both_replies_and_keeps_them_marked_partial(
@@ -94,20 +94,20 @@ async def test_escape_stops_both_replies_and_keeps_them_marked_partial(
     app = make_app(preload=two_long_talkers)
     async with app.run_test(size=SIZE) as pilot:
         await models_loaded(app, "a", "b")
-        for state in app.panes.values():  # long replies, so there is time to stop them
+        for state in app.bench.panes:  # long replies, so there is time to stop them
             state.params = state.params.with_overrides({"max_new_tokens": 100_000})
         await send(pilot, app, "讲个很长的故事")
-        await wait_until(lambda: all(len(s.reply.text) > 0 for s in app.panes.values() if s.reply), what="text")
+        await wait_until(lambda: all(len(s.reply.text) > 0 for s in app.bench.panes if s.reply), what="text")
         await pilot.press("escape")
         await replies_done(app)
-        session = read_session(app.transcript.path)
+        session = read_session(app.bench.transcript.path)
         for pane in "ab":
             view = app.query_one(f"#pane-{pane}", ChatPane).query(ReplyView).last()
             assert "[stopped]" in str(view.content)
-            reply = next(m for m in session.messages if m["pane"] == pane and m["role"] == "assistant")
-            assert reply["partial"] is True and reply["stats"]["stop_reason"] == "cancelled"
-            assert 0 < reply["stats"]["new_tokens"] < 100_000
-            assert reply["content"] == app.panes[pane].history[-1]["content"]
+            reply = next(m for m in session.messages if m.pane == pane and m.role == "assistant")
+            assert reply.partial is True and reply.stats["stop_reason"] == "cancelled"
+            assert 0 < reply.stats["new_tokens"] < 100_000
+            assert reply.content == app.bench.pane(pane).history[-1]["content"]
 
 
 async def test_escape_in_a_focused_pane_stops_only_that_pane(
@@ -116,14 +116,15 @@ async def test_escape_in_a_focused_pane_stops_only_that_pane(
     app = make_app(preload=two_long_talkers)
     async with app.run_test(size=SIZE) as pilot:
         await models_loaded(app, "a", "b")
-        app.panes["a"].params = app.panes["a"].params.with_overrides({"max_new_tokens": 100_000})
-        app.panes["b"].params = app.panes["b"].params.with_overrides({"max_new_tokens": 100_000})
+        app.bench.pane("a").params = app.bench.pane("a").params.with_overrides({"max_new_tokens": 100_000})
+        app.bench.pane("b").params = app.bench.pane("b").params.with_overrides({"max_new_tokens": 100_000})
         await send(pilot, app, "两边都说很久")
-        await wait_until(lambda: app.panes["a"].reply is not None and app.panes["a"].reply.text != "", what="text")
+        pane_a = app.bench.pane("a")
+        await wait_until(lambda: pane_a.reply is not None and pane_a.reply.text != "", what="text")
         app.query_one("#pane-a", ChatPane).focus()
         await pilot.press("escape")
-        await wait_until(lambda: not app.panes["a"].busy, what="A to stop")
-        assert app.panes["b"].busy  # B goes on
+        await wait_until(lambda: not app.bench.pane("a").busy, what="A to stop")
+        assert app.bench.pane("b").busy  # B goes on
         app.query_one(Composer).focus()
         await pilot.press("escape")
         await replies_done(app)
@@ -138,14 +139,14 @@ async def test_a_broken_model_folder_in_one_pane_leaves_the_other_working(
     app = make_app(preload={"a": str(broken), "b": str(standin_dir("gpt2-dialogbot"))})
     async with app.run_test(size=SIZE) as pilot:
         await models_loaded(app, "b")
-        await wait_until(lambda: app.panes["a"].loading is None, what="A's load to fail")
+        await wait_until(lambda: app.bench.pane("a").loading is None, what="A's load to fail")
         status = app.query_one("#pane-a", ChatPane).query_one(".pane-status")
         assert "could not load" in str(status.content) and "config.json: unreadable JSON" in str(status.content)
         assert status.has_class("error")
         await send(pilot, app, "还在吗")
         await replies_done(app)
-        assert app.panes["a"].engine is None and app.panes["a"].history == []
-        assert app.panes["b"].history[-1]["role"] == "assistant"
+        assert app.bench.pane("a").engine is None and app.bench.pane("a").history == []
+        assert app.bench.pane("b").history[-1]["role"] == "assistant"
 
 
 async def test_markup_escapes_and_control_characters_are_shown_literally(
@@ -161,7 +162,7 @@ async def test_markup_escapes_and_control_characters_are_shown_literally(
         shown = view.content
         assert str(shown) == "[bold red]不是粗体[/] [/] [link=x]y \\x1b[31m红\\x1b[0m \\x07响 \\x9b2J"
         assert not shown.spans and not shown.style  # nothing was styled
-        assert app.panes["a"].history[0]["content"] == nasty  # the model gets what was typed
+        assert app.bench.pane("a").history[0]["content"] == nasty  # the model gets what was typed
 
 
 async def test_pasted_and_typed_chinese_arrive_intact(
@@ -179,7 +180,7 @@ async def test_pasted_and_typed_chinese_arrive_intact(
         assert composer.text == "第一行，粘贴的。\n第二行：“引号”\n输入法"
         await pilot.press("enter")
         await replies_done(app)
-        assert app.panes["a"].history[0]["content"] == "第一行，粘贴的。\n第二行：“引号”\n输入法"
+        assert app.bench.pane("a").history[0]["content"] == "第一行，粘贴的。\n第二行：“引号”\n输入法"
         assert composer.text == ""
 
 
@@ -189,7 +190,7 @@ async def test_a_reply_that_fails_midway_is_kept_partial_and_the_other_pane_fini
     app = make_app(preload=two_models)
     async with app.run_test(size=SIZE) as pilot:
         await models_loaded(app, "a", "b")
-        engine = app.panes["a"].engine
+        engine = app.bench.pane("a").engine
         real_source = engine.token_source
 
         def failing_source(*args: object) -> Iterator[int]:  # the model crashes after three tokens
@@ -199,50 +200,50 @@ async def test_a_reply_that_fails_midway_is_kept_partial_and_the_other_pane_fini
                 yield token
 
         monkeypatch.setattr(engine, "token_source", failing_source)
-        app.panes["a"].params = app.panes["a"].params.with_overrides({"max_new_tokens": 50})
+        app.bench.pane("a").params = app.bench.pane("a").params.with_overrides({"max_new_tokens": 50})
         await send(pilot, app, "你好")
         await replies_done(app)
         view = app.query_one("#pane-a", ChatPane).query(ReplyView).last()
         assert "device-side assert" in str(view.content)
-        reply_a = next(m for m in read_session(app.transcript.path).messages if m["id"].startswith("a-1-2"))
-        assert reply_a["partial"] is True and "device-side assert" in reply_a["error"]
-        assert reply_a["stats"]["new_tokens"] == 3
-        assert app.panes["a"].history == [{"role": "user", "content": "你好"}]  # not fed back to the model
-        assert app.panes["b"].history[-1]["role"] == "assistant"
+        reply_a = next(m for m in read_session(app.bench.transcript.path).messages if m.id.startswith("a-1-2"))
+        assert reply_a.partial is True and "device-side assert" in reply_a.error
+        assert reply_a.stats["new_tokens"] == 3
+        assert app.bench.pane("a").history == [{"role": "user", "content": "你好"}]  # not fed back to the model
+        assert app.bench.pane("b").history[-1]["role"] == "assistant"
         # The pane is usable again.
         monkeypatch.setattr(engine, "token_source", real_source)
         await send(pilot, app, "再试一次", key="ctrl+t")
         await replies_done(app)
-        assert app.panes["a"].history[-1]["role"] == "assistant"
+        assert app.bench.pane("a").history[-1]["role"] == "assistant"
 
 
 async def test_regenerate_clear_and_swap(make_app: Callable[..., ZhbenchApp], two_models: dict[str, str]) -> None:
     app = make_app(preload=two_models)
     async with app.run_test(size=SIZE) as pilot:
         await models_loaded(app, "a", "b")
-        for state in app.panes.values():
+        for state in app.bench.panes:
             state.params = state.params.with_overrides({"seed": None})
         await send(pilot, app, "你好")
         await replies_done(app)
-        first = app.panes["a"].last_reply_id
+        first = app.bench.pane("a").last_reply_id
         await pilot.press("ctrl+r")
         await replies_done(app)
         pane_a = app.query_one("#pane-a", ChatPane)
         assert len(pane_a.query(ReplyView)) == 1  # the new reply replaced the old one on screen
-        assert [m["role"] for m in app.panes["a"].history] == ["user", "assistant"]
-        regenerated = [m for m in read_session(app.transcript.path).messages if m.get("regenerates") == first]
-        assert len(regenerated) == 1 and regenerated[0]["pane"] == "a"
+        assert [m["role"] for m in app.bench.pane("a").history] == ["user", "assistant"]
+        regenerated = [m for m in read_session(app.bench.transcript.path).messages if m.regenerates == first]
+        assert len(regenerated) == 1 and regenerated[0].pane == "a"
 
-        families = {p: app.panes[p].engine.family for p in "ab"}
-        histories = {p: list(app.panes[p].history) for p in "ab"}
+        families = {p: app.bench.pane(p).engine.family for p in "ab"}
+        histories = {p: list(app.bench.pane(p).history) for p in "ab"}
         await pilot.press("f4")
-        assert app.panes["a"].engine.family == families["b"] and app.panes["b"].engine.family == families["a"]
-        assert app.panes["a"].history == histories["b"]
+        assert app.bench.pane("a").engine.family == families["b"] and app.bench.pane("b").engine.family == families["a"]
+        assert app.bench.pane("a").history == histories["b"]
         assert "dialogpt-zh" in str(pane_a.query_one(".pane-header").content)
         assert [v.text for v in pane_a.query(MessageView)] == ["你好"]
 
         await pilot.press("ctrl+l")
-        assert app.panes["a"].history == [] and app.panes["b"].history == []
+        assert app.bench.pane("a").history == [] and app.bench.pane("b").history == []
         assert not pane_a.query(MessageView)
         kinds = [r["type"] for r in transcript(app)]
         assert kinds.count("clear") == 2 and kinds.count("model") == 2
@@ -265,19 +266,19 @@ async def test_parameters_edited_in_the_dialog_are_used_and_checked(
         dialog.query_one("#param-seed").focus()
         await pilot.press("enter")  # Enter in any field applies
         assert app.screen is not dialog
-        params = app.panes["a"].params
+        params = app.bench.pane("a").params
         assert (params.temperature, params.max_new_tokens, params.seed) == (0.5, 7, 1234)
         assert "temp 0.5" in str(app.query_one("#pane-a", ChatPane).query_one(".pane-header").content)
         await send(pilot, app, "你好")
         await replies_done(app)
-        reply = [m for m in read_session(app.transcript.path).messages if m["pane"] == "a"][-1]
-        assert reply["params"]["seed"] == 1234 and reply["stats"]["new_tokens"] <= 7
+        reply = [m for m in read_session(app.bench.transcript.path).messages if m.pane == "a"][-1]
+        assert reply.params["seed"] == 1234 and reply.stats["new_tokens"] <= 7
         # The upstream defaults are one button away.
         await pilot.press("f2")
         await pilot.click("#params-defaults")
         app.screen.query_one("#param-top_k").focus()
         await pilot.press("enter")
-        assert app.panes["a"].params == app.panes["a"].engine.default_params()
+        assert app.bench.pane("a").params == app.bench.pane("a").engine.default_params()
 
 
 async def test_streaming_redraws_in_batches_not_once_per_token(
@@ -286,12 +287,12 @@ async def test_streaming_redraws_in_batches_not_once_per_token(
     app = make_app(preload=two_models)
     async with app.run_test(size=SIZE) as pilot:
         await models_loaded(app, "a", "b")
-        app.panes["b"].params = app.panes["b"].params.with_overrides({"max_new_tokens": 400, "greedy": True})
+        app.bench.pane("b").params = app.bench.pane("b").params.with_overrides({"max_new_tokens": 400, "greedy": True})
         await pilot.press("ctrl+o")
         await send(pilot, app, "你好", key="ctrl+t")
         await replies_done(app)
         view = app.query_one("#pane-b", ChatPane).query(ReplyView).last()
-        stats = read_session(app.transcript.path).messages[-1]["stats"]
+        stats = read_session(app.bench.transcript.path).messages[-1].stats
         assert stats["new_tokens"] > 50
         # At most one redraw per tick of the redraw clock, however many tokens came in between.
         assert 1 <= view.redraws <= stats["total_s"] / FLUSH_INTERVAL_S + 2
@@ -314,14 +315,14 @@ async def test_the_meter_without_a_gpu_shows_ram_and_each_panes_model(
         await wait_until(lambda: meter.reading is not None and len(meter.reading.panes) == 2, what="a reading")
         text = str(meter.content)
         assert "no NVIDIA GPU (no NVIDIA driver found)" in text and "RAM" in text
-        expected_a = load_engine(two_models["a"], device="cpu").weight_bytes()
+        expected_a = load_engine(two_models["a"], device="cpu").describe().weight_bytes
         assert meter.reading.panes[0].weight_bytes == expected_a and "A:" in text and "on cpu" in text
 
 
 def test_the_nvml_reader_turns_every_failure_into_a_reading(monkeypatch: pytest.MonkeyPatch) -> None:
     import pynvml
 
-    from workbench.memory import NvmlReader, read_memory
+    from workbench.session.memory import NvmlReader, read_memory
 
     monkeypatch.setattr(pynvml, "nvmlInit", lambda: None)
     monkeypatch.setattr(pynvml, "nvmlDeviceGetCount", lambda: 2)
@@ -382,7 +383,7 @@ async def test_keys_are_remapped_from_the_config(
         await models_loaded(app, "a", "b")
         await send(pilot, app, "映射", key="ctrl+g")
         await replies_done(app)
-        assert app.panes["a"].history[0]["content"] == "映射" and app.panes["b"].history == []
+        assert app.bench.pane("a").history[0]["content"] == "映射" and app.bench.pane("b").history == []
 
 
 async def test_export_from_the_app_writes_markdown_and_json(
@@ -394,8 +395,8 @@ async def test_export_from_the_app_writes_markdown_and_json(
         await send(pilot, app, "导出测试")
         await replies_done(app)
         await pilot.press("ctrl+s")
-        session_id = app.transcript.session_id
-        replies = {p: app.panes[p].history[-1]["content"] for p in "ab"}
+        session_id = app.bench.transcript.session_id
+        replies = {p: app.bench.pane(p).history[-1]["content"] for p in "ab"}
     exported = user_dirs["data"] / "zhbench" / "exports"
     markdown = (exported / f"{session_id}.md").read_text(encoding="utf-8")
     assert "## Turn 1" in markdown and "> 导出测试" in markdown
@@ -415,8 +416,8 @@ async def test_with_no_models_two_demo_models_are_offered_and_work(make_app: Cal
             assert "DEMO · random weights" in header
         await send(pilot, app, "演示")
         await replies_done(app)
-        assert all(app.panes[p].history[-1]["role"] == "assistant" for p in "ab")
-        assert read_session(app.transcript.path).header["panes"]["a"]["demo"] is True
+        assert all(app.bench.pane(p).history[-1]["role"] == "assistant" for p in "ab")
+        assert read_session(app.bench.transcript.path).header.panes["a"].demo is True
 
 
 async def test_a_model_from_the_list_loads_into_the_pane_asked_for(
@@ -434,24 +435,7 @@ async def test_a_model_from_the_list_loads_into_the_pane_asked_for(
         await pilot.press("enter")  # to the table
         await pilot.press("b")
         await models_loaded(app, "b")
-        assert app.panes["b"].engine.family == "chatyuan" and app.panes["a"].engine is None
-
-
-def test_streamed_pieces_go_at_once_when_slow_and_in_batches_when_fast() -> None:
-    sent: list[str] = []
-    batcher = PieceBatcher(sent.append, interval=0.05)
-    batcher.add("慢")  # nothing sent lately: at once
-    batcher.add("快")
-    batcher.add("快")
-    assert sent == ["慢"]  # held: a batch left less than the interval ago
-    time.sleep(0.06)
-    batcher.add("！")
-    assert sent == ["慢", "快快！"]
-    batcher.add("尾")
-    batcher.flush()  # the end of the reply sends what is held
-    assert sent == ["慢", "快快！", "尾"]
-    batcher.flush()
-    assert sent == ["慢", "快快！", "尾"]
+        assert app.bench.pane("b").engine.family == "chatyuan" and app.bench.pane("a").engine is None
 
 
 async def test_rwkv_and_eva_run_side_by_side_with_rwkv_commands_in_the_palette(
@@ -465,28 +449,29 @@ async def test_rwkv_and_eva_run_side_by_side_with_rwkv_commands_in_the_palette(
         header_a = str(app.query_one("#pane-a", ChatPane).query_one(".pane-header").content)
         assert "rwkv4 · cpu bf16" in header_a  # the configured strategy, not the default
         assert "4 beams" in str(app.query_one("#pane-b", ChatPane).query_one(".pane-header").content)
-        app.panes["a"].params = app.panes["a"].params.with_overrides({"max_new_tokens": 12})
+        app.bench.pane("a").params = app.bench.pane("a").params.with_overrides({"max_new_tokens": 12})
         await send(pilot, app, "你好")
         await replies_done(app)
         await send(pilot, app, "再说一句")
         await replies_done(app)
-        replies = [m for m in read_session(app.transcript.path).messages if m["role"] == "assistant"]
-        rwkv_turns = [m["stats"]["prompt_tokens"] for m in replies if m["pane"] == "a"]
-        eva_turns = [m["stats"]["prompt_tokens"] for m in replies if m["pane"] == "b"]
+        replies = [m for m in read_session(app.bench.transcript.path).messages if m.role == "assistant"]
+        rwkv_turns = [m.stats["prompt_tokens"] for m in replies if m.pane == "a"]
+        eva_turns = [m.stats["prompt_tokens"] for m in replies if m.pane == "b"]
         # Only the new message is fed (and the blank line closing the cut reply): not the init prompt again.
-        assert rwkv_turns[1] < 20 < len(app.panes["a"].engine.prompt_for([{"role": "user", "content": "x"}]).input_ids)
+        whole_feed = app.bench.pane("a").engine.prompt_for([{"role": "user", "content": "x"}]).input_ids
+        assert rwkv_turns[1] < 20 < len(whole_feed)
         assert eva_turns[1] > eva_turns[0]  # EVA re-encodes the whole context each turn, as upstream
 
-        commands = [c.title for c in app.get_system_commands(app.screen)]
+        commands = [title for title, _, _ in bench_commands(app.bench_screen)]
         assert "Pane A: +reset" in commands and "Pane A: +gen TEXT" in commands
         assert not any(title.startswith("Pane B: +") for title in commands)
-        app.run_chat_command("a", "+gen TEXT")
-        assert app.query_one(Composer).text == "+gen " and app.active_pane == "a"
+        app.bench_screen.run_chat_command("a", "+gen TEXT")
+        assert app.query_one(Composer).text == "+gen " and app.bench_screen.active_pane == "a"
         app.query_one(Composer).text = ""
-        app.run_chat_command("a", "+reset")
+        app.bench_screen.run_chat_command("a", "+reset")
         await replies_done(app)
-        assert app.panes["a"].history[-2:][0]["content"] == "+reset"
-        assert app.panes["b"].history[-1]["role"] == "assistant" and len(app.panes["b"].history) == 4
+        assert app.bench.pane("a").history[-2:][0]["content"] == "+reset"
+        assert app.bench.pane("b").history[-1]["role"] == "assistant" and len(app.bench.pane("b").history) == 4
 
 
 async def test_an_invalid_rwkv_strategy_fails_in_its_pane_with_the_valid_forms(
@@ -496,6 +481,6 @@ async def test_an_invalid_rwkv_strategy_fails_in_its_pane_with_the_valid_forms(
     config = Config(path=tmp_path / "config.toml", strategies={str(rwkv): "gpu fp64"})
     app = make_app(preload={"a": str(rwkv)}, config=config)
     async with app.run_test(size=SIZE):
-        await wait_until(lambda: app.panes["a"].loading is None, what="the load to fail")
+        await wait_until(lambda: app.bench.pane("a").loading is None, what="the load to fail")
         status = str(app.query_one("#pane-a", ChatPane).query_one(".pane-status").content)
         assert "could not load" in status and "gpu fp64" in status and "cuda fp16" in status

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from app_driver import fixed_memory, wait_until
 
+from widgets.composer import Composer
 from workbench.app import ZhbenchApp
 
 
@@ -13,6 +14,8 @@ def first_screen(make_app: Callable[..., ZhbenchApp]) -> tuple[ZhbenchApp, Calla
     app = make_app(memory_reader=fixed_memory)
 
     async def ready(pilot: object) -> None:
+        # The composer's cursor blinks on a timer: a screenshot must not depend on when it is taken.
+        app.query_one(Composer).cursor_blink = False
         await wait_until(lambda: bool(app.rows) and app.query_one("#meter").reading is not None, what="rows")
 
     return app, ready

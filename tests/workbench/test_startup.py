@@ -10,7 +10,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from workbench.transcripts import read_session
+from workbench.session.transcripts import read_session
 
 HEAVY = ("torch", "transformers", "rwkv", "modelscope", "tokenizers", "jieba")
 
@@ -42,8 +42,8 @@ def test_the_first_screen_paints_before_torch_or_transformers_is_imported(
             async with app.run_test(size=(120, 36)) as pilot:
                 painted = app.query_one("#pane-b").region.width > 0  # laid out and drawn
                 before = [m for m in HEAVY if m in sys.modules]
-                app.load_model("a", {str(model)!r}, "tiny")
-                while app.panes["a"].engine is None:
+                app.bench_screen.load_model("a", {str(model)!r}, "tiny")
+                while app.bench.pane("a").engine is None:
                     await pilot.pause(0.05)
                 after = [m for m in ("torch", "transformers") if m in sys.modules]
             print(json.dumps({{"painted": painted, "before": before, "after": after}}))
@@ -73,19 +73,19 @@ def test_killing_the_app_mid_reply_keeps_every_finished_message_and_the_partial_
             app = ZhbenchApp(preload={{"a": {str(model)!r}, "b": {str(model)!r}}}, offer_demos=False,
                              transcripts_folder=Path({str(transcripts)!r}))
             async with app.run_test(size=(120, 36)) as pilot:
-                while not all(p.engine is not None for p in app.panes.values()):
+                while not all(p.engine is not None for p in app.bench.panes):
                     await pilot.pause(0.05)
                 composer = app.query_one(Composer)
                 composer.text = "第一句"
                 await pilot.press("enter")
-                while any(p.busy for p in app.panes.values()):
+                while any(p.busy for p in app.bench.panes):
                     await pilot.pause(0.05)
-                app.panes["a"].params = app.panes["a"].params.with_overrides({{"max_new_tokens": 100000}})
+                app.bench.pane("a").params = app.bench.pane("a").params.with_overrides({{"max_new_tokens": 100000}})
                 composer.text = "第二句，说很久"
                 await pilot.press("ctrl+t")
                 while True:  # once a checkpoint of the long reply is on disk, die without any cleanup
                     await pilot.pause(0.05)
-                    lines = app.transcript.path.read_text(encoding="utf-8").splitlines()
+                    lines = app.bench.transcript.path.read_text(encoding="utf-8").splitlines()
                     records = [json.loads(line) for line in lines]
                     if any(r.get("turn") == 2 and r.get("role") == "assistant" for r in records):
                         os.kill(os.getpid(), signal.SIGKILL)
@@ -97,11 +97,11 @@ def test_killing_the_app_mid_reply_keeps_every_finished_message_and_the_partial_
     (session_file,) = transcripts.glob("*.jsonl")
     session = read_session(session_file)
     messages = session.messages
-    first_turn = sorted((m["pane"], m["role"]) for m in messages[:4])  # the panes finish in either order
+    first_turn = sorted((m.pane, m.role) for m in messages[:4])  # the panes finish in either order
     assert first_turn == [("a", "assistant"), ("a", "user"), ("b", "assistant"), ("b", "user")]
-    assert [(m["pane"], m["role"]) for m in messages[4:]] == [("a", "user"), ("a", "assistant")]
-    finished = [m for m in messages[:4] if m["role"] == "assistant"]
-    assert all(m["partial"] is False and m["stats"] for m in finished)
+    assert [(m.pane, m.role) for m in messages[4:]] == [("a", "user"), ("a", "assistant")]
+    finished = [m for m in messages[:4] if m.role == "assistant"]
+    assert all(m.partial is False and m.stats for m in finished)
     cut = messages[-1]
-    assert cut["pane"] == "a" and cut["role"] == "assistant" and cut["partial"] is True and cut["content"]
-    assert messages[-2]["content"] == "第二句，说很久"
+    assert cut.pane == "a" and cut.role == "assistant" and cut.partial is True and cut.content
+    assert messages[-2].content == "第二句，说很久"

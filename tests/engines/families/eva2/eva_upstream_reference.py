@@ -90,6 +90,7 @@ def upstream_tokens(folder: str, upstream_src: str) -> dict[str, object]:
     """Upstream's ``encode`` of the texts and ``decode`` of the id lists that ``test_eva_tokenizer.py`` checks."""
     sys.path.insert(0, upstream_src)
     from model import EVATokenizer  # upstream's package, from its checkout
+
     from tests.engines.families.eva2.test_eva_tokenizer import UPSTREAM_DECODE, UPSTREAM_ENCODE
 
     tokenizer = EVATokenizer.from_pretrained(folder)

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.engines.families.eva2.eva_upstream_reference import write_eos_prone_copy
 
 from engines.errors import ModelLoadError, UnsafeCheckpointError
 from engines.families.eva2.engine import MAX_INPUT_TOKENS, eva2_defaults, eva2_input_ids
 from engines.local.steps.seq2seq import DecoderStep
 from engines.registry import STANDIN_MARKER, detect_family, load_engine
 from engines.types import StopReason
+from tests.engines.families.eva2.eva_upstream_reference import write_eos_prone_copy
 from workbench.cli import main
 
 SEP, START = 4, 29810

@@ -1,8 +1,7 @@
 """Transcripts: every session saved as JSON lines while it happens, listed and exported later.
 
-A session file starts with one ``session`` record. Then come ``message`` records (a user message or a
-reply, per pane), ``model`` records (a pane got another model) and ``clear`` records (a pane's
-conversation was cleared). Every record is flushed and fsynced as it is written.
+A session file holds the typed records of ``records.py``: one ``session`` record, then ``message``,
+``model`` and ``clear`` records. Every record is flushed and fsynced as it is written.
 
 A reply is written more than once while it streams: each checkpoint is a ``message`` record with the
 same ``id`` and ``partial: true``, and the last record of an id is the one that counts. So a reply cut
@@ -22,6 +21,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from engines.types import stats_summary
+from workbench.session.records import (
+    BodyRecord,
+    ClearRecord,
+    MessageRecord,
+    ModelRecord,
+    PaneModel,
+    RecordError,
+    SessionRecord,
+    body_record_from_json,
+)
 
 SUFFIX = ".jsonl"
 
@@ -42,15 +51,19 @@ def new_session_id() -> str:
 class TranscriptWriter:
     """Appends the records of one session to its file, each flushed and fsynced before returning."""
 
-    def __init__(self, folder: Path, session: Mapping[str, Any]) -> None:
+    def __init__(self, folder: Path, panes: Mapping[str, PaneModel | None], session_id: str | None = None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.session_id: str = session.get("id") or new_session_id()
+        self.session_id = session_id or new_session_id()
         self.path = folder / f"{self.session_id}{SUFFIX}"
         self._file: TextIO = self.path.open("a", encoding="utf-8")
-        self.write({**session, "type": "session", "id": self.session_id, "started": now_iso()})
+        self.header = SessionRecord(id=self.session_id, started=now_iso(), panes=dict(panes))
+        self._write_line(self.header.to_json())
 
-    def write(self, record: Mapping[str, Any]) -> None:
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+    def write(self, record: BodyRecord) -> None:
+        self._write_line(record.to_json())
+
+    def _write_line(self, data: dict[str, Any]) -> None:
+        self._file.write(json.dumps(data, ensure_ascii=False) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
 
@@ -64,22 +77,21 @@ class Session:
 
     id: str
     path: Path
-    header: dict[str, Any]
-    records: list[dict[str, Any]] = field(default_factory=list)
+    header: SessionRecord
+    records: list[BodyRecord] = field(default_factory=list)
 
     @property
-    def messages(self) -> list[dict[str, Any]]:
-        return [r for r in self.records if r.get("type") == "message"]
+    def messages(self) -> list[MessageRecord]:
+        return [r for r in self.records if isinstance(r, MessageRecord)]
 
     def summary(self) -> dict[str, Any]:
-        panes = self.header.get("panes") or {}
         return {
             "id": self.id,
             "path": str(self.path),
-            "started": self.header.get("started"),
-            "models": {key: (pane or {}).get("model") for key, pane in sorted(panes.items())},
+            "started": self.header.started,
+            "models": {name: pane.model if pane else None for name, pane in sorted(self.header.panes.items())},
             "messages": len(self.messages),
-            "partial_replies": sum(1 for m in self.messages if m.get("partial")),
+            "partial_replies": sum(1 for m in self.messages if m.partial),
         }
 
 
@@ -91,32 +103,36 @@ def read_session(path: Path) -> Session:
         raise TranscriptError(f"{path}: no such session file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise TranscriptError(f"{path}: unreadable session file ({exc})") from None
-    records: list[dict[str, Any]] = []
+    objects: list[dict[str, Any]] = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            data = json.loads(line)
         except json.JSONDecodeError:
             if number == len(lines):
                 break
             raise TranscriptError(f"{path}:{number}: not a JSON record") from None
-        if isinstance(record, dict):
-            records.append(record)
-    if not records or records[0].get("type") != "session":
+        if isinstance(data, dict):
+            objects.append(data)
+    if not objects or objects[0].get("type") != "session":
         raise TranscriptError(f"{path}: not a zhbench session (no session record first)")
-    header = records[0]
+    header = SessionRecord.from_json(objects[0])
     latest: dict[str, int] = {}
-    body: list[dict[str, Any]] = []
-    for record in records[1:]:
-        message_id = record.get("id") if record.get("type") == "message" else None
+    body: list[BodyRecord] = []
+    for data in objects[1:]:
+        try:
+            record = body_record_from_json(data)
+        except RecordError:
+            continue  # a record type a later zhbench wrote: not this version's to show
+        message_id = record.id if isinstance(record, MessageRecord) else None
         if message_id is not None and message_id in latest:
             body[latest[message_id]] = record  # a later checkpoint of the same reply replaces the earlier one
             continue
         if message_id is not None:
             latest[message_id] = len(body)
         body.append(record)
-    return Session(str(header.get("id") or path.stem), path, header, body)
+    return Session(header.id or path.stem, path, header, body)
 
 
 def session_files(folder: Path) -> list[Path]:
@@ -155,60 +171,68 @@ def find_session(folder: Path, spec: str) -> Session:
 # --- export -------------------------------------------------------------------------------------
 
 
+def export_session(session_file: Path, folder: Path) -> list[Path]:
+    """Write a session as Markdown and JSON into ``folder``; return both paths."""
+    session = read_session(session_file)
+    folder.mkdir(parents=True, exist_ok=True)
+    markdown = folder / f"{session.id}.md"
+    markdown.write_text(to_markdown(session), encoding="utf-8")
+    as_json = folder / f"{session.id}.json"
+    as_json.write_text(json.dumps(to_json(session), ensure_ascii=False, indent=2), encoding="utf-8")
+    return [markdown, as_json]
+
+
 def to_json(session: Session) -> dict[str, Any]:
-    return {"session": session.header, "records": session.records}
+    return {"session": session.header.to_json(), "records": [record.to_json() for record in session.records]}
 
 
 def to_markdown(session: Session) -> str:
-    """Both panes turn by turn: each user message, then each pane's reply to it."""
+    """Every pane turn by turn: each user message, then each pane's reply to it."""
     header = session.header
-    models = dict(header.get("panes") or {})
-    out = [f"# zhbench session {session.id}", "", f"Started {header.get('started', '?')}.", ""]
-    for key in ("a", "b"):
-        out.append(f"- Pane {key.upper()}: {_model_label(models.get(key))}")
+    models = dict(header.panes)
+    out = [f"# zhbench session {session.id}", "", f"Started {header.started}.", ""]
+    for name in sorted(models):
+        out.append(f"- Pane {name.upper()}: {_model_label(models[name])}")
     out.append("")
     turn_title: str | None = None
     for record in _turn_by_turn(session.records):
-        kind = record.get("type")
-        pane = str(record.get("pane", "?")).upper()
-        if kind == "model":
-            models[record.get("pane", "?")] = record
-            out += [f"*Pane {pane} now runs {_model_label(record)}.*", ""]
-        elif kind == "clear":
+        pane = record.pane.upper()
+        if isinstance(record, ModelRecord):
+            models[record.pane] = record.model
+            out += [f"*Pane {pane} now runs {_model_label(record.model)}.*", ""]
+        elif isinstance(record, ClearRecord):
             out += [f"*Pane {pane}: conversation cleared.*", ""]
-        elif kind == "message" and record.get("role") == "user":
-            title = f"## Turn {record.get('turn', '?')}"
+        elif record.role == "user":
+            title = f"## Turn {record.turn}"
             if title != turn_title:
-                target = " and ".join(p.upper() for p in record.get("to") or [record.get("pane", "?")])
-                out += [title, "", f"**You** (to {target}):", "", _quote(record.get("content", "")), ""]
+                target = " and ".join(p.upper() for p in record.to or (record.pane,))
+                out += [title, "", f"**You** (to {target}):", "", _quote(record.content), ""]
                 turn_title = title
-        elif kind == "message":
-            note = " (partial)" if record.get("partial") else ""
-            out += [f"**{pane} · {record.get('model', '?')}**{note}:", "", _quote(record.get("content", ""))]
-            stats = record.get("stats")
-            if stats:
+        else:
+            note = " (partial)" if record.partial else ""
+            out += [f"**{pane} · {record.model or '?'}**{note}:", "", _quote(record.content)]
+            if record.stats:
                 out.append("")
-                out.append(f"<sub>{stats_summary(stats)}</sub>")
-            if record.get("error"):
-                out += ["", f"> error: {record['error']}"]
+                out.append(f"<sub>{stats_summary(record.stats)}</sub>")
+            if record.error:
+                out += ["", f"> error: {record.error}"]
             out.append("")
     return "\n".join(out).rstrip() + "\n"
 
 
-def _turn_by_turn(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Records with each turn's messages together: the user's first, then pane A's reply, then B's.
+def _turn_by_turn(records: list[BodyRecord]) -> list[BodyRecord]:
+    """Records with each turn's messages together: the user's first, then each pane's reply in pane order.
 
     Panes finish in either order; model and clear records stay where they happened.
     """
 
-    def key(record: dict[str, Any]) -> tuple[int, int, str]:
-        turn = record.get("turn")
-        return (turn if isinstance(turn, int) else 0, 0 if record.get("role") == "user" else 1, str(record.get("pane")))
+    def key(record: MessageRecord) -> tuple[int, int, str]:
+        return (record.turn, 0 if record.role == "user" else 1, record.pane)
 
-    ordered: list[dict[str, Any]] = []
-    run: list[dict[str, Any]] = []
+    ordered: list[BodyRecord] = []
+    run: list[MessageRecord] = []
     for record in records:
-        if record.get("type") == "message":
+        if isinstance(record, MessageRecord):
             run.append(record)
             continue
         ordered += sorted(run, key=key)
@@ -217,10 +241,8 @@ def _turn_by_turn(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return ordered + sorted(run, key=key)
 
 
-def _model_label(pane: Mapping[str, Any] | None) -> str:
-    if not pane or not pane.get("model"):
-        return "no model"
-    return f"{pane['model']} ({pane.get('family', '?')}, {pane.get('path', '?')})"
+def _model_label(pane: PaneModel | None) -> str:
+    return pane.label() if pane and pane.model else "no model"
 
 
 def _quote(text: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.config import DEFAULT_THEME, load_config, remember_theme
+from workbench.session.config import DEFAULT_THEME, load_config, remember_theme
 
 
 def test_wrong_values_are_named_and_the_rest_is_kept(tmp_path: Path) -> None:

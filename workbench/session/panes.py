@@ -1,6 +1,6 @@
-"""What the app knows about pane A and pane B: the engine, its parameters, the conversation, the reply underway.
+"""What a session knows about each pane: the engine, its settings, the conversation, the reply underway.
 
-Plain state, changed only by the app's message handlers on the UI thread.
+Plain state, changed by ``Bench`` (and so, in the app, only by message handlers on the UI thread).
 """
 
 from __future__ import annotations
@@ -8,12 +8,13 @@ from __future__ import annotations
 import dataclasses
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
 from engines.api import ChatEngine
 from engines.types import GenerationParams, Message
+from workbench.session.records import PaneModel
 
-PANE_KEYS = ("a", "b")
+#: pane names in order: a session of N panes uses the first N
+PANE_NAMES = "abcdefghijklmnopqrstuvwxyz"
 
 
 @dataclass
@@ -42,6 +43,7 @@ class ReplyUnderway:
 
 @dataclass
 class PaneState:
+    name: str
     engine: ChatEngine | None = None
     label: str | None = None  # the model's name on screen
     demo: bool = False
@@ -61,20 +63,26 @@ class PaneState:
     def busy(self) -> bool:
         return self.reply is not None
 
-    def describe(self) -> dict[str, Any] | None:
-        """The model record of the transcript: name, family, path and parameters."""
+    def model(self) -> PaneModel | None:
+        """The model record of the transcript: name, family, path and settings."""
         if self.engine is None:
             return None
         info = self.engine.describe()
-        return {
-            "model": self.label,
-            "family": info.family,
-            "path": info.path,
-            "device": info.device,
-            "dtype": info.dtype,
-            "demo": self.demo,
-            "params": self.params.to_dict() if self.params else None,
-        }
+        return PaneModel(
+            model=self.label,
+            family=info.family,
+            path=info.path,
+            device=info.device,
+            dtype=info.dtype,
+            demo=self.demo,
+            params=self.params.to_dict() if self.params else None,
+        )
+
+    def take_contents_of(self, other: PaneState) -> None:
+        """Everything of ``other`` but its name (the panes swap what they hold, not where they are)."""
+        for item in dataclasses.fields(self):
+            if item.name != "name":
+                setattr(self, item.name, getattr(other, item.name))
 
 
 def params_summary(params: GenerationParams) -> str:

@@ -1,0 +1,135 @@
+"""A bench session without a screen: N panes, turns, replies run by the caller, every record written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engines.api import ReplyStream
+from engines.errors import GenerationError
+from engines.registry import load_engine
+from workbench.session.bench import Bench, ReplyJob
+from workbench.session.transcripts import read_session
+
+
+def run(bench: Bench, job: ReplyJob) -> None:
+    """What the app's worker does, in this thread: stream the reply and report it to the bench."""
+    stream = ReplyStream(
+        job.engine,
+        job.history,
+        job.params,
+        cancel=job.cancel,
+        on_text=lambda text: bench.reply_progressed(job.pane, job.generation, text),
+    )
+    try:
+        reply = stream.run()
+    except GenerationError as exc:
+        bench.reply_failed(job.pane, job.generation, str(exc), exc.partial)  # type: ignore[arg-type]
+    else:
+        bench.reply_finished(job.pane, job.generation, reply)
+
+
+def loaded(bench: Bench, name: str, path: Path, label: str) -> None:
+    generation = bench.begin_load(name, label)
+    assert generation is not None
+    bench.model_loaded(name, generation, load_engine(str(path), device="cpu"), demo=False)
+
+
+@pytest.fixture
+def three_panes(tmp_path: Path, standin_dir: Callable[..., Path]) -> Bench:
+    bench = Bench(tmp_path / "transcripts", pane_count=3, param_overrides={"chatyuan": {"max_new_tokens": "6"}})
+    loaded(bench, "a", standin_dir("chatyuan"), "元语")
+    loaded(bench, "b", standin_dir("dialogpt-zh"), "DialoGPT")
+    loaded(bench, "c", standin_dir("gpt2-dialogbot"), "dialogbot")
+    for state in bench.panes:
+        assert state.params is not None
+        state.params = state.params.with_overrides({"max_new_tokens": 6, "seed": 1})
+    return bench
+
+
+def test_one_message_goes_to_every_pane_and_each_reply_is_recorded(three_panes: Bench) -> None:
+    bench = three_panes
+    jobs = bench.send("你好", bench.names)
+    assert [job.pane for job in jobs] == ["a", "b", "c"] and bench.turn == 1
+    for job in jobs:
+        run(bench, job)
+    assert all(not state.busy and state.history[-1]["role"] == "assistant" for state in bench.panes)
+    assert bench.transcript is not None
+    session = read_session(bench.transcript.path)
+    assert sorted(session.header.panes) == ["a", "b", "c"] and session.header.panes["c"].model == "dialogbot"
+    users = [m for m in session.messages if m.role == "user"]
+    assert [(m.pane, m.to) for m in users] == [(p, ("a", "b", "c")) for p in "abc"]
+    replies = {m.pane: m for m in session.messages if m.role == "assistant"}
+    assert all(replies[p].content == bench.pane(p).history[-1]["content"] and not replies[p].partial for p in "abc")
+    assert replies["a"].params["seed"] == 1 and replies["a"].stats["new_tokens"] <= 6
+
+
+def test_a_busy_pane_is_not_sent_to_and_says_why(three_panes: Bench) -> None:
+    bench = three_panes
+    (job,) = bench.send("只给A", ["a"])
+    assert bench.why_not_ready("a") == "is still replying (Esc stops it)"
+    assert [j.pane for j in bench.send("第二句", ["a", "b"])] == ["b"]
+    run(bench, job)
+    assert bench.why_not_ready("a") is None
+
+
+def test_the_config_settings_apply_and_a_wrong_one_is_named(tmp_path: Path, standin_dir: Callable[..., Path]) -> None:
+    bench = Bench(tmp_path, param_overrides={"chatyuan": {"temperature": "-1"}})
+    engine = load_engine(str(standin_dir("chatyuan")), device="cpu")
+    generation = bench.begin_load("a", "元语")
+    assert generation is not None
+    problem = bench.model_loaded("a", generation, engine, demo=False)
+    assert problem is not None and "config [params.chatyuan]" in problem and "temperature" in problem
+    assert bench.pane("a").params == engine.default_params()
+
+
+def test_reports_about_an_ended_reply_or_a_replaced_load_change_nothing(
+    three_panes: Bench, standin_dir: Callable[..., Path]
+) -> None:
+    bench = three_panes
+    (job,) = bench.send("你好", ["a"])
+    reply = ReplyStream(job.engine, job.history, job.params).run()
+    assert bench.reply_finished("a", job.generation, reply) is not None
+    # a piece or an end reported late, after the reply was recorded, is not added to it
+    assert not bench.reply_progressed("a", job.generation, "迟到的")
+    assert bench.reply_finished("a", job.generation, reply) is None
+    assert bench.pane("a").history[-1]["content"] == reply.text and len(bench.pane("a").history) == 2
+    # a load that a newer load replaced reports in vain
+    older = bench.begin_load("b", "first choice")
+    newer = bench.begin_load("b", "second choice")
+    assert older is not None and newer is not None
+    engine = load_engine(str(standin_dir("chatyuan")), device="cpu")
+    bench.model_loaded("b", older, engine, demo=False)
+    assert bench.pane("b").loading == "second choice" and bench.pane("b").engine is not engine
+    bench.model_loaded("b", newer, engine, demo=False)
+    assert bench.pane("b").engine is engine and bench.pane("b").label == "second choice"
+
+
+def test_regenerate_marks_the_reply_it_replaces_and_swap_moves_whole_conversations(three_panes: Bench) -> None:
+    bench = three_panes
+    for job in bench.send("你好", ["a", "b"]):
+        run(bench, job)
+    first = bench.pane("a").last_reply_id
+    job = bench.regenerate("a")
+    assert job is not None and job.history == [{"role": "user", "content": "你好"}]
+    run(bench, job)
+    assert bench.transcript is not None
+    regenerated = [m for m in read_session(bench.transcript.path).messages if m.regenerates == first]
+    assert len(regenerated) == 1
+    a_engine, b_history = bench.pane("a").engine, list(bench.pane("b").history)
+    assert bench.swap("a", "b")
+    assert bench.pane("b").engine is a_engine and bench.pane("a").history == b_history
+    assert [p.name for p in bench.panes] == ["a", "b", "c"]
+
+
+def test_the_session_layer_loads_no_textual_and_no_torch() -> None:
+    code = (
+        "import sys, workbench.session.bench, workbench.session.transcripts, workbench.session.model_rows; "
+        "print(sorted({'textual', 'torch', 'transformers', 'rich', 'widgets'} & set(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -1,0 +1,47 @@
+"""The ``zhbench`` command line: one module per command group. Its commands and JSON shapes are stable:
+scripts depend on them. Importing it loads neither Textual nor torch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from engines.errors import ZhbenchError
+from workbench.cli import app_command, chat, files, models
+from workbench.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, CommandError
+from workbench.session.transcripts import TranscriptError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args.handler = app_command.cmd_app
+    elif args.a or args.b:
+        parser.error("--a and --b open the app: give them without a command")
+    try:
+        return int(args.handler(args) or 0)
+    except (ZhbenchError, CommandError, TranscriptError, ValueError) as exc:
+        print(f"zhbench: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zhbench",
+        description="Run Chinese chat models locally and compare them. With no command, opens the app.",
+    )
+    parser.set_defaults(command=None)
+    app_command.add_app_options(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    models.register(commands)
+    chat.register(commands)
+    files.register(commands)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

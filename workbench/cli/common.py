@@ -1,0 +1,132 @@
+"""What the commands share: loading a model from the options, decoding settings, history files, streaming."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from engines.api import ChatEngine, ReplyStream, default_params
+from engines.errors import ZhbenchError
+from engines.types import GenerationParams, Message, Reply, stats_summary
+from workbench.session.safe_text import visible_text
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+class CommandError(Exception):
+    """A problem with what the user asked for; reported as one line."""
+
+
+def model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, metavar="M", help="a model folder, a .pth file, or a cached hub id")
+    parser.add_argument("--family", metavar="F", help="the model family, overriding detection")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when there is a GPU)")
+    parser.add_argument("--dtype", help="float32, float16 or bfloat16 (default: as upstream)")
+    parser.add_argument(
+        "--strategy", help="RWKV only: where and in what precision layers run, e.g. 'cuda fp16i8 *10 -> cuda fp16'"
+    )
+
+
+def param_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("decoding (defaults: the model's upstream defaults)")
+    group.add_argument("--preset", help="a named upstream setting of the family (e.g. promptclue: beam, sample)")
+    group.add_argument("--seed", type=int)
+    group.add_argument("--greedy", action="store_true", default=None, help="deterministic decoding")
+    group.add_argument("--max-new-tokens", type=int)
+    group.add_argument("--temperature", type=float)
+    group.add_argument("--top-p", type=float)
+    group.add_argument("--top-k", type=int)
+    group.add_argument("--repetition-penalty", type=float)
+    group.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="any other setting (repeatable)"
+    )
+
+
+def load(args: argparse.Namespace) -> ChatEngine:
+    """The model the ``--model`` options name."""
+    from engines.registry import load_engine
+
+    extra = {"strategy": args.strategy} if args.strategy else None
+    return load_engine(args.model, family=args.family, device=args.device, dtype=args.dtype, extra=extra)
+
+
+def params(engine: ChatEngine, args: argparse.Namespace) -> GenerationParams:
+    """The engine's preset (or default) settings with the options on top, checked."""
+    presets = engine.presets()
+    if args.preset is not None:
+        if args.preset not in presets:
+            raise CommandError(f"unknown preset {args.preset!r} for {engine.family} (known: {', '.join(presets)})")
+        chosen = presets[args.preset]
+    else:
+        chosen = default_params(engine)
+    overrides: dict[str, object] = {
+        name: value
+        for name, value in (
+            ("seed", args.seed),
+            ("greedy", args.greedy),
+            ("max_new_tokens", args.max_new_tokens),
+            ("temperature", args.temperature),
+            ("top_p", args.top_p),
+            ("top_k", args.top_k),
+            ("repetition_penalty", args.repetition_penalty),
+        )
+        if value is not None
+    }
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise CommandError(f"--set takes NAME=VALUE, got {item!r}")
+        overrides[name.strip().replace("-", "_")] = value.strip()
+    chosen = chosen.with_overrides(overrides)
+    chosen.validate()
+    return chosen
+
+
+def read_history(path: Path, *, answerable: bool = False) -> list[Message]:
+    """Messages from a JSON history file; ``answerable`` also requires the last one to be the user's."""
+    from engines.types import validate_history, validate_messages
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CommandError(f"{path}: no such history file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"{path}: unreadable history file ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"{path}: not valid JSON ({exc})") from None
+    try:
+        return (validate_history if answerable else validate_messages)(data)
+    except ZhbenchError as exc:
+        raise CommandError(f"{path}: {exc}") from None
+
+
+def stream_to_stdout(engine: ChatEngine, history: list[Message], settings: GenerationParams) -> Reply:
+    """Stream a reply to stdout, shown literally; Ctrl+C stops it and keeps what came."""
+    stream = ReplyStream(engine, history, settings).start()
+    try:
+        for piece in stream:
+            sys.stdout.write(visible_text(piece))
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        stream.cancel()
+        stream.wait()
+    reply = stream.result
+    if reply.stats.stop_reason.value == "cancelled":
+        sys.stdout.write(" [stopped]")
+    sys.stdout.write("\n")
+    print(f"[{stats_summary(reply.stats.to_dict())}]", file=sys.stderr)
+    return reply
+
+
+def reply_json(reply: Reply) -> dict[str, Any]:
+    return {
+        "family": reply.family,
+        "reply": reply.text,
+        "output_ids": reply.output_ids,
+        "params": reply.params.to_dict(),
+        "stats": reply.stats.to_dict(),
+    }

@@ -1,0 +1,82 @@
+"""``paths``, ``transcripts`` and ``export``: where zhbench keeps its files, and the saved sessions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from workbench.cli.common import CommandError
+from workbench.session.transcripts import TranscriptError
+
+
+def register(commands: Any) -> None:
+    paths = commands.add_parser("paths", help="where the config, transcripts, exports and demo models are")
+    paths.add_argument("--json", action="store_true", help="print a JSON object")
+    paths.set_defaults(handler=cmd_paths)
+
+    transcripts = commands.add_parser("transcripts", help="list the saved sessions")
+    transcripts.add_argument("--json", action="store_true", help="print a JSON list")
+    transcripts.set_defaults(handler=cmd_transcripts)
+
+    export = commands.add_parser("export", help="write a saved session as Markdown or JSON")
+    export.add_argument("session", metavar="SESSION", help="a session id (or its start), a .jsonl file, or latest")
+    export.add_argument("--format", choices=("md", "json"), default="md")
+    export.add_argument("-o", "--output", type=Path, help="write to this file (default: stdout)")
+    export.set_defaults(handler=cmd_export)
+
+
+def cmd_paths(args: argparse.Namespace) -> int:
+    from workbench.session.config import user_paths
+
+    found = {name: str(path) for name, path in user_paths().items()}
+    if args.json:
+        print(json.dumps(found, indent=2))
+    else:
+        for name, path in found.items():
+            print(f"{name:<12} {path}")
+    return 0
+
+
+def cmd_transcripts(args: argparse.Namespace) -> int:
+    from workbench.session.config import transcripts_dir
+    from workbench.session.transcripts import list_sessions
+
+    folder = transcripts_dir()
+    found = list(list_sessions(folder))
+    if args.json:
+        rows = [s.summary() if not isinstance(s, TranscriptError) else {"error": str(s)} for s in found]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    if not found:
+        print(f"no saved sessions in {folder}")
+    for session in found:
+        if isinstance(session, TranscriptError):
+            print(f"unreadable: {session}")
+            continue
+        info = session.summary()
+        models = " | ".join(f"{k.upper()}: {m or '-'}" for k, m in info["models"].items())
+        print(f"{info['id']}  {info['messages']:>4} messages  {models}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from workbench.session.config import transcripts_dir
+    from workbench.session.transcripts import find_session, to_json, to_markdown
+
+    session = find_session(transcripts_dir(), args.session)
+    if args.format == "md":
+        text = to_markdown(session)
+    else:
+        text = json.dumps(to_json(session), ensure_ascii=False, indent=2) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0

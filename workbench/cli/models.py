@@ -1,0 +1,48 @@
+"""``models`` and ``make-tiny``: what zhbench can run, and tiny stand-ins to try it with."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from workbench.session.byte_sizes import format_bytes
+
+
+def register(commands: Any) -> None:
+    models = commands.add_parser("models", help="list the seed catalog and the models found locally")
+    models.add_argument("--json", action="store_true", help="print a JSON list")
+    models.add_argument("--dir", action="append", type=Path, default=[], help="also look in this folder (repeatable)")
+    models.set_defaults(handler=cmd_models)
+
+    tiny = commands.add_parser("make-tiny", help="write a tiny random-weight stand-in of a family")
+    tiny.add_argument("family", metavar="FAMILY")
+    tiny.add_argument("dir", metavar="DIR", type=Path)
+    tiny.add_argument(
+        "--weights", choices=("bin", "safetensors", "pth"), help="weights file format (default: the published one)"
+    )
+    tiny.set_defaults(handler=cmd_make_tiny)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from engines.hub.discovery import local_models
+    from workbench.session.model_rows import model_rows
+
+    rows = [row for row in model_rows(local_models(args.dir), gpu=False) if row.source != "demo"]
+    if args.json:
+        print(json.dumps([row.to_json() for row in rows], ensure_ascii=False, indent=2))
+        return 0
+    for row in rows:
+        where = str(row.path) if row.path else "not downloaded"
+        size = format_bytes(row.size_bytes) if row.size_bytes is not None else ""
+        print(f"{row.family:<15} {row.id:<42} {size:>10}  {where}")
+    return 0
+
+
+def cmd_make_tiny(args: argparse.Namespace) -> int:
+    from engines.registry import write_standin
+
+    path = write_standin(args.family, args.dir, args.weights)
+    print(f"wrote a tiny random-weight {args.family} stand-in to {path}")
+    return 0

@@ -1,0 +1,66 @@
+"""The command palette's bench commands: every action, each pane's chat commands, and loading any model.
+
+They follow the context: chat commands for the model each pane runs, a load command for every model
+on offer into every pane.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from workbench.screens.bench import BenchScreen
+
+#: a palette entry: title, one line of help, and what it does
+Command = tuple[str, str, Callable[[], object]]
+
+
+def bench_commands(screen: BenchScreen) -> Iterator[Command]:
+    """Everything the palette offers on the bench, in the order it lists them."""
+    yield "Stop generating", "Stop the reply of the focused pane, or of both (Esc)", screen.action_stop
+    yield "Regenerate", "Another reply to the last message (Ctrl+R)", screen.action_regenerate
+    yield "Clear conversation", "Clear the focused pane, or both (Ctrl+L)", screen.action_clear
+    yield "Swap panes", "Exchange pane A and pane B (F4)", screen.action_swap
+    yield "Switch active pane", "Ctrl+T sends to the active pane (Ctrl+O)", screen.action_switch_pane
+    yield "Edit parameters", "Decoding settings of the active pane (F2)", screen.action_edit_params
+    yield "Show or hide the model list", "More room for the panes (F9)", screen.action_toggle_models
+    yield "Export session", "Write this session as Markdown and JSON (Ctrl+S)", screen.action_export
+    for state in screen.bench.panes:
+        engine = state.engine
+        for command, help_text in (engine.chat_commands() if engine else {}).items():
+            yield (
+                f"Pane {state.name.upper()}: {command}",
+                f"{engine.family if engine else '?'} chat command: {help_text}",
+                lambda pane=state.name, command=command: screen.run_chat_command(pane, command),
+            )
+    for row in screen.app.rows:
+        if row.available:
+            for pane in screen.bench.names:
+                yield (
+                    f"Load {row.name} into {pane.upper()}",
+                    f"{row.family} · {row.key}",
+                    lambda row=row, pane=pane: screen.load_model(pane, row.key, row.name),
+                )
+
+
+class BenchCommands(Provider):
+    """The bench's commands in the palette (Ctrl+P), beside Textual's own (theme, quit…)."""
+
+    def _commands(self) -> list[Command]:
+        from workbench.screens.bench import BenchScreen
+
+        return list(bench_commands(self.screen)) if isinstance(self.screen, BenchScreen) else []
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)

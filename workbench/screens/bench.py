@@ -1,0 +1,384 @@
+"""The bench: a model list, chat panes answering the same message at once, a composer and a memory meter.
+
+Wiring only: the session's state and records live in ``workbench.session.bench.Bench``; slow work runs in
+``workbench.workers``; this screen starts workers, and its handlers hand their reports to the bench and
+draw the result.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from engines.api import default_params
+from widgets.chat_pane import ChatPane
+from widgets.composer import Composer
+from widgets.gpu_meter import GpuMeter
+from widgets.model_list import ModelList
+from widgets.params_dialog import ParamsDialog
+from workbench import workers
+from workbench.commands import BenchCommands
+from workbench.session.bench import Bench, ReplyJob
+from workbench.session.model_rows import DEMO_MODELS
+from workbench.session.panes import ShownEntry, apply_values, editable_values, params_summary
+from workbench.session.transcripts import TranscriptError, export_session
+
+if TYPE_CHECKING:
+    from workbench.app import ZhbenchApp
+
+
+class BenchScreen(Screen[None]):
+    """Two models side by side, answering the same message at once."""
+
+    COMMANDS: ClassVar = Screen.COMMANDS | {BenchCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "stop", "Stop", id="stop"),
+        Binding("ctrl+r", "regenerate", "Regenerate", id="regenerate"),
+        Binding("ctrl+l", "clear", "Clear", id="clear"),
+        Binding("f2", "edit_params", "Parameters", id="params"),
+        Binding("f4", "swap", "Swap A/B", id="swap"),
+        Binding("ctrl+o", "switch_pane", "Other pane", id="switch-pane", show=False),
+        Binding("ctrl+s", "export", "Export", id="export"),
+        Binding("ctrl+f", "find_model", "Find model", id="find-model", show=False),
+        Binding("f9", "toggle_models", "Models", id="toggle-models"),
+    ]
+
+    app: ZhbenchApp
+
+    def __init__(self, bench: Bench, *, preload: dict[str, str], offer_demos: bool) -> None:
+        super().__init__()
+        self.bench = bench
+        self.preload = preload
+        self.offer_demos = offer_demos
+        self.active_pane = bench.names[0]
+        self._meter: GpuMeter | None = None  # once mounted
+
+    # --- layout -------------------------------------------------------------------------------
+
+    def compose(self) -> Any:
+        yield Header(show_clock=False, icon="⚖")
+        with Horizontal(id="body"):
+            yield ModelList(id="models")
+            with Horizontal(id="panes"):
+                for name in self.bench.names:
+                    yield ChatPane(name, id=f"pane-{name}")
+        yield Composer(id="composer")
+        yield GpuMeter(id="meter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._meter = self.query_one(GpuMeter)
+        self._mark_active()
+        self.query_one(Composer).focus()
+        self.set_interval(0.25, self._tick_loading)
+        for pane, spec in self.preload.items():
+            self.load_model(pane, spec, spec)
+        if self.app.discovered is not None:  # the models were found before this screen was up
+            self.show_models(self.app.discovered)
+
+    def pane_widget(self, pane: str) -> ChatPane:
+        return self.query_one(f"#pane-{pane}", ChatPane)
+
+    def _screen_gone(self) -> bool:
+        """Whether the screen is not up (yet, or any more: a worker may report while the app exits)."""
+        return self._meter is None or not self._meter.is_attached
+
+    # --- finding and loading models -----------------------------------------------------------
+
+    def show_models(self, event: workers.ModelsDiscovered) -> None:
+        """The app found the models on this machine: list them, and offer the demos when there are none."""
+        if self._screen_gone():
+            return
+        self.query_one(ModelList).set_rows(event.rows)
+        idle = all(p.engine is None and p.loading is None for p in self.bench.panes)
+        if self.offer_demos and not event.any_local and not self.preload and idle:
+            self.notify("No models found on this machine: loading two tiny demo models (random weights).")
+            for pane, (key, family) in zip(self.bench.names, DEMO_MODELS, strict=False):
+                self.load_model(pane, key, f"tiny {family} (demo)")
+
+    @on(ModelList.LoadRequested)
+    def _load_requested(self, event: ModelList.LoadRequested) -> None:
+        pane = self.active_pane if event.pane == "active" else event.pane
+        if not event.row.available:
+            self.notify(
+                f"{event.row.name} is not on this machine: download it (for example `hf download {event.row.key}`),"
+                " then it shows up here.",
+                severity="warning",
+                timeout=8,
+            )
+            return
+        label = event.row.name + (" (demo)" if event.row.source == "demo" else "")
+        self.load_model(pane, event.row.key, label)
+
+    def load_model(self, pane: str, spec: str, label: str) -> None:
+        """Load ``spec`` into ``pane`` in a worker; the pane keeps working (or stays empty) until it is done."""
+        generation = self.bench.begin_load(pane, label)
+        if generation is None:
+            self.notify(f"Pane {pane.upper()} is replying: stop it (Esc) before loading another model.")
+            return
+        self._tick_loading()
+        config = self.app.config
+        self.run_worker(
+            lambda: workers.load_model(
+                self.post_message,
+                pane,
+                generation,
+                spec,
+                device=self.app.device,
+                strategy=config.strategy_for(spec),
+                demo_folder=self.app.demo_folder,
+            ),
+            thread=True,
+            group=f"load-{pane}",
+            exit_on_error=False,
+        )
+
+    def _tick_loading(self) -> None:
+        for state in self.bench.panes:
+            if state.loading is not None:
+                elapsed = time.monotonic() - state.load_started
+                spinner = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"[int(elapsed * 4) % 10]
+                self.pane_widget(state.name).set_status(
+                    f"{spinner} loading {state.loading}: {state.load_step}… {elapsed:.1f}s"
+                )
+
+    @on(workers.LoadProgressed)
+    def _load_progressed(self, event: workers.LoadProgressed) -> None:
+        self.bench.load_progressed(event.pane, event.generation, event.step)
+
+    @on(workers.ModelLoaded)
+    def _model_loaded(self, event: workers.ModelLoaded) -> None:
+        if self._screen_gone():
+            return
+        problem = self.bench.model_loaded(event.pane, event.generation, event.engine, demo=event.demo)
+        if self.bench.current(event.pane, event.generation) is None:
+            return
+        if problem:
+            self.notify(problem, severity="warning")
+        widget = self.pane_widget(event.pane)
+        widget.clear()
+        widget.set_status(None)
+        self._show_header(event.pane)
+
+    @on(workers.ModelLoadFailed)
+    def _model_load_failed(self, event: workers.ModelLoadFailed) -> None:
+        if self._screen_gone():
+            return
+        what = self.bench.load_failed(event.pane, event.generation)
+        if what is not None:
+            self.pane_widget(event.pane).set_status(f"could not load {what}:\n{event.reason}", error=True)
+
+    def _show_header(self, pane: str) -> None:
+        state = self.bench.pane(pane)
+        if state.engine is None or state.params is None:
+            return
+        info = state.engine.describe()
+        detail = f"{info.family} · {info.placement()}"
+        if state.demo:
+            detail = "DEMO · random weights, replies are noise · " + detail
+        self.pane_widget(pane).set_model(state.label or "?", f"{detail}\n{params_summary(state.params)}")
+
+    # --- sending and replying -----------------------------------------------------------------
+
+    @on(Composer.Submitted)
+    def _submitted(self, event: Composer.Submitted) -> None:
+        targets = self.bench.names if event.target == "both" else [self.active_pane]
+        if not self.send(event.text, targets):
+            event.composer.text = event.text  # nothing was sent: give the text back
+
+    def send(self, text: str, targets: list[str]) -> bool:
+        """Send ``text`` as the user's message to each target pane that can take it; whether any could."""
+        for pane in targets:
+            why = self.bench.why_not_ready(pane)
+            if why is not None:
+                self.notify(f"Pane {pane.upper()} {why}.", severity="warning")
+        jobs = self.bench.send(text, targets)
+        for job in jobs:
+            self.pane_widget(job.pane).add_message(text, role="user")
+            self._run_reply(job)
+        return bool(jobs)
+
+    def _run_reply(self, job: ReplyJob) -> None:
+        note = None
+        if job.params.num_beams > 1:
+            note = f"… beam search with {job.params.num_beams} beams cannot stream: the reply appears when it is done"
+        self.pane_widget(job.pane).begin_reply(note=note)
+        self.run_worker(
+            lambda: workers.run_reply(self.post_message, job),
+            thread=True,
+            group=f"reply-{job.pane}",
+            exit_on_error=False,
+        )
+
+    @on(workers.ReplyChunkArrived)
+    def _reply_chunk(self, event: workers.ReplyChunkArrived) -> None:
+        if self._screen_gone() or not self.bench.reply_progressed(event.pane, event.generation, event.piece):
+            return
+        view = self.pane_widget(event.pane).current_reply
+        if view is not None:
+            view.append(event.piece)
+
+    @on(workers.ReplyFinished)
+    def _reply_finished(self, event: workers.ReplyFinished) -> None:
+        if not self._screen_gone():
+            self._show_end(event.pane, self.bench.reply_finished(event.pane, event.generation, event.reply))
+
+    @on(workers.ReplyFailed)
+    def _reply_failed(self, event: workers.ReplyFailed) -> None:
+        if not self._screen_gone():
+            entry = self.bench.reply_failed(event.pane, event.generation, event.error, event.partial)
+            self._show_end(event.pane, entry)
+
+    def _show_end(self, pane: str, entry: ShownEntry | None) -> None:
+        view = self.pane_widget(pane).current_reply
+        if entry is not None and view is not None:
+            view.finish(entry.text, stats=entry.stats or "", stopped=entry.stopped, error=entry.error)
+
+    # --- actions ------------------------------------------------------------------------------
+
+    def _target_panes(self) -> list[str]:
+        """The pane that has focus, or every pane when the focus is elsewhere (the composer, the model list)."""
+        focused = self.focused
+        for pane in self.bench.names:
+            widget = self.pane_widget(pane)
+            if focused is not None and (focused is widget or widget in focused.ancestors):
+                return [pane]
+        return self.bench.names
+
+    def action_stop(self) -> None:
+        self.bench.stop(self._target_panes())
+
+    def action_regenerate(self) -> None:
+        for pane in self._target_panes():
+            had_reply = bool(self.bench.pane(pane).shown) and self.bench.pane(pane).shown[-1].role == "assistant"
+            job = self.bench.regenerate(pane)
+            if job is None:
+                continue
+            widget = self.pane_widget(pane)
+            if had_reply and widget.current_reply is not None:
+                widget.current_reply.remove()
+            self._run_reply(job)
+
+    def action_clear(self) -> None:
+        for pane in self._target_panes():
+            if self.bench.clear(pane):
+                self.pane_widget(pane).clear()
+            else:
+                self.notify(f"Pane {pane.upper()} is replying: stop it (Esc) first.", severity="warning")
+
+    def action_swap(self) -> None:
+        if not self.bench.swap():
+            self.notify("Wait for both panes to finish (or stop them) before swapping.", severity="warning")
+            return
+        for pane in self.bench.names[:2]:
+            self._redraw(pane)
+
+    def _redraw(self, pane: str) -> None:
+        state = self.bench.pane(pane)
+        widget = self.pane_widget(pane)
+        widget.clear()
+        widget.set_status(None)
+        if state.engine is None:
+            widget.show_no_model()
+            return
+        self._show_header(pane)
+        for entry in state.shown:
+            if entry.role == "user":
+                widget.add_message(entry.text, role="user")
+            else:
+                widget.begin_reply().finish(
+                    entry.text, stats=entry.stats or "", stopped=entry.stopped, error=entry.error
+                )
+
+    def action_switch_pane(self) -> None:
+        names = self.bench.names
+        self.active_pane = names[(names.index(self.active_pane) + 1) % len(names)]
+        self._mark_active()
+
+    def _mark_active(self) -> None:
+        for pane in self.bench.names:
+            self.pane_widget(pane).set_class(pane == self.active_pane, "active")
+        self.query_one(Composer).border_title = f"Message · active pane: {self.active_pane.upper()}"
+
+    def on_descendant_focus(self, event: Any) -> None:
+        for pane in self.bench.names:
+            widget = self.pane_widget(pane)
+            if event.widget is widget or widget in event.widget.ancestors:
+                self.active_pane = pane
+                self._mark_active()
+
+    def action_edit_params(self) -> None:
+        pane = self.active_pane
+        state = self.bench.pane(pane)
+        engine, params = state.engine, state.params
+        if engine is None or params is None:
+            self.notify(f"Pane {pane.upper()} has no model loaded.", severity="warning")
+            return
+
+        def validate(values: dict[str, str]) -> str | None:
+            try:
+                apply_values(params, values)
+            except ValueError as exc:
+                return str(exc)
+            return None
+
+        def applied(values: dict[str, str] | None) -> None:
+            if values is not None and self.bench.pane(pane).engine is engine:
+                self.bench.pane(pane).params = apply_values(params, values)
+                self._show_header(pane)
+
+        title = f"Parameters of pane {pane.upper()}: {state.label} (upstream defaults: {engine.family})"
+        dialog = ParamsDialog(title, editable_values(params), editable_values(default_params(engine)), validate)
+        self.app.push_screen(dialog, applied)
+
+    def action_export(self) -> None:
+        transcript = self.bench.transcript
+        if transcript is None:
+            self.notify("Nothing to export yet: this session has no messages.", severity="warning")
+            return
+        try:
+            paths = export_session(transcript.path, self.app.exports_folder)
+        except (OSError, TranscriptError) as exc:
+            self.notify(f"export failed: {exc}", severity="error")
+            return
+        self.notify("Exported to " + " and ".join(str(p) for p in paths), timeout=10)
+
+    def action_find_model(self) -> None:
+        self.query_one(ModelList).display = True
+        self.query_one("#model-filter").focus()
+
+    def action_toggle_models(self) -> None:
+        models = self.query_one(ModelList)
+        models.display = not models.display
+
+    def run_chat_command(self, pane: str, command: str) -> None:
+        """A model's own chat command (RWKV's ``+reset``, ``+gen TEXT``…): sent to ``pane`` at once when it
+        takes nothing more, else put in the composer to be completed and sent to that pane."""
+        head, _, placeholder = command.partition(" ")
+        if placeholder:  # "+gen TEXT"
+            start = head + " "
+        elif command.endswith("=X"):  # "-temp=X", written inside a message
+            start = command.removesuffix("X")
+        else:
+            self.send(command, [pane])
+            return
+        self.active_pane = pane
+        self._mark_active()
+        composer = self.query_one(Composer)
+        composer.text = start + composer.text
+        composer.move_cursor(composer.document.end)
+        composer.focus()
+        self.notify(f"Complete the command; Ctrl+T sends it to pane {pane.upper()}.")
+
+    # --- the memory meter ---------------------------------------------------------------------
+
+    def show_memory(self, event: workers.MemoryRead) -> None:
+        if self._meter is not None and not self._screen_gone():
+            self._meter.show(event.reading)
+

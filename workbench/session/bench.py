@@ -1,0 +1,312 @@
+"""A bench session without a screen: N panes answering the same messages, turn by turn, every word recorded.
+
+``Bench`` owns the panes' state, the turn count and the transcript. It runs nothing itself: ``send`` and
+``regenerate`` hand back ``ReplyJob``s for the caller to run (the app in thread workers, a script in
+threads), and the caller reports each job's progress and end back with the job's pane and generation.
+A report about a pane's older load or reply (one that a newer one replaced) is ignored.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engines.api import ChatEngine, default_params
+from engines.types import GenerationParams, Message, Reply, StopReason, stats_summary
+from workbench.session.panes import PANE_NAMES, PaneState, ReplyUnderway, ShownEntry, apply_values
+from workbench.session.records import BodyRecord, ClearRecord, MessageRecord, ModelRecord
+from workbench.session.transcripts import TranscriptWriter, now_iso
+
+#: a streaming reply is written to the transcript at most this often (each write is fsynced)
+CHECKPOINT_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class ReplyJob:
+    """One reply to run: the pane and generation to report it under, the engine, and what it answers."""
+
+    pane: str
+    generation: int
+    engine: ChatEngine
+    history: list[Message]
+    params: GenerationParams
+    cancel: threading.Event
+
+
+class Bench:
+    """The panes of one session and the conversation they share."""
+
+    def __init__(
+        self,
+        transcripts_folder: Path,
+        *,
+        pane_count: int = 2,
+        param_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        on_problem: Callable[[str], None] = print,
+    ) -> None:
+        if not 1 <= pane_count <= len(PANE_NAMES):
+            raise ValueError(f"a bench has 1 to {len(PANE_NAMES)} panes, not {pane_count}")
+        self.panes = [PaneState(name) for name in PANE_NAMES[:pane_count]]
+        self.transcripts_folder = transcripts_folder
+        self.param_overrides = dict(param_overrides or {})
+        self.on_problem = on_problem
+        self.transcript: TranscriptWriter | None = None
+        self.turn = 0
+
+    @property
+    def names(self) -> list[str]:
+        return [pane.name for pane in self.panes]
+
+    def pane(self, name: str) -> PaneState:
+        for pane in self.panes:
+            if pane.name == name:
+                return pane
+        raise KeyError(f"no pane {name!r} (panes: {', '.join(self.names)})")
+
+    # --- loading ---------------------------------------------------------------------------------
+
+    def begin_load(self, name: str, label: str) -> int | None:
+        """Mark ``name`` loading ``label``; the generation to report the load under, or None while it replies."""
+        state = self.pane(name)
+        if state.busy:
+            return None
+        state.generation += 1
+        state.loading = label
+        state.load_started = time.monotonic()
+        state.load_step = "starting"
+        return state.generation
+
+    def load_progressed(self, name: str, generation: int, step: str) -> None:
+        state = self.current(name, generation)
+        if state is not None and state.loading is not None:
+            state.load_step = step
+
+    def model_loaded(self, name: str, generation: int, engine: ChatEngine, *, demo: bool) -> str | None:
+        """The pane now runs ``engine`` (its conversation starts afresh); a problem with the configured
+        settings as text, or None. Nothing happens for a load a newer one replaced."""
+        state = self.current(name, generation)
+        if state is None:
+            return None
+        state.label, state.loading = state.loading or "?", None
+        state.engine = engine
+        state.demo = demo
+        state.weight_bytes = engine.describe().weight_bytes
+        state.params, problem = self.initial_params(engine)
+        state.history.clear()
+        state.shown.clear()
+        self._record_if_started(ModelRecord(name, now_iso(), state.model()))
+        return problem
+
+    def load_failed(self, name: str, generation: int) -> str | None:
+        """What was being loaded, for a failure of the pane's latest load; else None."""
+        state = self.current(name, generation)
+        if state is None:
+            return None
+        what, state.loading = state.loading, None
+        return what or "?"
+
+    def initial_params(self, engine: ChatEngine) -> tuple[GenerationParams, str | None]:
+        """The engine's upstream defaults with the config's ``[params.FAMILY]`` on top (or without, and why)."""
+        params = default_params(engine)
+        overrides = self.param_overrides.get(engine.family)
+        if not overrides:
+            return params, None
+        try:
+            return apply_values(params, {k: str(v) for k, v in overrides.items()}), None
+        except ValueError as exc:
+            return params, f"config [params.{engine.family}]: {exc}; using upstream defaults"
+
+    # --- replying --------------------------------------------------------------------------------
+
+    def why_not_ready(self, name: str) -> str | None:
+        """Why ``name`` cannot take a message now, or None when it can."""
+        state = self.pane(name)
+        if state.busy:
+            return "is still replying (Esc stops it)"
+        if state.loading:
+            return "is still loading its model"
+        if state.engine is None:
+            return "has no model loaded"
+        return None
+
+    def send(self, text: str, targets: Sequence[str]) -> list[ReplyJob]:
+        """``text`` as the user's message to each target pane that can take it; a reply job for each."""
+        ready = [name for name in targets if self.why_not_ready(name) is None]
+        if not ready:
+            return []
+        self.turn += 1
+        jobs = []
+        for name in ready:
+            state = self.pane(name)
+            state.history.append({"role": "user", "content": text})
+            state.shown.append(ShownEntry("user", text))
+            message = MessageRecord(
+                id=f"{name}-{self.turn}-user",
+                pane=name,
+                turn=self.turn,
+                role="user",
+                content=text,
+                model=state.label,
+                time=now_iso(),
+                to=tuple(ready),
+            )
+            self._record(message)
+            jobs.append(self._start_reply(name))
+        return jobs
+
+    def regenerate(self, name: str) -> ReplyJob | None:
+        """Another reply to the pane's last message (its last reply dropped), or None when there is none."""
+        state = self.pane(name)
+        if state.engine is None or state.busy or not state.history:
+            return None
+        regenerates = None
+        if state.history[-1]["role"] == "assistant":
+            state.history.pop()
+            regenerates = state.last_reply_id
+        if state.shown and state.shown[-1].role == "assistant":
+            state.shown.pop()
+        return self._start_reply(name, regenerates=regenerates)
+
+    def _start_reply(self, name: str, *, regenerates: str | None = None) -> ReplyJob:
+        state = self.pane(name)
+        assert state.engine is not None and state.params is not None
+        state.generation += 1
+        record_id = f"{name}-{self.turn}-{state.generation}"
+        state.reply = ReplyUnderway(record_id, threading.Event(), state.params, now_iso(), regenerates=regenerates)
+        return ReplyJob(name, state.generation, state.engine, list(state.history), state.params, state.reply.cancel)
+
+    def reply_progressed(self, name: str, generation: int, piece: str) -> bool:
+        """Add a streamed piece to the reply underway (checkpointing it now and then); whether it was current."""
+        state = self.replying(name, generation)
+        if state is None or state.reply is None:
+            return False
+        underway = state.reply
+        underway.text += piece
+        now = time.monotonic()
+        if now - underway.last_checkpoint >= CHECKPOINT_INTERVAL_S:
+            underway.last_checkpoint = now
+            self._record(self._reply_record(state, underway.text, partial=True))
+        return True
+
+    def reply_finished(self, name: str, generation: int, reply: Reply) -> ShownEntry | None:
+        """Record a finished (or stopped) reply and feed it back; what the pane shows, or None if stale."""
+        state = self.replying(name, generation)
+        if state is None:
+            return None
+        stopped = reply.stats.stop_reason is StopReason.CANCELLED
+        self._record(self._reply_record(state, reply.text, partial=reply.partial, reply=reply))
+        stats = stats_summary(reply.stats.to_dict())
+        return self._end_reply(state, ShownEntry("assistant", reply.text, stats, stopped))
+
+    def reply_failed(self, name: str, generation: int, error: str, partial: Reply | None) -> ShownEntry | None:
+        """Record a failed reply, keeping what came; it is not fed back to the model."""
+        state = self.replying(name, generation)
+        if state is None or state.reply is None:
+            return None
+        text = partial.text if partial else state.reply.text
+        stats = stats_summary(partial.stats.to_dict()) if partial else "no stats: the reply failed before it began"
+        self._record(self._reply_record(state, text, partial=True, reply=partial, error=error))
+        return self._end_reply(state, ShownEntry("assistant", text, stats, error=error))
+
+    def _end_reply(self, state: PaneState, entry: ShownEntry) -> ShownEntry:
+        assert state.reply is not None
+        state.last_reply_id = state.reply.record_id
+        state.reply = None
+        if entry.error is None and entry.text:  # a failed reply is shown and saved, but not fed back
+            state.history.append({"role": "assistant", "content": entry.text})
+        state.shown.append(entry)
+        return entry
+
+    def stop(self, names: Sequence[str]) -> None:
+        """Ask the replies underway in ``names`` to stop (each ends within one token or chunk)."""
+        for name in names:
+            underway = self.pane(name).reply
+            if underway is not None:
+                underway.cancel.set()
+
+    def _reply_record(
+        self, state: PaneState, text: str, *, partial: bool, reply: Reply | None = None, error: str | None = None
+    ) -> MessageRecord:
+        underway = state.reply
+        assert underway is not None
+        return MessageRecord(
+            id=underway.record_id,
+            pane=state.name,
+            turn=self.turn,
+            role="assistant",
+            content=text,
+            model=state.label,
+            time=now_iso(),
+            family=state.engine.family if state.engine else None,
+            params=(reply.params if reply else underway.params).to_dict(),
+            stats=reply.stats.to_dict() if reply else None,
+            partial=partial,
+            started=underway.started,
+            error=error,
+            regenerates=underway.regenerates,
+        )
+
+    # --- the panes themselves --------------------------------------------------------------------
+
+    def clear(self, name: str) -> bool:
+        """Forget the pane's conversation; False (nothing done) while it replies."""
+        state = self.pane(name)
+        if state.busy:
+            return False
+        state.history.clear()
+        state.shown.clear()
+        self._record_if_started(ClearRecord(name, now_iso()))
+        return True
+
+    def swap(self, first: str = "a", second: str = "b") -> bool:
+        """Exchange what two panes hold (models, settings, conversations); False while either is busy."""
+        one, other = self.pane(first), self.pane(second)
+        if any(state.busy or state.loading for state in (one, other)):
+            return False
+        kept = PaneState(first)
+        kept.take_contents_of(one)
+        one.take_contents_of(other)
+        other.take_contents_of(kept)
+        for state in (one, other):
+            self._record_if_started(ModelRecord(state.name, now_iso(), state.model(), swapped=True))
+        return True
+
+    def held_memory(self) -> tuple[tuple[str, str, int | None], ...]:
+        """``(pane, device, weight bytes)`` of each loaded model, for the memory meter."""
+        return tuple(
+            (state.name, state.engine.describe().device or "remote", state.weight_bytes)
+            for state in self.panes
+            if state.engine is not None
+        )
+
+    def current(self, name: str, generation: int) -> PaneState | None:
+        """The pane's state if a report is about its latest load or reply (not one a newer one replaced)."""
+        state = self.pane(name)
+        return state if generation == state.generation else None
+
+    def replying(self, name: str, generation: int) -> PaneState | None:
+        """The pane's state if a report is about the reply underway there."""
+        state = self.current(name, generation)
+        return state if state is not None and state.reply is not None else None
+
+    # --- the transcript --------------------------------------------------------------------------
+
+    def _record_if_started(self, record: BodyRecord) -> None:
+        """A change to a pane (model, clear, swap) belongs in the transcript once a session has begun;
+        before that, the session record that starts it says which models the panes hold."""
+        if self.transcript is not None:
+            self._record(record)
+
+    def _record(self, record: BodyRecord) -> None:
+        """Append to this session's transcript, starting it (with every pane's model) at its first record."""
+        try:
+            if self.transcript is None:
+                panes = {state.name: state.model() for state in self.panes}
+                self.transcript = TranscriptWriter(self.transcripts_folder, panes)
+            self.transcript.write(record)
+        except OSError as exc:
+            self.on_problem(f"the transcript could not be written: {exc}")

@@ -1,0 +1,239 @@
+"""What a session file holds, record by record: typed, versioned, and read back from any earlier version.
+
+A session file is JSON lines. It starts with one ``SessionRecord``; then come ``MessageRecord`` (a user
+message or a reply, per pane), ``ModelRecord`` (a pane got another model) and ``ClearRecord`` (a pane's
+conversation was cleared). The session record's ``schema`` says which version of these records the file
+holds; files from before there was one (version 1) have the same fields and read the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+#: 1: files written before the records were typed (no ``schema`` field); 2: the session record says ``schema``
+SCHEMA = 2
+
+Role = Literal["user", "assistant"]
+
+
+class RecordError(ValueError):
+    """A JSON object that is not a zhbench record (wrong type or fields)."""
+
+
+@dataclass(frozen=True)
+class PaneModel:
+    """The model a pane runs, as the transcript records it."""
+
+    model: str | None  # the name shown on screen
+    family: str
+    path: str | None
+    device: str | None
+    dtype: str | None
+    demo: bool = False
+    params: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "family": self.family,
+            "path": self.path,
+            "device": self.device,
+            "dtype": self.dtype,
+            "demo": self.demo,
+            "params": self.params,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PaneModel:
+        return cls(
+            model=_optional_str(data, "model"),
+            family=str(data.get("family") or "?"),
+            path=_optional_str(data, "path"),
+            device=_optional_str(data, "device"),
+            dtype=_optional_str(data, "dtype"),
+            demo=bool(data.get("demo", False)),
+            params=_optional_dict(data, "params"),
+        )
+
+    def label(self) -> str:
+        """``name (family, path)`` for exports."""
+        return f"{self.model or '?'} ({self.family}, {self.path or '?'})"
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """The first record of a session file: its id, when it started, and what each pane ran then."""
+
+    id: str
+    started: str
+    panes: dict[str, PaneModel | None]
+    schema: int = SCHEMA
+    type: Literal["session"] = "session"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "schema": self.schema,
+            "id": self.id,
+            "started": self.started,
+            "panes": {name: pane.to_json() if pane else None for name, pane in self.panes.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SessionRecord:
+        panes = data.get("panes")
+        if not isinstance(panes, Mapping):
+            panes = {}
+        return cls(
+            id=str(data.get("id") or ""),
+            started=str(data.get("started") or "?"),
+            panes={str(k): PaneModel.from_json(v) if isinstance(v, Mapping) else None for k, v in panes.items()},
+            schema=data["schema"] if isinstance(data.get("schema"), int) else 1,
+        )
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    """A user message to one pane, or a pane's reply. A streaming reply is written more than once under
+    one ``id`` (``partial`` checkpoints); the last record of an id is the one that counts."""
+
+    id: str
+    pane: str
+    turn: int
+    role: Role
+    content: str
+    model: str | None
+    time: str
+    #: user messages: every pane the message went to
+    to: tuple[str, ...] = ()
+    #: replies: the family, the settings used (the seed included), the stats once finished
+    family: str | None = None
+    params: dict[str, Any] | None = None
+    stats: dict[str, Any] | None = None
+    partial: bool = False
+    started: str | None = None
+    error: str | None = None
+    #: replies made by regenerating: the id of the reply this one replaced
+    regenerates: str | None = None
+    type: Literal["message"] = "message"
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"type": self.type, "id": self.id, "pane": self.pane, "turn": self.turn}
+        if self.role == "user":
+            return {**data, "to": list(self.to), "role": self.role, "content": self.content, "model": self.model,
+                    "time": self.time}  # fmt: skip
+        data |= {
+            "role": self.role,
+            "content": self.content,
+            "model": self.model,
+            "family": self.family,
+            "params": self.params,
+            "stats": self.stats,
+            "partial": self.partial,
+            "started": self.started,
+            "time": self.time,
+        }
+        if self.error is not None:
+            data["error"] = self.error
+        if self.regenerates is not None:
+            data["regenerates"] = self.regenerates
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MessageRecord:
+        role = data.get("role")
+        if role not in ("user", "assistant"):
+            raise RecordError(f"a message with role {role!r}")
+        to = data.get("to")
+        turn = data.get("turn")
+        return cls(
+            id=str(data.get("id") or ""),
+            pane=str(data.get("pane") or "?"),
+            turn=turn if isinstance(turn, int) else 0,
+            role=role,
+            content=str(data.get("content") or ""),
+            model=_optional_str(data, "model"),
+            time=str(data.get("time") or ""),
+            to=tuple(str(p) for p in to) if isinstance(to, list) else (),
+            family=_optional_str(data, "family"),
+            params=_optional_dict(data, "params"),
+            stats=_optional_dict(data, "stats"),
+            partial=bool(data.get("partial", False)),
+            started=_optional_str(data, "started"),
+            error=_optional_str(data, "error"),
+            regenerates=_optional_str(data, "regenerates"),
+        )
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A pane got another model (or the panes were swapped); ``model`` is None for an empty pane."""
+
+    pane: str
+    time: str
+    model: PaneModel | None
+    swapped: bool = False
+    type: Literal["model"] = "model"
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"type": self.type, "pane": self.pane, "time": self.time}
+        if self.swapped:
+            data["swapped"] = True
+        return data | (self.model.to_json() if self.model else {})
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ModelRecord:
+        return cls(
+            pane=str(data.get("pane") or "?"),
+            time=str(data.get("time") or ""),
+            model=PaneModel.from_json(data) if data.get("family") else None,
+            swapped=bool(data.get("swapped", False)),
+        )
+
+
+@dataclass(frozen=True)
+class ClearRecord:
+    """A pane's conversation was cleared."""
+
+    pane: str
+    time: str
+    type: Literal["clear"] = "clear"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "pane": self.pane, "time": self.time}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ClearRecord:
+        return cls(pane=str(data.get("pane") or "?"), time=str(data.get("time") or ""))
+
+
+Record = SessionRecord | MessageRecord | ModelRecord | ClearRecord
+BodyRecord = MessageRecord | ModelRecord | ClearRecord
+
+_BODY_TYPES: dict[str, type[MessageRecord] | type[ModelRecord] | type[ClearRecord]] = {
+    "message": MessageRecord,
+    "model": ModelRecord,
+    "clear": ClearRecord,
+}
+
+
+def body_record_from_json(data: Mapping[str, Any]) -> BodyRecord:
+    """A record after the session record; ``RecordError`` for an unknown type or a malformed message."""
+    kind = data.get("type")
+    record_type = _BODY_TYPES.get(kind) if isinstance(kind, str) else None
+    if record_type is None:
+        raise RecordError(f"unknown record type {kind!r}")
+    return record_type.from_json(data)
+
+
+def _optional_str(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return None if value is None else str(value)
+
+
+def _optional_dict(data: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+    value = data.get(key)
+    return dict(value) if isinstance(value, Mapping) else None
+

@@ -1,0 +1,172 @@
+"""The app's thread workers and the messages they post.
+
+Slow work (finding models, loading one, generating, reading memory) runs only here, in Textual thread
+workers. A worker never touches a widget or the session's state: it posts a message, and a handler on
+the UI thread changes state and the screen. torch and transformers are imported by the worker that
+loads the first model, never before the first screen is painted.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.message import Message
+from textual.worker import get_current_worker
+
+from engines.api import ChatEngine, ReplyStream
+from engines.errors import GenerationError, ZhbenchError
+from engines.types import Reply
+from workbench.session.bench import ReplyJob
+from workbench.session.memory import MemoryReading, NvmlReader
+from workbench.session.model_rows import DEMO_PREFIX, ModelRow, demo_model_path, model_rows
+
+MEMORY_POLL_S = 1.0
+#: one model loads at a time: transformers' lazy imports are not safe from two threads at once
+_LOAD_LOCK = threading.Lock()
+
+Post = Callable[[Message], bool]
+#: one memory reading for the ``(pane, device, weight bytes)`` of every loaded model
+MemoryReader = Callable[[Iterable[tuple[str, str, int | None]]], MemoryReading]
+
+
+@dataclass
+class ModelsDiscovered(Message):
+    rows: list[ModelRow]
+    any_local: bool
+
+
+@dataclass
+class LoadProgressed(Message):
+    pane: str
+    generation: int
+    step: str
+
+
+@dataclass
+class ModelLoaded(Message):
+    pane: str
+    generation: int
+    engine: ChatEngine
+    demo: bool
+
+
+@dataclass
+class ModelLoadFailed(Message):
+    pane: str
+    generation: int
+    reason: str
+
+
+@dataclass
+class ReplyChunkArrived(Message):
+    pane: str
+    generation: int
+    piece: str
+
+
+@dataclass
+class ReplyFinished(Message):
+    pane: str
+    generation: int
+    reply: Reply
+
+
+@dataclass
+class ReplyFailed(Message):
+    pane: str
+    generation: int
+    error: str
+    partial: Reply | None
+
+
+@dataclass
+class MemoryRead(Message):
+    reading: MemoryReading
+
+
+def discover_models(post: Post, model_dirs: list[Path]) -> None:
+    """Find the models on this machine and post them as model-list rows."""
+    from engines.hub.discovery import local_models
+
+    gpus, _ = NvmlReader().read()
+    local = local_models(model_dirs)
+    post(ModelsDiscovered(model_rows(local, gpu=bool(gpus)), any_local=bool(local)))
+
+
+def load_model(
+    post: Post, pane: str, generation: int, spec: str, *, device: str | None, strategy: str | None, demo_folder: Path
+) -> None:
+    """Load ``spec`` (a path, a hub id, or a demo row's key) and post the engine or why it failed."""
+
+    def step(text: str) -> None:
+        post(LoadProgressed(pane, generation, text))
+
+    try:
+        if not _LOAD_LOCK.acquire(blocking=False):
+            step("waiting for the other pane's model to finish loading")
+            _LOAD_LOCK.acquire()
+        try:
+            # Library warnings would only reach the app's log; errors come back as exceptions.
+            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+            step("importing torch and transformers")
+            from engines.registry import load_engine
+
+            if spec.startswith(DEMO_PREFIX):
+                step("writing the tiny demo model (random weights; only the first time)")
+                path = str(demo_model_path(spec, demo_folder))
+            else:
+                path = spec
+            step("reading the weights")
+            engine = load_engine(path, device=device, extra={"strategy": strategy} if strategy else None)
+        finally:
+            _LOAD_LOCK.release()
+    except ZhbenchError as exc:
+        post(ModelLoadFailed(pane, generation, str(exc)))
+    except MemoryError:
+        post(ModelLoadFailed(pane, generation, "out of memory while loading this model"))
+    except Exception as exc:  # a failed load is shown in its pane, never fatal to the app
+        reason = f"{type(exc).__name__}: {exc}"
+        if "out of memory" in str(exc).lower():
+            reason = f"out of memory while loading ({exc})"
+        post(ModelLoadFailed(pane, generation, reason))
+    else:
+        post(ModelLoaded(pane, generation, engine, demo=spec.startswith(DEMO_PREFIX)))
+
+
+def run_reply(post: Post, job: ReplyJob) -> None:
+    """Generate one reply, posting its text in batches and then how it ended; a failure is a message too."""
+    stream = ReplyStream(
+        job.engine,
+        job.history,
+        job.params,
+        cancel=job.cancel,
+        on_text=lambda text: post(ReplyChunkArrived(job.pane, job.generation, text)),
+    )
+    try:
+        reply = stream.run()
+    except GenerationError as exc:
+        partial = exc.partial if isinstance(exc.partial, Reply) else None
+        post(ReplyFailed(job.pane, job.generation, str(exc), partial))
+    except Exception as exc:  # shown in the pane; the other panes and the app go on
+        post(ReplyFailed(job.pane, job.generation, f"{type(exc).__name__}: {exc}", None))
+    else:
+        post(ReplyFinished(job.pane, job.generation, reply))
+
+
+def poll_memory(post: Post, reader: MemoryReader, held: Callable[[], Iterable[tuple[str, str, int | None]]]) -> None:
+    """Read memory about once a second until the worker is cancelled; a failed reading says why."""
+    worker = get_current_worker()
+    while not worker.is_cancelled:
+        try:
+            reading = reader(held())
+        except Exception as exc:  # the meter says what went wrong and keeps polling
+            reading = MemoryReading(gpu_note=f"memory unreadable ({type(exc).__name__}: {exc})")
+        post(MemoryRead(reading))
+        deadline = time.monotonic() + MEMORY_POLL_S
+        while time.monotonic() < deadline and not worker.is_cancelled:
+            time.sleep(0.05)
