@@ -1,1 +1,2 @@
-"""zhbench's workbench: the app, the command line, config and the transcript store."""
+"""The product around the engines: the headless session (``session``), the command line (``cli``), and the
+Textual app (``app``, ``screens``, ``workers``, ``commands``) that wires widgets to the session."""

@@ -1,0 +1,1 @@
+"""The app's screens: each one wiring widgets to a headless session."""
