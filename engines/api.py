@@ -18,8 +18,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from engines.types import GenerationParams, Message, Prompt, Reply
 
-#: receives each new piece of a reply's text, in order
-TextCallback = Callable[[str], None]
+#: receives each new piece of a reply's text, in order (what it returns is ignored)
+TextCallback = Callable[[str], object]
 
 
 @dataclass(frozen=True)

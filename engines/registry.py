@@ -84,7 +84,7 @@ def detect_family(path: Path, spec: str | None = None) -> str:
     model's name or hub id breaking ties between families that share one layout."""
     known = families()
     declared = standin_label(path if path.is_dir() else path.parent)
-    if declared in known:
+    if declared is not None and declared in known:
         return declared
     candidates = [name for name, family_spec in known.items() if _matches(family_spec, path)]
     if len(candidates) == 1:

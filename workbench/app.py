@@ -111,6 +111,8 @@ class ZhbenchApp(App[None]):
     @on(workers.ModelsDiscovered)
     def _models_discovered(self, event: workers.ModelsDiscovered) -> None:
         self.rows, self.discovered = event.rows, event
+        for problem in event.problems:
+            self.notify(problem, title="model families", severity="warning", timeout=10)
         self.bench_screen.show_models(event)
 
     @on(workers.MemoryRead)

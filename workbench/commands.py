@@ -7,6 +7,7 @@ on offer into every pane.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -34,7 +35,7 @@ def bench_commands(screen: BenchScreen) -> Iterator[Command]:
             yield (
                 f"Pane {state.name.upper()}: {command}",
                 f"{engine.family if engine else '?'} chat command: {help_text}",
-                lambda pane=state.name, command=command: screen.run_chat_command(pane, command),
+                partial(screen.run_chat_command, state.name, command),
             )
     for row in screen.app.rows:
         if row.available:
@@ -42,7 +43,7 @@ def bench_commands(screen: BenchScreen) -> Iterator[Command]:
                 yield (
                     f"Load {row.name} into {pane.upper()}",
                     f"{row.family} · {row.key}",
-                    lambda row=row, pane=pane: screen.load_model(pane, row.key, row.name),
+                    partial(screen.load_model, pane, row.key, row.name),
                 )
 
 

@@ -23,7 +23,8 @@ from engines.errors import GenerationError, ZhbenchError
 from engines.types import Reply
 from workbench.session.bench import ReplyJob
 from workbench.session.memory import MemoryReading, NvmlReader
-from workbench.session.model_rows import DEMO_PREFIX, ModelRow, demo_model_path, model_rows
+from workbench.session.model_rows import DEMO_PREFIX, ModelRow
+from workbench.session.offer import demo_model_path, rows_on_offer
 
 MEMORY_POLL_S = 1.0
 #: one model loads at a time: transformers' lazy imports are not safe from two threads at once
@@ -38,6 +39,8 @@ MemoryReader = Callable[[Iterable[tuple[str, str, int | None]]], MemoryReading]
 class ModelsDiscovered(Message):
     rows: list[ModelRow]
     any_local: bool
+    #: registered families that could not be used (a broken plugin), one line each
+    problems: tuple[str, ...] = ()
 
 
 @dataclass
@@ -92,10 +95,11 @@ class MemoryRead(Message):
 def discover_models(post: Post, model_dirs: list[Path]) -> None:
     """Find the models on this machine and post them as model-list rows."""
     from engines.hub.discovery import local_models
+    from engines.registry import family_problems
 
     gpus, _ = NvmlReader().read()
     local = local_models(model_dirs)
-    post(ModelsDiscovered(model_rows(local, gpu=bool(gpus)), any_local=bool(local)))
+    post(ModelsDiscovered(rows_on_offer(local, gpu=bool(gpus)), any_local=bool(local), problems=family_problems()))
 
 
 def load_model(

@@ -87,13 +87,13 @@ class DialogptZhEngine(CausalLMEngine):
             eos_id=eos,
             max_prompt_tokens=prompt_budget(self.max_positions, params.max_new_tokens),
         )
-        return Prompt(self.tokenizer.decode(ids), ids)
+        return Prompt(self.decode_text(ids), ids)
 
     def reply_end_ids(self) -> frozenset[int]:
         return frozenset({self.tokenizer.eos_token_id})
 
     def decode_reply(self, output_ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(output_ids), skip_special_tokens=True)
+        return self.decode_text(output_ids, skip_special_tokens=True)
 
 
 FAMILY = FamilySpec(

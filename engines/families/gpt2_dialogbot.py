@@ -67,12 +67,12 @@ class Gpt2DialogbotEngine(CausalLMEngine):
 
     @classmethod
     def load_tokenizer(cls, folder: Path) -> PreTrainedTokenizerBase:
-        from transformers import BertTokenizerFast
+        from transformers import BertTokenizer  # upstream's BertTokenizerFast: one class in transformers 5
 
         if not (folder / "vocab.txt").is_file():
             raise ModelLoadError(folder, "missing tokenizer file vocab.txt")
         # Loaded explicitly, as upstream does: AutoTokenizer can silently return an empty GPT2Tokenizer here.
-        return checked_tokenizer(BertTokenizerFast, folder)
+        return checked_tokenizer(BertTokenizer, folder)
 
     def default_params(self) -> GenerationParams:
         return dialogbot_defaults()
@@ -107,7 +107,7 @@ class Gpt2DialogbotEngine(CausalLMEngine):
             processors.append(_ReplyRepetitionPenalty(params.repetition_penalty, len(prompt.input_ids)))
         if not params.greedy and params.temperature != 1.0:
             processors.append(TemperatureLogitsWarper(params.temperature))
-        processors.append(SuppressTokensLogitsProcessor([self.tokenizer.unk_token_id], device=self.model.device))
+        processors.append(SuppressTokensLogitsProcessor([self.tokenizer.unk_token_id], device=str(self.model.device)))
         if not params.greedy:
             if params.top_k > 0:
                 processors.append(TopKLogitsWarper(params.top_k))
@@ -126,7 +126,7 @@ class _ReplyRepetitionPenalty:
         self.penalty = penalty
         self.prompt_length = prompt_length
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         reply = sorted(set(input_ids[0, self.prompt_length :].tolist()))
         if reply:
             scores = scores.clone()
@@ -140,7 +140,7 @@ class _NucleusFilter:
     def __init__(self, top_p: float) -> None:
         self.top_p = top_p
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         import torch
 
         sorted_scores, sorted_indices = torch.sort(scores, descending=True)

@@ -69,7 +69,7 @@ class CausalDecoding(Decoding):
         super().__init__(model)
         self._max_positions = max_positions
         self._cache: Any = None
-        self._step = reuse._step if reuse is not None else Gpt2Step.for_model(model)
+        self._step: Gpt2Step | None = reuse._step if reuse is not None else Gpt2Step.for_model(model)
         self.sequence = torch.tensor([list(input_ids)], device=model.device)
         shared = 0
         if reuse is not None and (shared := reuse.shared_prefix(input_ids)):

@@ -18,7 +18,7 @@ from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from engines.api import LoadOptions
 from engines.errors import ModelLoadError
@@ -30,7 +30,7 @@ from engines.types import GenerationParams, Message, Prompt, Reply, StopReason
 
 if TYPE_CHECKING:
     import torch
-    from transformers import LogitsProcessorList, PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import GenerationMixin, LogitsProcessorList, PreTrainedModel, PreTrainedTokenizerBase
 
     from engines.local.steps.seq2seq import DecoderWeights
 
@@ -109,7 +109,7 @@ class TransformersEngine(TokenEngine):
         device = resolve_device(device)
         dtype = resolve_dtype(dtype, device, cls.cuda_dtype)
         model = cls._load_model(folder, dtype)
-        model.to(device)
+        model.to(device)  # type: ignore[arg-type]  # transformers' decorated .to() loses its self to mypy
         return cls(folder, device, dtype, model, tokenizer)
 
     @classmethod
@@ -165,6 +165,12 @@ class TransformersEngine(TokenEngine):
         return sum(t.numel() * t.element_size() for t in {id(t): t for t in tensors}.values())
 
     # --- prompts ------------------------------------------------------------------------------
+
+    def decode_text(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
+        """The tokenizer's text for ``ids`` (a flat list of ids decodes to one string)."""
+        text = self.tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens)
+        assert isinstance(text, str)
+        return text
 
     def encode_text(self, text: str) -> list[int]:
         """Token ids of one piece of text, without special tokens."""
@@ -237,7 +243,7 @@ class TransformersEngine(TokenEngine):
         generator = torch.Generator(device=self.model.device).manual_seed(params.seed or 0)
         decoding = generation.decoding = self.begin_decoding(prompt.input_ids)
         while True:
-            scores = processors(decoding.sequence, decoding.logits)
+            scores = processors(as_ids(decoding.sequence), as_scores(decoding.logits))
             if params.greedy:
                 next_token = torch.argmax(scores, dim=-1)
             else:
@@ -261,11 +267,12 @@ class TransformersEngine(TokenEngine):
             def __call__(
                 self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
             ) -> torch.BoolTensor:
-                return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool, device=input_ids.device)
+                stop = torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool, device=input_ids.device)
+                return cast("torch.BoolTensor", stop)
 
         input_ids = torch.tensor([prompt.input_ids], device=self.model.device)
         with torch.inference_mode():
-            output = self.model.generate(
+            output = cast("GenerationMixin", self.model).generate(
                 input_ids=input_ids,
                 attention_mask=torch.ones_like(input_ids),
                 do_sample=False,
@@ -357,3 +364,13 @@ class T5Engine(TransformersEngine):
 
     def begin_decoding(self, input_ids: Sequence[int]) -> Decoding:
         return Seq2SeqDecoding(self.model, input_ids, self.decoder_weights())
+
+
+def as_ids(tensor: torch.Tensor) -> torch.LongTensor:
+    """A tensor of ids, as transformers' logits processors annotate it (``LongTensor``, a legacy torch type)."""
+    return cast("torch.LongTensor", tensor)
+
+
+def as_scores(tensor: torch.Tensor) -> torch.FloatTensor:
+    """Next-token scores, as transformers' logits processors annotate them (``FloatTensor``)."""
+    return cast("torch.FloatTensor", tensor)

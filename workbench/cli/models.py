@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +21,20 @@ def register(commands: Any) -> None:
     tiny.add_argument("family", metavar="FAMILY")
     tiny.add_argument("dir", metavar="DIR", type=Path)
     tiny.add_argument(
-        "--weights", choices=("bin", "safetensors", "pth"), help="weights file format (default: the published one)"
+        "--weights", metavar="FORMAT", help="weights file format, as the family allows: bin, safetensors, pth "
+        "(default: the published one)"
     )
     tiny.set_defaults(handler=cmd_make_tiny)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
     from engines.hub.discovery import local_models
-    from workbench.session.model_rows import model_rows
+    from engines.registry import family_problems
+    from workbench.session.offer import rows_on_offer
 
-    rows = [row for row in model_rows(local_models(args.dir), gpu=False) if row.source != "demo"]
+    for problem in family_problems():
+        print(f"zhbench: warning: {problem}", file=sys.stderr)
+    rows = [row for row in rows_on_offer(local_models(args.dir), gpu=False) if row.source != "demo"]
     if args.json:
         print(json.dumps([row.to_json() for row in rows], ensure_ascii=False, indent=2))
         return 0

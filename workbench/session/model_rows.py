@@ -1,18 +1,13 @@
-"""The models zhbench can offer: the seed catalog, the models found locally, and the two demo stand-ins.
+"""A model on offer, as plain data: one row of ``zhbench models`` and of the app's model list.
 
-One list, read by ``zhbench models`` and by the app's model list.
+Built by ``workbench.session.offer``; imports nothing of the engines, so the screen's widgets can show it.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-
-from engines.hub.discovery import LocalModel, match_catalog
 
 #: the demo pair offered when no model is on the machine: (row key, family), for pane A then B
 DEMO_MODELS: tuple[tuple[str, str], ...] = (("demo:gpt2-dialogbot", "gpt2-dialogbot"), ("demo:chatyuan", "chatyuan"))
@@ -55,70 +50,3 @@ class ModelRow:
             "size_bytes": self.size_bytes,
             "source": self.source,
         }
-
-
-def estimated_load_bytes(parameters: int | None, *, gpu: bool) -> int | None:
-    """Memory to load a model: fp16 weights on a GPU, fp32 on the CPU (activations come on top)."""
-    if parameters is None:
-        return None
-    return parameters * (2 if gpu else 4)
-
-
-def model_rows(local: Iterable[LocalModel], *, gpu: bool) -> list[ModelRow]:
-    """Catalog rows first (with their local copy when there is one), then other local models, then the demos."""
-    seeds, others = match_catalog(local)
-    rows: list[ModelRow] = [
-        ModelRow(
-            key=str(match.path) if match else entry.id,
-            id=entry.id,
-            name=entry.name,
-            family=entry.family,
-            source="catalog",
-            available=match is not None,
-            path=match.path if match else None,
-            size_bytes=match.size_bytes if match else None,
-            estimated_bytes=estimated_load_bytes(entry.parameters, gpu=gpu),
-            hf_id=entry.hf_id,
-            modelscope_id=entry.modelscope_id,
-            parameters=entry.parameters,
-            licence=entry.licence,
-        )
-        for entry, match in seeds
-    ]
-    for model in others:
-        rows.append(
-            ModelRow(
-                key=str(model.path),
-                id=model.id,
-                name=model.id if not Path(model.id).is_absolute() else model.path.name,
-                family=model.family,
-                source="local",
-                available=True,
-                path=model.path,
-                size_bytes=model.size_bytes,
-                estimated_bytes=model.size_bytes,
-            )
-        )
-    for key, family in DEMO_MODELS:
-        rows.append(ModelRow(key, key, f"tiny {family}", family, "demo", available=True))
-    return rows
-
-
-def demo_model_path(key: str, folder: Path) -> Path:
-    """The demo stand-in for row ``key``, written into ``folder`` the first time (random weights)."""
-    from engines.registry import standin_label, write_standin
-
-    family = key.removeprefix(DEMO_PREFIX)
-    target = folder / family
-    if standin_label(target) == family:
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
-    # Written beside the target and renamed into place, so a demo cut off half-written is never used.
-    scratch = Path(tempfile.mkdtemp(prefix=f".{family}-", dir=folder))
-    try:
-        written = write_standin(family, scratch / family)
-        shutil.rmtree(target, ignore_errors=True)
-        written.rename(target)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return target

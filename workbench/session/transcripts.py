@@ -225,20 +225,21 @@ def _turn_by_turn(records: list[BodyRecord]) -> list[BodyRecord]:
 
     Panes finish in either order; model and clear records stay where they happened.
     """
-
-    def key(record: MessageRecord) -> tuple[int, int, str]:
-        return (record.turn, 0 if record.role == "user" else 1, record.pane)
-
     ordered: list[BodyRecord] = []
     run: list[MessageRecord] = []
     for record in records:
         if isinstance(record, MessageRecord):
             run.append(record)
             continue
-        ordered += sorted(run, key=key)
+        ordered.extend(_in_turn_order(run))
         run = []
         ordered.append(record)
-    return ordered + sorted(run, key=key)
+    ordered.extend(_in_turn_order(run))
+    return ordered
+
+
+def _in_turn_order(messages: list[MessageRecord]) -> list[MessageRecord]:
+    return sorted(messages, key=lambda m: (m.turn, 0 if m.role == "user" else 1, m.pane))
 
 
 def _model_label(pane: PaneModel | None) -> str:

@@ -60,4 +60,4 @@ class ClueT5Engine(T5Engine):
         return list(self.tokenizer(self.preprocess(raw_text)).input_ids)
 
     def decode_reply(self, output_ids: Sequence[int]) -> str:
-        return self.postprocess(self.tokenizer.decode(list(output_ids), skip_special_tokens=True))
+        return self.postprocess(self.decode_text(output_ids, skip_special_tokens=True))

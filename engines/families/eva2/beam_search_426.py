@@ -35,6 +35,7 @@ from transformers import LogitsProcessorList
 
 from engines.families.eva2.model import EvaForConditionalGeneration, eva_decoder_weights
 from engines.local.steps.seq2seq import decoder_step
+from engines.local.transformers import as_ids, as_scores
 
 
 @dataclass
@@ -103,12 +104,12 @@ def legacy_beam_search(
             if cancel.is_set():
                 return None
             scores = torch.log_softmax(step.run(sequences[:, -1:]).float(), dim=-1)
-            scores = processors(sequences, scores) + beam_scores[:, None]
+            scores = processors(as_ids(sequences), as_scores(scores)) + beam_scores[:, None]
             vocab_size = scores.shape[-1]
             if warpers is None:
                 picked_scores, picks = torch.topk(scores.view(1, -1), 2 * num_beams, dim=1, largest=True, sorted=True)
             else:
-                flat = warpers(sequences, scores).view(1, -1)
+                flat = warpers(as_ids(sequences), as_scores(scores)).view(1, -1)
                 probabilities = torch.softmax(flat, dim=-1)
                 picks = torch.multinomial(probabilities, num_samples=2 * num_beams, generator=generator)
                 picked_scores, order = torch.sort(torch.gather(flat, -1, picks), descending=True, dim=1)

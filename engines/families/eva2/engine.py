@@ -21,7 +21,7 @@ from engines.errors import ModelLoadError
 from engines.families.eva2.tokenizer import NEWLINE, SPACE, EvaTokenizer, prepare_jieba
 from engines.local.checkpoints import lacking_weights, load_state_dict, read_json
 from engines.local.decoding import Decoding, Seq2SeqDecoding
-from engines.local.transformers import TransformersEngine, TransformersGeneration
+from engines.local.transformers import TransformersEngine, TransformersGeneration, as_ids
 from engines.types import GenerationParams, Message, Prompt
 
 if TYPE_CHECKING:
@@ -240,9 +240,10 @@ class Eva2Engine(TransformersEngine):
         warpers = LogitsProcessorList(p for p in inherited if not isinstance(p, is_penalty))
         if eva.encoder_no_repeat_ngram_size > 0:
             ids = torch.tensor([list(prompt.input_ids)], device=self.model.device)
-            penalties.append(EncoderNoRepeatNGramLogitsProcessor(eva.encoder_no_repeat_ngram_size, ids))
+            penalties.append(EncoderNoRepeatNGramLogitsProcessor(eva.encoder_no_repeat_ngram_size, as_ids(ids)))
         if eva.min_length > 0:
-            penalties.append(MinLengthLogitsProcessor(eva.min_length, self.tokenizer.sep_id, device=self.model.device))
+            device = str(self.model.device)
+            penalties.append(MinLengthLogitsProcessor(eva.min_length, self.tokenizer.sep_id, device=device))
         return penalties, warpers
 
     def decoder_weights(self) -> DecoderWeights:

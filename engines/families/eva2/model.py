@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import GenerationMixin, PreTrainedConfig, PreTrainedModel
-from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+from transformers.cache_utils import DynamicCache, DynamicLayer, EncoderDecoderCache
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 
 from engines.local.steps.seq2seq import DecoderWeights
@@ -193,6 +193,7 @@ class EvaAttention(nn.Module):
         past_length = 0
         if cross and cache is not None and cache.is_updated.get(self.layer_index):
             layer = cache.cross_attention_cache.layers[self.layer_index]
+            assert isinstance(layer, DynamicLayer) and layer.keys is not None and layer.values is not None
             key, value = layer.keys, layer.values
         else:
             source = key_value_states if cross else hidden
@@ -303,7 +304,7 @@ class EvaStack(nn.Module):
         super().__init__()
         self.is_decoder = is_decoder
         self.embed_tokens = embed_tokens
-        count = config.num_decoder_layers if is_decoder else config.num_layers
+        count = (config.num_decoder_layers if is_decoder else None) or config.num_layers
         self.block = nn.ModuleList(EvaBlock(config, is_decoder=is_decoder, layer_index=i) for i in range(count))
         self.final_layer_norm = EvaLayerNorm(config.d_model, config.layer_norm_epsilon)
 
@@ -334,6 +335,7 @@ class EvaStack(nn.Module):
             cross_mask = additive_mask(encoder_attention_mask[:, None, None, :], dtype)
         self_bias: torch.Tensor | None = None
         cross_bias: torch.Tensor | None = None
+        block: Any  # an EvaBlock, reached by the checkpoint's module names (torch types them loosely)
         for block in self.block:
             hidden, self_bias = block.layer[0](hidden, mask, self_bias, cache)
             if self.is_decoder:
@@ -387,12 +389,15 @@ class EvaForConditionalGeneration(PreTrainedModel, GenerationMixin):
         use_cache: bool | None = None,
         **kwargs: Any,
     ) -> Seq2SeqLMOutput:
+        encoded: BaseModelOutput
         if encoder_outputs is None:
             if input_ids is None:
                 raise ValueError("EVA needs input_ids or encoder_outputs")
-            encoder_outputs = self.encoder(input_ids, attention_mask)
-        elif not isinstance(encoder_outputs, BaseModelOutput):
-            encoder_outputs = BaseModelOutput(last_hidden_state=encoder_outputs[0])
+            encoded = self.encoder(input_ids, attention_mask)
+        elif isinstance(encoder_outputs, BaseModelOutput):
+            encoded = encoder_outputs
+        else:
+            encoded = BaseModelOutput(last_hidden_state=encoder_outputs[0])
         if decoder_input_ids is None:
             raise ValueError("EVA needs decoder_input_ids")
         use_cache = self.config.use_cache if use_cache is None else use_cache
@@ -401,14 +406,14 @@ class EvaForConditionalGeneration(PreTrainedModel, GenerationMixin):
         decoded = self.decoder(
             decoder_input_ids,
             decoder_attention_mask,
-            encoder_hidden_states=encoder_outputs.last_hidden_state,
+            encoder_hidden_states=encoded.last_hidden_state,
             encoder_attention_mask=attention_mask,
             cache=cache if use_cache else None,
         )
         return Seq2SeqLMOutput(
             logits=self.lm_head(decoded.last_hidden_state),
             cache=cache if use_cache else None,
-            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            encoder_last_hidden_state=encoded.last_hidden_state,
         )
 
 
@@ -421,7 +426,7 @@ def eva_decoder_weights(model: EvaForConditionalGeneration) -> DecoderWeights:
 
     from engines.local.steps.seq2seq import decoder_weights
 
-    decoder = model.decoder
+    decoder: Any = model.decoder  # reached by the checkpoint's module names, which torch types loosely
     first = decoder.block[0].layer[0].SelfAttention
     device = model.device
 

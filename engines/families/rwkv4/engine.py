@@ -290,7 +290,7 @@ class Rwkv4Engine(TokenEngine):
         typed = {"temperature": turn.temperature, "top_p": turn.top_p}
         typed = {name: value for name, value in typed.items() if value is not None}
         if typed:  # -temp= / -top_p= in the message: this reply's settings, reported with it
-            params = dataclasses.replace(params, **typed)
+            params = params.with_overrides(typed)
         notice = self._notice_for(turn, messages[:-1])
         if notice is None:
             return super()._run_reply(messages, params, cancel, on_text)

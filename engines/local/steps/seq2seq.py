@@ -77,7 +77,7 @@ def t5_decoder_weights(model: Any) -> DecoderWeights | None:
 
     if not isinstance(model, T5ForConditionalGeneration):
         return None
-    decoder = model.decoder
+    decoder: Any = model.decoder  # reached by T5's module names, which torch types loosely
     first = decoder.block[0].layer[0].SelfAttention
     if (
         model.config._attn_implementation != "sdpa"

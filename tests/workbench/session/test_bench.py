@@ -128,7 +128,7 @@ def test_regenerate_marks_the_reply_it_replaces_and_swap_moves_whole_conversatio
 
 def test_the_session_layer_loads_no_textual_and_no_torch() -> None:
     code = (
-        "import sys, workbench.session.bench, workbench.session.transcripts, workbench.session.model_rows; "
+        "import sys, workbench.session.bench, workbench.session.transcripts, workbench.session.offer; "
         "print(sorted({'textual', 'torch', 'transformers', 'rich', 'widgets'} & set(sys.modules)))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
