@@ -81,11 +81,23 @@ async def app_rate(app: Any, tokens: int) -> tuple[float, int]:
         state.history.clear()
     composer = app.query_one(Composer)
     composer.text = QUESTION
+    # Woken by the app when both replies are on screen: polling would itself take the GIL from the engines.
+    both_shown = asyncio.Event()
+    screen, shown = app.bench_screen, []
+    show_end = screen._show_end
+
+    def counting(pane: str, entry: Any) -> None:
+        show_end(pane, entry)
+        shown.append(pane)
+        if len(shown) == len(app.bench.panes):
+            both_shown.set()
+
+    screen._show_end = counting
     start = time.perf_counter()
     composer.action_submit("both")
-    while any(state.busy for state in app.bench.panes) or not all(s.shown for s in app.bench.panes):
-        await asyncio.sleep(0.005)  # polling any faster would itself take the GIL from the generating threads
+    await both_shown.wait()
     elapsed = time.perf_counter() - start
+    screen._show_end = show_end
     replies = [m for m in read_session(app.bench.transcript.path).messages if m.role == "assistant"][-2:]
     total = sum(m.stats["new_tokens"] for m in replies)
     for state in app.bench.panes:
@@ -181,7 +193,7 @@ async def main_async(args: argparse.Namespace) -> None:
         while not all(state.reply is not None and state.reply.text for state in app.bench.panes):
             await asyncio.sleep(0.001)
         busy = await key_latencies(app, args.keys, frames)
-        app.action_stop()
+        app.bench_screen.action_stop()
         while any(state.busy for state in app.bench.panes):
             await asyncio.sleep(0.01)
 

@@ -8,17 +8,28 @@ break the screen.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
 from textual.timer import Timer
 from textual.widgets import Static
 
 from workbench.session.safe_text import visible_text
 
-#: how often a streaming reply is redrawn at most: fifteen times a second, not once per token
-FLUSH_INTERVAL_S = 1 / 15
+if TYPE_CHECKING:
+    from textual.css.styles import RulesMap
+
+#: how often a streaming reply is redrawn at most: ten times a second, not once per token (every frame
+#: repaints the screen around the reply too, on the thread the generating threads share the GIL with)
+FLUSH_INTERVAL_S = 1 / 10
+#: a streaming reply that outgrows its lines takes those it will need this far ahead (a fast stream lays the
+#: screen out about once a second; a slow one as before, a line at a time)
+GROWTH_AHEAD_S = 2.0
+#: ... but never more than this many empty lines
+MAX_SPARE_LINES = 12
 
 
 #: the header of a pane with no model: title, and what to do
@@ -44,7 +55,11 @@ class ReplyView(Static):
         super().__init__(literal(note or "…"), markup=False, classes="assistant streaming")
         self.text = ""
         self.redraws = 0
+        #: redraws that changed the reply's height, and so needed a layout of the screen
+        self.layouts = 0
         self._flush_timer: Timer | None = None
+        self._reserved_lines = 1
+        self._grown_at = time.monotonic()
 
     def append(self, piece: str) -> None:
         self.text += piece
@@ -54,9 +69,25 @@ class ReplyView(Static):
             self._flush_timer = self.set_timer(delay, self._flush)
 
     def _flush(self) -> None:
+        """Redraw the reply. A redraw in place repaints just this reply; a reply that outgrows its lines lays
+        the screen out again, which moves and repaints everything around it. So a reply that streams fast
+        takes the lines it will need in the next ``GROWTH_AHEAD_S``, and most redraws happen in place."""
         self._flush_timer = None
         self.redraws += 1
-        self.update(literal(self.text))
+        content = Content(visible_text(self.text))
+        width = self.content_size.width
+        # as Textual measures a widget's content (widget.py), its styles read as the rules of the text
+        rules = cast("RulesMap", self.styles)
+        height = content.get_height(rules, width) if width else self._reserved_lines + 1
+        grown = height > self._reserved_lines
+        if grown:
+            now = time.monotonic()
+            lines_per_s = (height - self._reserved_lines) / max(now - self._grown_at, FLUSH_INTERVAL_S)
+            spare = min(MAX_SPARE_LINES, round(lines_per_s * GROWTH_AHEAD_S))
+            self._reserved_lines, self._grown_at = height + spare, now
+            self.styles.min_height = self._reserved_lines
+            self.layouts += 1
+        self.update(content, layout=grown)
 
     def finish(self, text: str, *, stats: str, stopped: bool = False, error: str | None = None) -> None:
         """Show the final text (authoritative over what streamed) and the reply's stats line."""
@@ -65,6 +96,7 @@ class ReplyView(Static):
             self._flush_timer = None
         self.text = text
         self.remove_class("streaming")
+        self.styles.min_height = None
         body = literal(text)
         footer = Text("\n")
         if stopped:

@@ -27,7 +27,7 @@ class GpuMeter(Static):
 
     def show(self, reading: MemoryReading) -> None:
         self.reading = reading
-        self.update(meter_text(reading))
+        self.update(meter_text(reading), layout=False)  # one line, whatever it says
 
 
 def meter_text(reading: MemoryReading) -> Text:

@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 from engines.api import ChatEngine, ReplyStream
 from engines.errors import GenerationError, ZhbenchError
 from engines.types import Reply
+from widgets.chat_pane import FLUSH_INTERVAL_S
 from workbench.session.bench import ReplyJob
 from workbench.session.memory import MemoryReading, NvmlReader
 from workbench.session.model_rows import DEMO_PREFIX, ModelRow
@@ -150,6 +151,7 @@ def run_reply(post: Post, job: ReplyJob) -> None:
         job.params,
         cancel=job.cancel,
         on_text=lambda text: post(ReplyChunkArrived(job.pane, job.generation, text)),
+        interval=FLUSH_INTERVAL_S,  # text sent faster than the pane redraws only costs the UI thread
     )
     try:
         reply = stream.run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -282,12 +283,22 @@ async def test_parameters_edited_in_the_dialog_are_used_and_checked(
 
 
 async def test_streaming_redraws_in_batches_not_once_per_token(
-    make_app: Callable[..., ZhbenchApp], two_models: dict[str, str]
+    make_app: Callable[..., ZhbenchApp], two_models: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = make_app(preload=two_models)
     async with app.run_test(size=SIZE) as pilot:
         await models_loaded(app, "a", "b")
-        app.bench.pane("b").params = app.bench.pane("b").params.with_overrides({"max_new_tokens": 400, "greedy": True})
+        pane_b = app.bench.pane("b")
+        pane_b.params = pane_b.params.with_overrides({"max_new_tokens": 400, "greedy": True})
+        engine = pane_b.engine
+        real_source = engine.token_source
+
+        def steady_source(*args: object) -> Iterator[int]:  # a model that streams for a few seconds
+            for token in real_source(*args):
+                time.sleep(0.005)
+                yield token
+
+        monkeypatch.setattr(engine, "token_source", steady_source)
         await pilot.press("ctrl+o")
         await send(pilot, app, "你好", key="ctrl+t")
         await replies_done(app)
@@ -297,6 +308,12 @@ async def test_streaming_redraws_in_batches_not_once_per_token(
         # At most one redraw per tick of the redraw clock, however many tokens came in between.
         assert 1 <= view.redraws <= stats["total_s"] / FLUSH_INTERVAL_S + 2
         assert view.redraws < stats["new_tokens"]
+        # Most redraws happen in place: the screen is laid out again only when the reply needs more lines,
+        # and then it takes the lines it will need for a while. The finished reply keeps no spare lines.
+        text_lines = view.content_size.height
+        assert view.redraws > 10 and text_lines > 10
+        assert view.layouts <= min(view.redraws, text_lines) / 3
+        assert view.styles.min_height is None
 
 
 async def test_the_meter_without_a_gpu_shows_ram_and_each_panes_model(

@@ -14,9 +14,9 @@ def first_screen(make_app: Callable[..., ZhbenchApp]) -> tuple[ZhbenchApp, Calla
     app = make_app(memory_reader=fixed_memory)
 
     async def ready(pilot: object) -> None:
+        await wait_until(lambda: bool(app.rows) and app.query_one("#meter").reading is not None, what="rows")
         # The composer's cursor blinks on a timer: a screenshot must not depend on when it is taken.
         app.query_one(Composer).cursor_blink = False
-        await wait_until(lambda: bool(app.rows) and app.query_one("#meter").reading is not None, what="rows")
 
     return app, ready
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
@@ -57,43 +57,55 @@ class BenchScreen(Screen[None]):
         self.preload = preload
         self.offer_demos = offer_demos
         self.active_pane = bench.names[0]
-        self._meter: GpuMeter | None = None  # once mounted
+        self._ready = False  # every widget mounted
+        self._gone = False  # unmounted: the app is closing
 
     # --- layout -------------------------------------------------------------------------------
 
     def compose(self) -> Any:
+        # The parts under the panes sit in a container of their own: a repaint inside the panes then
+        # leaves them alone (Textual renders every widget whose container overlaps a change).
         yield Header(show_clock=False, icon="⚖")
         with Horizontal(id="body"):
             yield ModelList(id="models")
             with Horizontal(id="panes"):
                 for name in self.bench.names:
                     yield ChatPane(name, id=f"pane-{name}")
-        yield Composer(id="composer")
-        yield GpuMeter(id="meter")
-        yield Footer()
+        with Vertical(id="bottom"):
+            yield Composer(id="composer")
+            yield GpuMeter(id="meter")
+            yield Footer()
 
     def on_mount(self) -> None:
-        self._meter = self.query_one(GpuMeter)
-        self._mark_active()
-        self.query_one(Composer).focus()
-        self.set_interval(0.25, self._tick_loading)
         for pane, spec in self.preload.items():
             self.load_model(pane, spec, spec)
+        # The containers' own children are mounted after this screen: the rest waits for the first frame.
+        self.call_after_refresh(self._set_up)
+
+    def _set_up(self) -> None:
+        self._ready = True
+        self._mark_active()
+        self.query_one(Composer).focus()
+        self._tick_loading()
+        self.set_interval(0.25, self._tick_loading)
         if self.app.discovered is not None:  # the models were found before this screen was up
             self.show_models(self.app.discovered)
 
     def pane_widget(self, pane: str) -> ChatPane:
         return self.query_one(f"#pane-{pane}", ChatPane)
 
+    def on_unmount(self) -> None:
+        self._gone = True
+
     def _screen_gone(self) -> bool:
-        """Whether the screen is not up (yet, or any more: a worker may report while the app exits)."""
-        return self._meter is None or not self._meter.is_attached
+        """Whether the screen is torn down: a worker may report while the app exits."""
+        return self._gone
 
     # --- finding and loading models -----------------------------------------------------------
 
     def show_models(self, event: workers.ModelsDiscovered) -> None:
         """The app found the models on this machine: list them, and offer the demos when there are none."""
-        if self._screen_gone():
+        if self._screen_gone() or not self._ready:  # once ready, this screen asks the app for them
             return
         self.query_one(ModelList).set_rows(event.rows)
         idle = all(p.engine is None and p.loading is None for p in self.bench.panes)
@@ -122,7 +134,8 @@ class BenchScreen(Screen[None]):
         if generation is None:
             self.notify(f"Pane {pane.upper()} is replying: stop it (Esc) before loading another model.")
             return
-        self._tick_loading()
+        if self._ready:
+            self._tick_loading()
         config = self.app.config
         self.run_worker(
             lambda: workers.load_model(
@@ -379,6 +392,6 @@ class BenchScreen(Screen[None]):
     # --- the memory meter ---------------------------------------------------------------------
 
     def show_memory(self, event: workers.MemoryRead) -> None:
-        if self._meter is not None and not self._screen_gone():
-            self._meter.show(event.reading)
+        if self._ready and not self._screen_gone():
+            self.query_one(GpuMeter).show(event.reading)
 
