@@ -68,9 +68,8 @@ class BenchScreen(Screen[None]):
         yield Header(show_clock=False, icon="⚖")
         with Horizontal(id="body"):
             yield ModelList(id="models")
-            with Horizontal(id="panes"):
-                for name in self.bench.names:
-                    yield ChatPane(name, id=f"pane-{name}")
+            for name in self.bench.names:
+                yield ChatPane(name, id=f"pane-{name}")
         with Vertical(id="bottom"):
             yield Composer(id="composer")
             yield GpuMeter(id="meter")
