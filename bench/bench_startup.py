@@ -27,10 +27,13 @@ ROWS, COLUMNS = 40, 150
 FIRST_SCREEN_MARK = b"palette"
 
 
-def one_start(command: list[str]) -> float:
+def one_start(
+    command: list[str], *, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None
+) -> float:
+    """Seconds from starting ``command`` (in ``cwd``, with ``env``) to its first painted screen."""
     home = tempfile.mkdtemp(prefix="zhbench-start-")
     env = {
-        **os.environ,
+        **(env if env is not None else os.environ),
         "XDG_CONFIG_HOME": f"{home}/config",
         "XDG_DATA_HOME": f"{home}/data",
         "XDG_CACHE_HOME": f"{home}/cache",
@@ -41,6 +44,8 @@ def one_start(command: list[str]) -> float:
     started = time.perf_counter()
     pid, fd = pty.fork()
     if pid == 0:  # the child: the app, on the terminal's other end
+        if cwd is not None:
+            os.chdir(cwd)
         os.execvpe(command[0], command, env)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
     seen = b""
