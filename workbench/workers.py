@@ -25,7 +25,6 @@ from widgets.chat_pane import FLUSH_INTERVAL_S
 from workbench.session.bench import ReplyJob
 from workbench.session.memory import MemoryReading, NvmlReader
 from workbench.session.model_rows import DEMO_PREFIX, ModelRow
-from workbench.session.offer import demo_model_path, rows_on_offer
 
 MEMORY_POLL_S = 1.0
 #: one model loads at a time: transformers' lazy imports are not safe from two threads at once
@@ -97,6 +96,7 @@ def discover_models(post: Post, model_dirs: list[Path]) -> None:
     """Find the models on this machine and post them as model-list rows."""
     from engines.hub.discovery import local_models
     from engines.registry import family_problems
+    from workbench.session.offer import rows_on_offer
 
     gpus, _ = NvmlReader().read()
     local = local_models(model_dirs)
@@ -122,6 +122,8 @@ def load_model(
             from engines.registry import load_engine
 
             if spec.startswith(DEMO_PREFIX):
+                from workbench.session.offer import demo_model_path
+
                 step("writing the tiny demo model (random weights; only the first time)")
                 path = str(demo_model_path(spec, demo_folder))
             else:
