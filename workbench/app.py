@@ -12,6 +12,7 @@ from typing import Any
 from textual import on
 from textual.app import App
 from textual.screen import Screen
+from textual.theme import Theme
 
 from themes import STYLESHEET, THEME_VARIABLE_DEFAULTS, THEMES
 from workbench import workers
@@ -65,7 +66,7 @@ class ZhbenchApp(App[None]):
             self.bench, preload={k: v for k, v in (preload or {}).items() if v}, offer_demos=offer_demos
         )
 
-    def get_default_screen(self) -> Screen[Any]:
+    def get_default_screen(self) -> Screen[None]:
         return self.bench_screen
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -103,7 +104,7 @@ class ZhbenchApp(App[None]):
         self.bench.stop(self.bench.names)
         super().exit(*args, **kwargs)
 
-    def _theme_changed(self, theme: Any) -> None:
+    def _theme_changed(self, theme: Theme) -> None:
         problem = remember_theme(self.config, theme.name)
         if problem:
             self.notify(problem, severity="warning")

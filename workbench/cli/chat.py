@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
 from engines.api import PromptInspecting
 from engines.types import Message
 from workbench.cli.common import (
     EXIT_INTERRUPTED,
     CommandError,
+    Commands,
     load,
     model_options,
     param_options,
@@ -23,7 +23,7 @@ from workbench.cli.common import (
 from workbench.session.safe_text import visible_text
 
 
-def register(commands: Any) -> None:
+def register(commands: Commands) -> None:
     prompt = commands.add_parser("prompt", help="show what the model would be fed for a history")
     model_options(prompt)
     prompt.add_argument("--history", required=True, type=Path, help="a JSON list of {role, content} messages")

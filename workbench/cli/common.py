@@ -17,6 +17,9 @@ EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 
 
+#: what ``argparse.ArgumentParser.add_subparsers`` returns: each command group's module adds its commands to it
+Commands = argparse._SubParsersAction  # argparse names no public type for it
+
 class CommandError(Exception):
     """A problem with what the user asked for; reported as one line."""
 

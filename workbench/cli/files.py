@@ -6,13 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
-from workbench.cli.common import CommandError
+from workbench.cli.common import CommandError, Commands
 from workbench.session.transcripts import TranscriptError
 
 
-def register(commands: Any) -> None:
+def register(commands: Commands) -> None:
     paths = commands.add_parser("paths", help="where the config, transcripts, exports and demo models are")
     paths.add_argument("--json", action="store_true", help="print a JSON object")
     paths.set_defaults(handler=cmd_paths)

@@ -6,12 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
+from workbench.cli.common import Commands
 from workbench.session.byte_sizes import format_bytes
 
 
-def register(commands: Any) -> None:
+def register(commands: Commands) -> None:
     models = commands.add_parser("models", help="list the seed catalog and the models found locally")
     models.add_argument("--json", action="store_true", help="print a JSON list")
     models.add_argument("--dir", action="append", type=Path, default=[], help="also look in this folder (repeatable)")

@@ -8,9 +8,10 @@ draw the result.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from textual import on
+from textual import events, on
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -62,7 +63,7 @@ class BenchScreen(Screen[None]):
 
     # --- layout -------------------------------------------------------------------------------
 
-    def compose(self) -> Any:
+    def compose(self) -> ComposeResult:
         # The parts under the panes sit in a container of their own: a repaint inside the panes then
         # leaves them alone (Textual renders every widget whose container overlaps a change).
         yield Header(show_clock=False, icon="⚖")
@@ -318,7 +319,7 @@ class BenchScreen(Screen[None]):
             self.pane_widget(pane).set_class(pane == self.active_pane, "active")
         self.query_one(Composer).border_title = f"Message · active pane: {self.active_pane.upper()}"
 
-    def on_descendant_focus(self, event: Any) -> None:
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         for pane in self.bench.names:
             widget = self.pane_widget(pane)
             if event.widget is widget or widget in event.widget.ancestors:

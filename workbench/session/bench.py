@@ -8,6 +8,7 @@ A report about a pane's older load or reply (one that a newer one replaced) is i
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -46,14 +47,14 @@ class Bench:
         *,
         pane_count: int = 2,
         param_overrides: Mapping[str, Mapping[str, Any]] | None = None,
-        on_problem: Callable[[str], None] = print,
+        on_problem: Callable[[str], None] | None = None,
     ) -> None:
         if not 1 <= pane_count <= len(PANE_NAMES):
             raise ValueError(f"a bench has 1 to {len(PANE_NAMES)} panes, not {pane_count}")
         self.panes = [PaneState(name) for name in PANE_NAMES[:pane_count]]
         self.transcripts_folder = transcripts_folder
         self.param_overrides = dict(param_overrides or {})
-        self.on_problem = on_problem
+        self.on_problem = on_problem or _to_stderr
         self.transcript: TranscriptWriter | None = None
         self.turn = 0
 
@@ -310,3 +311,8 @@ class Bench:
             self.transcript.write(record)
         except OSError as exc:
             self.on_problem(f"the transcript could not be written: {exc}")
+
+
+def _to_stderr(problem: str) -> None:
+    """Where a bench without a screen reports a problem (stdout may carry its results)."""
+    print(f"zhbench: {problem}", file=sys.stderr)
