@@ -93,8 +93,10 @@ class ChatEngine(Protocol):
         *,
         cancel: threading.Event | None = None,
         on_text: TextCallback | None = None,
+        on_reasoning: TextCallback | None = None,
     ) -> Reply:
-        """One reply to the history's last user message, ``on_text`` called with each new piece.
+        """One reply to the history's last user message, ``on_text`` called with each new piece of the
+        answer and ``on_reasoning`` with each new piece of a reasoning model's thinking.
 
         Stops within one token or chunk once ``cancel`` is set. A failure part-way raises
         ``GenerationError`` carrying the partial reply.
@@ -125,6 +127,8 @@ class FamilySpec:
     standin: str | None = None
     #: the weight formats its stand-in can be written in, the first the published one
     standin_formats: tuple[str, ...] = ("bin", "safetensors")
+    #: options its stand-in writer takes as keywords (name -> one line of help)
+    standin_options: Mapping[str, str] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -142,28 +146,38 @@ def default_params(engine: ChatEngine) -> GenerationParams:
 class PieceBatcher:
     """Hands streamed text on in batches: a piece goes at once unless the last batch left less than
     ``interval`` ago; then it waits for the next piece (or ``flush``). A fast model sends tens of
-    batches a second instead of one per token; a slow one is never held back.
+    batches a second instead of one per token; a slow one is never held back. A batch carries the
+    answer's new text and the thinking's, either of which may be empty.
 
     Used by the one thread that generates the reply.
     """
 
-    def __init__(self, send: TextCallback, interval: float) -> None:
+    def __init__(self, send: Callable[[str, str], object], interval: float) -> None:
         self.send = send
         self.interval = interval
         self.pending = ""
+        self.pending_reasoning = ""
         self.sent_at = float("-inf")  # the first piece goes at once
 
     def add(self, piece: str) -> None:
         self.pending += piece
+        self._maybe_send()
+
+    def add_reasoning(self, piece: str) -> None:
+        self.pending_reasoning += piece
+        self._maybe_send()
+
+    def _maybe_send(self) -> None:
         now = time.monotonic()
         if now - self.sent_at >= self.interval:
             self.sent_at = now
             self.flush()
 
     def flush(self) -> None:
-        if self.pending:
-            text, self.pending = self.pending, ""
-            self.send(text)
+        if self.pending or self.pending_reasoning:
+            text, reasoning = self.pending, self.pending_reasoning
+            self.pending = self.pending_reasoning = ""
+            self.send(text, reasoning)
 
 
 #: batches of a streaming reply leave the generating thread at most this often
@@ -177,9 +191,11 @@ class ReplyStream:
 
     Drive it one of two ways:
 
-    - ``run()`` in the calling thread (the app's thread worker), batches going to ``on_text``;
-    - ``start()`` on a thread of its own, then iterate it for the batches (the command line). An exception
-      in that thread is re-raised by the iteration (as ``GenerationError``), never left as a hang.
+    - ``run()`` in the calling thread (the app's thread worker), batches going to ``on_text`` (the answer)
+      and ``on_reasoning`` (a reasoning model's thinking);
+    - ``start()`` on a thread of its own, then iterate it for the answer's batches (the command line); the
+      thinking still goes to ``on_reasoning``, from that thread. An exception in that thread is re-raised
+      by the iteration (as ``GenerationError``), never left as a hang.
 
     ``cancel()`` stops generation within one token or chunk; the partial reply is the result.
     """
@@ -191,6 +207,7 @@ class ReplyStream:
         params: GenerationParams | None = None,
         *,
         on_text: TextCallback | None = None,
+        on_reasoning: TextCallback | None = None,
         cancel: threading.Event | None = None,
         interval: float = BATCH_INTERVAL_S,
     ) -> None:
@@ -199,6 +216,7 @@ class ReplyStream:
         self.params = params
         self._cancel = cancel or threading.Event()
         self._on_text = on_text
+        self._on_reasoning = on_reasoning
         self._interval = interval
         self._pieces: queue.SimpleQueue[object] | None = None
         self._thread: threading.Thread | None = None
@@ -206,14 +224,22 @@ class ReplyStream:
         self._error: BaseException | None = None
 
     def run(self) -> Reply:
-        """Generate the reply in this thread; batches go to ``on_text``, the last one before this returns."""
-        batcher = PieceBatcher(self._on_text or _ignore, self._interval)
+        """Generate the reply in this thread; batches go to the callbacks, the last ones before this returns."""
+        batcher = PieceBatcher(self._send, self._interval)
         try:
-            reply = self.engine.reply(self.history, self.params, cancel=self._cancel, on_text=batcher.add)
+            reply = self.engine.reply(
+                self.history, self.params, cancel=self._cancel, on_text=batcher.add, on_reasoning=batcher.add_reasoning
+            )
         finally:
             batcher.flush()
         self._result = reply
         return reply
+
+    def _send(self, text: str, reasoning: str) -> None:
+        if reasoning and self._on_reasoning is not None:
+            self._on_reasoning(reasoning)
+        if text and self._on_text is not None:
+            self._on_text(text)
 
     def start(self) -> ReplyStream:
         """Generate on a thread of its own; iterate this stream for the batches."""
@@ -264,8 +290,3 @@ class ReplyStream:
                 raise self._error
             raise RuntimeError("the reply has not finished")
         return self._result
-
-
-def _ignore(piece: str) -> None:
-    """Where the pieces of a reply nobody watches go."""
-

@@ -146,9 +146,11 @@ def load_engine(
     return chosen.load(path, LoadOptions(device=device, dtype=dtype, extra=extra))
 
 
-def write_standin(family_name: str, folder: Path, weights_format: str | None = None) -> Path:
+def write_standin(
+    family_name: str, folder: Path, weights_format: str | None = None, options: Mapping[str, str] | None = None
+) -> Path:
     """Write a tiny random-weight stand-in of a family into ``folder`` (in its published weight format
-    by default); return the path to load."""
+    by default, with the family's own ``options``); return the path to load."""
     spec = family_spec(family_name)
     if spec.standin is None:
         raise ZhbenchError(f"family {family_name!r} has no stand-in builder")
@@ -156,6 +158,11 @@ def write_standin(family_name: str, folder: Path, weights_format: str | None = N
     if weights_format not in spec.standin_formats:
         known = ", ".join(spec.standin_formats)
         raise ZhbenchError(f"{family_name} stand-ins come as {known}, not {weights_format}")
+    options = dict(options or {})
+    for name in options:
+        if name not in spec.standin_options:
+            takers = ", ".join(spec.standin_options) or "none"
+            raise ZhbenchError(f"{family_name} stand-ins take no {name} (they take: {takers})")
     module_name, _, function_name = spec.standin.partition(":")
     writer = getattr(importlib.import_module(module_name), function_name)
-    return Path(writer(folder, weights_format))
+    return Path(writer(folder, weights_format, **options))

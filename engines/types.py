@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, Self, TypedDict
 
 from engines.errors import HistoryError
 
@@ -61,7 +61,7 @@ class GenerationParams:
     length_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
 
-    def with_overrides(self, overrides: Mapping[str, object]) -> GenerationParams:
+    def with_overrides(self, overrides: Mapping[str, object]) -> Self:
         """Return a copy with fields replaced, each value coerced to its field's type (strings from a CLI too)."""
         fields = {f.name: f for f in dataclasses.fields(self)}
         changes: dict[str, Any] = {}
@@ -141,10 +141,14 @@ class ReplyStats:
     tokens_per_s: float  # new tokens over the whole reply time, prompt processing included
     total_s: float
     stop_reason: StopReason
+    #: of ``new_tokens``, those spent thinking (a reasoning model's ``<think>`` part)
+    reasoning_tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["stop_reason"] = self.stop_reason.value
+        if not self.reasoning_tokens:
+            del data["reasoning_tokens"]  # the shape of every reply that does not think, unchanged
         return data
 
 
@@ -152,16 +156,19 @@ def stats_summary(stats: Mapping[str, Any]) -> str:
     """One line about a reply, from ``ReplyStats.to_dict()``: tokens, first-token time, speed, why it stopped."""
     ttft = stats.get("ttft_s")
     first = f"first after {ttft:.2f}s" if isinstance(ttft, (int, float)) else "no token"
-    return (
-        f"{stats.get('new_tokens', 0)} tokens · {first} · {stats.get('tokens_per_s', 0.0):.1f} tok/s"
-        f" · {stats.get('stop_reason', '?')}"
-    )
+    thinking = stats.get("reasoning_tokens")
+    tokens = f"{stats.get('new_tokens', 0)} tokens" + (f" ({thinking} thinking)" if thinking else "")
+    return f"{tokens} · {first} · {stats.get('tokens_per_s', 0.0):.1f} tok/s · {stats.get('stop_reason', '?')}"
 
 
 @dataclass(frozen=True)
 class Reply:
-    """A finished (or stopped, or failed) reply: its text, how it went, and for a local model the ids
-    generated and the prompt fed."""
+    """A finished (or stopped, or failed) reply: its answer, how it went, and for a local model the ids
+    generated and the prompt fed.
+
+    A reasoning model's reply has its thinking apart in ``reasoning``; ``raw_text`` is then the reply as
+    the model wrote it, thinking included, which is what goes back into the conversation.
+    """
 
     family: str
     text: str
@@ -170,6 +177,13 @@ class Reply:
     error: str | None = None
     output_ids: list[int] = field(default_factory=list)
     prompt: Prompt | None = field(default=None, repr=False)
+    reasoning: str = ""
+    raw_text: str | None = None
+
+    @property
+    def history_content(self) -> str:
+        """The reply as the next turn's history carries it (the model's template decides what to keep)."""
+        return self.raw_text if self.raw_text is not None else self.text
 
     @property
     def partial(self) -> bool:

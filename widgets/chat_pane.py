@@ -48,12 +48,24 @@ class MessageView(Static):
         self.text = text
 
 
+#: how a reasoning model's thinking is drawn, apart from its answer
+THINKING_STYLE = "dim italic"
+
+
+def with_thinking(reasoning: str, text: str) -> Content:
+    """A reply as the pane draws it: the thinking (dimmed) above the answer, both shown literally."""
+    if not reasoning:
+        return Content(visible_text(text))
+    return Content.assemble((visible_text(reasoning), THINKING_STYLE), "\n\n" if text else "", visible_text(text))
+
+
 class ReplyView(Static):
     """A reply in progress: pieces are buffered and drawn at most every ``FLUSH_INTERVAL_S``."""
 
     def __init__(self, *, note: str | None = None) -> None:
         super().__init__(literal(note or "…"), markup=False, classes="assistant streaming")
         self.text = ""
+        self.reasoning = ""
         self.redraws = 0
         #: redraws that changed the reply's height, and so needed a layout of the screen
         self.layouts = 0
@@ -61,8 +73,10 @@ class ReplyView(Static):
         self._reserved_lines = 1
         self._grown_at = time.monotonic()
 
-    def append(self, piece: str) -> None:
+    def append(self, piece: str, reasoning: str = "") -> None:
+        """More of the answer, and of the thinking, to draw at the next tick."""
         self.text += piece
+        self.reasoning += reasoning
         if self._flush_timer is None:
             # On a shared clock, so that both panes' redraws land in the same screen update.
             delay = FLUSH_INTERVAL_S - time.monotonic() % FLUSH_INTERVAL_S
@@ -74,7 +88,7 @@ class ReplyView(Static):
         takes the lines it will need in the next ``GROWTH_AHEAD_S``, and most redraws happen in place."""
         self._flush_timer = None
         self.redraws += 1
-        content = Content(visible_text(self.text))
+        content = with_thinking(self.reasoning, self.text)
         width = self.content_size.width
         # as Textual measures a widget's content (widget.py), its styles read as the rules of the text
         rules = cast("RulesMap", self.styles)
@@ -89,15 +103,19 @@ class ReplyView(Static):
             self.layouts += 1
         self.update(content, layout=grown)
 
-    def finish(self, text: str, *, stats: str, stopped: bool = False, error: str | None = None) -> None:
-        """Show the final text (authoritative over what streamed) and the reply's stats line."""
+    def finish(
+        self, text: str, *, stats: str, stopped: bool = False, error: str | None = None, reasoning: str = ""
+    ) -> None:
+        """Show the final text (authoritative over what streamed), its thinking, and the reply's stats line."""
         if self._flush_timer is not None:
             self._flush_timer.stop()
             self._flush_timer = None
-        self.text = text
+        self.text, self.reasoning = text, reasoning
         self.remove_class("streaming")
         self.styles.min_height = None
         body = literal(text)
+        if reasoning:
+            body = Text(visible_text(reasoning), style=THINKING_STYLE) + Text("\n\n" if text else "") + body
         footer = Text("\n")
         if stopped:
             footer.append("[stopped] ", style="bold yellow")

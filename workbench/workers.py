@@ -70,6 +70,8 @@ class ReplyChunkArrived(Message):
     pane: str
     generation: int
     piece: str
+    #: new thinking of a reasoning model
+    reasoning: str = ""
 
 
 @dataclass
@@ -153,6 +155,7 @@ def run_reply(post: Post, job: ReplyJob) -> None:
         job.params,
         cancel=job.cancel,
         on_text=lambda text: post(ReplyChunkArrived(job.pane, job.generation, text)),
+        on_reasoning=lambda thinking: post(ReplyChunkArrived(job.pane, job.generation, "", thinking)),
         interval=FLUSH_INTERVAL_S,  # text sent faster than the pane redraws only costs the UI thread
     )
     try:

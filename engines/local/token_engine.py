@@ -15,6 +15,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -53,6 +54,10 @@ class Generation(ABC):
     def streamable(self, text: str) -> str:
         """The part of a reply in progress that later tokens cannot change (a family may hold back a tail)."""
         return text
+
+    def split(self, text: str) -> tuple[str, str]:
+        """``(reasoning, answer)`` of the text so far: a reasoning model's thinking, and the rest."""
+        return "", text
 
     @property
     def fed_tokens(self) -> int:
@@ -142,8 +147,10 @@ class TokenEngine(ABC):
         *,
         cancel: threading.Event | None = None,
         on_text: TextCallback | None = None,
+        on_reasoning: TextCallback | None = None,
     ) -> Reply:
-        """Generate one reply to the history's last user message, calling ``on_text`` with each new piece.
+        """Generate one reply to the history's last user message, calling ``on_text`` with each new piece
+        of the answer and ``on_reasoning`` with each new piece of the thinking (where the family splits one).
 
         Stops within one token once ``cancel`` is set. On an exception the partial reply is kept and
         raised inside a ``GenerationError``.
@@ -155,7 +162,7 @@ class TokenEngine(ABC):
             params = dataclasses.replace(params, seed=secrets.randbelow(2**31))
         cancel = cancel or threading.Event()
         with self._reply_lock, self._compute_place():
-            return self._run_reply(messages, params, cancel, on_text)
+            return self._run_reply(messages, params, cancel, Channels(on_text, on_reasoning))
 
     def start_reply(self, history: Sequence[Message], params: GenerationParams | None = None) -> ReplyStream:
         """The reply generated on a thread of its own: iterate the stream for its text."""
@@ -175,7 +182,7 @@ class TokenEngine(ABC):
         messages: list[Message],
         params: GenerationParams,
         cancel: threading.Event,
-        on_text: TextCallback | None,
+        channels: Channels,
     ) -> Reply:
         started = time.perf_counter()
         on_cpu = self.computes_on_cpu()
@@ -184,13 +191,15 @@ class TokenEngine(ABC):
         output_ids: list[int] = []
         reply_ids: list[int] = []
         text = ""
-        shown = ""
+        shown = Shown()
+        thinking_tokens = 0
         stop: StopReason | None = None
         prompt: Prompt | None = None
         generation: Generation | None = None
 
         def finish(reason: StopReason, error: str | None = None) -> Reply:
             total = time.perf_counter() - started
+            reasoning, answer = generation.split(text) if generation else ("", text)
             stats = ReplyStats(
                 prompt_tokens=generation.fed_tokens if generation else 0,
                 new_tokens=len(output_ids),
@@ -198,8 +207,10 @@ class TokenEngine(ABC):
                 tokens_per_s=len(output_ids) / total if total > 0 else 0.0,
                 total_s=total,
                 stop_reason=reason,
+                reasoning_tokens=thinking_tokens if reasoning else 0,
             )
-            return Reply(self.family, text, params, stats, error, list(output_ids), prompt)
+            raw = text if reasoning else None
+            return Reply(self.family, answer, params, stats, error, list(output_ids), prompt, reasoning, raw)
 
         try:
             prompt = self.build_prompt(messages, params)
@@ -230,7 +241,11 @@ class TokenEngine(ABC):
                     elif len(output_ids) >= params.max_new_tokens:
                         stop = StopReason.LENGTH
                     final = stop is not None
-                    shown = _stream_piece(text if final else generation.streamable(text), shown, on_text, final=final)
+                    reasoning, answer = generation.split(text if final else generation.streamable(text))
+                    if not answer:  # thinking, as it turns out once the reply has any (see finish)
+                        thinking_tokens += 1
+                    shown.reasoning = _stream_piece(reasoning, shown.reasoning, channels.reasoning, final=final)
+                    shown.answer = _stream_piece(answer, shown.answer, channels.text, final=final)
             finally:
                 close = getattr(tokens, "close", None)
                 if close is not None:
@@ -244,6 +259,22 @@ class TokenEngine(ABC):
         except Exception as exc:  # a family's bookkeeping after the reply (RWKV runs the model there)
             raise GenerationError(f"{self.family} failed after the reply: {type(exc).__name__}: {exc}", reply) from exc
         return reply
+
+
+@dataclass(frozen=True)
+class Channels:
+    """Where a reply's text streams: the answer, and a reasoning model's thinking."""
+
+    text: TextCallback | None
+    reasoning: TextCallback | None
+
+
+@dataclass
+class Shown:
+    """What has streamed so far of each channel."""
+
+    answer: str = ""
+    reasoning: str = ""
 
 
 @contextlib.contextmanager

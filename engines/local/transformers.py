@@ -124,7 +124,7 @@ class TransformersEngine(TokenEngine):
 
         transformers.utils.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
-        model_class = getattr(transformers, cls.model_class_name)
+        model_class = cls.model_class(folder)
         try:
             config = model_class.config_class.from_pretrained(str(folder))
         except (OSError, ValueError, TypeError) as exc:
@@ -145,12 +145,19 @@ class TransformersEngine(TokenEngine):
             )
         except (RuntimeError, ValueError) as exc:
             raise ModelLoadError(
-                folder, f"weights do not fit {cls.model_class_name} ({str(exc).splitlines()[0]})"
+                folder, f"weights do not fit {model_class.__name__} ({str(exc).splitlines()[0]})"
             ) from None
         missing = sorted(set(info.get("missing_keys", ())) - set(cls._tied_keys(model)))
         if missing:
             raise lacking_weights(folder, missing)
         return model.eval()
+
+    @classmethod
+    def model_class(cls, folder: Path) -> Any:
+        """The transformers class the model runs as (upstream's; a family may read it from the folder)."""
+        import transformers
+
+        return getattr(transformers, cls.model_class_name)
 
     @staticmethod
     def _tied_keys(model: PreTrainedModel) -> list[str]:

@@ -47,6 +47,7 @@ class EchoServer:
         *,
         cancel: threading.Event | None = None,
         on_text: TextCallback | None = None,
+        on_reasoning: TextCallback | None = None,
     ) -> Reply:
         params = params or default_params(self)
         started = time.perf_counter()
@@ -114,17 +115,18 @@ def test_a_stream_must_start_before_it_is_iterated() -> None:
 
 
 def test_streamed_pieces_go_at_once_when_slow_and_in_batches_when_fast() -> None:
-    sent: list[str] = []
-    batcher = PieceBatcher(sent.append, interval=0.05)
+    sent: list[tuple[str, str]] = []
+    batcher = PieceBatcher(lambda text, reasoning: sent.append((text, reasoning)), interval=0.05)
     batcher.add("慢")  # nothing sent lately: at once
     batcher.add("快")
+    batcher.add_reasoning("想")
     batcher.add("快")
-    assert sent == ["慢"]  # held: a batch left less than the interval ago
+    assert sent == [("慢", "")]  # held: a batch left less than the interval ago
     time.sleep(0.06)
     batcher.add("！")
-    assert sent == ["慢", "快快！"]
+    assert sent == [("慢", ""), ("快快！", "想")]  # the answer's and the thinking's new text, in one batch
     batcher.add("尾")
     batcher.flush()  # the end of the reply sends what is held
-    assert sent == ["慢", "快快！", "尾"]
+    assert sent == [("慢", ""), ("快快！", "想"), ("尾", "")]
     batcher.flush()
-    assert sent == ["慢", "快快！", "尾"]
+    assert sent == [("慢", ""), ("快快！", "想"), ("尾", "")]

@@ -43,7 +43,7 @@ class MirrorEngine:
     def chat_commands(self) -> dict[str, str]:
         return {}
 
-    def reply(self, history, params=None, *, cancel=None, on_text=None):
+    def reply(self, history, params=None, *, cancel=None, on_text=None, on_reasoning=None):
         params = params or self.presets()["default"]
         started = time.perf_counter()
         text = ""
@@ -100,7 +100,8 @@ def zhbench(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_built_in_families_are_registered_through_entry_points() -> None:
-    assert set(families()) == {"gpt2-dialogbot", "dialogpt-zh", "chatyuan", "promptclue", "rwkv4", "eva2"}
+    built_in = {"gpt2-dialogbot", "dialogpt-zh", "chatyuan", "promptclue", "rwkv4", "eva2", "chat-template"}
+    assert set(families()) == built_in
     assert family_spec("rwkv4").load_options.keys() == {"strategy"}
 
 

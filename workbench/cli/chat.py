@@ -99,4 +99,4 @@ def cmd_chat(args: argparse.Namespace) -> int:
         history.append({"role": "user", "content": text})
         print("bot> ", end="", flush=True)
         reply = stream_to_stdout(engine, history, settings)
-        history.append({"role": "assistant", "content": reply.text})
+        history.append({"role": "assistant", "content": reply.history_content})

@@ -37,6 +37,7 @@ def model_options(parser: argparse.ArgumentParser) -> None:
 def param_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("decoding (defaults: the model's upstream defaults)")
     group.add_argument("--preset", help="a named upstream setting of the family (e.g. promptclue: beam, sample)")
+    group.add_argument("--system", metavar="TEXT", help="the system prompt (families whose prompt has one)")
     group.add_argument("--seed", type=int)
     group.add_argument("--greedy", action="store_true", default=None, help="deterministic decoding")
     group.add_argument("--max-new-tokens", type=int)
@@ -84,6 +85,10 @@ def params(engine: ChatEngine, args: argparse.Namespace) -> GenerationParams:
         if not sep:
             raise CommandError(f"--set takes NAME=VALUE, got {item!r}")
         overrides[name.strip().replace("-", "_")] = value.strip()
+    if args.system is not None:
+        if not hasattr(chosen, "system_prompt"):
+            raise CommandError(f"--system: {engine.family} has no system prompt (its prompt format has none)")
+        overrides["system_prompt"] = args.system
     chosen = chosen.with_overrides(overrides)
     chosen.validate()
     return chosen
@@ -108,8 +113,9 @@ def read_history(path: Path, *, answerable: bool = False) -> list[Message]:
 
 
 def stream_to_stdout(engine: ChatEngine, history: list[Message], settings: GenerationParams) -> Reply:
-    """Stream a reply to stdout, shown literally; Ctrl+C stops it and keeps what came."""
-    stream = ReplyStream(engine, history, settings).start()
+    """Stream a reply to stdout, shown literally (a reasoning model's thinking to stderr, dimmed on a
+    terminal); Ctrl+C stops it and keeps what came."""
+    stream = ReplyStream(engine, history, settings, on_reasoning=_show_thinking).start()
     try:
         for piece in stream:
             sys.stdout.write(visible_text(piece))
@@ -118,6 +124,8 @@ def stream_to_stdout(engine: ChatEngine, history: list[Message], settings: Gener
         stream.cancel()
         stream.wait()
     reply = stream.result
+    if reply.reasoning:
+        _show_thinking("\n")
     if reply.stats.stop_reason.value == "cancelled":
         sys.stdout.write(" [stopped]")
     sys.stdout.write("\n")
@@ -125,11 +133,21 @@ def stream_to_stdout(engine: ChatEngine, history: list[Message], settings: Gener
     return reply
 
 
+def _show_thinking(piece: str) -> None:
+    dim, plain = ("\x1b[2m", "\x1b[0m") if sys.stderr.isatty() else ("", "")
+    sys.stderr.write(dim + visible_text(piece) + plain)
+    sys.stderr.flush()
+
+
 def reply_json(reply: Reply) -> dict[str, Any]:
-    return {
+    """``ask --json``'s object; a reasoning model's reply adds ``reasoning`` (the others keep their shape)."""
+    data = {
         "family": reply.family,
         "reply": reply.text,
         "output_ids": reply.output_ids,
         "params": reply.params.to_dict(),
         "stats": reply.stats.to_dict(),
     }
+    if reply.reasoning:
+        data["reasoning"] = reply.reasoning
+    return data

@@ -24,6 +24,8 @@ def register(commands: Commands) -> None:
         "--weights", metavar="FORMAT", help="weights file format, as the family allows: bin, safetensors, pth "
         "(default: the published one)"
     )
+    tiny.add_argument("--template", metavar="FILE", help="chat-template: the .jinja chat template to ship")
+    tiny.add_argument("--tokenizer", metavar="DIR", help="chat-template: a folder whose tokenizer files to take")
     tiny.set_defaults(handler=cmd_make_tiny)
 
 
@@ -48,6 +50,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_make_tiny(args: argparse.Namespace) -> int:
     from engines.registry import write_standin
 
-    path = write_standin(args.family, args.dir, args.weights)
+    options = {name: value for name in ("template", "tokenizer") if (value := getattr(args, name)) is not None}
+    path = write_standin(args.family, args.dir, args.weights, options)
     print(f"wrote a tiny random-weight {args.family} stand-in to {path}")
     return 0

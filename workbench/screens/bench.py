@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 from engines.api import default_params
-from widgets.chat_pane import ChatPane
+from widgets.chat_pane import ChatPane, ReplyView
 from widgets.composer import Composer
 from widgets.gpu_meter import GpuMeter
 from widgets.model_list import ModelList
@@ -231,11 +231,13 @@ class BenchScreen(Screen[None]):
 
     @on(workers.ReplyChunkArrived)
     def _reply_chunk(self, event: workers.ReplyChunkArrived) -> None:
-        if self._screen_gone() or not self.bench.reply_progressed(event.pane, event.generation, event.piece):
+        if self._screen_gone() or not self.bench.reply_progressed(
+            event.pane, event.generation, event.piece, event.reasoning
+        ):
             return
         view = self.pane_widget(event.pane).current_reply
         if view is not None:
-            view.append(event.piece)
+            view.append(event.piece, event.reasoning)
 
     @on(workers.ReplyFinished)
     def _reply_finished(self, event: workers.ReplyFinished) -> None:
@@ -251,7 +253,7 @@ class BenchScreen(Screen[None]):
     def _show_end(self, pane: str, entry: ShownEntry | None) -> None:
         view = self.pane_widget(pane).current_reply
         if entry is not None and view is not None:
-            view.finish(entry.text, stats=entry.stats or "", stopped=entry.stopped, error=entry.error)
+            _finish(view, entry)
 
     # --- actions ------------------------------------------------------------------------------
 
@@ -305,9 +307,7 @@ class BenchScreen(Screen[None]):
             if entry.role == "user":
                 widget.add_message(entry.text, role="user")
             else:
-                widget.begin_reply().finish(
-                    entry.text, stats=entry.stats or "", stopped=entry.stopped, error=entry.error
-                )
+                _finish(widget.begin_reply(), entry)
 
     def action_switch_pane(self) -> None:
         names = self.bench.names
@@ -395,3 +395,8 @@ class BenchScreen(Screen[None]):
         if self._ready and not self._screen_gone():
             self.query_one(GpuMeter).show(event.reading)
 
+
+def _finish(view: ReplyView, entry: ShownEntry) -> None:
+    """Draw a finished reply as the session recorded it."""
+    stats = entry.stats or ""
+    view.finish(entry.text, stats=stats, stopped=entry.stopped, error=entry.error, reasoning=entry.reasoning)

@@ -180,17 +180,19 @@ class Bench:
         state.reply = ReplyUnderway(record_id, threading.Event(), state.params, now_iso(), regenerates=regenerates)
         return ReplyJob(name, state.generation, state.engine, list(state.history), state.params, state.reply.cancel)
 
-    def reply_progressed(self, name: str, generation: int, piece: str) -> bool:
-        """Add a streamed piece to the reply underway (checkpointing it now and then); whether it was current."""
+    def reply_progressed(self, name: str, generation: int, piece: str, reasoning: str = "") -> bool:
+        """Add a streamed piece of the answer (and of the thinking) to the reply underway, checkpointing it
+        now and then; whether it was current."""
         state = self.replying(name, generation)
         if state is None or state.reply is None:
             return False
         underway = state.reply
         underway.text += piece
+        underway.reasoning += reasoning
         now = time.monotonic()
         if now - underway.last_checkpoint >= CHECKPOINT_INTERVAL_S:
             underway.last_checkpoint = now
-            self._record(self._reply_record(state, underway.text, partial=True))
+            self._record(self._reply_record(state, underway.text, partial=True, reasoning=underway.reasoning))
         return True
 
     def reply_finished(self, name: str, generation: int, reply: Reply) -> ShownEntry | None:
@@ -201,7 +203,8 @@ class Bench:
         stopped = reply.stats.stop_reason is StopReason.CANCELLED
         self._record(self._reply_record(state, reply.text, partial=reply.partial, reply=reply))
         stats = stats_summary(reply.stats.to_dict())
-        return self._end_reply(state, ShownEntry("assistant", reply.text, stats, stopped))
+        entry = ShownEntry("assistant", reply.text, stats, stopped, reasoning=reply.reasoning)
+        return self._end_reply(state, entry, reply.history_content)
 
     def reply_failed(self, name: str, generation: int, error: str, partial: Reply | None) -> ShownEntry | None:
         """Record a failed reply, keeping what came; it is not fed back to the model."""
@@ -209,16 +212,19 @@ class Bench:
         if state is None or state.reply is None:
             return None
         text = partial.text if partial else state.reply.text
+        reasoning = partial.reasoning if partial else state.reply.reasoning
         stats = stats_summary(partial.stats.to_dict()) if partial else "no stats: the reply failed before it began"
-        self._record(self._reply_record(state, text, partial=True, reply=partial, error=error))
-        return self._end_reply(state, ShownEntry("assistant", text, stats, error=error))
+        self._record(self._reply_record(state, text, partial=True, reply=partial, error=error, reasoning=reasoning))
+        return self._end_reply(state, ShownEntry("assistant", text, stats, error=error, reasoning=reasoning), None)
 
-    def _end_reply(self, state: PaneState, entry: ShownEntry) -> ShownEntry:
+    def _end_reply(self, state: PaneState, entry: ShownEntry, history_content: str | None) -> ShownEntry:
+        """End the reply underway; ``history_content`` is what goes back into the conversation (None: a
+        failed reply, shown and saved but not fed back)."""
         assert state.reply is not None
         state.last_reply_id = state.reply.record_id
         state.reply = None
-        if entry.error is None and entry.text:  # a failed reply is shown and saved, but not fed back
-            state.history.append({"role": "assistant", "content": entry.text})
+        if history_content:
+            state.history.append({"role": "assistant", "content": history_content})
         state.shown.append(entry)
         return entry
 
@@ -230,7 +236,14 @@ class Bench:
                 underway.cancel.set()
 
     def _reply_record(
-        self, state: PaneState, text: str, *, partial: bool, reply: Reply | None = None, error: str | None = None
+        self,
+        state: PaneState,
+        text: str,
+        *,
+        partial: bool,
+        reply: Reply | None = None,
+        error: str | None = None,
+        reasoning: str | None = None,
     ) -> MessageRecord:
         underway = state.reply
         assert underway is not None
@@ -249,6 +262,7 @@ class Bench:
             started=underway.started,
             error=error,
             regenerates=underway.regenerates,
+            reasoning=reply.reasoning if reply else reasoning,
         )
 
     # --- the panes themselves --------------------------------------------------------------------

@@ -26,6 +26,7 @@ class ShownEntry:
     stats: str | None = None
     stopped: bool = False
     error: str | None = None
+    reasoning: str = ""
 
 
 @dataclass
@@ -37,6 +38,7 @@ class ReplyUnderway:
     params: GenerationParams
     started: str
     text: str = ""
+    reasoning: str = ""
     last_checkpoint: float = 0.0
     regenerates: str | None = None
 

@@ -117,6 +117,8 @@ class MessageRecord:
     error: str | None = None
     #: replies made by regenerating: the id of the reply this one replaced
     regenerates: str | None = None
+    #: replies of a reasoning model: its thinking (``content`` is the answer)
+    reasoning: str | None = None
     type: Literal["message"] = "message"
 
     def to_json(self) -> dict[str, Any]:
@@ -139,6 +141,8 @@ class MessageRecord:
             data["error"] = self.error
         if self.regenerates is not None:
             data["regenerates"] = self.regenerates
+        if self.reasoning:
+            data["reasoning"] = self.reasoning
         return data
 
     @classmethod
@@ -164,6 +168,7 @@ class MessageRecord:
             started=_optional_str(data, "started"),
             error=_optional_str(data, "error"),
             regenerates=_optional_str(data, "regenerates"),
+            reasoning=_optional_str(data, "reasoning"),
         )
 
 

@@ -210,7 +210,10 @@ def to_markdown(session: Session) -> str:
                 turn_title = title
         else:
             note = " (partial)" if record.partial else ""
-            out += [f"**{pane} · {record.model or '?'}**{note}:", "", _quote(record.content)]
+            out += [f"**{pane} · {record.model or '?'}**{note}:", ""]
+            if record.reasoning:
+                out += ["*Thinking:*", "", _quote(record.reasoning), "", "*Answer:*", ""]
+            out.append(_quote(record.content))
             if record.stats:
                 out.append("")
                 out.append(f"<sub>{stats_summary(record.stats)}</sub>")

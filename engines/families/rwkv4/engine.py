@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from engines.api import FamilySpec, LoadOptions, TextCallback
+from engines.api import FamilySpec, LoadOptions
 from engines.errors import ModelLoadError
 from engines.families.rwkv4.chat_rules import (
     AVOID_REPEAT,
@@ -57,7 +57,7 @@ from engines.families.rwkv4.checkpoint import (
 from engines.families.rwkv4.plan import Rwkv4Prompt, Segment
 from engines.families.rwkv4.state import FeedRules, Rnn, Snapshot
 from engines.families.rwkv4.strategy import STRATEGY_HELP, resolve_strategy, strategy_placement
-from engines.local.token_engine import Generation, TokenEngine
+from engines.local.token_engine import Channels, Generation, TokenEngine
 from engines.types import GenerationParams, Message, Prompt, Reply, ReplyStats, StopReason
 
 
@@ -284,7 +284,7 @@ class Rwkv4Engine(TokenEngine):
         messages: list[Message],
         params: GenerationParams,
         cancel: threading.Event,
-        on_text: TextCallback | None,
+        channels: Channels,
     ) -> Reply:
         turn = parse_user_message(messages[-1]["content"])
         typed = {"temperature": turn.temperature, "top_p": turn.top_p}
@@ -293,12 +293,12 @@ class Rwkv4Engine(TokenEngine):
             params = params.with_overrides(typed)
         notice = self._notice_for(turn, messages[:-1])
         if notice is None:
-            return super()._run_reply(messages, params, cancel, on_text)
+            return super()._run_reply(messages, params, cancel, channels)
         if turn.kind is TurnKind.RESET:  # load_all_stat('chat_init'); save_all_stat('chat')
             self._snapshots["chat"] = self._snapshots["chat_init"].copy()
             self._chat_record = ()
-        if on_text is not None:
-            on_text(notice)
+        if channels.text is not None:
+            channels.text(notice)
         stats = ReplyStats(0, 0, None, 0.0, 0.0, StopReason.STOP_RULE)
         return Reply(self.family, notice, params, stats, prompt=Rwkv4Prompt("", [], turn=turn))
 

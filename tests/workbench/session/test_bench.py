@@ -126,6 +126,25 @@ def test_regenerate_marks_the_reply_it_replaces_and_swap_moves_whole_conversatio
     assert [p.name for p in bench.panes] == ["a", "b", "c"]
 
 
+def test_a_thinking_reply_is_recorded_apart_and_fed_back_whole(
+    tmp_path: Path, standin_dir: Callable[..., Path]
+) -> None:
+    bench = Bench(tmp_path / "transcripts", pane_count=1)
+    loaded(bench, "a", standin_dir("chat-template"), "Qwen3 (tiny)")
+    engine = bench.pane("a").engine
+    encode = engine.tokenizer.encode  # type: ignore[union-attr]
+    script = [*encode("<think>\n先想想\n</think>\n\n"), *encode("答案是四"), *engine.end_ids]  # type: ignore[union-attr]
+    engine.token_source = lambda generation: iter(script)  # type: ignore[union-attr]
+    (job,) = bench.send("二加二？", ["a"])
+    run(bench, job)
+    assert bench.transcript is not None
+    reply = read_session(bench.transcript.path).messages[-1]
+    assert (reply.content, reply.reasoning) == ("答案是四", "先想想")
+    assert reply.stats is not None and reply.stats["reasoning_tokens"] > 0
+    assert bench.pane("a").history[-1]["content"].startswith("<think>")  # the template decides what to keep
+    assert bench.pane("a").shown[-1].reasoning == "先想想"
+
+
 def test_the_session_layer_loads_no_textual_and_no_torch() -> None:
     code = (
         "import sys, workbench.session.bench, workbench.session.transcripts, workbench.session.offer; "
