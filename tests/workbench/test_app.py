@@ -453,6 +453,9 @@ async def test_a_model_from_the_list_loads_into_the_pane_asked_for(
         await pilot.press("b")
         await models_loaded(app, "b")
         assert app.bench.pane("b").engine.family == "chatyuan" and app.bench.pane("a").engine is None
+        # a stand-in from make-tiny says what it is, as the demos do (issue 18, item 3)
+        header = str(app.query_one("#pane-b", ChatPane).query_one(".pane-header").content)
+        assert "stand-in · random weights" in header
 
 
 async def test_rwkv_and_eva_run_side_by_side_with_rwkv_commands_in_the_palette(

@@ -193,8 +193,9 @@ class BenchScreen(Screen[None]):
             return
         info = state.engine.describe()
         detail = f"{info.family} · {info.placement()}"
-        if state.demo:
-            detail = "DEMO · random weights, replies are noise · " + detail
+        if state.random_weights:
+            kind = "DEMO" if state.demo else "stand-in"
+            detail = f"{kind} · random weights, replies are noise · " + detail
         self.pane_widget(pane).set_model(state.label or "?", f"{detail}\n{params_summary(state.params)}")
 
     # --- sending and replying -----------------------------------------------------------------

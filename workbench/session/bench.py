@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engines.api import ChatEngine, default_params
+from engines.registry import standin_label
 from engines.types import GenerationParams, Message, Reply, StopReason, stats_summary
 from workbench.session.panes import PANE_NAMES, PaneState, ReplyUnderway, ShownEntry, apply_values
 from workbench.session.records import BodyRecord, ClearRecord, MessageRecord, ModelRecord
@@ -95,6 +96,7 @@ class Bench:
         state.label, state.loading = state.loading or "?", None
         state.engine = engine
         state.demo = demo
+        state.random_weights = demo or _is_standin(engine.describe().path)
         state.weight_bytes = engine.describe().weight_bytes
         state.params, problem = self.initial_params(engine)
         state.history.clear()
@@ -330,3 +332,11 @@ class Bench:
 def _to_stderr(problem: str) -> None:
     """Where a bench without a screen reports a problem (stdout may carry its results)."""
     print(f"zhbench: {problem}", file=sys.stderr)
+
+
+def _is_standin(path: str | None) -> bool:
+    """Whether a model's files carry a stand-in's label (random weights written by zhbench)."""
+    if path is None:
+        return False
+    folder = Path(path)
+    return standin_label(folder if folder.is_dir() else folder.parent) is not None

@@ -49,6 +49,8 @@ class PaneState:
     engine: ChatEngine | None = None
     label: str | None = None  # the model's name on screen
     demo: bool = False
+    #: a stand-in's random weights (a demo, or a model ``zhbench make-tiny`` wrote)
+    random_weights: bool = False
     weight_bytes: int | None = None
     params: GenerationParams | None = None
     history: list[Message] = field(default_factory=list)
@@ -78,6 +80,7 @@ class PaneState:
             dtype=info.dtype,
             demo=self.demo,
             params=self.params.to_dict() if self.params else None,
+            random_weights=self.random_weights,
         )
 
     def take_contents_of(self, other: PaneState) -> None:
@@ -99,8 +102,17 @@ def params_summary(params: GenerationParams) -> str:
         f"max {params.max_new_tokens}",
         f"seed {params.seed if params.seed is not None else 'random'}",
     ]
-    extras = [f"{f.name} {getattr(params, f.name)}" for f in dataclasses.fields(params) if f.name not in base]
-    return " · ".join(parts + extras)
+    extras = [_setting(f.name, getattr(params, f.name)) for f in dataclasses.fields(params) if f.name not in base]
+    return " · ".join(parts + [extra for extra in extras if extra])
+
+
+def _setting(name: str, value: object) -> str:
+    """A family's own setting for the header: on/off for a switch, a short quote for text (none if empty)."""
+    if isinstance(value, bool):
+        return f"{name} {'on' if value else 'off'}"
+    if isinstance(value, str):
+        return f"{name} “{value[:24]}{'…' if len(value) > 24 else ''}”" if value else ""
+    return f"{name} {value}"
 
 
 def editable_values(params: GenerationParams) -> dict[str, str]:

@@ -33,9 +33,11 @@ class PaneModel:
     dtype: str | None
     demo: bool = False
     params: dict[str, Any] | None = None
+    #: a stand-in (``zhbench make-tiny``, the demos): its replies are noise
+    random_weights: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "model": self.model,
             "family": self.family,
             "path": self.path,
@@ -44,6 +46,7 @@ class PaneModel:
             "demo": self.demo,
             "params": self.params,
         }
+        return data | {"random_weights": True} if self.random_weights else data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PaneModel:
@@ -55,6 +58,7 @@ class PaneModel:
             dtype=_optional_str(data, "dtype"),
             demo=bool(data.get("demo", False)),
             params=_optional_dict(data, "params"),
+            random_weights=bool(data.get("random_weights", False)),
         )
 
     def label(self) -> str:

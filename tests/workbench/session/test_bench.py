@@ -66,6 +66,8 @@ def test_one_message_goes_to_every_pane_and_each_reply_is_recorded(three_panes: 
     replies = {m.pane: m for m in session.messages if m.role == "assistant"}
     assert all(replies[p].content == bench.pane(p).history[-1]["content"] and not replies[p].partial for p in "abc")
     assert replies["a"].params["seed"] == 1 and replies["a"].stats["new_tokens"] <= 6
+    # every pane runs a stand-in: the records say their replies are noise (issue 18, item 3)
+    assert all(pane is not None and pane.random_weights and not pane.demo for pane in session.header.panes.values())
 
 
 def test_a_busy_pane_is_not_sent_to_and_says_why(three_panes: Bench) -> None:
