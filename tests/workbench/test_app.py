@@ -18,6 +18,7 @@ from widgets.gpu_meter import GpuMeter
 from workbench.app import ZhbenchApp
 from workbench.commands import bench_commands
 from workbench.session.config import Config, load_config
+from workbench.session.safe_text import literal_markdown
 from workbench.session.transcripts import read_session
 
 SIZE = (150, 40)
@@ -417,7 +418,7 @@ async def test_export_from_the_app_writes_markdown_and_json(
     exported = user_dirs["data"] / "zhbench" / "exports"
     markdown = (exported / f"{session_id}.md").read_text(encoding="utf-8")
     assert "## Turn 1" in markdown and "> 导出测试" in markdown
-    first_line = replies["a"].split("\n")[0]
+    first_line = literal_markdown(replies["a"].split("\n")[0])  # a reply's text, as Markdown that renders as it
     assert markdown.index("**A · ") < markdown.index("**B · ") and first_line in markdown
     data = json.loads((exported / f"{session_id}.json").read_text(encoding="utf-8"))
     assert data["session"]["id"] == session_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,14 @@ def reply_json(reply: Reply) -> dict[str, Any]:
     if reply.reasoning:
         data["reasoning"] = reply.reasoning
     return data
+
+
+def write_stdout(text: str) -> None:
+    """Write ``text`` to stdout; a full disk or a closed pipe is one clear error, not a traceback at exit."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as exc:
+        # What could not be written would be flushed again at exit, and fail again: send it nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise CommandError(f"cannot write to stdout ({exc.strerror or exc})") from None

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from workbench.cli.common import CommandError, Commands
+from workbench.cli.common import CommandError, Commands, write_stdout
 from workbench.session.transcripts import TranscriptError
 
 
@@ -63,18 +63,15 @@ def cmd_transcripts(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from workbench.session.config import transcripts_dir
-    from workbench.session.transcripts import find_session, to_json, to_markdown
+    from workbench.session.transcripts import find_session, to_json_text, to_markdown, write_atomically
 
     session = find_session(transcripts_dir(), args.session)
-    if args.format == "md":
-        text = to_markdown(session)
-    else:
-        text = json.dumps(to_json(session), ensure_ascii=False, indent=2) + "\n"
+    text = to_markdown(session) if args.format == "md" else to_json_text(session)
     if args.output is None:
-        sys.stdout.write(text)
+        write_stdout(text)
         return 0
     try:
-        args.output.write_text(text, encoding="utf-8")
+        write_atomically(args.output, text)
     except OSError as exc:
         raise CommandError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
     print(f"wrote {args.output}", file=sys.stderr)

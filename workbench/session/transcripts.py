@@ -31,6 +31,7 @@ from workbench.session.records import (
     SessionRecord,
     body_record_from_json,
 )
+from workbench.session.safe_text import json_text, literal_markdown
 
 SUFFIX = ".jsonl"
 
@@ -48,6 +49,12 @@ def new_session_id() -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
+def json_line(data: dict[str, Any]) -> str:
+    """One record as one line: readable Chinese, and no character inside that any reader takes for a line
+    end or a terminal for a command."""
+    return json_text(data) + "\n"
+
+
 class TranscriptWriter:
     """Appends the records of one session to its file, each flushed and fsynced before returning."""
 
@@ -55,15 +62,20 @@ class TranscriptWriter:
         folder.mkdir(parents=True, exist_ok=True)
         self.session_id = session_id or new_session_id()
         self.path = folder / f"{self.session_id}{SUFFIX}"
-        self._file: TextIO = self.path.open("a", encoding="utf-8")
         self.header = SessionRecord(id=self.session_id, started=now_iso(), panes=dict(panes))
-        self._write_line(self.header.to_json())
+        self._file: TextIO = self.path.open("a", encoding="utf-8")
+        try:
+            self._write_line(self.header.to_json())
+        except OSError:  # a full disk from the start: leave no empty session file behind
+            self._file.close()
+            self.path.unlink(missing_ok=True)
+            raise
 
     def write(self, record: BodyRecord) -> None:
         self._write_line(record.to_json())
 
     def _write_line(self, data: dict[str, Any]) -> None:
-        self._file.write(json.dumps(data, ensure_ascii=False) + "\n")
+        self._file.write(json_line(data))
         self._file.flush()
         os.fsync(self._file.fileno())
 
@@ -79,6 +91,8 @@ class Session:
     path: Path
     header: SessionRecord
     records: list[BodyRecord] = field(default_factory=list)
+    #: lines that could not be read (cut by a kill or a full disk, overwritten): skipped, the rest kept
+    damaged_lines: int = 0
 
     @property
     def messages(self) -> list[MessageRecord]:
@@ -92,37 +106,40 @@ class Session:
             "models": {name: pane.model if pane else None for name, pane in sorted(self.header.panes.items())},
             "messages": len(self.messages),
             "partial_replies": sum(1 for m in self.messages if m.partial),
-        }
+        } | ({"damaged_lines": self.damaged_lines} if self.damaged_lines else {})
 
 
 def read_session(path: Path) -> Session:
-    """Read a session file. A torn last line (the process was killed mid-write) is skipped."""
+    """Read a session file line by line (bytes split at ``\\n`` only). A line that cannot be read (torn by a
+    kill, cut inside a character by a full disk, overwritten) is skipped and counted, never the session."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        data = path.read_bytes()
     except FileNotFoundError:
         raise TranscriptError(f"{path}: no such session file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TranscriptError(f"{path}: unreadable session file ({exc})") from None
+    except OSError as exc:
+        raise TranscriptError(f"{path}: unreadable session file ({exc.strerror or exc})") from None
     objects: list[dict[str, Any]] = []
-    for number, line in enumerate(lines, 1):
+    damaged = 0
+    for line in data.split(b"\n"):
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
-        except json.JSONDecodeError:
-            if number == len(lines):
-                break
-            raise TranscriptError(f"{path}:{number}: not a JSON record") from None
-        if isinstance(data, dict):
-            objects.append(data)
+            found = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            damaged += 1
+            continue
+        if isinstance(found, dict):
+            objects.append(found)
+        else:
+            damaged += 1
     if not objects or objects[0].get("type") != "session":
         raise TranscriptError(f"{path}: not a zhbench session (no session record first)")
     header = SessionRecord.from_json(objects[0])
     latest: dict[str, int] = {}
     body: list[BodyRecord] = []
-    for data in objects[1:]:
+    for found in objects[1:]:
         try:
-            record = body_record_from_json(data)
+            record = body_record_from_json(found)
         except RecordError:
             continue  # a record type a later zhbench wrote: not this version's to show
         message_id = record.id if isinstance(record, MessageRecord) else None
@@ -132,14 +149,21 @@ def read_session(path: Path) -> Session:
         if message_id is not None:
             latest[message_id] = len(body)
         body.append(record)
-    return Session(header.id or path.stem, path, header, body)
+    return Session(header.id or path.stem, path, header, body, damaged)
 
 
 def session_files(folder: Path) -> list[Path]:
-    """Session files, oldest first."""
+    """Session files, oldest first (an empty file, which a full disk can leave, holds no session)."""
     if not folder.is_dir():
         return []
-    return sorted(folder.glob(f"*{SUFFIX}"))
+    return sorted(path for path in folder.glob(f"*{SUFFIX}") if _has_content(path))
+
+
+def _has_content(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return True  # listed, and read as unreadable with the reason
 
 
 def list_sessions(folder: Path) -> Iterator[Session | TranscriptError]:
@@ -176,10 +200,30 @@ def export_session(session_file: Path, folder: Path) -> list[Path]:
     session = read_session(session_file)
     folder.mkdir(parents=True, exist_ok=True)
     markdown = folder / f"{session.id}.md"
-    markdown.write_text(to_markdown(session), encoding="utf-8")
+    write_atomically(markdown, to_markdown(session))
     as_json = folder / f"{session.id}.json"
-    as_json.write_text(json.dumps(to_json(session), ensure_ascii=False, indent=2), encoding="utf-8")
+    write_atomically(as_json, to_json_text(session))
     return [markdown, as_json]
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all: into a file beside it, then renamed over it. A full
+    disk leaves the old file (or none), never a cut one."""
+    scratch = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    try:
+        with scratch.open("w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        scratch.replace(path)
+    except BaseException:
+        scratch.unlink(missing_ok=True)
+        raise
+
+
+def to_json_text(session: Session) -> str:
+    """The JSON export, every character that could act on a terminal written as an escape."""
+    return json_text(to_json(session), indent=2) + "\n"
 
 
 def to_json(session: Session) -> dict[str, Any]:
@@ -190,27 +234,27 @@ def to_markdown(session: Session) -> str:
     """Every pane turn by turn: each user message, then each pane's reply to it."""
     header = session.header
     models = dict(header.panes)
-    out = [f"# zhbench session {session.id}", "", f"Started {header.started}.", ""]
+    out = [f"# zhbench session {literal_markdown(session.id)}", "", f"Started {literal_markdown(header.started)}.", ""]
     for name in sorted(models):
-        out.append(f"- Pane {name.upper()}: {_model_label(models[name])}")
+        out.append(f"- Pane {literal_markdown(name.upper())}: {_model_label(models[name])}")
     out.append("")
     turn_title: str | None = None
     for record in _turn_by_turn(session.records):
         pane = record.pane.upper()
         if isinstance(record, ModelRecord):
             models[record.pane] = record.model
-            out += [f"*Pane {pane} now runs {_model_label(record.model)}.*", ""]
+            out += [f"*Pane {literal_markdown(pane)} now runs {_model_label(record.model)}.*", ""]
         elif isinstance(record, ClearRecord):
-            out += [f"*Pane {pane}: conversation cleared.*", ""]
+            out += [f"*Pane {literal_markdown(pane)}: conversation cleared.*", ""]
         elif record.role == "user":
             title = f"## Turn {record.turn}"
             if title != turn_title:
                 target = " and ".join(p.upper() for p in record.to or (record.pane,))
-                out += [title, "", f"**You** (to {target}):", "", _quote(record.content), ""]
+                out += [title, "", f"**You** (to {literal_markdown(target)}):", "", _quote(record.content), ""]
                 turn_title = title
         else:
             note = " (partial)" if record.partial else ""
-            out += [f"**{pane} · {record.model or '?'}**{note}:", ""]
+            out += [f"**{literal_markdown(pane)} · {literal_markdown(record.model or '?')}**{note}:", ""]
             if record.reasoning:
                 out += ["*Thinking:*", "", _quote(record.reasoning), "", "*Answer:*", ""]
             out.append(_quote(record.content))
@@ -218,7 +262,7 @@ def to_markdown(session: Session) -> str:
                 out.append("")
                 out.append(f"<sub>{stats_summary(record.stats)}</sub>")
             if record.error:
-                out += ["", f"> error: {record.error}"]
+                out += ["", f"> error: {literal_markdown(record.error)}"]
             out.append("")
     return "\n".join(out).rstrip() + "\n"
 
@@ -246,8 +290,9 @@ def _in_turn_order(messages: list[MessageRecord]) -> list[MessageRecord]:
 
 
 def _model_label(pane: PaneModel | None) -> str:
-    return pane.label() if pane and pane.model else "no model"
+    return literal_markdown(pane.label()) if pane and pane.model else "no model"
 
 
 def _quote(text: str) -> str:
-    return "\n".join("> " + line if line else ">" for line in (text or "").split("\n"))
+    """A message as a quote that renders as exactly its text, whatever it holds (HTML, fences, comments)."""
+    return "\n".join("> " + line if line else ">" for line in literal_markdown(text or "").split("\n"))

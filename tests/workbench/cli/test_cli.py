@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -138,3 +139,23 @@ def test_no_command_opens_the_app_with_the_preloaded_models(monkeypatch):
     monkeypatch.setattr(workbench.app, "ZhbenchApp", RecordingApp)
     assert main(["--a", "models/甲", "--b", "ClueAI/ChatYuan-large-v1", "--device", "cpu"]) == 0
     assert opened == {"preload": {"a": "models/甲", "b": "ClueAI/ChatYuan-large-v1"}, "device": "cpu", "ran": True}
+
+
+def test_export_to_a_full_disk_is_one_clear_line(tmp_path):
+    """Issue 18, item 21: `export … > /dev/full` ended in a traceback."""
+    import subprocess
+    import sys
+
+    from workbench.session.records import MessageRecord, PaneModel
+    from workbench.session.transcripts import TranscriptWriter
+
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    folder = tmp_path / "data" / "zhbench" / "transcripts"
+    writer = TranscriptWriter(folder, {"a": PaneModel("m", "chatyuan", "/m", "cpu", "float32")})
+    writer.write(MessageRecord("a-1-user", "a", 1, "user", "你好" * 5000, "m", "t", to=("a",)))
+    writer.close()
+    with open("/dev/full", "w") as full:
+        command = [sys.executable, "-m", "workbench", "export", "latest"]
+        result = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, env=env)
+    assert result.returncode == 1
+    assert result.stderr == "zhbench: error: cannot write to stdout (No space left on device)\n"

@@ -13,6 +13,7 @@ from workbench.session.transcripts import (
     TranscriptError,
     TranscriptWriter,
     find_session,
+    list_sessions,
     read_session,
     to_json,
     to_markdown,
@@ -83,17 +84,38 @@ def test_the_last_checkpoint_of_a_reply_is_the_one_read_back(tmp_path: Path) -> 
     assert session.summary()["partial_replies"] == 1
 
 
-def test_a_line_torn_by_a_kill_is_skipped_but_a_corrupt_middle_line_is_an_error(tmp_path: Path) -> None:
+def test_a_damaged_line_is_skipped_and_counted_never_the_session(tmp_path: Path) -> None:
+    """Issue 18, item 15: one bad line used to make the whole session unreadable (a corrupt middle line
+    was an error, and a cut character failed the UTF-8 decoding of the whole file)."""
     writer = write_session(tmp_path)
     writer.close()
-    with writer.path.open("a", encoding="utf-8") as file:
-        file.write('{"type": "message", "id": "a-2-')
+    with writer.path.open("ab") as file:
+        file.write('{"type": "message", "id": "a-2-user", "content": "你'.encode()[:-1])  # a full disk, mid-character
     assert len(read_session(writer.path).messages) == 4
-    lines = writer.path.read_text(encoding="utf-8").splitlines()
-    lines.insert(2, "garbage")
-    writer.path.write_text("\n".join(lines), encoding="utf-8")
-    with pytest.raises(TranscriptError, match=":3: not a JSON record"):
-        read_session(writer.path)
+    lines = writer.path.read_bytes().split(b"\n")
+    lines.insert(2, b"\x00" * 40)  # overwritten with NULs
+    lines.insert(4, b"garbage")
+    writer.path.write_bytes(b"\n".join(lines))
+    session = read_session(writer.path)
+    assert [m.content for m in session.messages] == ["你好\n第二行", "你好\n第二行", "你好呀", "嗯"]
+    assert session.damaged_lines == 3 and session.summary()["damaged_lines"] == 3
+
+
+def test_line_separators_inside_a_reply_cannot_split_its_line(tmp_path: Path) -> None:
+    writer = TranscriptWriter(tmp_path, PANES)
+    tricky = "一\u2028二\u2029三\x85四\x0b五\x1c六"
+    writer.write(answered("a-1-2", tricky))
+    writer.close()
+    assert len(writer.path.read_text(encoding="utf-8").splitlines()) == 2  # what splitlines() readers see
+    session = read_session(writer.path)
+    assert session.messages[0].content == tricky and session.damaged_lines == 0
+
+
+def test_an_empty_session_file_left_by_a_full_disk_is_not_listed(tmp_path: Path) -> None:
+    write_session(tmp_path)
+    (tmp_path / "20991231-235959-000000.jsonl").write_bytes(b"")
+    listed = list(list_sessions(tmp_path))
+    assert len(listed) == 1 and not isinstance(listed[0], TranscriptError)
 
 
 def test_sessions_are_found_by_id_prefix_or_latest(tmp_path: Path) -> None:
@@ -125,7 +147,7 @@ def test_markdown_shows_both_panes_turn_by_turn(tmp_path: Path) -> None:
     assert "## Turn 1" in markdown and markdown.count("**You**") == 1  # one message sent to both
     assert "> 你好\n> 第二行" in markdown
     a_at = markdown.index("**A · 元语/ChatYuan 大模型 v1**")
-    b_at = markdown.index("**B · ../../etc/passwd [bold]** (partial)")
+    b_at = markdown.index("**B · ../../etc/passwd \\[bold\\]** (partial)")  # a name's brackets are text (item 17)
     assert a_at < b_at
     assert "3 tokens · first after 0.01s · 30.0 tok/s · eos" in markdown
     assert "> error: RuntimeError: boom" in markdown
@@ -187,3 +209,67 @@ def test_a_session_written_before_records_were_typed_still_reads_lists_and_expor
     assert main(["export", "latest"]) == 0
     markdown = capsys.readouterr().out
     assert "> 半句话" in markdown and "Pane B now runs tiny gpt2-dialogbot" in markdown and "cleared" in markdown
+
+
+HOSTILE = [
+    "<script>alert(1)</script>",
+    '<img src=x onerror="alert(2)">',
+    "</details>",
+    "<!-- everything after this would vanish",
+    "```",
+    "# 不是标题\n- 不是列表\n1. 不是编号\n---\n[链接](javascript:alert(3)) **不粗** `不是代码` &amp; \\ 反斜杠",
+    "\x1b]0;retitled\x07\x1b[2J\x9b31m\u202eabc",
+]
+
+
+def test_an_export_shows_every_message_as_its_text_whatever_it_holds(tmp_path: Path) -> None:
+    """Issue 18, item 17: HTML, comments, fences and escape sequences in a reply passed through the
+    Markdown export raw, and broke or hid the rest of the document (or acted on the terminal)."""
+    from markdown_it import MarkdownIt
+
+    writer = TranscriptWriter(tmp_path, PANES)
+    writer.write(asked("a", 1, "问"))
+    for index, hostile in enumerate(HOSTILE):
+        writer.write(answered(f"a-1-{index + 2}", hostile + f" 之后{index}", partial=False))
+    writer.write(asked("a", 2, "最后一个问题还在", to=("a",)))
+    markdown = to_markdown(read_session(writer.path))
+    assert "\x1b" not in markdown and "\x9b" not in markdown and "\u202e" not in markdown
+    html = MarkdownIt("commonmark").render(markdown)
+    for index in range(len(HOSTILE)):
+        assert f"之后{index}" in html  # every message, and everything after it, is still there
+    assert "最后一个问题还在" in html and "<h2>Turn 2</h2>" in html
+    never = ("<script", "<img", "</details>", "<!--", "<pre", "<code", "<h1>不是", "<li>不是", "<hr", "<a ")
+    assert not [tag for tag in never if tag in html]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "[链接](javascript:alert(3))" in html
+    assert "&amp;amp;" in html and "\\x1b]0;retitled\\x07" in html  # shown, not acted on
+
+
+def test_the_json_export_escapes_what_could_act_on_a_terminal(tmp_path: Path) -> None:
+    from workbench.session.transcripts import to_json_text
+
+    writer = TranscriptWriter(tmp_path, PANES)
+    writer.write(answered("a-1-2", HOSTILE[-1]))
+    text = to_json_text(read_session(writer.path))
+    assert not any(ch in text for ch in "\x1b\x07\x9b\u202e")
+    assert json.loads(text)["records"][0]["content"] == HOSTILE[-1]  # the same data
+
+
+def test_an_export_cut_by_a_full_disk_leaves_the_earlier_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18, item 21: Ctrl+S on a full disk left a 0-byte export."""
+    import os
+
+    from workbench.session.transcripts import write_atomically
+
+    target = tmp_path / "session.md"
+    write_atomically(target, "第一版\n")
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_atomically(target, "第二版" * 1000)
+    assert target.read_text(encoding="utf-8") == "第一版\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["session.md"]  # no half-written file left behind
