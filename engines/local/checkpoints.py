@@ -20,6 +20,29 @@ SAFETENSORS_INDEX = "model.safetensors.index.json"
 PICKLE_INDEX = "pytorch_model.bin.index.json"
 
 
+#: how a torch checkpoint starts: a zip archive (torch 1.6 and later), or a legacy pickle (protocol 2+)
+_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+def _check_torch_file(path: Path) -> None:
+    """Refuse a file that cannot be a torch checkpoint before torch's reader meets it."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(4)
+    except OSError as exc:
+        raise ModelLoadError(path, f"unreadable weights ({exc.strerror or exc})") from None
+    if not head:
+        raise ModelLoadError(path, "unreadable weights (an empty file)")
+    if not head.startswith(_TORCH_MAGIC):
+        raise ModelLoadError(path, "unreadable weights (not a torch checkpoint: neither its zip archive nor a pickle)")
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its first line, or its type when it says nothing."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object from a model folder, or a ``ModelLoadError`` naming the file."""
     try:
@@ -62,7 +85,11 @@ def weight_files(folder: Path) -> list[Path]:
             weight_map = read_json(index).get("weight_map")
             if not isinstance(weight_map, Mapping):
                 raise ModelLoadError(index, 'no "weight_map" in the shard index')
-            shards = [folder / name for name in dict.fromkeys(str(v) for v in weight_map.values())]
+            names = list(dict.fromkeys(str(v) for v in weight_map.values()))
+            for name in names:
+                if Path(name).name != name or name in ("", ".", ".."):  # a shard is a file of this folder
+                    raise ModelLoadError(index, f"refused: it names {name!r}, outside the model folder")
+            shards = [folder / name for name in names]
             for shard in shards:
                 if not shard.is_file():
                     raise ModelLoadError(folder, f"missing shard {shard.name} named in {index_name}")
@@ -98,6 +125,7 @@ def load_weight_file(path: Path) -> dict[str, torch.Tensor]:
 
     import torch
 
+    _check_torch_file(path)
     try:
         try:
             loaded = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
@@ -107,16 +135,47 @@ def load_weight_file(path: Path) -> dict[str, torch.Tensor]:
             # Checkpoints saved before torch 1.6 use the legacy format, which cannot be memory-mapped.
             loaded = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        if found is None:
-            raise ModelLoadError(path, "unreadable weights (not a torch checkpoint)") from None
+        # torch's restricted unpickler refused something: whatever its wording, it was more than tensors.
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        asks = f"asks for {found.group(1)}" if found else "asks for more than plain tensors"
         raise UnsafeCheckpointError(
-            path, f"refused: its pickle asks for {found.group(1)}, which could run code; only plain tensors are loaded"
+            path, f"refused: its pickle {asks}, which could run code; only plain tensors are loaded"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise ModelLoadError(path, f"unreadable weights ({str(exc).splitlines()[0]})") from None
+    except Exception as exc:  # torch's reader fails in many ways on a damaged file (KeyError, IndexError, …)
+        raise ModelLoadError(path, f"unreadable weights ({one_line(exc)})") from None
     if isinstance(loaded, Mapping) and "state_dict" in loaded and isinstance(loaded["state_dict"], Mapping):
         loaded = loaded["state_dict"]
     if not isinstance(loaded, Mapping) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise ModelLoadError(path, "not a state dict (expected a mapping of names to tensors)")
     return dict(loaded)
+
+
+#: a config's size fields: each must be a positive whole number
+SIZE_FIELDS = (
+    "n_layer", "n_head", "n_embd", "n_positions", "n_ctx", "num_layers", "num_decoder_layers", "num_hidden_layers",
+    "num_heads", "num_attention_heads", "num_key_value_heads", "hidden_size", "intermediate_size", "d_model",
+    "d_ff", "d_kv", "vocab_size", "max_position_embeddings",
+)  # fmt: skip
+#: the fields that count layers, which the weights must hold
+LAYER_FIELDS = ("n_layer", "num_layers", "num_decoder_layers", "num_hidden_layers")
+#: a layer's index in a weight's name: GPT-2's ``h.N.``, Llama and Qwen's ``layers.N.``, T5 and EVA's ``block.N.``
+_LAYER_INDEX = re.compile(r"(?:^|\.)(?:h|layers|block|blocks)\.(\d+)\.")
+
+
+def check_sizes(path: Path, config: Mapping[str, Any]) -> None:
+    """Refuse a config whose sizes are not positive whole numbers, naming the first, before any model is built."""
+    for name in SIZE_FIELDS:
+        value = config.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ModelLoadError(path, f"{name} is {value!r}; it must be a positive whole number")
+
+
+def check_layers_against_weights(folder: Path, config: Mapping[str, Any], state: Mapping[str, Any]) -> None:
+    """Refuse a config that asks for more layers than the weights hold (a model of 100000 layers would
+    take minutes and all the memory to build before failing)."""
+    indices = [int(found) for name in state for found in _LAYER_INDEX.findall(name)]
+    held = max(indices, default=-1) + 1
+    for name in LAYER_FIELDS:
+        asked = config.get(name)
+        if isinstance(asked, int) and asked > held:
+            raise ModelLoadError(folder, f"config.json asks for {name} {asked}; the weights hold {held} layers")

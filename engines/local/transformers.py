@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from engines.api import LoadOptions
 from engines.errors import ModelLoadError
-from engines.local.checkpoints import lacking_weights, load_state_dict, read_json, require_files
+from engines.local.checkpoints import (
+    check_layers_against_weights,
+    check_sizes,
+    lacking_weights,
+    load_state_dict,
+    one_line,
+    read_json,
+    require_files,
+)
 from engines.local.decoding import CausalDecoding, Decoding, Seq2SeqDecoding
 from engines.local.devices import resolve_device, resolve_dtype
 from engines.local.token_engine import Generation, TokenEngine
@@ -125,13 +133,15 @@ class TransformersEngine(TokenEngine):
         transformers.utils.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
         model_class = cls.model_class(folder)
+        check_sizes(folder / "config.json", read_json(folder / "config.json"))
         try:
             config = model_class.config_class.from_pretrained(str(folder))
-        except (OSError, ValueError, TypeError) as exc:
+        except Exception as exc:  # transformers and huggingface_hub raise their own kinds for a bad value
             raise ModelLoadError(
-                folder / "config.json", f"not a valid {model_class.config_class.__name__} ({exc})"
+                folder / "config.json", f"not a valid {model_class.config_class.__name__} ({one_line(exc)})"
             ) from None
         state = load_state_dict(folder)
+        check_layers_against_weights(folder, config.to_dict(), state)
         with torch.device("meta"):
             expected = {name: tuple(t.shape) for name, t in model_class(config).state_dict().items()}
         for name, tensor in state.items():
@@ -304,9 +314,9 @@ def checked_tokenizer(tokenizer_class: Any, folder: Path) -> PreTrainedTokenizer
     """
     try:
         tokenizer = tokenizer_class.from_pretrained(str(folder))
-    except (OSError, ValueError, TypeError, RuntimeError) as exc:
-        raise ModelLoadError(folder, f"cannot load the tokenizer ({str(exc).splitlines()[0]})") from None
-    probe = tokenizer.encode("你好 hello", add_special_tokens=False)
+        probe = tokenizer.encode("你好 hello", add_special_tokens=False)
+    except Exception as exc:  # the tokenizers library raises a bare Exception for a broken file
+        raise ModelLoadError(folder, f"cannot load the tokenizer ({one_line(exc)})") from None
     if not probe or all(token == tokenizer.unk_token_id for token in probe):
         raise ModelLoadError(folder, "the tokenizer files load as an empty vocabulary")
     return tokenizer

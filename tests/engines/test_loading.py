@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -178,3 +179,66 @@ def test_a_folder_of_several_rwkv_checkpoints_lists_each_and_asks_for_one(tmp_pa
     assert set(found) == {"RWKV-4-Pile-169M.pth", "RWKV-4-Pile-430M.pth"}
     assert all(m.family == "rwkv4" for m in found.values())
     assert load_engine(str(found["RWKV-4-Pile-430M.pth"].path)).family == "rwkv4"
+
+
+def _set_config(folder: Path, **values: object) -> None:
+    import json
+
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    (folder / "config.json").write_text(json.dumps({**config, **values}), encoding="utf-8")
+
+
+BROKEN = {
+    # issue 18, item 18: each of these ended in a traceback (or, for n_layer -5, loaded and failed later)
+    "a text file as the weights": ("gpt2-dialogbot", lambda f: (f / "pytorch_model.bin").write_text("text"),
+                                   "not a torch checkpoint"),
+    "empty weights": ("gpt2-dialogbot", lambda f: (f / "pytorch_model.bin").write_bytes(b""), "an empty file"),
+    "an empty spiece.model": ("chatyuan", lambda f: (f / "spiece.model").write_bytes(b""), "cannot load the tokenizer"),
+    "a garbage vocab.json": ("dialogpt-zh", lambda f: ((f / "vocab.json").write_text("{oops"),
+                                                       (f / "tokenizer.json").unlink()), "cannot load the tokenizer"),
+    "a binary vocab.txt": ("gpt2-dialogbot", lambda f: (f / "vocab.txt").write_bytes(bytes(range(256)) * 4),
+                           "cannot load the tokenizer"),
+    "an empty vocab.txt": ("gpt2-dialogbot", lambda f: (f / "vocab.txt").write_text(""), "tokenizer"),
+    "a word for a size": ("gpt2-dialogbot", lambda f: _set_config(f, n_layer="two"),
+                          "n_layer is 'two'; it must be a positive whole number"),
+    "a negative size": ("gpt2-dialogbot", lambda f: _set_config(f, n_layer=-5), "n_layer is -5"),
+    "more layers than the weights hold": ("gpt2-dialogbot", lambda f: _set_config(f, n_layer=100000),
+                                          "asks for n_layer 100000; the weights hold 2 layers"),
+    "EVA with more layers than its weights": ("eva2", lambda f: _set_config(f, num_layers=100000),
+                                              "asks for num_layers 100000; the weights hold 2 layers"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BROKEN, ids=str)
+def test_a_broken_model_folder_is_one_clear_error_naming_the_file(standin_dir, tmp_path, case):
+    family, break_it, message = BROKEN[case]
+    folder = copy_of(standin_dir, family, tmp_path)
+    break_it(folder)
+    with pytest.raises(ModelLoadError, match=re.escape(message)):
+        load_engine(str(folder), device="cpu")
+
+
+def test_a_shard_index_pointing_outside_the_model_folder_is_refused(standin_dir, tmp_path):
+    import json
+
+    folder = copy_of(standin_dir, "chat-template", tmp_path)
+    weight_map = {"model.embed_tokens.weight": "../../../../etc/passwd"}
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}), encoding="utf-8")
+    with pytest.raises(ModelLoadError, match=r"refused: it names '\.\./\.\./\.\./\.\./etc/passwd', outside"):
+        load_engine(str(folder), device="cpu")
+
+
+def test_a_pickle_refused_for_a_builtin_says_it_could_run_code(standin_dir, tmp_path):
+    """Issue 18, item 24: torch 2.13 words a refused REDUCE differently; it was called "not a torch checkpoint"."""
+    import os
+
+    folder = copy_of(standin_dir, "gpt2-dialogbot", tmp_path)
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    torch.save({"transformer.wte.weight": torch.zeros(2), "payload": Exploit()}, folder / "pytorch_model.bin")
+    refused = r"refused: its pickle asks for posix\.system, which could run code"
+    with pytest.raises(UnsafeCheckpointError, match=refused):
+        load_engine(str(folder), device="cpu")

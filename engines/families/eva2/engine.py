@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING
 from engines.api import FamilySpec
 from engines.errors import ModelLoadError
 from engines.families.eva2.tokenizer import NEWLINE, SPACE, EvaTokenizer, prepare_jieba
-from engines.local.checkpoints import lacking_weights, load_state_dict, read_json
+from engines.local.checkpoints import (
+    check_layers_against_weights,
+    check_sizes,
+    lacking_weights,
+    load_state_dict,
+    read_json,
+)
 from engines.local.decoding import Decoding, Seq2SeqDecoding
 from engines.local.transformers import TransformersEngine, TransformersGeneration, as_ids
 from engines.types import GenerationParams, Message, Prompt
@@ -149,11 +155,14 @@ class Eva2Engine(TransformersEngine):
         from engines.families.eva2.model import EvaForConditionalGeneration, eva_config
 
         transformers.utils.logging.set_verbosity_error()
+        raw_config = read_json(folder / "config.json")
         try:
-            config = eva_config(read_json(folder / "config.json"))
+            config = eva_config(raw_config)
         except (TypeError, ValueError) as exc:
             raise ModelLoadError(folder / "config.json", f"not a valid EVA config ({exc})") from None
+        check_sizes(folder / "config.json", raw_config)
         state = load_state_dict(folder)
+        check_layers_against_weights(folder, raw_config, state)
         # Upstream loads shared.weight and both aliases into one embedding; the last one loaded wins.
         for alias in EMBEDDING_ALIASES:
             if alias in state:
