@@ -1,4 +1,4 @@
-"""The model list: the seed catalog and every model found locally, filterable, loadable into pane A or B."""
+"""The model list: the catalog and every model found locally, filterable, loadable into pane A or B."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from engines.errors import ZhbenchError
 from engines.hub.caches import huggingface_cached, modelscope_cached
-from engines.hub.catalog import SEED_MODELS, CatalogEntry
+from engines.hub.catalog import CATALOG, CatalogEntry
 from engines.registry import detect_family
 
 
@@ -70,10 +70,10 @@ def local_models(extra_folders: Iterable[Path] = ()) -> list[LocalModel]:
 
 
 def match_catalog(local: Iterable[LocalModel]) -> tuple[list[tuple[CatalogEntry, LocalModel | None]], list[LocalModel]]:
-    """Each seed model with its local copy (by hub or ModelScope id) if found, and the local models left over."""
+    """Each catalog model with its local copy (by hub or ModelScope id) if found, and the local models left over."""
     by_id = {m.id.lower(): m for m in local}
     seeds = [
         (entry, by_id.pop(entry.id.lower(), None) or by_id.pop((entry.modelscope_id or "").lower(), None))
-        for entry in SEED_MODELS
+        for entry in CATALOG
     ]
     return seeds, list(by_id.values())

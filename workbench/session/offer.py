@@ -1,4 +1,4 @@
-"""The models on offer: the seed catalog (with the local copy of each seed model, where there is one), the
+"""The models on offer: the catalog (with the local copy of each catalog model, where there is one), the
 models found locally, and the two demo stand-ins, written the first time they are wanted."""
 
 from __future__ import annotations

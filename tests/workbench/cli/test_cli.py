@@ -25,12 +25,27 @@ def test_models_lists_the_catalog_and_local_models(capsys, standin_dir):
     rows = json.loads(out)
     assert code == 0
     families = {row["family"] for row in rows if row["path"] is None}
-    assert families == {"rwkv4", "eva2", "gpt2-dialogbot", "dialogpt-zh", "promptclue", "chatyuan"}
+    assert families == {"rwkv4", "eva2", "gpt2-dialogbot", "dialogpt-zh", "promptclue", "chatyuan", "chat-template"}
     assert all({"id", "family", "path"} <= set(row) for row in rows)
     local = [row for row in rows if row["path"] == str(standin_dir("chatyuan"))]
     assert local and local[0]["family"] == "chatyuan" and local[0]["size_bytes"] > 0
     code, out, _ = run(capsys, "models")
     assert "ClueAI/ChatYuan-large-v1" in out and "not downloaded" in out
+
+
+def test_current_models_are_listed_and_found_in_the_modelscope_cache(capsys, standin_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "ms"))
+    # ModelScope writes the dots of a name as ___
+    shutil.copytree(standin_dir("chat-template"), tmp_path / "ms" / "models" / "Qwen" / "Qwen2___5-0___5B-Instruct")
+    code, out, _ = run(capsys, "models", "--json")
+    rows = {row["id"]: row for row in json.loads(out)}
+    assert code == 0
+    qwen = rows["Qwen/Qwen2.5-0.5B-Instruct"]
+    assert qwen["family"] == "chat-template" and qwen["source"] == "catalog"
+    assert qwen["path"] == str(tmp_path / "ms" / "models" / "Qwen" / "Qwen2___5-0___5B-Instruct")
+    assert qwen["modelscope_id"] == "Qwen/Qwen2.5-0.5B-Instruct" and qwen["parameters"] == 490_000_000
+    assert rows["THUDM/GLM-4-9B-0414"]["path"] is None  # dimmed: not on this machine
+    assert rows["openbmb/MiniCPM3-4B"]["licence"] is None  # not confirmed here: left to the card
 
 
 def test_prompt_json(capsys, standin_dir, tmp_path):

@@ -15,12 +15,13 @@ PROMPT = [37, 52, 11, 90, 64, 23, 5, 71]
 
 def forward_logits(model, chunks: list[list[int]]) -> list[torch.Tensor]:
     """The next-token logits after each chunk of ids, fed in turn to ``model(...)`` with transformers'
-    key/value cache: what ``generate()`` computes for a prompt and then one token at a time."""
+    key/value cache and only the last position's logits: what ``generate()`` computes for a prompt and then
+    one token at a time."""
     cache = DynamicCache(config=model.config)
     logits = []
     with torch.inference_mode():
         for ids in chunks:
-            output = model(input_ids=torch.tensor([ids]), cache=cache, use_cache=True)
+            output = model(input_ids=torch.tensor([ids]), cache=cache, use_cache=True, logits_to_keep=1)
             cache = output.cache
             logits.append(output.logits[:, -1].float())
     return logits
