@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from engines.errors import ZhbenchError
-from workbench.cli import app_command, chat, files, models
+from workbench.cli import app_command, arena, chat, files, models
 from workbench.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, CommandError
 from workbench.session.transcripts import TranscriptError
 
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.register(commands)
     chat.register(commands)
     files.register(commands)
+    arena.register(commands)
     return parser
 
 

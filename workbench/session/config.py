@@ -4,6 +4,7 @@ The config file (``zhbench paths`` prints where it is) looks like::
 
     theme = "zhbench-light"          # remembered when switched from the command palette
     model_dirs = ["~/models"]        # extra folders whose sub-folders (and .pth files) are models
+    maker_names = ["星火", "讯飞"]     # arena: more names that, in a reply, reveal its model
 
     [keymap]                         # binding id = "keys" (comma-separated), see the README
     send-active = "ctrl+t"
@@ -70,6 +71,8 @@ class Config:
     keymap: dict[str, str] = field(default_factory=dict)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     strategies: dict[str, str] = field(default_factory=dict)
+    #: arena: names that mark a blind battle as identity-leaked, on top of ``arena.leaks.DEFAULT_MAKER_NAMES``
+    maker_names: list[str] = field(default_factory=list)
     #: what was wrong with the file, if anything (the defaults are used for what was wrong)
     problems: list[str] = field(default_factory=list)
     path: Path = field(default_factory=config_path)
@@ -104,6 +107,7 @@ def load_config(path: Path | None = None) -> Config:
     params = read("params", {}, _table_of(dict), "tables of [params.FAMILY] settings")
     config.params = {family: dict(values) for family, values in params.items()}
     config.strategies = dict(read("strategy", {}, _table_of(str), 'a table of model = "strategy"'))
+    config.maker_names = list(read("maker_names", [], _list_of(str), "a list of names"))
     return config
 
 

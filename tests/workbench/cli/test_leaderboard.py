@@ -1,0 +1,124 @@
+"""``zhbench leaderboard`` and ``zhbench votes export``: the JSON names scripts read, the plain table, the
+FastChat round trip, and one clear line for a broken battles file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from workbench.cli import main
+from workbench.session.arena.votes import BattleModel, Verdict, VoteStore, new_battle
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def vote(store: VoteStore, model_a: str, model_b: str, verdict: Verdict, reply: str = "好", **options: bool) -> None:
+    turns = [{"role": "user", "content": "写一首诗"}, {"role": "assistant", "content": reply}]
+    store.record(
+        new_battle(
+            BattleModel(model_a, "chat-template"),
+            BattleModel(model_b, "chat-template"),
+            verdict,
+            turns,
+            turns,
+            **options,
+        )
+    )
+
+
+@pytest.fixture
+def voted() -> None:
+    """A few votes in the user's store: qwen beats glm mostly, one named vote, one leaked battle."""
+    with VoteStore.open() as store:
+        for verdict in ("a", "a", "a", "b", "tie", "bothbad"):
+            vote(store, "qwen", "glm", verdict)
+        for verdict in ("a", "b", "b"):
+            vote(store, "glm", "deepseek", verdict)
+        vote(store, "deepseek", "qwen", "a", anonymous=False)
+        vote(store, "deepseek", "qwen", "a", reply="我是DeepSeek。")
+
+
+def test_json_has_the_names_scripts_read(capsys, voted) -> None:
+    code, out, _ = run(capsys, "leaderboard", "--json", "--bootstrap", "20")
+    data = json.loads(out)
+    assert code == 0
+    assert {"models", "win_rates", "predicted", "battles", "bootstrap", "left_out", "skipped"} <= set(data)
+    assert data["models"][0]["model"] == "qwen"
+    assert all({"model", "rating", "ci_low", "ci_high", "rank", "battles"} <= set(row) for row in data["models"])
+    assert data["battles"] == 9 and data["left_out"] == {"named": 1, "leaked": 1}
+    assert data["win_rates"]["qwen"]["glm"] == pytest.approx(4 / 6) and data["win_rates"]["qwen"]["qwen"] is None
+    assert data["bootstrap"] == {"rounds": 20, "seed": 0}
+    code, out, _ = run(capsys, "leaderboard", "--json", "--bootstrap", "0", "--include-named", "--include-leaked")
+    assert json.loads(out)["battles"] == 11
+
+
+def test_the_plain_table_has_a_row_and_a_bar_per_model(capsys, voted) -> None:
+    code, out, _ = run(capsys, "leaderboard", "--anchor", "glm")
+    lines = out.splitlines()
+    assert code == 0
+    assert lines[0].startswith("9 battles from ") and "anchor glm = 1000" in lines[0]
+    assert "1 cast knowing the models left out (--include-named)" in lines[0]
+    rows = {line.split()[1]: line for line in lines[2:]}
+    assert set(rows) == {"qwen", "glm", "deepseek"}
+    assert " 1000.0 " in rows["glm"] and all("█" in row for row in rows.values())
+    assert "\x1b" not in out  # plain text: pipes and files get no escape sequences
+
+
+def test_exported_votes_rank_the_same_from_the_file(capsys, voted, tmp_path: Path) -> None:
+    path = tmp_path / "battles.json"
+    code, _, err = run(capsys, "votes", "export", "--format", "fastchat", "-o", str(path))
+    assert code == 0 and f"wrote {path}" in err
+    assert len(json.loads(path.read_text(encoding="utf-8"))) == 11
+    options = ("leaderboard", "--json", "--style-control", "--bootstrap", "10")
+    _, from_store, _ = run(capsys, *options)
+    _, from_file, _ = run(capsys, *options, "--battles", str(path))
+    store_data, file_data = json.loads(from_store), json.loads(from_file)
+    assert store_data["models"] == file_data["models"] and store_data["style"] == file_data["style"]
+    assert file_data["source"] == str(path) and file_data["left_out"] == {"named": 1, "leaked": 1}
+
+
+def test_no_votes_yet_is_an_empty_board(capsys, user_dirs) -> None:
+    code, out, _ = run(capsys, "leaderboard")
+    assert code == 0 and out.startswith("0 battles from ")
+    assert run(capsys, "votes", "export")[1] == "[]\n"
+    assert not (user_dirs["data"] / "zhbench" / "votes.sqlite3").exists()  # reading made no database
+
+
+def test_skipped_records_are_counted(capsys, tmp_path: Path) -> None:
+    path = tmp_path / "battles.json"
+    path.write_text(
+        json.dumps(
+            [
+                {"model_a": "x", "model_b": "y", "winner": "model_a"},
+                {"model_a": "x", "model_b": "y", "winner": "model_b"},
+                {"model_a": "x", "model_b": "y", "winner": "skip"},
+            ]
+        ),
+        encoding="utf-8",
+    )
+    code, out, _ = run(capsys, "leaderboard", "--json", "--battles", str(path))
+    assert code == 0 and json.loads(out)["skipped"] == {"winner 'skip'": 1} and json.loads(out)["battles"] == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "argv", "message"),
+    [
+        ("[{]", (), "battles.json: not valid JSON"),
+        ('{"battles": []}', (), "expected a JSON list of battles"),
+        ('[{"model_a": "x", "model_b": "y", "winner": "tie"}]', ("--style-control",), "style control needs"),
+        ('[{"model_a": "x", "model_b": "y", "winner": "tie"}]', ("--anchor", "z"), "no battles of 'z'"),
+        ("[]", ("--bootstrap", "-1"), "--bootstrap takes 0 or more"),
+    ],
+)
+def test_a_broken_battles_file_or_option_is_one_clear_line(capsys, tmp_path: Path, content: str, argv, message) -> None:
+    path = tmp_path / "battles.json"
+    path.write_text(content, encoding="utf-8")
+    code, out, err = run(capsys, "leaderboard", "--battles", str(path), *argv)
+    assert code == 1 and out == ""
+    assert err.startswith("zhbench: error: ") and message in err and len(err.splitlines()) == 1

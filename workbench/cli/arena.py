@@ -1,0 +1,174 @@
+"""``leaderboard`` and ``votes export``: the arena's ranking, and its votes in FastChat's format."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workbench.cli.common import CommandError, Commands, write_stdout
+from workbench.session.safe_text import json_text, visible_text
+
+if TYPE_CHECKING:
+    from workbench.session.arena.leaderboard import Leaderboard, Selection, StyleEffect
+    from workbench.session.arena.votes import Battle, Outcome
+
+#: columns of the interval bar in the plain table
+BAR_WIDTH = 30
+
+
+def register(commands: Commands) -> None:
+    board = commands.add_parser(
+        "leaderboard", help="Bradley–Terry ratings with 95%% intervals, from the arena votes or a FastChat file"
+    )
+    board.add_argument("--json", action="store_true", help="print a JSON object")
+    board.add_argument("--include-named", action="store_true", help="also count votes cast knowing the models")
+    board.add_argument(
+        "--include-leaked", action="store_true", help="also count battles in which a reply named its maker"
+    )
+    board.add_argument(
+        "--bootstrap",
+        type=int,
+        default=100,
+        metavar="N",
+        help="bootstrap rounds for the intervals (default 100; 0: none)",
+    )
+    board.add_argument("--seed", type=int, default=0, metavar="S", help="the bootstrap's seed (default 0)")
+    board.add_argument(
+        "--style-control",
+        action="store_true",
+        help="rate with reply length and Markdown (headers, lists, bold) held equal",
+    )
+    board.add_argument("--anchor", metavar="MODEL", help="put this model at 1000 (default: the mean is 1000)")
+    board.add_argument(
+        "--battles", type=Path, metavar="FILE", help="rank the battles of a FastChat clean-battle JSON file instead"
+    )
+    board.set_defaults(handler=cmd_leaderboard)
+
+    votes = commands.add_parser("votes", help="the stored arena votes")
+    actions = votes.add_subparsers(dest="votes_action", metavar="ACTION", required=True)
+    export = actions.add_parser("export", help="write every stored vote as a FastChat clean-battle JSON file")
+    export.add_argument("--format", choices=("fastchat",), default="fastchat")
+    export.add_argument("-o", "--output", type=Path, help="write to this file (default: stdout)")
+    export.set_defaults(handler=cmd_votes_export)
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from workbench.session.arena.leaderboard import compute_leaderboard, select_outcomes
+
+    if args.bootstrap < 0:
+        raise CommandError(f"--bootstrap takes 0 or more rounds, got {args.bootstrap}")
+    outcomes, skipped, source = _outcomes(args.battles)
+    selection = select_outcomes(outcomes, include_named=args.include_named, include_leaked=args.include_leaked)
+    board = compute_leaderboard(
+        selection.outcomes, rounds=args.bootstrap, seed=args.seed, anchor=args.anchor, style_control=args.style_control
+    )
+    if args.json:
+        data = board.to_json() | {
+            "left_out": {"named": selection.named, "leaked": selection.leaked},
+            "skipped": skipped,
+            "source": source,
+        }
+        write_stdout(json_text(data, indent=2) + "\n")
+    else:
+        write_stdout(leaderboard_text(board, selection, skipped, source))
+    return 0
+
+
+def cmd_votes_export(args: argparse.Namespace) -> int:
+    from workbench.session.arena.fastchat import to_fastchat_json
+    from workbench.session.transcripts import write_atomically
+
+    text = to_fastchat_json(_stored_battles())
+    if args.output is None:
+        write_stdout(text)
+        return 0
+    try:
+        write_atomically(args.output, text)
+    except OSError as exc:
+        raise CommandError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _stored_battles() -> list[Battle]:
+    """Every stored vote; none (and no database made) when nothing was ever voted."""
+    from workbench.session.arena.votes import VoteStore, votes_path
+
+    if not votes_path().exists():
+        return []
+    with VoteStore.open() as store:
+        return store.battles()
+
+
+def _outcomes(battles_file: Path | None) -> tuple[list[Outcome], dict[str, int], str]:
+    """The battles to rank, what was skipped reading them (by reason), and where they came from."""
+    from workbench.session.arena.fastchat import read_fastchat_battles
+    from workbench.session.arena.votes import votes_path
+
+    if battles_file is not None:
+        found = read_fastchat_battles(battles_file)
+        return found.outcomes, found.skipped, str(battles_file)
+    return [battle.outcome() for battle in _stored_battles()], {}, str(votes_path())
+
+
+def leaderboard_text(board: Leaderboard, selection: Selection, skipped: dict[str, int], source: str) -> str:
+    """The plain table: one row per model, its 95% interval drawn as a bar on a scale shared by all rows."""
+    lines = [_summary(board, selection, skipped, source)]
+    if not board.models:
+        return "\n".join(lines) + "\n"
+    low = min(row.ci_low for row in board.models)
+    high = max(row.ci_high for row in board.models)
+    names = [visible_text(row.model) for row in board.models]
+    width = max(5, *(len(name) for name in names))
+    lines.append(
+        f"{'rank':>4}  {'model':<{width}}  {'rating':>7}  {'95% interval':>13}  {'battles':>7}  "
+        f"{'W/T/L':<13}  {low:.0f} … {high:.0f}"
+    )
+    for row, name in zip(board.models, names, strict=True):
+        record = f"{row.wins}/{row.ties}/{row.losses}"
+        lines.append(
+            f"{row.rank:>4}  {name:<{width}}  {row.rating:>7.1f}  "
+            f"{row.ci_low:>6.0f}–{row.ci_high:<6.0f}  {row.battles:>7}  {record:<13}  "
+            + interval_bar(row.ci_low, row.ci_high, row.rating, low, high, BAR_WIDTH)
+        )
+    if board.style is not None:
+        lines.append("style held equal; Elo points per standard deviation of the normalised difference:")
+        lines.extend(_style_line(effect) for effect in board.style)
+    return "\n".join(lines) + "\n"
+
+
+def interval_bar(low: float, high: float, point: float, scale_low: float, scale_high: float, width: int) -> str:
+    """``low``…``high`` as a run of ░ on a ``width``-column scale from ``scale_low`` to ``scale_high``,
+    with █ where ``point`` is."""
+    span = scale_high - scale_low
+
+    def column(value: float) -> int:
+        return 0 if span <= 0 else min(width - 1, max(0, round((value - scale_low) / span * (width - 1))))
+
+    first, last, mark = column(low), column(high), column(point)
+    cells = [" "] * width
+    cells[first : last + 1] = "░" * (last - first + 1)
+    cells[mark] = "█"
+    return "".join(cells).rstrip()
+
+
+def _summary(board: Leaderboard, selection: Selection, skipped: dict[str, int], source: str) -> str:
+    """What was ranked, from where, and what was left out and why."""
+    parts = [f"{board.battles} battles from {visible_text(source)}"]
+    if board.battles:
+        intervals = f"{board.rounds} bootstrap rounds, seed {board.seed}" if board.rounds else "no intervals"
+        parts.append(f"{intervals}; {'anchor ' + visible_text(board.anchor) if board.anchor else 'mean'} = 1000")
+    if selection.named:
+        parts.append(f"{selection.named} cast knowing the models left out (--include-named)")
+    if selection.leaked:
+        parts.append(f"{selection.leaked} with a reply naming its maker left out (--include-leaked)")
+    if skipped:
+        reasons = ", ".join(f"{count} {visible_text(reason)}" for reason, count in sorted(skipped.items()))
+        parts.append(f"skipped: {reasons}")
+    return "; ".join(parts)
+
+
+def _style_line(effect: StyleEffect) -> str:
+    return f"  {effect.feature:<11} {effect.elo:+7.1f}  [{effect.ci_low:+.1f}, {effect.ci_high:+.1f}]"
