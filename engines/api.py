@@ -138,6 +138,13 @@ class PromptInspecting(Protocol):
     def prompt_for(self, history: object, params: GenerationParams | None = None) -> Prompt: ...
 
 
+@runtime_checkable
+class MessagesInspecting(Protocol):
+    """An engine that sends chat messages rather than a prompt (a server): shows the messages it would send."""
+
+    def messages_for(self, history: object, params: GenerationParams | None = None) -> list[dict[str, str]]: ...
+
+
 def default_params(engine: ChatEngine) -> GenerationParams:
     """The engine's default decoding settings: its first preset."""
     return next(iter(engine.presets().values()))

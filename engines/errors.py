@@ -40,3 +40,12 @@ class GenerationError(ZhbenchError):
     def __init__(self, message: str, partial: object) -> None:
         super().__init__(message)
         self.partial = partial
+
+
+class RemoteError(ZhbenchError):
+    """A model server could not be reached or refused a request; the line names the server (never its key)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        #: the HTTP status the server answered with, if it answered
+        self.status = status

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal, Self, TypedDict
+from typing import Any, ClassVar, Literal, Self, TypedDict
 
 from engines.errors import HistoryError
 
@@ -61,6 +61,10 @@ class GenerationParams:
     length_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
 
+    #: settings an engine of this kind has no way to apply (a server's API has no field for them): refused by
+    #: ``validate`` unless left at their default, rather than silently dropped, and left out of the editor
+    fixed_settings: ClassVar[frozenset[str]] = frozenset()
+
     def with_overrides(self, overrides: Mapping[str, object]) -> Self:
         """Return a copy with fields replaced, each value coerced to its field's type (strings from a CLI too)."""
         fields = {f.name: f for f in dataclasses.fields(self)}
@@ -86,6 +90,10 @@ class GenerationParams:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        defaults = type(self)()
+        for name in sorted(self.fixed_settings):
+            if getattr(self, name) != getattr(defaults, name):
+                raise ValueError(f"{name} cannot be set for this model: its API has no field for it")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -143,12 +151,16 @@ class ReplyStats:
     stop_reason: StopReason
     #: of ``new_tokens``, those spent thinking (a reasoning model's ``<think>`` part)
     reasoning_tokens: int = 0
+    #: the token counts are zhbench's estimate (a server that did not report its ``usage``)
+    estimated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["stop_reason"] = self.stop_reason.value
-        if not self.reasoning_tokens:
-            del data["reasoning_tokens"]  # the shape of every reply that does not think, unchanged
+        # the shape of every reply that does not think, or whose counts are exact, unchanged
+        for flag in ("reasoning_tokens", "estimated"):
+            if not data[flag]:
+                del data[flag]
         return data
 
 
@@ -158,6 +170,8 @@ def stats_summary(stats: Mapping[str, Any]) -> str:
     first = f"first after {ttft:.2f}s" if isinstance(ttft, (int, float)) else "no token"
     thinking = stats.get("reasoning_tokens")
     tokens = f"{stats.get('new_tokens', 0)} tokens" + (f" ({thinking} thinking)" if thinking else "")
+    if stats.get("estimated"):
+        tokens = f"~{tokens} (estimated)"
     return f"{tokens} · {first} · {stats.get('tokens_per_s', 0.0):.1f} tok/s · {stats.get('stop_reason', '?')}"
 
 

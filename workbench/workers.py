@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from textual.worker import get_current_worker
 
 from engines.api import ChatEngine, ReplyStream
 from engines.errors import GenerationError, ZhbenchError
+from engines.remote.server import RemoteServer
 from engines.types import Reply
 from widgets.chat_pane import FLUSH_INTERVAL_S
 from workbench.session.bench import ReplyJob
@@ -106,34 +107,29 @@ def discover_models(post: Post, model_dirs: list[Path]) -> None:
 
 
 def load_model(
-    post: Post, pane: str, generation: int, spec: str, *, device: str | None, strategy: str | None, demo_folder: Path
+    post: Post,
+    pane: str,
+    generation: int,
+    spec: str,
+    *,
+    device: str | None,
+    strategy: str | None,
+    demo_folder: Path,
+    servers: Mapping[str, RemoteServer] | None = None,
 ) -> None:
-    """Load ``spec`` (a path, a hub id, or a demo row's key) and post the engine or why it failed."""
+    """Load ``spec`` (a path, a hub id, a demo row's key, or SERVER/MODEL of a configured server) and post the
+    engine or why it failed."""
+    from workbench.session.model_specs import load_model_spec, server_model
 
     def step(text: str) -> None:
         post(LoadProgressed(pane, generation, text))
 
     try:
-        if not _LOAD_LOCK.acquire(blocking=False):
-            step("waiting for the other pane's model to finish loading")
-            _LOAD_LOCK.acquire()
-        try:
-            # Library warnings would only reach the app's log; errors come back as exceptions.
-            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-            step("importing torch and transformers")
-            from engines.registry import load_engine
-
-            if spec.startswith(DEMO_PREFIX):
-                from workbench.session.offer import demo_model_path
-
-                step("writing the tiny demo model (random weights; only the first time)")
-                path = str(demo_model_path(spec, demo_folder))
-            else:
-                path = spec
-            step("reading the weights")
-            engine = load_engine(path, device=device, extra={"strategy": strategy} if strategy else None)
-        finally:
-            _LOAD_LOCK.release()
+        if server_model(spec, servers or {}) is not None:  # nothing to import or read here: ask the server
+            step("asking the server for the model")
+            engine = load_model_spec(spec, servers=servers or {})
+        else:
+            engine = _load_local(spec, step, device=device, strategy=strategy, demo_folder=demo_folder)
     except ZhbenchError as exc:
         post(ModelLoadFailed(pane, generation, str(exc)))
     except MemoryError:
@@ -145,6 +141,32 @@ def load_model(
         post(ModelLoadFailed(pane, generation, reason))
     else:
         post(ModelLoaded(pane, generation, engine, demo=spec.startswith(DEMO_PREFIX)))
+
+
+def _load_local(
+    spec: str, step: Callable[[str], None], *, device: str | None, strategy: str | None, demo_folder: Path
+) -> ChatEngine:
+    """A model whose weights load into this process, one at a time."""
+    if not _LOAD_LOCK.acquire(blocking=False):
+        step("waiting for the other pane's model to finish loading")
+        _LOAD_LOCK.acquire()
+    try:
+        # Library warnings would only reach the app's log; errors come back as exceptions.
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        step("importing torch and transformers")
+        from engines.registry import load_engine
+
+        if spec.startswith(DEMO_PREFIX):
+            from workbench.session.offer import demo_model_path
+
+            step("writing the tiny demo model (random weights; only the first time)")
+            path = str(demo_model_path(spec, demo_folder))
+        else:
+            path = spec
+        step("reading the weights")
+        return load_engine(path, device=device, extra={"strategy": strategy} if strategy else None)
+    finally:
+        _LOAD_LOCK.release()
 
 
 def run_reply(post: Post, job: ReplyJob) -> None:

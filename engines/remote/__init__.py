@@ -1,4 +1,6 @@
 """Engines for models behind a server (an OpenAI-compatible API): text in, text out, no weights here.
 
-A server is a ``ChatEngine`` like any local model; its module lands here with the remote-engine issue.
+``server`` says where a server is, how requests are authorised and what each failure means;
+``openai_compat`` is the ``ChatEngine`` that streams a model's replies from it. Neither imports its HTTP
+client until a request is made, so the command line and the app start as fast as before.
 """

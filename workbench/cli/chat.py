@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from engines.api import PromptInspecting
+from engines.api import MessagesInspecting, PromptInspecting
 from engines.types import Message
 from workbench.cli.common import (
     EXIT_INTERRUPTED,
@@ -24,10 +24,14 @@ from workbench.session.safe_text import visible_text
 
 
 def register(commands: Commands) -> None:
-    prompt = commands.add_parser("prompt", help="show what the model would be fed for a history")
+    prompt = commands.add_parser(
+        "prompt", help="show what the model would be fed for a history (a server model: the messages it is sent)"
+    )
     model_options(prompt)
     prompt.add_argument("--history", required=True, type=Path, help="a JSON list of {role, content} messages")
-    prompt.add_argument("--json", action="store_true", help="print {family, text, input_ids}")
+    prompt.add_argument(
+        "--json", action="store_true", help="print {family, text, input_ids} (a server model: {family, messages})"
+    )
     param_options(prompt)
     prompt.set_defaults(handler=cmd_prompt)
 
@@ -48,6 +52,11 @@ def register(commands: Commands) -> None:
 def cmd_prompt(args: argparse.Namespace) -> int:
     engine = load(args)
     history = read_history(args.history, answerable=True)
+    if isinstance(engine, MessagesInspecting):  # a server builds the prompt itself: it has no ids to show
+        messages = engine.messages_for(history, params(engine, args))
+        shown_messages = {"family": engine.family, "messages": messages} if args.json else messages
+        print(json.dumps(shown_messages, ensure_ascii=False, indent=None if args.json else 2))
+        return 0
     if not isinstance(engine, PromptInspecting):
         raise CommandError(f"{engine.family} runs elsewhere: it has no prompt ids to show")
     prompt = engine.prompt_for(history, params(engine, args))
@@ -77,7 +86,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     engine = load(args)
     settings = params(engine, args)
     info = engine.describe()
-    print(f"{info.family} · {info.path} · {info.placement()}")
+    print(f"{info.family} · {info.path or info.details.get('base_url')} · {info.placement()}")
     print("Enter sends · /reset clears the conversation · Ctrl+C stops a reply · Ctrl+D quits")
     commands = engine.chat_commands()
     if commands:

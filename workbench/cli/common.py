@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from engines.api import ChatEngine, ReplyStream, default_params
-from engines.errors import ZhbenchError
+from engines.errors import GenerationError, ZhbenchError
 from engines.types import GenerationParams, Message, Reply, stats_summary
+from workbench.session.model_specs import SPEC_HELP
 from workbench.session.safe_text import visible_text
 
 EXIT_ERROR = 1
@@ -26,12 +27,23 @@ class CommandError(Exception):
 
 
 def model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, metavar="M", help="a model folder, a .pth file, or a cached hub id")
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="M",
+        help=f"a model folder, a .pth file, a cached hub id, or SERVER/MODEL ({SPEC_HELP}); with --base-url, "
+        "the model id on that server",
+    )
     parser.add_argument("--family", metavar="F", help="the model family, overriding detection")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when there is a GPU)")
     parser.add_argument("--dtype", help="float32, float16 or bfloat16 (default: as upstream)")
     parser.add_argument(
         "--strategy", help="RWKV only: where and in what precision layers run, e.g. 'cuda fp16i8 *10 -> cuda fp16'"
+    )
+    server = parser.add_argument_group("a model on an OpenAI-compatible server that is not in the config")
+    server.add_argument("--base-url", metavar="URL", help="where its API starts, e.g. http://127.0.0.1:8000/v1")
+    server.add_argument(
+        "--api-key-env", metavar="VAR", help="with --base-url: the NAME of the environment variable holding its key"
     )
 
 
@@ -52,11 +64,19 @@ def param_options(parser: argparse.ArgumentParser) -> None:
 
 
 def load(args: argparse.Namespace) -> ChatEngine:
-    """The model the ``--model`` options name."""
-    from engines.registry import load_engine
+    """The model the ``--model`` options name: local, on a configured server, or at ``--base-url``."""
+    from engines.remote.server import ad_hoc_server
+    from workbench.session.config import load_config
+    from workbench.session.model_specs import load_model_spec
 
+    if args.api_key_env is not None and args.base_url is None:
+        raise CommandError("--api-key-env goes with --base-url (a configured server names its key in the config)")
+    at = ad_hoc_server(args.base_url, api_key_env=args.api_key_env) if args.base_url is not None else None
+    servers = load_config().servers if at is None and "/" in args.model else {}
     extra = {"strategy": args.strategy} if args.strategy else None
-    return load_engine(args.model, family=args.family, device=args.device, dtype=args.dtype, extra=extra)
+    return load_model_spec(
+        args.model, servers=servers, at=at, family=args.family, device=args.device, dtype=args.dtype, extra=extra
+    )
 
 
 def params(engine: ChatEngine, args: argparse.Namespace) -> GenerationParams:
@@ -124,6 +144,10 @@ def stream_to_stdout(engine: ChatEngine, history: list[Message], settings: Gener
     except KeyboardInterrupt:
         stream.cancel()
         stream.wait()
+    except GenerationError as exc:  # what came stays on screen, marked cut off; the reason follows on stderr
+        if isinstance(exc.partial, Reply) and (exc.partial.text or exc.partial.reasoning):
+            sys.stdout.write(" [cut off]\n")
+        raise
     reply = stream.result
     if reply.reasoning:
         _show_thinking("\n")

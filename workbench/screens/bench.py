@@ -146,6 +146,7 @@ class BenchScreen(Screen[None]):
                 device=self.app.device,
                 strategy=config.strategy_for(spec),
                 demo_folder=self.app.demo_folder,
+                servers=config.servers,
             ),
             thread=True,
             group=f"load-{pane}",

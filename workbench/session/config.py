@@ -15,6 +15,11 @@ The config file (``zhbench paths`` prints where it is) looks like::
     [strategy]                       # RWKV: how each model runs, by path, hub id or file name
     "RWKV-4-Pile-7B-Instruct-test2-20230209.pth" = "cuda fp16i8 *10 -> cuda fp16"
 
+    [servers.vllm]                   # an OpenAI-compatible server: its models are vllm/MODEL
+    base_url = "http://127.0.0.1:8000/v1"
+    api_key_env = "VLLM_API_KEY"     # the NAME of the variable holding its key; the key is never written
+    extra = { chat_template_kwargs = { enable_thinking = false } }   # sent with every request
+
 A config that cannot be read or has wrong types gives a clear message and the defaults, never a crash.
 """
 
@@ -28,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
+
+from engines.remote.server import RemoteServer, servers_from_config
 
 APP_NAME = "zhbench"
 DEFAULT_THEME = "zhbench-dark"
@@ -71,6 +78,8 @@ class Config:
     keymap: dict[str, str] = field(default_factory=dict)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     strategies: dict[str, str] = field(default_factory=dict)
+    #: OpenAI-compatible servers by name (``[servers.NAME]``)
+    servers: dict[str, RemoteServer] = field(default_factory=dict)
     #: arena: names that mark a blind battle as identity-leaked, on top of ``arena.leaks.DEFAULT_MAKER_NAMES``
     maker_names: list[str] = field(default_factory=list)
     #: what was wrong with the file, if anything (the defaults are used for what was wrong)
@@ -107,6 +116,8 @@ def load_config(path: Path | None = None) -> Config:
     params = read("params", {}, _table_of(dict), "tables of [params.FAMILY] settings")
     config.params = {family: dict(values) for family, values in params.items()}
     config.strategies = dict(read("strategy", {}, _table_of(str), 'a table of model = "strategy"'))
+    config.servers, problems = servers_from_config(read("servers", {}, _table_of(dict), "[servers.NAME] tables"))
+    config.problems += [f"{path}: {problem}" for problem in problems]
     config.maker_names = list(read("maker_names", [], _list_of(str), "a list of names"))
     return config
 

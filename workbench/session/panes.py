@@ -81,6 +81,8 @@ class PaneState:
             demo=self.demo,
             params=self.params.to_dict() if self.params else None,
             random_weights=self.random_weights,
+            base_url=info.details.get("base_url"),
+            server_model=info.details.get("server_model"),
         )
 
     def take_contents_of(self, other: PaneState) -> None:
@@ -119,6 +121,7 @@ def editable_values(params: GenerationParams) -> dict[str, str]:
     """Every setting as text for the editor, the ones people tune most first."""
     first = ["temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens", "seed"]
     names = first + [f.name for f in dataclasses.fields(params) if f.name not in first]
+    names = [name for name in names if name not in params.fixed_settings]  # the engine cannot apply them
     return {name: "" if getattr(params, name) is None else str(getattr(params, name)) for name in names}
 
 

@@ -35,6 +35,9 @@ class PaneModel:
     params: dict[str, Any] | None = None
     #: a stand-in (``zhbench make-tiny``, the demos): its replies are noise
     random_weights: bool = False
+    #: a model on a server: where the API is (no credentials), and the model id the server lists
+    base_url: str | None = None
+    server_model: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -46,6 +49,8 @@ class PaneModel:
             "demo": self.demo,
             "params": self.params,
         }
+        if self.base_url is not None:
+            data |= {"base_url": self.base_url, "server_model": self.server_model}
         return data | {"random_weights": True} if self.random_weights else data
 
     @classmethod
@@ -59,11 +64,13 @@ class PaneModel:
             demo=bool(data.get("demo", False)),
             params=_optional_dict(data, "params"),
             random_weights=bool(data.get("random_weights", False)),
+            base_url=_optional_str(data, "base_url"),
+            server_model=_optional_str(data, "server_model"),
         )
 
     def label(self) -> str:
-        """``name (family, path)`` for exports."""
-        return f"{self.model or '?'} ({self.family}, {self.path or '?'})"
+        """``name (family, path)`` for exports; a server's base URL stands for a path."""
+        return f"{self.model or '?'} ({self.family}, {self.path or self.base_url or '?'})"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,331 @@
+"""A model behind an OpenAI-compatible server (vLLM, SGLang, llama.cpp's server, Ollama, hosted APIs) as a
+``ChatEngine``: ``POST /chat/completions`` streamed over server-sent events, ``GET /models`` to check the id.
+
+A reply is one streamed request with ``stream_options.include_usage``. The connection closes as soon as
+the caller cancels (checked at every chunk), so the server sees the request cancelled and stops. The
+server's thinking (``reasoning_content``, or ``reasoning``) is kept apart from the answer as the local
+chat-template family keeps it; it is not sent back in the next turn, as these APIs ask.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+import threading
+import time
+import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from engines.api import EngineInfo, TextCallback
+from engines.errors import GenerationError, RemoteError
+from engines.remote.server import (
+    RemoteServer,
+    error_message,
+    list_models,
+    shorten,
+    status_failure,
+    transport_failure,
+)
+from engines.types import GenerationParams, Message, Reply, ReplyStats, StopReason, validate_history
+
+FAMILY = "openai-compat"
+
+#: ``finish_reason`` as zhbench's stop reasons; any other (``content_filter``, ``tool_calls``) is the server's rule
+FINISH_REASONS = {"stop": StopReason.EOS, "eos": StopReason.EOS, "length": StopReason.LENGTH}
+#: the delta fields servers put a reasoning model's thinking in (vLLM and DeepSeek; llama.cpp and Ollama)
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+#: the statuses of ``GET /models`` that mean "this server does not list its models", not "it refused"
+NO_LISTING = frozenset({404, 405, 501})
+
+
+@dataclass(frozen=True)
+class RemoteParams(GenerationParams):
+    """What the chat-completions API can carry: temperature (greedy sends 0), top_p, max tokens, seed, stop
+    strings and a system prompt. The local decoders' other settings have no field there and are refused."""
+
+    max_new_tokens: int = 1024  # room for a reasoning model's thinking
+    #: sent as a ``system`` message before the history
+    system_prompt: str = ""
+    #: strings that end the reply, separated by ``|``
+    stop: str = ""
+
+    fixed_settings: ClassVar[frozenset[str]] = frozenset(
+        {"top_k", "repetition_penalty", "num_beams", "length_penalty", "no_repeat_ngram_size"}
+    )
+
+    def stop_strings(self) -> list[str]:
+        return [text for text in self.stop.split("|") if text]
+
+
+def request_body(
+    model: str, messages: list[dict[str, str]], params: RemoteParams, extra: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The JSON of one streamed chat request; the config's ``extra`` fields go along, zhbench's own win."""
+    body: dict[str, Any] = {
+        **extra,
+        "model": model,
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": params.max_new_tokens,
+        "seed": params.seed,
+    }
+    if params.greedy:
+        body["temperature"] = 0  # what these servers take for argmax decoding
+    else:
+        body |= {"temperature": params.temperature, "top_p": params.top_p}
+    if params.stop_strings():
+        body["stop"] = params.stop_strings()
+    return body
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """What one ``data:`` line of the stream says."""
+
+    text: str = ""
+    reasoning: str = ""
+    finish_reason: str | None = None
+    usage: Mapping[str, Any] | None = None
+    error: str | None = None
+
+
+def read_chunk(data: str) -> Chunk:
+    """One ``chat.completion.chunk`` (or an error object sent mid-stream); ``ValueError`` if it is not JSON."""
+    body = json.loads(data)
+    message = error_message(body)
+    if message is not None:
+        return Chunk(error=message)
+    if not isinstance(body, Mapping):
+        raise ValueError("a chunk is not a JSON object")
+    choices = body.get("choices")
+    choice = _mapping(choices[0] if isinstance(choices, list) and choices else None)  # the usage chunk has none
+    delta = _mapping(choice.get("delta"))
+    usage = body.get("usage")
+    return Chunk(
+        text=_text(delta.get("content")),
+        reasoning="".join(_text(delta.get(name)) for name in REASONING_FIELDS),
+        finish_reason=choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else None,
+        usage=usage if isinstance(usage, Mapping) else None,
+    )
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count for a server that reports none: a CJK character is about one token, other text
+    about four characters to one."""
+    wide = sum(1 for ch in text if unicodedata.east_asian_width(ch) in ("W", "F"))
+    return wide + (len(text) - wide + 3) // 4
+
+
+@dataclass
+class ReplyProgress:
+    """One reply as it streams in: its text, thinking, timings and what the server reported."""
+
+    started: float = field(default_factory=time.perf_counter)
+    first_at: float | None = None
+    text: str = ""
+    reasoning: str = ""
+    #: chunks that carried text (servers send about one token per chunk)
+    text_chunks: int = 0
+    reasoning_chunks: int = 0
+    finish_reason: str | None = None
+    usage: Mapping[str, Any] | None = None
+    done: bool = False
+
+    def take(self, chunk: Chunk, on_text: TextCallback | None, on_reasoning: TextCallback | None) -> None:
+        if (chunk.text or chunk.reasoning) and self.first_at is None:
+            self.first_at = time.perf_counter()
+        if chunk.reasoning:
+            self.reasoning += chunk.reasoning
+            self.reasoning_chunks += 1
+            if on_reasoning is not None:
+                on_reasoning(chunk.reasoning)
+        if chunk.text:
+            self.text += chunk.text
+            self.text_chunks += 1
+            if on_text is not None:
+                on_text(chunk.text)
+        self.finish_reason = chunk.finish_reason or self.finish_reason
+        self.usage = chunk.usage or self.usage
+
+    def stats(self, reason: StopReason, prompt_text: str) -> ReplyStats:
+        """The reply's stats: times measured here, token counts from ``usage`` or else estimated."""
+        total = time.perf_counter() - self.started
+        usage = self.usage or {}
+        new_tokens, prompt_tokens = usage.get("completion_tokens"), usage.get("prompt_tokens")
+        details = usage.get("completion_tokens_details")
+        thinking = details.get("reasoning_tokens") if isinstance(details, Mapping) else None
+        estimated = not isinstance(new_tokens, int)
+        if not isinstance(new_tokens, int):
+            new_tokens = self.text_chunks + self.reasoning_chunks
+        if not isinstance(thinking, int):
+            thinking = self.reasoning_chunks
+        return ReplyStats(
+            prompt_tokens=prompt_tokens if isinstance(prompt_tokens, int) else estimate_tokens(prompt_text),
+            new_tokens=new_tokens,
+            ttft_s=None if self.first_at is None else self.first_at - self.started,
+            tokens_per_s=new_tokens / total if total > 0 else 0.0,
+            total_s=total,
+            stop_reason=reason,
+            reasoning_tokens=thinking if self.reasoning else 0,
+            estimated=estimated,
+        )
+
+
+class OpenAICompatEngine:
+    """One model on one OpenAI-compatible server. Satisfies ``ChatEngine`` and ``MessagesInspecting``;
+    replies may run at once from several threads (each has its own request)."""
+
+    family = FAMILY
+
+    def __init__(self, server: RemoteServer, model: str, served_model: str | None = None) -> None:
+        import httpx
+
+        self.server = server
+        self.model = model
+        #: the model id as the server lists it (None where it does not list its models)
+        self.served_model = served_model
+        # One connection pool per engine; httpx clients are safe to share between threads.
+        self._client = httpx.Client(timeout=server.timeouts())
+
+    def describe(self) -> EngineInfo:
+        details = {"server": self.server.label, "base_url": self.server.public_url}
+        return EngineInfo(family=FAMILY, path=None, details=details | {"server_model": self.served_model or self.model})
+
+    def presets(self) -> dict[str, GenerationParams]:
+        """The API's own defaults (temperature 1, top_p 1), and greedy decoding."""
+        return {"api-defaults": RemoteParams(), "greedy": RemoteParams(greedy=True)}
+
+    def chat_commands(self) -> dict[str, str]:
+        return {}
+
+    def messages_for(self, history: object, params: GenerationParams | None = None) -> list[dict[str, str]]:
+        """The ``messages`` a request for this history sends: the system prompt, then the history."""
+        settings = remote_params(params)
+        system = [{"role": "system", "content": settings.system_prompt}] if settings.system_prompt else []
+        return system + [{"role": m["role"], "content": m["content"]} for m in validate_history(history)]
+
+    def reply(
+        self,
+        history: Sequence[Message],
+        params: GenerationParams | None = None,
+        *,
+        cancel: threading.Event | None = None,
+        on_text: TextCallback | None = None,
+        on_reasoning: TextCallback | None = None,
+    ) -> Reply:
+        """One streamed reply. Stops at the first chunk after ``cancel`` is set, closing the connection; a
+        failure (before or part-way) raises ``GenerationError`` with what came, and one line saying why."""
+        settings = remote_params(params)
+        settings.validate()
+        if settings.seed is None:
+            settings = dataclasses.replace(settings, seed=secrets.randbelow(2**31))
+        messages = self.messages_for(history, settings)
+        prompt_text = "\n".join(message["content"] for message in messages)
+        body = request_body(self.model, messages, settings, self.server.extra)
+        progress = ReplyProgress()
+        try:
+            reason = self._stream(body, progress, cancel or threading.Event(), on_text, on_reasoning)
+        except RemoteError as exc:
+            partial = self._reply(progress, settings, progress.stats(StopReason.ERROR, prompt_text), str(exc))
+            raise GenerationError(str(exc), partial) from None
+        return self._reply(progress, settings, progress.stats(reason, prompt_text), None)
+
+    def _reply(self, progress: ReplyProgress, params: RemoteParams, stats: ReplyStats, error: str | None) -> Reply:
+        return Reply(FAMILY, progress.text, params, stats, error, reasoning=progress.reasoning)
+
+    def _stream(
+        self,
+        body: dict[str, Any],
+        progress: ReplyProgress,
+        cancel: threading.Event,
+        on_text: TextCallback | None,
+        on_reasoning: TextCallback | None,
+    ) -> StopReason:
+        """Run the request; how the reply ended, or a ``RemoteError``. Leaving the ``with`` closes the
+        connection, also when the reply is cancelled part-way."""
+        import httpx
+        from httpx_sse import SSEError, connect_sse
+
+        try:
+            with connect_sse(
+                self._client, "POST", self.server.endpoint("chat/completions"), json=body, headers=self.server.headers()
+            ) as source:
+                if source.response.status_code != 200:
+                    raise status_failure(self.server, source.response, model=self.model)
+                for data in _event_data(source.iter_sse()):
+                    if cancel.is_set():
+                        return StopReason.CANCELLED
+                    if data == "[DONE]":
+                        progress.done = True
+                        break
+                    self._take(data, progress, on_text, on_reasoning)
+        except httpx.HTTPError as exc:
+            raise transport_failure(self.server, exc) from None
+        except SSEError as exc:
+            raise self.server.failure(f"the answer is not an event stream ({exc})") from None
+        return self._end_reason(progress, cancel)
+
+    def _take(
+        self, data: str, progress: ReplyProgress, on_text: TextCallback | None, on_reasoning: TextCallback | None
+    ) -> None:
+        try:
+            chunk = read_chunk(data)
+        except ValueError:
+            raise self.server.failure(f"a malformed line in the stream: {data[:60]!r}") from None
+        if chunk.error is not None:
+            raise self.server.failure(f"the server stopped the reply: {shorten(chunk.error)}")
+        progress.take(chunk, on_text, on_reasoning)
+
+    def _end_reason(self, progress: ReplyProgress, cancel: threading.Event) -> StopReason:
+        if progress.finish_reason is not None:
+            return FINISH_REASONS.get(progress.finish_reason, StopReason.STOP_RULE)
+        if cancel.is_set():
+            return StopReason.CANCELLED
+        if not progress.done:
+            raise self.server.failure("the stream ended before the reply did (no finish_reason, no [DONE])")
+        return StopReason.EOS
+
+
+def _event_data(events: Iterator[Any]) -> Iterator[str]:
+    """The ``data`` of each server-sent event that has any (comments and keep-alives carry none)."""
+    for event in events:
+        data = event.data.strip()
+        if data:
+            yield data
+
+
+def remote_params(params: GenerationParams | None) -> RemoteParams:
+    """The settings as ``RemoteParams``: generic ones keep their values, the API's own take their defaults."""
+    if params is None:
+        return RemoteParams()
+    if isinstance(params, RemoteParams):
+        return params
+    return RemoteParams().with_overrides(params.to_dict())
+
+
+def load_remote(server: RemoteServer, model: str) -> OpenAICompatEngine:
+    """The engine for ``model`` on ``server``, once the server has confirmed it serves it (where it lists its
+    models): an unknown id, a wrong key or an unreachable server is a ``RemoteError`` now, not at the first
+    reply."""
+    try:
+        listed = list_models(server, timeout_s=min(server.timeout_s, 10.0))
+    except RemoteError as exc:
+        if exc.status not in NO_LISTING:
+            raise
+        return OpenAICompatEngine(server, model)
+    if model not in listed:
+        shown = ", ".join(listed[:8]) + (", …" if len(listed) > 8 else "")
+        raise server.failure(f"unknown model {model!r} (it serves: {shown or 'nothing'})")
+    return OpenAICompatEngine(server, model, served_model=model)
