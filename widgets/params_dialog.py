@@ -1,4 +1,5 @@
-"""The per-pane parameter editor: one field per decoding setting, checked before it closes."""
+"""The per-pane parameter editor: one field per decoding setting (a switch for an on/off one), checked
+before it closes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static, Switch
 
 from workbench.session.safe_text import visible_text
 
@@ -18,25 +19,35 @@ Validator = Callable[[dict[str, str]], str | None]
 
 
 class ParamsDialog(ModalScreen[dict[str, str] | None]):
-    """Edit ``values`` (setting → text); dismissed with the edited values, or None when cancelled."""
+    """Edit ``values`` (setting → text; the settings named in ``switches`` are on/off, as ``True``/``False``);
+    dismissed with the edited values, or None when cancelled."""
 
     DEFAULT_CSS = """
     ParamsDialog { align: center middle; }
     ParamsDialog > Vertical { width: 64; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
     ParamsDialog Grid { grid-size: 2; grid-columns: 22 1fr; grid-rows: 1; grid-gutter: 1 0; height: auto; margin: 1 0; }
     ParamsDialog .problem { color: $error; height: auto; }
+    ParamsDialog Switch { border: none; height: 1; padding: 0; }
     ParamsDialog Horizontal { height: auto; margin-top: 1; }
     ParamsDialog Button { margin-right: 2; }
     """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="params-cancel")]  # noqa: RUF012
 
-    def __init__(self, title: str, values: dict[str, str], defaults: dict[str, str], validate: Validator) -> None:
+    def __init__(
+        self,
+        title: str,
+        values: dict[str, str],
+        defaults: dict[str, str],
+        validate: Validator,
+        switches: frozenset[str] = frozenset(),
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.values = values
         self.defaults = defaults
         self.validate_values = validate
+        self.switches = switches
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -44,7 +55,11 @@ class ParamsDialog(ModalScreen[dict[str, str] | None]):
             with Grid():
                 for name, value in self.values.items():
                     yield Label(name)
-                    yield Input(value, id=f"param-{name}", placeholder="random" if name == "seed" else "", compact=True)
+                    if name in self.switches:
+                        yield Switch(value == str(True), id=f"param-{name}")
+                    else:
+                        placeholder = "random" if name == "seed" else ""
+                        yield Input(value, id=f"param-{name}", placeholder=placeholder, compact=True)
             yield Static("", classes="problem", markup=False)
             with Horizontal():
                 yield Button("Apply", variant="primary", id="params-apply")
@@ -52,7 +67,12 @@ class ParamsDialog(ModalScreen[dict[str, str] | None]):
                 yield Button("Cancel", id="params-cancel")
 
     def edited(self) -> dict[str, str]:
-        return {name: self.query_one(f"#param-{name}", Input).value.strip() for name in self.values}
+        return {name: self._field_value(name) for name in self.values}
+
+    def _field_value(self, name: str) -> str:
+        if name in self.switches:
+            return str(self.query_one(f"#param-{name}", Switch).value)
+        return self.query_one(f"#param-{name}", Input).value.strip()
 
     @on(Button.Pressed, "#params-apply")
     @on(Input.Submitted)
@@ -67,7 +87,9 @@ class ParamsDialog(ModalScreen[dict[str, str] | None]):
     @on(Button.Pressed, "#params-defaults")
     def reset_to_defaults(self) -> None:
         for name, value in self.defaults.items():
-            if name in self.values:
+            if name in self.switches:
+                self.query_one(f"#param-{name}", Switch).value = value == str(True)
+            elif name in self.values:
                 self.query_one(f"#param-{name}", Input).value = value
 
     @on(Button.Pressed, "#params-cancel")

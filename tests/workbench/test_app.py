@@ -505,3 +505,42 @@ async def test_an_invalid_rwkv_strategy_fails_in_its_pane_with_the_valid_forms(
         await wait_until(lambda: app.bench.pane("a").loading is None, what="the load to fail")
         status = str(app.query_one("#pane-a", ChatPane).query_one(".pane-status").content)
         assert "could not load" in status and "gpu fp64" in status and "cuda fp16" in status
+
+
+SHARED_TEMPLATES = Path(__file__).resolve().parents[3] / "shared" / "data" / "chat" / "templates"
+QWEN3_TEMPLATE = SHARED_TEMPLATES / "Qwen-Qwen3-0.6B.jinja"
+
+
+@pytest.mark.skipif(not QWEN3_TEMPLATE.is_file(), reason="../shared/data/chat is absent")
+async def test_a_system_prompt_and_thinking_switch_set_in_the_dialog_reach_the_template(
+    make_app: Callable[..., ZhbenchApp], tmp_path: Path
+) -> None:
+    folder = write_standin("chat-template", tmp_path / "qwen3", options={"template": str(QWEN3_TEMPLATE)})
+    app = make_app(preload={"a": str(folder)})
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a")
+        # Applied untouched, the empty system prompt stays empty (it is text, not a missing value).
+        await pilot.press("f2")
+        dialog = app.screen
+        await pilot.click("#params-apply")
+        assert app.screen is not dialog, dialog.query_one(".problem").content
+        assert app.bench.pane("a").params.system_prompt == ""
+
+        await pilot.press("f2")
+        dialog = app.screen
+        assert dialog.query_one("#param-enable_thinking").value is True  # on by default: the template reads it
+        dialog.query_one("#param-system_prompt").value = "你是一个简洁的助手。"
+        await pilot.click("#param-enable_thinking")  # a switch, toggled off
+        await pilot.click("#params-apply")
+        assert app.screen is not dialog
+        params = app.bench.pane("a").params
+        assert (params.system_prompt, params.enable_thinking) == ("你是一个简洁的助手。", False)
+        assert "enable_thinking off" in str(app.query_one("#pane-a", ChatPane).query_one(".pane-header").content)
+
+        prompt = app.bench.pane("a").engine.prompt_for([{"role": "user", "content": "你好"}], params)
+        assert prompt.text.startswith("<|im_start|>system\n你是一个简洁的助手。<|im_end|>\n")
+        assert prompt.text.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")  # Qwen3 with thinking off
+        await send(pilot, app, "你好", "ctrl+t")
+        await replies_done(app)
+        reply = [m for m in read_session(app.bench.transcript.path).messages if m.pane == "a"][-1]
+        assert reply.params["system_prompt"] == "你是一个简洁的助手。" and reply.params["enable_thinking"] is False

@@ -27,7 +27,7 @@ from workbench import workers
 from workbench.commands import BenchCommands
 from workbench.session.bench import Bench, ReplyJob
 from workbench.session.model_rows import DEMO_MODELS
-from workbench.session.panes import ShownEntry, apply_values, editable_values, params_summary
+from workbench.session.panes import ShownEntry, apply_values, editable_values, params_summary, switch_names
 from workbench.session.transcripts import TranscriptError, export_session
 
 if TYPE_CHECKING:
@@ -349,7 +349,9 @@ class BenchScreen(Screen[None]):
                 self._show_header(pane)
 
         title = f"Parameters of pane {pane.upper()}: {state.label} (upstream defaults: {engine.family})"
-        dialog = ParamsDialog(title, editable_values(params), editable_values(default_params(engine)), validate)
+        dialog = ParamsDialog(
+            title, editable_values(params), editable_values(default_params(engine)), validate, switch_names(params)
+        )
         self.app.push_screen(dialog, applied)
 
     def action_export(self) -> None:

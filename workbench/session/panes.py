@@ -125,9 +125,18 @@ def editable_values(params: GenerationParams) -> dict[str, str]:
     return {name: "" if getattr(params, name) is None else str(getattr(params, name)) for name in names}
 
 
+def switch_names(params: GenerationParams) -> frozenset[str]:
+    """The on/off settings among ``editable_values``: the editor shows them as switches."""
+    return frozenset(f.name for f in dataclasses.fields(params) if isinstance(getattr(params, f.name), bool))
+
+
 def apply_values(params: GenerationParams, values: dict[str, str]) -> GenerationParams:
-    """``params`` with the editor's values; an empty seed means "draw one". ``ValueError`` if out of range."""
-    overrides: dict[str, object] = {name: (None if value == "" else value) for name, value in values.items()}
+    """``params`` with the editor's values; an empty field means "none" for a setting that can be none (the
+    seed: draw one), and the empty text for a text setting (no system prompt). ``ValueError`` if out of range."""
+    text_settings = {f.name for f in dataclasses.fields(params) if isinstance(getattr(params, f.name), str)}
+    overrides: dict[str, object] = {
+        name: (None if value == "" and name not in text_settings else value) for name, value in values.items()
+    }
     edited = params.with_overrides(overrides)
     edited.validate()
     return edited
