@@ -16,7 +16,9 @@ from textual.theme import Theme
 
 from themes import STYLESHEET, THEME_VARIABLE_DEFAULTS, THEMES
 from workbench import workers
+from workbench.screens.arena import ArenaScreen
 from workbench.screens.bench import BenchScreen
+from workbench.session.arena.rounds import Contender
 from workbench.session.bench import Bench
 from workbench.session.config import (
     Config,
@@ -46,6 +48,7 @@ class ZhbenchApp(App[None]):
         offer_demos: bool = True,
         memory_reader: workers.MemoryReader | None = None,
         device: str | None = None,
+        arena_pool: list[Contender] | None = None,
     ) -> None:
         super().__init__()
         self.config = config or load_config()
@@ -57,14 +60,17 @@ class ZhbenchApp(App[None]):
         #: every model on offer, once discovery has reported
         self.rows: list[ModelRow] = []
         self.discovered: workers.ModelsDiscovered | None = None
+        self.transcripts_folder = transcripts_folder or transcripts_dir()
         self.bench = Bench(
-            transcripts_folder or transcripts_dir(),
+            self.transcripts_folder,
             param_overrides=self.config.params,
             on_problem=lambda problem: self.notify(problem, severity="error", timeout=10),
         )
         self.bench_screen = BenchScreen(
             self.bench, preload={k: v for k, v in (preload or {}).items() if v}, offer_demos=offer_demos
         )
+        #: ``zhbench arena``: the arena opens over the bench with this pool (empty: every model found, once found)
+        self.arena_pool = arena_pool
 
     def get_default_screen(self) -> Screen[None]:
         return self.bench_screen
@@ -87,7 +93,7 @@ class ZhbenchApp(App[None]):
         for problem in self.config.problems:
             self.notify(problem, title="config", severity="warning", timeout=10)
         self.run_worker(
-            lambda: workers.poll_memory(self.post_message, self.memory_reader, self.bench.held_memory),
+            lambda: workers.poll_memory(self.post_message, self.memory_reader, self._held_memory),
             thread=True,
             group="memory",
             exit_on_error=False,
@@ -98,11 +104,39 @@ class ZhbenchApp(App[None]):
             group="discover",
             exit_on_error=False,
         )
+        if self.arena_pool:
+            self.open_arena(self.arena_pool)
 
     def exit(self, *args: Any, **kwargs: Any) -> None:
         """Stop every reply first, so no generating thread outlives the app by more than a token."""
-        self.bench.stop(self.bench.names)
+        for screen in self.screen_stack:
+            if isinstance(screen, BenchScreen):
+                screen.bench.stop(screen.bench.names)
         super().exit(*args, **kwargs)
+
+    def open_arena(self, pool: list[Contender] | None = None) -> None:
+        """Blind battles over ``pool``, by default every model on offer that is on this machine (the demos
+        only when there is nothing else). Its panes are its own: the bench's stay as they are."""
+        if pool is None:
+            available = [row for row in self.rows if row.available]
+            real = [row for row in available if row.source != "demo"]
+            pool = [Contender(row.key, row.name) for row in (real if len(real) >= 2 else available)]
+        if len(pool) < 2:
+            found = "still looking for models" if self.discovered is None else f"{len(pool)} model(s) on this machine"
+            self.notify(f"The arena needs two models to compare ({found}).", severity="warning")
+            return
+        # Models run at their upstream defaults in the arena: the same footing for both, and no
+        # [params.FAMILY] problem to report (which would name a family).
+        arena_bench = Bench(
+            self.transcripts_folder, on_problem=lambda problem: self.notify(problem, severity="error", timeout=10)
+        )
+        self.push_screen(ArenaScreen(arena_bench, pool))
+
+    def _held_memory(self) -> tuple[tuple[str, str, int | None], ...]:
+        """What the panes of the screen on top hold (read by the memory worker's thread)."""
+        screen = self.screen_stack[-1] if self.screen_stack else None
+        bench = screen.bench if isinstance(screen, BenchScreen) else self.bench
+        return bench.held_memory()
 
     def _theme_changed(self, theme: Theme) -> None:
         problem = remember_theme(self.config, theme.name)
@@ -112,10 +146,14 @@ class ZhbenchApp(App[None]):
     @on(workers.ModelsDiscovered)
     def _models_discovered(self, event: workers.ModelsDiscovered) -> None:
         self.rows, self.discovered = event.rows, event
+        if self.arena_pool == []:  # ``zhbench arena`` without --pool: every model found
+            self.arena_pool = None
+            self.open_arena()
         for problem in event.problems:
             self.notify(problem, title="model families", severity="warning", timeout=10)
         self.bench_screen.show_models(event)
 
     @on(workers.MemoryRead)
     def _memory_read(self, event: workers.MemoryRead) -> None:
-        self.bench_screen.show_memory(event)
+        if isinstance(self.screen, BenchScreen):
+            self.screen.show_memory(event)

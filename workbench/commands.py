@@ -1,4 +1,5 @@
-"""The command palette's bench commands: every action, each pane's chat commands, and loading any model.
+"""The command palette's screen commands: on the bench every action, each pane's chat commands, loading
+any model and opening the arena; in the arena only its own (nothing that names a model before the vote).
 
 They follow the context: chat commands for the model each pane runs, a load command for every model
 on offer into every pane.
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 if TYPE_CHECKING:
+    from workbench.screens.arena import ArenaScreen
     from workbench.screens.bench import BenchScreen
 
 #: a palette entry: title, one line of help, and what it does
@@ -29,6 +31,7 @@ def bench_commands(screen: BenchScreen) -> Iterator[Command]:
     yield "Edit parameters", "Decoding settings of the active pane (F2)", screen.action_edit_params
     yield "Show or hide the model list", "More room for the panes (F9)", screen.action_toggle_models
     yield "Export session", "Write this session as Markdown and JSON (Ctrl+S)", screen.action_export
+    yield "Arena: blind battle", "Two models drawn at random answer unnamed; vote, then see", screen.app.open_arena
     for state in screen.bench.panes:
         engine = state.engine
         for command, help_text in (engine.chat_commands() if engine else {}).items():
@@ -47,13 +50,23 @@ def bench_commands(screen: BenchScreen) -> Iterator[Command]:
                 )
 
 
-class BenchCommands(Provider):
-    """The bench's commands in the palette (Ctrl+P), beside Textual's own (theme, quit…)."""
+def arena_commands(screen: ArenaScreen) -> Iterator[Command]:
+    """What the palette offers in the arena: its actions, none naming a model."""
+    yield "Vote: A is better", "Store the vote, then see the names (F5)", partial(screen.action_vote, "a")
+    yield "Vote: B is better", "Store the vote, then see the names (F6)", partial(screen.action_vote, "b")
+    yield "Vote: tie", "Both as good (F7)", partial(screen.action_vote, "tie")
+    yield "Vote: both bad", "Neither answered well (F8)", partial(screen.action_vote, "bothbad")
+    yield "New round", "Draw and load the next pair (Ctrl+N)", screen.action_new_round
+    yield "Stop generating", "Stop the reply of the focused pane, or of both (Esc)", screen.action_stop
+    yield "Regenerate", "Another reply to the last message (Ctrl+R)", screen.action_regenerate
+    yield "Back to the bench", "Leave the arena (Ctrl+B)", screen.action_leave
+
+
+class ScreenCommands(Provider):
+    """A screen's commands in the palette (Ctrl+P), beside Textual's own (theme, quit…)."""
 
     def _commands(self) -> list[Command]:
-        from workbench.screens.bench import BenchScreen
-
-        return list(bench_commands(self.screen)) if isinstance(self.screen, BenchScreen) else []
+        raise NotImplementedError
 
     async def discover(self) -> Hits:
         for title, help_text, callback in self._commands():
@@ -65,3 +78,17 @@ class BenchCommands(Provider):
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)
+
+
+class BenchCommands(ScreenCommands):
+    def _commands(self) -> list[Command]:
+        from workbench.screens.bench import BenchScreen
+
+        return list(bench_commands(self.screen)) if isinstance(self.screen, BenchScreen) else []
+
+
+class ArenaCommands(ScreenCommands):
+    def _commands(self) -> list[Command]:
+        from workbench.screens.arena import ArenaScreen
+
+        return list(arena_commands(self.screen)) if isinstance(self.screen, ArenaScreen) else []

@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.register(commands)
     chat.register(commands)
     files.register(commands)
+    app_command.register(commands)
     arena.register(commands)
     return parser
 

@@ -1,4 +1,5 @@
-"""``zhbench`` with no command: the app, with ``--a``/``--b`` models already loading.
+"""``zhbench`` with no command: the app, with ``--a``/``--b`` models already loading; ``zhbench arena``: the
+app opened on the blind arena.
 
 The one command-line module that reaches the screen layer, and only when it runs.
 """
@@ -6,6 +7,9 @@ The one command-line module that reaches the screen layer, and only when it runs
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from workbench.cli.common import Commands
 
 
 def add_app_options(parser: argparse.ArgumentParser) -> None:
@@ -18,4 +22,28 @@ def cmd_app(args: argparse.Namespace) -> int:
     from workbench.app import ZhbenchApp
 
     ZhbenchApp(preload={"a": args.a, "b": args.b}, device=args.app_device).run()
+    return 0
+
+
+def register(commands: Commands) -> None:
+    arena = commands.add_parser(
+        "arena", help="open the app on the blind arena: two models answer unnamed; vote, then see which"
+    )
+    arena.add_argument(
+        "--pool",
+        action="append",
+        metavar="M",
+        default=[],
+        help="a model to draw from (folder, .pth file or hub id; repeatable; default: every model on this machine)",
+    )
+    arena.set_defaults(handler=cmd_arena)
+
+
+def cmd_arena(args: argparse.Namespace) -> int:
+    from workbench.app import ZhbenchApp
+    from workbench.session.arena.rounds import Contender
+
+    # named after the reveal as given, a folder by its name
+    pool = [Contender(spec, Path(spec).name if Path(spec).exists() else spec) for spec in args.pool]
+    ZhbenchApp(arena_pool=pool, device=args.app_device).run()
     return 0

@@ -104,6 +104,18 @@ class Bench:
         self._record_if_started(ModelRecord(name, now_iso(), state.model()))
         return problem
 
+    def unload(self, name: str) -> bool:
+        """Drop the pane's model and conversation, so its memory can go before another model loads; False
+        (nothing done) while it replies or loads."""
+        state = self.pane(name)
+        if state.busy or state.loading:
+            return False
+        state.engine, state.params, state.label, state.weight_bytes = None, None, None, None
+        state.demo = state.random_weights = False
+        state.history.clear()
+        state.shown.clear()
+        return True
+
     def load_failed(self, name: str, generation: int) -> str | None:
         """What was being loaded, for a failure of the pane's latest load; else None."""
         state = self.current(name, generation)

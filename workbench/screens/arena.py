@@ -1,0 +1,172 @@
+"""The blind arena: two models drawn from a pool answer as "Model A" and "Model B"; the person votes with
+one key, and only then sees which was which.
+
+The bench screen's panes, composer and reply flow, with everything that could name a model kept off the
+screen until the vote: headers say "Model A"/"Model B", loading and failures say the same, there is no
+model list, no parameter dialog (every model runs at its upstream defaults, which is also what makes the
+comparison fair), no export, and the palette offers only the arena's own commands. Each round unloads
+the last pair before loading the next, so two models at a time are in memory, not four.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Sequence
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from widgets.chat_pane import ChatPane
+from widgets.composer import Composer
+from widgets.gpu_meter import GpuMeter
+from workbench import workers
+from workbench.commands import ArenaCommands
+from workbench.screens.bench import BenchScreen
+from workbench.session.arena.leaks import maker_names
+from workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, Contender, battle_of_round, draw_pair
+from workbench.session.arena.votes import ArenaDataError, Verdict, VoteStore
+from workbench.session.bench import Bench
+
+#: what each pane is called until the vote
+BLIND_NAMES = {"a": "Model A", "b": "Model B"}
+VOTE_KEYS = "F5 A better · F6 B better · F7 tie · F8 both bad"
+
+
+class ArenaScreen(BenchScreen):
+    """Blind battles between two models of ``pool``, each vote stored in the vote database."""
+
+    SUB_TITLE = "arena · blind"
+    COMMANDS: ClassVar = Screen.COMMANDS | {ArenaCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "stop", "Stop", id="stop"),
+        Binding("ctrl+r", "regenerate", "Regenerate", id="regenerate"),
+        Binding("ctrl+o", "switch_pane", "Other pane", id="switch-pane", show=False),
+        # priority: the composer's text area has F6 and F7 of its own (select line, select all)
+        Binding("f5", "vote('a')", "A better", id="vote-a", priority=True),
+        Binding("f6", "vote('b')", "B better", id="vote-b", priority=True),
+        Binding("f7", "vote('tie')", "Tie", id="vote-tie", priority=True),
+        Binding("f8", "vote('bothbad')", "Both bad", id="vote-bothbad", priority=True),
+        Binding("ctrl+n", "new_round", "New round", id="new-round"),
+        Binding("ctrl+b", "leave", "Bench", id="leave-arena"),
+    ]
+
+    def __init__(
+        self,
+        bench: Bench,
+        pool: Sequence[Contender],
+        *,
+        store: VoteStore | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(bench, preload={}, offer_demos=False)
+        self.pool = list(pool)
+        self._store = store
+        self.rng = rng or random.Random()
+        self.pair: tuple[Contender, Contender] | None = None
+        self.revealed = False
+
+    # --- layout: the bench without its model list ---------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="⚖")
+        with Horizontal(id="body"):
+            for name in self.bench.names:
+                yield ChatPane(name, id=f"pane-{name}")
+        with Vertical(id="bottom"):
+            yield Composer(id="composer")
+            yield GpuMeter(id="meter")
+            yield Footer()
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._start)
+
+    def _start(self) -> None:
+        self._set_up()
+        self.action_new_round()
+
+    def show_models(self, event: workers.ModelsDiscovered) -> None:
+        """The arena's pool is fixed when it opens: the model list is not shown here."""
+
+    # --- rounds -------------------------------------------------------------------------------------
+
+    def action_new_round(self) -> None:
+        """Unload the last pair, draw the next and load it, blind."""
+        if any(state.busy for state in self.bench.panes):
+            self.bench.stop(self.bench.names)
+            self.notify("Stopping the replies: press Ctrl+N again for the next round.")
+            return
+        try:
+            pair = draw_pair(self.pool, self.rng, self.pair)
+        except ArenaError as exc:
+            self.notify(f"No round: {exc}.", severity="error", timeout=10)
+            return
+        if not all(self.bench.unload(name) for name in self.bench.names[:2]):
+            self.notify("A model is still loading: wait for it, then press Ctrl+N.", severity="warning")
+            return
+        self.pair, self.revealed = pair, False
+        for name, contender in zip(self.bench.names, pair, strict=False):
+            widget = self.pane_widget(name)
+            widget.clear()
+            widget.set_model(BLIND_NAMES[name], "blind: the names show after your vote")
+            self.load_model(name, contender.spec, BLIND_NAMES[name])
+
+    def _show_header(self, pane: str) -> None:
+        if self.revealed:
+            super()._show_header(pane)
+            return
+        self.pane_widget(pane).set_model(BLIND_NAMES[pane], f"blind · chat, then vote: {VOTE_KEYS}")
+
+    # --- votes --------------------------------------------------------------------------------------
+
+    def action_vote(self, verdict: Verdict) -> None:
+        """Store the vote on the whole conversation, then reveal the names."""
+        if self.pair is None:
+            return
+        if self.revealed:
+            self.notify("This round has its vote: Ctrl+N starts the next.", severity="warning")
+            return
+        first, second = (self.bench.pane(name) for name in self.bench.names[:2])
+        try:
+            battle = battle_of_round(
+                self.pair,
+                (first, second),
+                verdict,
+                anonymous=True,
+                maker_names=maker_names(self.app.config.maker_names),
+            )
+            self.store.record(battle)
+        except ArenaError as exc:
+            self.notify(f"Not recorded: {exc}.", severity="warning")
+            return
+        except (ArenaDataError, sqlite3.Error, OSError) as exc:  # the round stays: the vote can be cast again
+            self.notify(f"The vote could not be stored: {exc}", severity="error", timeout=15)
+            return
+        self.revealed = True
+        for state, contender in zip((first, second), self.pair, strict=True):
+            state.label = contender.name
+            self._show_header(state.name)
+        names = f"A was {self.pair[0].name}, B was {self.pair[1].name}"
+        leaked = " A reply named its maker: the battle is kept, left out of the ranking by default." * battle.leaked
+        self.notify(f"Voted: {VERDICT_NAMES[verdict]}. {names}.{leaked} Ctrl+N: next round.", timeout=15)
+
+    @property
+    def store(self) -> VoteStore:
+        """The vote database, opened at the first vote."""
+        if self._store is None:
+            self._store = VoteStore.open()
+        return self._store
+
+    def action_leave(self) -> None:
+        self.bench.stop(self.bench.names)
+        self.app.pop_screen()
+
+    def on_unmount(self) -> None:
+        super().on_unmount()
+        self.bench.stop(self.bench.names)
+        if self._store is not None:
+            self._store.close()

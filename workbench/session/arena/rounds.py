@@ -1,0 +1,90 @@
+"""Rounds of the blind arena: which two models meet, and the battle a vote on them records.
+
+Headless: the arena screen draws a pair, loads it into panes A and B under the names "Model A" and
+"Model B", and after the vote turns the panes' conversations into a ``Battle`` for the vote store.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from engines.types import Message
+from workbench.session.arena.votes import Battle, BattleModel, Verdict, new_battle
+from workbench.session.panes import PaneState
+
+#: what each vote key means, in the order the keys are offered
+VERDICT_NAMES: dict[Verdict, str] = {"a": "A is better", "b": "B is better", "tie": "a tie", "bothbad": "both are bad"}
+
+
+class ArenaError(ValueError):
+    """A round that cannot be drawn or voted on, with what to do about it."""
+
+
+@dataclass(frozen=True)
+class Contender:
+    """A model in the arena's pool: what loading takes, and the name revealed after the vote."""
+
+    spec: str
+    name: str
+
+
+def draw_pair(
+    pool: Sequence[Contender], rng: random.Random, last: tuple[Contender, Contender] | None = None
+) -> tuple[Contender, Contender]:
+    """Two different models of ``pool``, their sides at random. With three or more models, not the pair of
+    the round before (in either order), so that a new round is a new comparison."""
+    distinct = list(dict.fromkeys(pool))
+    if len({c.spec for c in distinct}) < 2:
+        raise ArenaError(f"the arena needs two different models; its pool has {len(distinct)}")
+    pairs = [(a, b) for a in distinct for b in distinct if a.spec != b.spec]
+    if last is not None and len(distinct) > 2:
+        pairs = [pair for pair in pairs if {pair[0].spec, pair[1].spec} != {last[0].spec, last[1].spec}]
+    return rng.choice(pairs)
+
+
+def conversation(state: PaneState) -> list[Message]:
+    """The pane's whole conversation: the user's turns and the model's replies, as fed back to it."""
+    return list(state.history)
+
+
+def battle_model(contender: Contender, state: PaneState) -> BattleModel:
+    """One side as the vote store keeps it: enough to run the model again the same way."""
+    if state.engine is None or state.params is None:
+        raise ArenaError(f"pane {state.name.upper()} has no model")
+    info = state.engine.describe()
+    server = info.details.get("base_url")
+    return BattleModel(
+        id=contender.name,
+        family=info.family,
+        path=info.path,
+        server=server if isinstance(server, str) else None,
+        params=state.params.to_dict(),
+        seed=state.params.seed,
+    )
+
+
+def battle_of_round(
+    pair: tuple[Contender, Contender],
+    panes: tuple[PaneState, PaneState],
+    verdict: Verdict,
+    *,
+    anonymous: bool,
+    maker_names: Sequence[str],
+) -> Battle:
+    """The battle a vote on this round records; ``ArenaError`` when there is nothing to vote on yet."""
+    for state in panes:
+        if state.busy or state.loading:
+            raise ArenaError(f"pane {state.name.upper()} has not finished: wait for it, or stop it (Esc)")
+        if not any(message["role"] == "assistant" for message in state.history):
+            raise ArenaError("nothing to vote on yet: send a message, and vote when both have answered")
+    return new_battle(
+        battle_model(pair[0], panes[0]),
+        battle_model(pair[1], panes[1]),
+        verdict,
+        conversation(panes[0]),
+        conversation(panes[1]),
+        anonymous=anonymous,
+        maker_names=maker_names,
+    )
