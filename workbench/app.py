@@ -18,6 +18,7 @@ from themes import STYLESHEET, THEME_VARIABLE_DEFAULTS, THEMES
 from workbench import workers
 from workbench.screens.arena import ArenaScreen
 from workbench.screens.bench import BenchScreen
+from workbench.screens.leaderboard import LeaderboardScreen
 from workbench.session.arena.rounds import Contender
 from workbench.session.bench import Bench
 from workbench.session.config import (
@@ -131,6 +132,9 @@ class ZhbenchApp(App[None]):
             self.transcripts_folder, on_problem=lambda problem: self.notify(problem, severity="error", timeout=10)
         )
         self.push_screen(ArenaScreen(arena_bench, pool))
+
+    def open_leaderboard(self) -> None:
+        self.push_screen(LeaderboardScreen())
 
     def _held_memory(self) -> tuple[tuple[str, str, int | None], ...]:
         """What the panes of the screen on top hold (read by the memory worker's thread)."""

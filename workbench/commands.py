@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from workbench.session.arena.rounds import VERDICT_NAMES
+
 if TYPE_CHECKING:
     from workbench.screens.arena import ArenaScreen
     from workbench.screens.bench import BenchScreen
@@ -32,6 +34,13 @@ def bench_commands(screen: BenchScreen) -> Iterator[Command]:
     yield "Show or hide the model list", "More room for the panes (F9)", screen.action_toggle_models
     yield "Export session", "Write this session as Markdown and JSON (Ctrl+S)", screen.action_export
     yield "Arena: blind battle", "Two models drawn at random answer unnamed; vote, then see", screen.app.open_arena
+    for verdict, meaning in VERDICT_NAMES.items():
+        yield (
+            f"Vote (named): {meaning}",
+            "On the conversations of A and B, knowing the models; left out of the ranking by default",
+            partial(screen.action_vote_named, verdict),
+        )
+    yield "Leaderboard", "Ratings of the arena's votes with 95% intervals, and win rates", screen.app.open_leaderboard
     for state in screen.bench.panes:
         engine = state.engine
         for command, help_text in (engine.chat_commands() if engine else {}).items():

@@ -203,3 +203,36 @@ def poll_memory(post: Post, reader: MemoryReader, held: Callable[[], Iterable[tu
         deadline = time.monotonic() + MEMORY_POLL_S
         while time.monotonic() < deadline and not worker.is_cancelled:
             time.sleep(0.05)
+
+
+@dataclass
+class LeaderboardComputed(Message):
+    table: str  # the ratings with their intervals as bars
+    matrix: str  # the win-rate heat map
+
+
+@dataclass
+class LeaderboardFailed(Message):
+    reason: str
+
+
+def compute_leaderboard(post: Post, *, include_named: bool, include_leaked: bool, style_control: bool) -> None:
+    """Rank the stored votes (numpy and scipy load here, not before) and post the board as text."""
+    from workbench.session.arena.board_text import leaderboard_text, win_rate_text
+    from workbench.session.arena.leaderboard import compute_leaderboard as rank
+    from workbench.session.arena.leaderboard import select_outcomes
+    from workbench.session.arena.votes import ArenaDataError, VoteStore, votes_path
+
+    try:
+        battles = []
+        if votes_path().exists():
+            with VoteStore.open() as store:
+                battles = store.battles()
+        selection = select_outcomes(
+            [battle.outcome() for battle in battles], include_named=include_named, include_leaked=include_leaked
+        )
+        board = rank(selection.outcomes, style_control=style_control)
+    except (ArenaDataError, OSError, ValueError) as exc:
+        post(LeaderboardFailed(str(exc)))
+        return
+    post(LeaderboardComputed(leaderboard_text(board, selection, {}, str(votes_path())), win_rate_text(board)))

@@ -13,8 +13,9 @@ from widgets.chat_pane import ChatPane
 from widgets.composer import Composer
 from workbench.app import ZhbenchApp
 from workbench.screens.arena import ArenaScreen
+from workbench.screens.leaderboard import LeaderboardScreen
 from workbench.session.arena.rounds import Contender
-from workbench.session.arena.votes import VoteStore, votes_path
+from workbench.session.arena.votes import BattleModel, VoteStore, new_battle, votes_path
 
 SIZE = (150, 40)
 
@@ -101,3 +102,62 @@ async def test_the_arena_refuses_a_pool_of_one_model(
         assert not isinstance(app.screen, ArenaScreen)
         assert "needs two models" in screen_text(app)
         await replies_done(app)
+
+
+def shown(app: ZhbenchApp, selector: str) -> str:
+    """The text of a part of the leaderboard screen, once it is up."""
+    if not isinstance(app.screen, LeaderboardScreen) or not app.screen.query(selector):
+        return ""
+    return str(app.screen.query_one(selector).content)
+
+
+def vote(store: VoteStore, winner: str, loser: str, *, anonymous: bool = True) -> None:
+    turns = [{"role": "user", "content": "你好"}, {"role": "assistant", "content": "你好！"}]
+    models = BattleModel(winner, "chat-template"), BattleModel(loser, "chat-template")
+    store.record(new_battle(*models, "a", turns, turns, anonymous=anonymous))
+
+
+async def test_the_leaderboard_screen_ranks_the_stored_votes_and_counts_named_ones_on_request(
+    make_app: Callable[..., ZhbenchApp],
+) -> None:
+    with VoteStore.open() as store:
+        for _ in range(6):
+            vote(store, "qwen3", "glm4")
+        for _ in range(3):
+            vote(store, "glm4", "yi")
+        vote(store, "yi", "qwen3", anonymous=False)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_leaderboard()
+        await wait_until(lambda: "battles from" in shown(app, "#board-table"))
+        table = shown(app, "#board-table")
+        rows = [line for line in table.splitlines() if line.split()[:1] in (["1"], ["2"], ["3"])]
+        assert [row.split()[1] for row in rows] == ["qwen3", "glm4", "yi"]  # best first
+        assert table.startswith("9 battles") and "1 cast knowing the models left out" in table
+        assert all("█" in row for row in rows)  # each interval drawn as a bar
+        matrix = shown(app, "#board-matrix")
+        assert "1.00" in matrix and "qwen3" in matrix
+
+        await pilot.press("n")  # count the named vote too
+        await wait_until(lambda: shown(app, "#board-table").startswith("10 battles"))
+        await pilot.press("escape")
+        assert not isinstance(app.screen, LeaderboardScreen)
+
+
+async def test_a_named_vote_on_the_bench_is_stored_as_not_anonymous(
+    make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path]
+) -> None:
+    app = make_app(preload={"a": str(standin_dir("gpt2-dialogbot")), "b": str(standin_dir("dialogpt-zh"))})
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a", "b")
+        app.bench_screen.action_vote_named("tie")  # before any reply: nothing to vote on
+        assert not votes_path().exists()
+        composer = app.query_one(Composer)
+        composer.text = "你好"
+        await pilot.press("enter")
+        await replies_done(app)
+        app.bench_screen.action_vote_named("a")
+        with VoteStore.open() as store:
+            (battle,) = store.battles()
+        assert battle.verdict == "a" and not battle.anonymous
+        assert battle.model_a.path == str(standin_dir("gpt2-dialogbot"))

@@ -11,7 +11,6 @@ the last pair before loading the next, so two models at a time are in memory, no
 from __future__ import annotations
 
 import random
-import sqlite3
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -27,9 +26,8 @@ from widgets.gpu_meter import GpuMeter
 from workbench import workers
 from workbench.commands import ArenaCommands
 from workbench.screens.bench import BenchScreen
-from workbench.session.arena.leaks import maker_names
-from workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, Contender, battle_of_round, draw_pair
-from workbench.session.arena.votes import ArenaDataError, Verdict, VoteStore
+from workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, Contender, draw_pair
+from workbench.session.arena.votes import Battle, Verdict, VoteStore
 from workbench.session.bench import Bench
 
 #: what each pane is called until the vote
@@ -130,36 +128,22 @@ class ArenaScreen(BenchScreen):
         if self.revealed:
             self.notify("This round has its vote: Ctrl+N starts the next.", severity="warning")
             return
-        first, second = (self.bench.pane(name) for name in self.bench.names[:2])
-        try:
-            battle = battle_of_round(
-                self.pair,
-                (first, second),
-                verdict,
-                anonymous=True,
-                maker_names=maker_names(self.app.config.maker_names),
-            )
-            self.store.record(battle)
-        except ArenaError as exc:
-            self.notify(f"Not recorded: {exc}.", severity="warning")
-            return
-        except (ArenaDataError, sqlite3.Error, OSError) as exc:  # the round stays: the vote can be cast again
-            self.notify(f"The vote could not be stored: {exc}", severity="error", timeout=15)
+        battle = self.record_vote(self.pair, verdict, anonymous=True)
+        if battle is None:
             return
         self.revealed = True
-        for state, contender in zip((first, second), self.pair, strict=True):
-            state.label = contender.name
-            self._show_header(state.name)
+        for name, contender in zip(self.bench.names, self.pair, strict=False):
+            self.bench.pane(name).label = contender.name
+            self._show_header(name)
         names = f"A was {self.pair[0].name}, B was {self.pair[1].name}"
         leaked = " A reply named its maker: the battle is kept, left out of the ranking by default." * battle.leaked
         self.notify(f"Voted: {VERDICT_NAMES[verdict]}. {names}.{leaked} Ctrl+N: next round.", timeout=15)
 
-    @property
-    def store(self) -> VoteStore:
-        """The vote database, opened at the first vote."""
+    def store_battle(self, battle: Battle) -> None:
+        """The arena keeps its vote database open from the first vote to the last."""
         if self._store is None:
             self._store = VoteStore.open()
-        return self._store
+        self._store.record(battle)
 
     def action_leave(self) -> None:
         self.bench.stop(self.bench.names)

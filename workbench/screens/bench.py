@@ -7,6 +7,7 @@ draw the result.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from typing import TYPE_CHECKING, ClassVar
 
@@ -25,6 +26,9 @@ from widgets.model_list import ModelList
 from widgets.params_dialog import ParamsDialog
 from workbench import workers
 from workbench.commands import BenchCommands
+from workbench.session.arena.leaks import maker_names
+from workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, Contender, battle_of_round
+from workbench.session.arena.votes import ArenaDataError, Battle, Verdict, VoteStore
 from workbench.session.bench import Bench, ReplyJob
 from workbench.session.model_rows import DEMO_MODELS
 from workbench.session.panes import ShownEntry, apply_values, editable_values, params_summary, switch_names
@@ -365,6 +369,37 @@ class BenchScreen(Screen[None]):
             self.notify(f"export failed: {exc}", severity="error")
             return
         self.notify("Exported to " + " and ".join(str(p) for p in paths), timeout=10)
+
+    def action_vote_named(self, verdict: Verdict) -> None:
+        """A vote on panes A and B knowing which model is which: stored with ``anonymous: false``, so the
+        ranking leaves it out unless asked (``--include-named``)."""
+        states = [self.bench.pane(name) for name in self.bench.names[:2]]
+        pair = [Contender(s.engine.describe().path or s.label or "?", s.label or "?") for s in states if s.engine]
+        if len(pair) != 2:
+            self.notify("Not recorded: both panes need a model.", severity="warning")
+            return
+        if self.record_vote((pair[0], pair[1]), verdict, anonymous=False) is not None:
+            self.notify(f"Voted (named): {VERDICT_NAMES[verdict]}. Left out of the ranking unless --include-named.")
+
+    def record_vote(self, pair: tuple[Contender, Contender], verdict: Verdict, *, anonymous: bool) -> Battle | None:
+        """Store a vote on the conversations of panes A and B; the battle, or None (and why, on screen)."""
+        first, second = (self.bench.pane(name) for name in self.bench.names[:2])
+        names = maker_names(self.app.config.maker_names)
+        try:
+            battle = battle_of_round(pair, (first, second), verdict, anonymous=anonymous, maker_names=names)
+            self.store_battle(battle)
+        except ArenaError as exc:
+            self.notify(f"Not recorded: {exc}.", severity="warning")
+            return None
+        except (ArenaDataError, sqlite3.Error, OSError) as exc:  # nothing changes: the vote can be cast again
+            self.notify(f"The vote could not be stored: {exc}", severity="error", timeout=15)
+            return None
+        return battle
+
+    def store_battle(self, battle: Battle) -> None:
+        """Write one vote to the vote database; it is on disk when this returns."""
+        with VoteStore.open() as store:
+            store.record(battle)
 
     def action_find_model(self) -> None:
         self.query_one(ModelList).display = True
