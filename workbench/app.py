@@ -100,7 +100,7 @@ class ZhbenchApp(App[None]):
             exit_on_error=False,
         )
         self.run_worker(
-            lambda: workers.discover_models(self.post_message, self.config.model_dirs),
+            lambda: workers.discover_models(self.post_message, self.config.model_dirs, self.config.servers),
             thread=True,
             group="discover",
             exit_on_error=False,
@@ -154,7 +154,7 @@ class ZhbenchApp(App[None]):
             self.arena_pool = None
             self.open_arena()
         for problem in event.problems:
-            self.notify(problem, title="model families", severity="warning", timeout=10)
+            self.notify(problem, title="models", severity="warning", timeout=10)
         self.bench_screen.show_models(event)
 
     @on(workers.MemoryRead)

@@ -95,15 +95,22 @@ class MemoryRead(Message):
     reading: MemoryReading
 
 
-def discover_models(post: Post, model_dirs: list[Path]) -> None:
-    """Find the models on this machine and post them as model-list rows."""
+def discover_models(post: Post, model_dirs: list[Path], servers: Mapping[str, RemoteServer] | None = None) -> None:
+    """Find the models on this machine and on the config's servers, and post them as model-list rows."""
     from engines.hub.discovery import local_models
     from engines.registry import family_problems
-    from workbench.session.offer import rows_on_offer
+    from workbench.session.model_specs import list_server_models
+    from workbench.session.offer import rows_on_offer, server_problems, server_rows
 
     gpus, _ = NvmlReader().read()
     local = local_models(model_dirs)
-    post(ModelsDiscovered(rows_on_offer(local, gpu=bool(gpus)), any_local=bool(local), problems=family_problems()))
+    listings = list_server_models(servers or {})
+    rows = rows_on_offer(local, gpu=bool(gpus))
+    served = server_rows(listings)
+    demos = [row for row in rows if row.source == "demo"]  # the servers' models before the demos
+    problems = (*family_problems(), *server_problems(listings))
+    rows = [row for row in rows if row.source != "demo"] + served + demos
+    post(ModelsDiscovered(rows, any_local=bool(local or served), problems=problems))
 
 
 def load_model(

@@ -32,38 +32,25 @@ def register(commands: Commands) -> None:
 def cmd_models(args: argparse.Namespace) -> int:
     from engines.hub.discovery import local_models
     from engines.registry import family_problems
-    from workbench.session.offer import rows_on_offer
+    from workbench.session.config import load_config
+    from workbench.session.model_specs import list_server_models
+    from workbench.session.offer import rows_on_offer, server_problems, server_rows
 
     for problem in family_problems():
         print(f"zhbench: warning: {problem}", file=sys.stderr)
+    listings = list_server_models(load_config().servers)
+    for problem in server_problems(listings):  # after a few seconds at most: a warning, not a failure
+        print(f"zhbench: warning: {problem}", file=sys.stderr)
     rows = [row for row in rows_on_offer(local_models(args.dir), gpu=False) if row.source != "demo"]
-    served = _server_rows()
+    rows += server_rows(listings)
     if args.json:
-        print(json.dumps([row.to_json() for row in rows] + served, ensure_ascii=False, indent=2))
+        print(json.dumps([row.to_json() for row in rows], ensure_ascii=False, indent=2))
         return 0
     for row in rows:
-        where = str(row.path) if row.path else "not downloaded"
+        where = row.base_url or (str(row.path) if row.path else "not downloaded")
         size = format_bytes(row.size_bytes) if row.size_bytes is not None else ""
         print(f"{row.family:<15} {row.id:<42} {size:>10}  {where}")
-    for entry in served:
-        print(f"{entry['family']:<15} {entry['id']:<42} {'':>10}  {entry['base_url']}")
     return 0
-
-
-def _server_rows() -> list[dict[str, object]]:
-    """The models of the config's servers as ``models --json`` rows; a server that cannot be reached is a
-    warning on stderr (after a few seconds at most), not a failure."""
-    from workbench.session.config import load_config
-    from workbench.session.model_specs import list_server_models
-
-    rows: list[dict[str, object]] = []
-    for listing in list_server_models(load_config().servers):
-        if listing.problem is not None:
-            print(f"zhbench: warning: server {listing.name} cannot be reached: {listing.problem}", file=sys.stderr)
-        base = {"family": "openai-compat", "path": None, "size_bytes": None, "source": "server"}
-        for model in listing.models:
-            rows.append({"id": f"{listing.name}/{model}", "name": model, **base, "base_url": listing.server.public_url})
-    return rows
 
 
 def cmd_make_tiny(args: argparse.Namespace) -> int:

@@ -13,15 +13,16 @@ from typing import Any, Literal
 DEMO_MODELS: tuple[tuple[str, str], ...] = (("demo:gpt2-dialogbot", "gpt2-dialogbot"), ("demo:chatyuan", "chatyuan"))
 DEMO_PREFIX = "demo:"
 
-Source = Literal["catalog", "local", "demo"]
+Source = Literal["catalog", "local", "demo", "server"]
 
 
 @dataclass(frozen=True)
 class ModelRow:
     """One model on offer."""
 
-    key: str  # what loading takes: a path, a hub id, or a demo id
-    id: str  # catalog: the Hugging Face id; local: the hub id, or the folder for a model outside the caches
+    key: str  # what loading takes: a path, a hub id, a demo id, or SERVER/MODEL
+    id: str  # catalog: the Hugging Face id; local: the hub id, or the folder for a model outside the caches;
+    # server: SERVER/MODEL
     name: str
     family: str
     source: Source
@@ -34,6 +35,8 @@ class ModelRow:
     modelscope_id: str | None = None
     parameters: int | None = None
     licence: str | None = None
+    #: server rows: where the server's API starts (without credentials)
+    base_url: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The shape ``zhbench models --json`` prints (catalog rows carry the catalog's fields)."""
@@ -45,8 +48,5 @@ class ModelRow:
                 "parameters": self.parameters,
                 "licence": self.licence,
             }
-        return data | {
-            "path": str(self.path) if self.path else None,
-            "size_bytes": self.size_bytes,
-            "source": self.source,
-        }
+        data |= {"path": str(self.path) if self.path else None, "size_bytes": self.size_bytes, "source": self.source}
+        return data | ({"base_url": self.base_url} if self.source == "server" else {})

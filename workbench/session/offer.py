@@ -1,5 +1,6 @@
 """The models on offer: the catalog (with the local copy of each catalog model, where there is one), the
-models found locally, and the two demo stand-ins, written the first time they are wanted."""
+models found locally, the models of the config's servers, and the two demo stand-ins, written the first
+time they are wanted."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from engines.hub.discovery import LocalModel, match_catalog
+from engines.remote.openai_compat import FAMILY as SERVER_FAMILY
 from workbench.session.model_rows import DEMO_MODELS, DEMO_PREFIX, ModelRow
+from workbench.session.model_specs import ServerListing
 
 
 def estimated_load_bytes(parameters: int | None, *, gpu: bool) -> int | None:
@@ -57,6 +60,28 @@ def rows_on_offer(local: Iterable[LocalModel], *, gpu: bool) -> list[ModelRow]:
     for key, family in DEMO_MODELS:
         rows.append(ModelRow(key, key, f"tiny {family}", family, "demo", available=True))
     return rows
+
+
+def server_rows(listings: Iterable[ServerListing]) -> list[ModelRow]:
+    """A row per model of each server that answered, loaded as ``SERVER/MODEL``."""
+    return [
+        ModelRow(
+            key=f"{listing.name}/{model}",
+            id=f"{listing.name}/{model}",
+            name=model,
+            family=SERVER_FAMILY,
+            source="server",
+            available=True,
+            base_url=listing.server.public_url,
+        )
+        for listing in listings
+        for model in listing.models
+    ]
+
+
+def server_problems(listings: Iterable[ServerListing]) -> list[str]:
+    """One line per server that could not say what it serves."""
+    return [f"server {listing.name} cannot be reached: {listing.problem}" for listing in listings if listing.problem]
 
 
 def demo_model_path(key: str, folder: Path) -> Path:
