@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from engines.errors import ZhbenchError
-from workbench.cli import app_command, arena, chat, files, models
+from workbench.cli import app_command, arena, batch, chat, files, hub, models
 from workbench.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, CommandError
 from workbench.session.transcripts import TranscriptError
 
@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     files.register(commands)
     app_command.register(commands)
     arena.register(commands)
+    hub.register(commands)
+    batch.register(commands)
     return parser
 
 

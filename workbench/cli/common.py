@@ -34,16 +34,24 @@ def model_options(parser: argparse.ArgumentParser) -> None:
         help=f"a model folder, a .pth file, a cached hub id, or SERVER/MODEL ({SPEC_HELP}); with --base-url, "
         "the model id on that server",
     )
+    local_load_options(parser)
+    server = parser.add_argument_group("a model on an OpenAI-compatible server that is not in the config")
+    server.add_argument("--base-url", metavar="URL", help="where its API starts, e.g. http://127.0.0.1:8000/v1")
+    server.add_argument(
+        "--api-key-env", metavar="VAR", help="with --base-url: the NAME of the environment variable holding its key"
+    )
+
+
+def local_load_options(parser: argparse.ArgumentParser) -> None:
+    """How a local model loads (``load`` reads them): family, device, precision, RWKV's strategy, --force."""
     parser.add_argument("--family", metavar="F", help="the model family, overriding detection")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when there is a GPU)")
     parser.add_argument("--dtype", help="float32, float16 or bfloat16 (default: as upstream)")
     parser.add_argument(
         "--strategy", help="RWKV only: where and in what precision layers run, e.g. 'cuda fp16i8 *10 -> cuda fp16'"
     )
-    server = parser.add_argument_group("a model on an OpenAI-compatible server that is not in the config")
-    server.add_argument("--base-url", metavar="URL", help="where its API starts, e.g. http://127.0.0.1:8000/v1")
-    server.add_argument(
-        "--api-key-env", metavar="VAR", help="with --base-url: the NAME of the environment variable holding its key"
+    parser.add_argument(
+        "--force", action="store_true", help="load even when the memory estimate says the model will not fit"
     )
 
 
@@ -63,19 +71,24 @@ def param_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load(args: argparse.Namespace) -> ChatEngine:
-    """The model the ``--model`` options name: local, on a configured server, or at ``--base-url``."""
+def load(args: argparse.Namespace, model: str | None = None) -> ChatEngine:
+    """The model the ``--model`` options name (or ``model``, for a command that takes several): local, on a
+    configured server, or at ``--base-url``."""
     from engines.remote.server import ad_hoc_server
     from workbench.session.config import load_config
-    from workbench.session.model_specs import load_model_spec
+    from workbench.session.fit_check import refuse_unfit_load
+    from workbench.session.model_specs import load_model_spec, server_model
 
     if args.api_key_env is not None and args.base_url is None:
         raise CommandError("--api-key-env goes with --base-url (a configured server names its key in the config)")
     at = ad_hoc_server(args.base_url, api_key_env=args.api_key_env) if args.base_url is not None else None
-    servers = load_config().servers if at is None and "/" in args.model else {}
+    spec = args.model if model is None else model
+    servers = load_config().servers if at is None and "/" in spec else {}
     extra = {"strategy": args.strategy} if args.strategy else None
+    if at is None and server_model(spec, servers) is None and not getattr(args, "force", False):
+        refuse_unfit_load(spec, family=args.family, device=args.device, dtype=args.dtype, strategy=args.strategy)
     return load_model_spec(
-        args.model, servers=servers, at=at, family=args.family, device=args.device, dtype=args.dtype, extra=extra
+        spec, servers=servers, at=at, family=args.family, device=args.device, dtype=args.dtype, extra=extra
     )
 
 

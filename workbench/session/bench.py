@@ -96,7 +96,7 @@ class Bench:
         state.label, state.loading = state.loading or "?", None
         state.engine = engine
         state.demo = demo
-        state.random_weights = demo or _is_standin(engine.describe().path)
+        state.random_weights = demo or is_standin(engine.describe().path)
         state.weight_bytes = engine.describe().weight_bytes
         state.params, problem = self.initial_params(engine)
         state.history.clear()
@@ -346,7 +346,7 @@ def _to_stderr(problem: str) -> None:
     print(f"zhbench: {problem}", file=sys.stderr)
 
 
-def _is_standin(path: str | None) -> bool:
+def is_standin(path: str | None) -> bool:
     """Whether a model's files carry a stand-in's label (random weights written by zhbench)."""
     if path is None:
         return False

@@ -40,3 +40,8 @@ def literal_markdown(text: str) -> str:
     headings or lists of its own (each structural character backslash-escaped), controls made visible."""
     escaped = _MARKDOWN_PUNCTUATION.sub(r"\\\1", visible_text(text))
     return _ORDERED.sub(r"\1\\\2", _BULLET.sub(r"\1\\\2", escaped))
+
+
+def literal_quote(text: str) -> str:
+    """``text`` as a Markdown quote that renders as exactly its text, whatever it holds (HTML, fences, comments)."""
+    return "\n".join("> " + line if line else ">" for line in literal_markdown(text or "").split("\n"))

@@ -31,7 +31,7 @@ from workbench.session.records import (
     SessionRecord,
     body_record_from_json,
 )
-from workbench.session.safe_text import json_text, literal_markdown
+from workbench.session.safe_text import json_text, literal_markdown, literal_quote
 
 SUFFIX = ".jsonl"
 
@@ -118,20 +118,7 @@ def read_session(path: Path) -> Session:
         raise TranscriptError(f"{path}: no such session file") from None
     except OSError as exc:
         raise TranscriptError(f"{path}: unreadable session file ({exc.strerror or exc})") from None
-    objects: list[dict[str, Any]] = []
-    damaged = 0
-    for line in data.split(b"\n"):
-        if not line.strip():
-            continue
-        try:
-            found = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            damaged += 1
-            continue
-        if isinstance(found, dict):
-            objects.append(found)
-        else:
-            damaged += 1
+    objects, damaged = json_objects(data)
     if not objects or objects[0].get("type") != "session":
         raise TranscriptError(f"{path}: not a zhbench session (no session record first)")
     header = SessionRecord.from_json(objects[0])
@@ -150,6 +137,26 @@ def read_session(path: Path) -> Session:
             latest[message_id] = len(body)
         body.append(record)
     return Session(header.id or path.stem, path, header, body, damaged)
+
+
+def json_objects(data: bytes) -> tuple[list[dict[str, Any]], int]:
+    """The JSON objects of a JSON-lines file's bytes (split at ``\\n`` only), and how many lines were not one:
+    torn by a kill, cut inside a character by a full disk, overwritten. Those are skipped, never the rest."""
+    objects: list[dict[str, Any]] = []
+    damaged = 0
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            found = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            damaged += 1
+            continue
+        if isinstance(found, dict):
+            objects.append(found)
+        else:
+            damaged += 1
+    return objects, damaged
 
 
 def session_files(folder: Path) -> list[Path]:
@@ -250,14 +257,14 @@ def to_markdown(session: Session) -> str:
             title = f"## Turn {record.turn}"
             if title != turn_title:
                 target = " and ".join(p.upper() for p in record.to or (record.pane,))
-                out += [title, "", f"**You** (to {literal_markdown(target)}):", "", _quote(record.content), ""]
+                out += [title, "", f"**You** (to {literal_markdown(target)}):", "", literal_quote(record.content), ""]
                 turn_title = title
         else:
             note = " (partial)" if record.partial else ""
             out += [f"**{literal_markdown(pane)} · {literal_markdown(record.model or '?')}**{note}:", ""]
             if record.reasoning:
-                out += ["*Thinking:*", "", _quote(record.reasoning), "", "*Answer:*", ""]
-            out.append(_quote(record.content))
+                out += ["*Thinking:*", "", literal_quote(record.reasoning), "", "*Answer:*", ""]
+            out.append(literal_quote(record.content))
             if record.stats:
                 out.append("")
                 out.append(f"<sub>{stats_summary(record.stats)}</sub>")
@@ -291,8 +298,3 @@ def _in_turn_order(messages: list[MessageRecord]) -> list[MessageRecord]:
 
 def _model_label(pane: PaneModel | None) -> str:
     return literal_markdown(pane.label()) if pane and pane.model else "no model"
-
-
-def _quote(text: str) -> str:
-    """A message as a quote that renders as exactly its text, whatever it holds (HTML, fences, comments)."""
-    return "\n".join("> " + line if line else ">" for line in literal_markdown(text or "").split("\n"))

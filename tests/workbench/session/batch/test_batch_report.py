@@ -1,0 +1,112 @@
+"""The report: every model's answer beside the prompt, per-model totals, three formats, nothing executable."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+
+from workbench.session.batch.report import build_report, render, report_json
+from workbench.session.batch.store import AnswerRecord, BatchStore, LoadFailureRecord
+from workbench.session.records import MessageRecord
+
+HOSTILE = [
+    "<script>alert(1)</script>",
+    "</textarea><script>fetch('//evil')</script>",
+    '"><img src=x onerror=alert(1)>',
+    '<a href="javascript:alert(1)">点我</a><iframe src=//evil></iframe>',
+    "<style>body{display:none}</style>\x1b[31m<!-- -->]]>",
+]
+
+
+def answer(model, item, text, *, reasoning=None, error=None, new_tokens=4, total_s=0.5):
+    stats = {
+        "prompt_tokens": 3,
+        "new_tokens": new_tokens,
+        "ttft_s": 0.1,
+        "tokens_per_s": new_tokens / total_s,
+        "total_s": total_s,
+        "stop_reason": "error" if error else "eos",
+    }
+    message = MessageRecord(
+        id=f"{model}-{item}",
+        pane=model,
+        turn=1,
+        role="assistant",
+        content=text,
+        model=model,
+        time="t",
+        family="scripted",
+        params={"seed": 1},
+        stats=stats,
+        error=error,
+        partial=error is not None,
+        reasoning=reasoning,
+    )
+    return AnswerRecord(item=item, repeat=0, seed=1, message=message)
+
+
+def test_json_has_every_item_with_each_models_answer_and_the_totals(run_dir, make_settings):
+    with BatchStore(run_dir, make_settings(["m1", "m2", "gone"], items=3)) as store:
+        store.write(answer("m1", "q0", "一二三", new_tokens=3, total_s=1.0))
+        store.write(answer("m2", "q0", "四五", reasoning="想一想", new_tokens=5, total_s=1.0))
+        store.write(answer("m1", "q1", "", error="RuntimeError: boom"))
+        store.write(LoadFailureRecord("gone", "t", "/models/gone: missing config.json"))
+    data = report_json(build_report(run_dir))
+    assert [m["model"] for m in data["models"]] == ["m1", "m2", "gone"]
+    m1, m2, gone = data["models"]
+    assert (m1["answers"], m1["failures"], m1["expected"], m1["mean_chars"]) == (1, 1, 3, 3.0)
+    assert m2["tokens_per_s"] == 5.0 and gone["load_error"] == "/models/gone: missing config.json"
+    first = data["items"][0]
+    assert first["id"] == "q0" and first["prompt"] == "问题0" and first["category"] == "闲聊"
+    assert [(a["model"], a["text"], a["chars"]) for a in first["answers"]] == [("m1", "一二三", 3), ("m2", "四五", 2)]
+    assert first["answers"][1]["reasoning"] == "想一想" and first["answers"][0]["stats"]["new_tokens"] == 3
+    assert data["items"][1]["answers"][0]["error"] == "RuntimeError: boom"
+    assert data["items"][2]["answers"] == []  # not answered yet: the report reads a run part-way
+    assert json.loads(render(build_report(run_dir), "json"))["items"][0]["id"] == "q0"
+
+
+def test_markdown_shows_prompts_answers_stats_and_what_is_missing(run_dir, make_settings):
+    with BatchStore(run_dir, make_settings(["m1"], items=2)) as store:
+        store.write(answer("m1", "q0", "# 不是标题\n<b>x</b>", reasoning="先想"))
+    text = render(build_report(run_dir), "md")
+    assert "## q0 · 闲聊" in text and "> 问题0" in text and "> \\# 不是标题" in text and "\\<b\\>x\\</b\\>" in text
+    assert "*Thinking:*" in text and "4 tokens" in text and "*Not answered yet.*" in text
+    assert "| m1 (scripted) | 1/2 | 0 |" in text
+
+
+class _Tags(HTMLParser):
+    """Every tag and attribute a browser would build from the page, and its script and style text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, attrs))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_html_escapes_hostile_answers_and_folds_reasoning(run_dir, make_settings):
+    with BatchStore(run_dir, make_settings(["<b>m</b>"], items=len(HOSTILE))) as store:
+        for n, text in enumerate(HOSTILE):
+            store.write(answer("<b>m</b>", f"q{n}", text, reasoning=HOSTILE[-1 - n], error=HOSTILE[n]))
+    page = render(build_report(run_dir), "html")
+    parser = _Tags()
+    parser.feed(page)
+    tags = {tag for tag, _ in parser.tags}
+    page_tags = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "table", "tr", "th", "td"}
+    assert tags <= page_tags | {"section", "span", "div", "b", "details", "summary"}
+    assert sum(tag == "style" for tag, _ in parser.tags) == 1  # ours only
+    for _, attrs in parser.tags:
+        for name, value in attrs:
+            assert not name.startswith("on") and "javascript:" not in (value or "")
+            assert name in {"lang", "charset", "http-equiv", "content", "name", "class"}
+    assert "http://" not in page and "https://" not in page and "//evil" in "".join(parser.text)
+    shown = "".join(parser.text)
+    for text in HOSTILE[:4]:
+        assert text in shown  # shown as text, exactly
+    assert "\\x1b[31m" in shown and "\x1b" not in page
+    assert page.count("<details>") == len(HOSTILE) and "default-src 'none'" in page

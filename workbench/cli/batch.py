@@ -1,0 +1,307 @@
+"""``batch`` and ``batch report``: a prompt set through several models, resumable, and the side-by-side report."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.cli.common import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    CommandError,
+    Commands,
+    load,
+    param_options,
+    params,
+    write_stdout,
+)
+from workbench.session.model_specs import SPEC_HELP
+from workbench.session.safe_text import visible_text
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from workbench.session.batch.prompts import PromptSet
+    from workbench.session.batch.runner import ModelProgress
+    from workbench.session.batch.store import RunSettings
+
+USAGE = """zhbench batch (PROMPTS | --builtin NAME) --model M --model M2 [--model M3 ...] [options]
+       zhbench batch report DIR [--format md|html|json] [-o FILE]"""
+
+def register(commands: Commands) -> None:
+    batch = commands.add_parser(
+        "batch",
+        usage=USAGE,
+        help="run a prompt set through several models (resumable); `batch report DIR` shows the answers",
+        description="Answer every prompt of a set with every model, one model loaded at a time. Each answer is "
+        "on disk the moment it is finished: run the same command again to continue a run that stopped.",
+    )
+    batch.add_argument(
+        "prompts",
+        nargs="?",
+        metavar="PROMPTS",
+        help='a JSONL file ({"id", "prompt" | "messages", "category", "reference"} a line), a CSV file with a '
+        '"prompt" column, or a text file with one prompt a line; or the word "report" followed by a run folder',
+    )
+    batch.add_argument("run_dir", nargs="?", metavar="DIR", type=Path, help=argparse.SUPPRESS)
+    run = batch.add_argument_group("running a set")
+    run.add_argument("--builtin", metavar="NAME", help="a set that ships with zhbench instead of PROMPTS: zh-basic")
+    run.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="M",
+        help=f"a model folder, a .pth file, a cached hub id, or SERVER/MODEL ({SPEC_HELP}); repeat for each model",
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="the run folder (default: one under the data folder named after the set and the settings)",
+    )
+    run.add_argument("--repeat", type=int, default=1, metavar="N", help="answer each prompt N times (other seeds)")
+    run.add_argument(
+        "--concurrency", type=int, default=1, metavar="N", help="requests at once to a model on a server (default 1)"
+    )
+    run.add_argument("--skip-bad", action="store_true", help="run without the lines of PROMPTS that are not prompts")
+    run.add_argument(
+        "--force", action="store_true", help="load a local model even when the memory estimate says it will not fit"
+    )
+    param_options(batch)
+    report = batch.add_argument_group("batch report DIR")
+    report.add_argument("--format", choices=("md", "html", "json"), help="default: from -o's suffix, else md")
+    report.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to this file (default: stdout)")
+    # one name for several models: the options ``common.load`` reads for a single model have no meaning here
+    single_model = dict.fromkeys(("family", "device", "dtype", "strategy", "base_url", "api_key_env"))
+    batch.set_defaults(handler=cmd_batch, **single_model)
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    if args.prompts == "report" and (args.run_dir is not None or not Path("report").exists()):
+        if args.run_dir is None:
+            raise CommandError("batch report takes the run folder: zhbench batch report DIR")
+        return cmd_report(args)
+    if args.run_dir is not None:
+        raise CommandError(f"batch takes one PROMPTS file, got {args.prompts} and {args.run_dir}")
+    if args.format is not None or args.output is not None:
+        raise CommandError("--format and -o go with `zhbench batch report DIR`")
+    return cmd_run(args)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from workbench.session.batch.runner import run_batch
+    from workbench.session.batch.store import BatchStore
+
+    models = _models(args.model)
+    if args.repeat < 1 or args.concurrency < 1:
+        raise CommandError("--repeat and --concurrency take 1 or more")
+    prompt_set = _prompt_set(args)
+    options = _decoding_options(args)
+    folder = args.out or _default_folder(prompt_set, options, args.repeat)
+    with BatchStore(folder, _settings(args, prompt_set, models, options)) as store:
+        print(f"zhbench batch: {folder}", file=sys.stderr)
+        listener = _RichProgress() if sys.stderr.isatty() else _PlainProgress()
+        try:
+            with listener:
+                outcome = run_batch(
+                    store,
+                    models,
+                    load=lambda model: load(args, model),
+                    settings_for=lambda engine: params(engine, args),
+                    progress=listener,
+                    concurrency=args.concurrency,
+                )
+        except KeyboardInterrupt:
+            print("stopped: what was answered is kept; run the same command again to continue", file=sys.stderr)
+            return EXIT_INTERRUPTED
+    failures = sum(state.failed for state in outcome) + sum(1 for state in outcome if state.problem)
+    print(str(folder))
+    print(f"report: zhbench batch report {folder} --format html -o report.html", file=sys.stderr)
+    return EXIT_ERROR if failures else 0
+
+
+def _decoding_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The decoding options as given (every one ``param_options`` defines), recorded with the run: a rerun
+    with other ones is another run."""
+    probe = argparse.ArgumentParser(add_help=False)
+    param_options(probe)
+    return {name: getattr(args, name) for name in vars(probe.parse_args([]))}
+
+
+def _models(given: Sequence[str]) -> list[str]:
+    if not given:
+        raise CommandError("give the models to run, each with --model (two or more to compare)")
+    repeated = sorted({model for model in given if given.count(model) > 1})
+    if repeated:
+        raise CommandError(f"--model {repeated[0]} is given twice")
+    return list(given)
+
+
+def _prompt_set(args: argparse.Namespace) -> PromptSet:
+    """The set to run, every line that is not a prompt reported; refused over them unless ``--skip-bad``."""
+    from workbench.session.batch.prompts import builtin_set, read_prompt_set
+
+    if (args.prompts is None) == (args.builtin is None):
+        raise CommandError("give PROMPTS or --builtin NAME (one of them)")
+    prompt_set = builtin_set(args.builtin) if args.builtin else read_prompt_set(Path(args.prompts))
+    for bad in prompt_set.bad_lines:
+        print(f"zhbench: {visible_text(prompt_set.source)}: {visible_text(str(bad))}", file=sys.stderr)
+    if prompt_set.bad_lines and not args.skip_bad:
+        count = len(prompt_set.bad_lines)
+        raise CommandError(
+            f"{count} bad line{'s' if count > 1 else ''} in {prompt_set.source}: fix them, or pass --skip-bad to "
+            f"run the {len(prompt_set.items)} good ones"
+        )
+    if not prompt_set.items:
+        raise CommandError(f"{prompt_set.source}: no good prompts in it")
+    return prompt_set
+
+
+def _default_folder(prompt_set: PromptSet, options: dict[str, Any], repeat: int) -> Path:
+    """``batches/NAME-DIGEST`` in the data folder: the same set and settings always name the same folder, so
+    the same command continues its run; the models are left out, so adding one extends that run."""
+    from workbench.session.config import data_dir
+
+    identity = json.dumps([prompt_set.fingerprint(), options, repeat], sort_keys=True, ensure_ascii=False)
+    digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:10]
+    return data_dir() / "batches" / f"{prompt_set.name}-{digest}"
+
+
+def _settings(
+    args: argparse.Namespace, prompt_set: PromptSet, models: list[str], options: dict[str, Any]
+) -> RunSettings:
+    import secrets
+
+    from workbench.session.batch.store import RunSettings
+    from workbench.session.transcripts import now_iso
+
+    return RunSettings(
+        source=prompt_set.source,
+        items=prompt_set.items,
+        models=tuple(models),
+        options=options,
+        repeat=args.repeat,
+        # without --seed, one drawn now and recorded: a continued run keeps the recorded one
+        seed=args.seed if args.seed is not None else secrets.randbits(31),
+        created=now_iso(),
+    )
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from workbench.session.batch.report import build_report, render
+    from workbench.session.transcripts import write_atomically
+
+    if args.model or args.builtin:
+        raise CommandError("batch report takes a run folder only (no --model or --builtin)")
+    form = args.format or _format_of(args.output)
+    text = render(build_report(args.run_dir), form)
+    if args.output is None:
+        write_stdout(text)
+    else:
+        write_atomically(args.output, text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _format_of(output: Path | None) -> str:
+    suffix = output.suffix.lower() if output else ""
+    return {".html": "html", ".htm": "html", ".json": "json"}.get(suffix, "md")
+
+
+# --- progress -----------------------------------------------------------------------------------
+
+
+def _eta(state: ModelProgress) -> str:
+    seconds = state.eta_s()
+    if seconds is None:
+        return "ETA –"
+    return f"ETA {time.strftime('%H:%M:%S', time.gmtime(seconds))}"
+
+
+class _PlainProgress:
+    """Progress as plain lines on stderr (a log file, a pipe, CI): one every few seconds per model."""
+
+    #: the least time between two lines of one model, so a fast model does not flood a log
+    INTERVAL_S = 2.0
+
+    def __init__(self) -> None:
+        self._last_line = 0.0
+
+    def __enter__(self) -> _PlainProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def started(self, state: ModelProgress) -> None:
+        left = state.total - state.done
+        doing = f"loading, {left} to answer" if left else "nothing left to answer"
+        self._line(state, f"{state.done}/{state.total} answered already; {doing}")
+
+    def advanced(self, state: ModelProgress) -> None:
+        now = time.monotonic()
+        if now - self._last_line >= self.INTERVAL_S or state.finished == state.total:
+            self._last_line = now
+            self._line(state, _figures(state))
+
+    def finished(self, state: ModelProgress) -> None:
+        if state.problem:
+            self._line(state, f"could not run: {state.problem}")
+        else:
+            self._line(state, f"finished: {state.done}/{state.total} answered, {state.failed} failed")
+
+    @staticmethod
+    def _line(state: ModelProgress, text: str) -> None:
+        print(visible_text(f"[{state.model}] {text}"), file=sys.stderr, flush=True)
+
+
+def _figures(state: ModelProgress) -> str:
+    failed = f" · {state.failed} failed" if state.failed else ""
+    return f"{state.finished}/{state.total}{failed} · {state.tokens_per_s():.1f} tok/s · {_eta(state)}"
+
+
+class _RichProgress:
+    """A Rich progress bar per model on the terminal: items done, tokens/s, ETA."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self._bars = Progress(
+            TextColumn("{task.description}", markup=False),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[figures]}", markup=False),
+            console=Console(stderr=True),
+        )
+        self._tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> _RichProgress:
+        self._bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bars.stop()
+
+    def started(self, state: ModelProgress) -> None:
+        figures = "loading" if state.done < state.total else "nothing left to answer"
+        self._tasks[state.model] = self._bars.add_task(
+            visible_text(state.model), total=state.total, completed=state.done, figures=figures
+        )
+
+    def advanced(self, state: ModelProgress) -> None:
+        self._bars.update(self._tasks[state.model], completed=state.finished, figures=_figures(state))
+
+    def finished(self, state: ModelProgress) -> None:
+        if state.problem:
+            self._bars.update(self._tasks[state.model], figures="could not run (below)")
+            self._bars.console.print(visible_text(f"{state.model}: could not run: {state.problem}"), markup=False)
+        else:
+            failed = f", {state.failed} failed" if state.failed else ""
+            self._bars.update(self._tasks[state.model], figures=f"done{failed}")

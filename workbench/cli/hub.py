@@ -1,0 +1,125 @@
+"""``pull`` and ``rm``: fetching a model from Hugging Face or ModelScope into their caches, and removing it."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from workbench.cli.common import EXIT_INTERRUPTED, CommandError, Commands
+from workbench.session.byte_sizes import format_bytes
+
+if TYPE_CHECKING:
+    from engines.hub.download import ProgressCallback, PullProgress
+
+
+def register(commands: Commands) -> None:
+    pull = commands.add_parser(
+        "pull",
+        help="download a model's files (only those its family needs) into the Hugging Face or ModelScope cache",
+        description="Download a model into its hub's own cache, where zhbench and other tools find it. "
+        "Mirrors: HF_ENDPOINT (e.g. https://hf-mirror.com); ModelScope: MODELSCOPE_ENDPOINT.",
+    )
+    pull.add_argument("id", metavar="ID", help="the hub id, OWNER/NAME (a catalog id with --from modelscope: its copy)")
+    pull.add_argument("--from", dest="hub", choices=("hf", "modelscope"), default="hf", help="the hub (default: hf)")
+    pull.add_argument("--revision", metavar="R", help="a branch, tag or commit (default: main; ModelScope: master)")
+    pull.add_argument(
+        "--file",
+        metavar="PATTERN",
+        help="the weight file(s) to take, a name or a glob; needed for a repository of several RWKV checkpoints",
+    )
+    pull.set_defaults(handler=cmd_pull)
+
+    rm = commands.add_parser("rm", help="remove a downloaded model from the Hugging Face and ModelScope caches")
+    rm.add_argument("id", metavar="ID", help="the hub id, OWNER/NAME")
+    rm.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rm.set_defaults(handler=cmd_rm)
+
+
+def hub_id(model_id: str, hub: str) -> str:
+    """The id to ask ``hub`` for: a catalog model's ModelScope id when it has one under another name."""
+    from engines.hub.catalog import CATALOG
+
+    if hub == "modelscope":
+        entry = next((e for e in CATALOG if e.id.lower() == model_id.lower()), None)
+        if entry is not None and entry.modelscope_id:
+            return entry.modelscope_id
+    return model_id
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from engines.hub.download import DownloadCancelled, plan_pull, pull
+
+    repo_id = hub_id(args.id, args.hub)
+    plan = plan_pull(repo_id, hub=args.hub, revision=args.revision, pick=args.file)
+    print(
+        f"{repo_id} from {plan.endpoint}: {len(plan.files)} files, {format_bytes(plan.total_bytes)}"
+        + (f" ({format_bytes(plan.cached_bytes)} already here)" if plan.cached_bytes else ""),
+        file=sys.stderr,
+    )
+    if plan.skipped:
+        shown = ", ".join(plan.skipped[:6]) + (f", … ({len(plan.skipped) - 6} more)" if len(plan.skipped) > 6 else "")
+        print(f"not fetched (not needed): {shown}", file=sys.stderr)
+    try:
+        with _progress_bar(plan.total_bytes) as report:
+            folder = pull(plan, on_progress=report)
+    except (KeyboardInterrupt, DownloadCancelled):
+        print("stopped: run the same pull again to finish it", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"pulled {repo_id} into {folder}", file=sys.stderr)
+    print(f"try it: zhbench chat --model {repo_id}", file=sys.stderr)
+    return 0
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int) -> Iterator[ProgressCallback]:
+    """A Rich progress bar on stderr with bytes, speed and time left; yields the callback that moves it
+    (called from the download threads: Rich's progress is thread-safe)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+    )  # fmt: skip
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task("download", total=total)
+
+        def report(update: PullProgress) -> None:
+            progress.update(task, completed=update.done_bytes, description=update.file[-40:])
+
+        yield report
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    from engines.hub.caches import cached_copies, remove_cached
+
+    copies = cached_copies(args.id)
+    if not copies:
+        raise CommandError(f"{args.id} is in neither the Hugging Face nor the ModelScope cache")
+    for copy in copies:
+        print(f"{copy.hub:<10} {format_bytes(copy.size_bytes):>10}  {copy.folder}", file=sys.stderr)
+    if not args.yes and not _confirmed(f"remove {args.id} ({format_bytes(sum(c.size_bytes for c in copies))})?"):
+        print("nothing removed", file=sys.stderr)
+        return 1
+    for copy in copies:
+        remove_cached(copy, args.id)
+    print(f"removed {args.id}", file=sys.stderr)
+    return 0
+
+
+def _confirmed(question: str) -> bool:
+    """Whether the person answers yes; no answer (stdin closed or not a terminal) is no."""
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        print("\n(no answer: pass --yes to remove without asking)", file=sys.stderr)
+        return False

@@ -1,0 +1,370 @@
+"""A batch run as a report: each item's prompt with every model's answer beside it, and each model's totals.
+
+Three forms of one ``BatchReport``: JSON (``{"models": [...], "items": [{"id", "prompt", "answers": [...]}]}``),
+Markdown, and one self-contained HTML file. The report reads a run as it is on disk, so a run still going,
+or killed, is reported as far as it got.
+
+The HTML shows text from models, which may hold anything: every piece is escaped (``html.escape``), control
+characters are made visible, the page loads nothing and a Content-Security-Policy forbids it any script.
+"""
+
+from __future__ import annotations
+
+import html
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engines.types import stats_summary
+from workbench.session.batch.prompts import PromptItem
+from workbench.session.batch.store import AnswerRecord, RunLog, read_run
+from workbench.session.safe_text import json_text, literal_markdown, literal_quote, visible_text
+
+FORMATS = ("md", "html", "json")
+
+
+@dataclass(frozen=True)
+class ModelTotals:
+    """One model's figures over the run: what a reader compares first."""
+
+    model: str
+    family: str | None
+    answers: int
+    failures: int
+    #: items × repeats the run wants of it, answered or not
+    expected: int
+    mean_chars: float | None
+    mean_tokens: float | None
+    mean_ttft_s: float | None
+    #: new tokens over generation time, all its answers together
+    tokens_per_s: float | None
+    load_error: str | None = None
+    random_weights: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "family": self.family,
+            "answers": self.answers,
+            "failures": self.failures,
+            "expected": self.expected,
+            "mean_chars": self.mean_chars,
+            "mean_tokens": self.mean_tokens,
+            "mean_ttft_s": self.mean_ttft_s,
+            "tokens_per_s": self.tokens_per_s,
+            "load_error": self.load_error,
+            "random_weights": self.random_weights,
+        }
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """A run read back and laid out item by item, models in the run's order."""
+
+    folder: Path
+    log: RunLog
+    models: tuple[ModelTotals, ...]
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        return tuple(totals.model for totals in self.models)
+
+    def answers_to(self, item: PromptItem) -> list[AnswerRecord]:
+        """The item's answers (and failures), by model in the run's order, then by repeat."""
+        settings = self.log.settings
+        found = (
+            self.log.answers.get((model, item.id, repeat))
+            for model in self.model_names
+            for repeat in range(settings.repeat)
+        )
+        return [record for record in found if record is not None]
+
+
+def build_report(folder: Path) -> BatchReport:
+    log = read_run(folder)
+    return BatchReport(folder, log, tuple(_totals(log, model) for model in log.settings.models))
+
+
+def _totals(log: RunLog, model: str) -> ModelTotals:
+    records = [record for key, record in log.answers.items() if key[0] == model]
+    answers = [record for record in records if not record.failed]
+    stats = [record.message.stats or {} for record in answers]
+    ttfts = [float(s["ttft_s"]) for s in stats if isinstance(s.get("ttft_s"), (int, float))]
+    tokens = [int(s.get("new_tokens", 0)) for s in stats]
+    seconds = sum(float(s.get("total_s", 0.0)) for s in stats)
+    failure = log.load_failures.get(model)
+    pane = log.models.get(model)
+    return ModelTotals(
+        model=model,
+        family=pane.family if pane else next((r.message.family for r in records if r.message.family), None),
+        answers=len(answers),
+        failures=len(records) - len(answers),
+        expected=len(log.settings.items) * log.settings.repeat,
+        mean_chars=statistics.fmean(len(r.message.content) for r in answers) if answers else None,
+        mean_tokens=statistics.fmean(tokens) if tokens else None,
+        mean_ttft_s=statistics.fmean(ttfts) if ttfts else None,
+        tokens_per_s=sum(tokens) / seconds if seconds > 0 else None,
+        load_error=failure.error if failure else None,
+        random_weights=bool(pane and pane.random_weights),
+    )
+
+
+# --- JSON ---------------------------------------------------------------------------------------
+
+
+def report_json(report: BatchReport) -> dict[str, Any]:
+    settings = report.log.settings
+    return {
+        "folder": str(report.folder),
+        "source": settings.source,
+        "options": dict(settings.options),
+        "repeat": settings.repeat,
+        "seed": settings.seed,
+        "damaged_lines": report.log.damaged_lines,
+        "models": [totals.to_json() for totals in report.models],
+        "items": [
+            {
+                **item.to_json(),
+                "prompt": item.prompt,
+                "answers": [_answer_json(record) for record in report.answers_to(item)],
+            }
+            for item in settings.items
+        ],
+    }
+
+
+def _answer_json(record: AnswerRecord) -> dict[str, Any]:
+    message = record.message
+    return {
+        "model": record.model,
+        "repeat": record.repeat,
+        "seed": record.seed,
+        "text": message.content,
+        "reasoning": message.reasoning,
+        "chars": len(message.content),
+        "stats": message.stats,
+        "error": message.error,
+        "family": message.family,
+        "time": message.time,
+    }
+
+
+def report_json_text(report: BatchReport) -> str:
+    """The JSON report, every character that could act on a terminal written as an escape."""
+    return json_text(report_json(report), indent=2) + "\n"
+
+
+# --- Markdown -----------------------------------------------------------------------------------
+
+
+def report_markdown(report: BatchReport) -> str:
+    settings = report.log.settings
+    out = [f"# zhbench batch: {literal_markdown(settings.source)}", ""]
+    out += [
+        f"{_run_size(report)}, run seed {settings.seed}, started {literal_markdown(settings.created)}.",
+        "",
+    ]
+    out += _markdown_totals(report)
+    for item in settings.items:
+        category = f" · {literal_markdown(item.category)}" if item.category else ""
+        out += [f"## {literal_markdown(item.id)}{category}", ""]
+        for message in item.messages:
+            who = "**User**" if message["role"] == "user" else "**Assistant** (given)"
+            out += [f"{who}:", "", literal_quote(message["content"]), ""]
+        if item.reference:
+            out += ["*Reference:*", "", literal_quote(item.reference), ""]
+        answers = report.answers_to(item)
+        if not answers:
+            out += ["*Not answered yet.*", ""]
+        for record in answers:
+            out += _markdown_answer(record, settings.repeat > 1)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _markdown_totals(report: BatchReport) -> list[str]:
+    out = ["| " + " | ".join(_TOTALS_HEADER) + " |", "|---" + "|---:" * (len(_TOTALS_HEADER) - 1) + "|"]
+    for t in report.models:
+        title, *figures = _totals_cells(t)  # only the title is text from outside
+        out.append("| " + " | ".join([literal_markdown(title), *figures]) + " |")
+    out.append("")
+    for t in report.models:
+        if t.load_error:
+            out += [f"- **{literal_markdown(t.model)}** could not run: {literal_markdown(t.load_error)}"]
+    if any(t.load_error for t in report.models):
+        out.append("")
+    if report.log.damaged_lines:
+        out += [f"*{report.log.damaged_lines} damaged lines of the answers file were skipped.*", ""]
+    return out
+
+
+def _markdown_answer(record: AnswerRecord, repeated: bool) -> list[str]:
+    message = record.message
+    repeat = f" (repeat {record.repeat + 1})" if repeated else ""
+    out = [f"### {literal_markdown(record.model)}{repeat}", ""]
+    if message.reasoning:
+        out += ["*Thinking:*", "", literal_quote(message.reasoning), "", "*Answer:*", ""]
+    out.append(literal_quote(message.content))
+    out += ["", f"<sub>{len(message.content)} characters · {_stats_line(record)}</sub>", ""]
+    if message.error:
+        out += [f"> failed: {literal_markdown(message.error)}", ""]
+    return out
+
+
+# --- HTML ---------------------------------------------------------------------------------------
+
+_STYLE = """
+body { font-family: system-ui, "PingFang SC", "Noto Sans CJK SC", "Microsoft YaHei", sans-serif;
+       margin: 2rem auto; max-width: 110rem; padding: 0 1rem; color: #1d232a; background: #fafafa; }
+h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin: 0 0 .5rem; }
+table { border-collapse: collapse; margin: 1rem 0; }
+th, td { border: 1px solid #d0d7de; padding: .3rem .6rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+section.item { background: #fff; border: 1px solid #d0d7de; border-radius: 6px; margin: 1.2rem 0; padding: 1rem; }
+.category { color: #57606a; font-weight: normal; font-size: .9rem; }
+.turn { white-space: pre-wrap; margin: .3rem 0; } .turn b { color: #57606a; }
+.reference { white-space: pre-wrap; color: #1a7f37; margin: .3rem 0; }
+.answers { display: grid; grid-template-columns: repeat(auto-fit, minmax(22rem, 1fr)); gap: .8rem; margin-top: .8rem; }
+.answer { border: 1px solid #d0d7de; border-radius: 6px; padding: .6rem; background: #f6f8fa; }
+.answer h3 { font-size: .95rem; margin: 0 0 .4rem; }
+.text { white-space: pre-wrap; overflow-wrap: anywhere; }
+.stats { color: #57606a; font-size: .8rem; margin-top: .5rem; }
+.error { color: #cf222e; white-space: pre-wrap; }
+details { margin-bottom: .4rem; color: #57606a; } details .text { font-size: .9rem; }
+.missing { color: #57606a; font-style: italic; }
+"""
+
+#: the page may show inline styles and nothing else: no script runs, nothing is fetched, whatever slips through
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; form-action 'none'"
+
+
+def report_html(report: BatchReport) -> str:
+    settings = report.log.settings
+    title = f"zhbench batch: {settings.source}"
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="zh-CN">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_escape(title)}</title>",
+        f"<style>{_STYLE}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{_escape(title)}</h1>",
+        f"<p>{_run_size(report)} · run seed {settings.seed} · started {_escape(settings.created)}</p>",
+        _html_totals(report),
+    ]
+    for item in settings.items:
+        out.append(_html_item(report, item))
+    out += ["</body>", "</html>"]
+    return "\n".join(out) + "\n"
+
+
+def _html_totals(report: BatchReport) -> str:
+    rows = ["<table>", "<tr>" + "".join(f"<th>{name}</th>" for name in _TOTALS_HEADER) + "</tr>"]
+    for t in report.models:
+        rows.append("<tr>" + "".join(f"<td>{_escape(cell)}</td>" for cell in _totals_cells(t)) + "</tr>")
+    rows.append("</table>")
+    for t in report.models:
+        if t.load_error:
+            rows.append(f'<p class="error">{_escape(t.model)} could not run: {_escape(t.load_error)}</p>')
+    if report.log.damaged_lines:
+        rows.append(f"<p>{report.log.damaged_lines} damaged lines of the answers file were skipped.</p>")
+    return "\n".join(rows)
+
+
+def _html_item(report: BatchReport, item: PromptItem) -> str:
+    category = f' <span class="category">{_escape(item.category)}</span>' if item.category else ""
+    out = ['<section class="item">', f"<h2>{_escape(item.id)}{category}</h2>"]
+    for message in item.messages:
+        who = "用户" if message["role"] == "user" else "助手（给定）"
+        out.append(f'<div class="turn"><b>{who}：</b>{_escape(message["content"])}</div>')
+    if item.reference:
+        out.append(f'<div class="reference"><b>参考：</b>{_escape(item.reference)}</div>')
+    out.append('<div class="answers">')
+    answers = report.answers_to(item)
+    if not answers:
+        out.append('<p class="missing">not answered yet</p>')
+    repeated = report.log.settings.repeat > 1
+    for record in answers:
+        out.append(_html_answer(record, repeated))
+    out += ["</div>", "</section>"]
+    return "\n".join(out)
+
+
+def _html_answer(record: AnswerRecord, repeated: bool) -> str:
+    message = record.message
+    repeat = f" · repeat {record.repeat + 1}" if repeated else ""
+    out = ['<div class="answer">', f"<h3>{_escape(record.model)}{repeat}</h3>"]
+    if message.reasoning:
+        thinking = f'<div class="text">{_escape(message.reasoning)}</div>'
+        out.append(f"<details><summary>思考过程</summary>{thinking}</details>")
+    out.append(f'<div class="text">{_escape(message.content)}</div>')
+    if message.error:
+        out.append(f'<div class="error">failed: {_escape(message.error)}</div>')
+    out.append(f'<div class="stats">{len(message.content)} characters · {_escape(_stats_line(record))}</div>')
+    out.append("</div>")
+    return "\n".join(out)
+
+
+def _escape(text: str) -> str:
+    """Text as HTML that shows exactly it: markup escaped (quotes too), control characters made visible."""
+    return html.escape(visible_text(text), quote=True)
+
+
+# --- shared -------------------------------------------------------------------------------------
+
+
+def _stats_line(record: AnswerRecord) -> str:
+    stats = record.message.stats
+    return f"{stats_summary(stats)} · seed {record.seed}" if stats else f"no stats · seed {record.seed}"
+
+
+def _run_size(report: BatchReport) -> str:
+    repeat = report.log.settings.repeat
+    size = f"{len(report.log.settings.items)} items × {len(report.models)} models"
+    return size + (f" × {repeat} repeats" if repeat > 1 else "")
+
+
+#: the columns of the per-model table, in Markdown and HTML alike
+_TOTALS_HEADER = ("model", "answers", "failures", "mean characters", "mean tokens", "first token", "tokens/s")
+
+
+def _totals_cells(t: ModelTotals) -> list[str]:
+    return [
+        _model_title(t),
+        f"{t.answers}/{t.expected}",
+        str(t.failures),
+        _number(t.mean_chars),
+        _number(t.mean_tokens),
+        _seconds(t.mean_ttft_s),
+        _number(t.tokens_per_s),
+    ]
+
+
+def _model_title(totals: ModelTotals) -> str:
+    parts = [totals.family] if totals.family else []
+    if totals.random_weights:
+        parts.append("random weights")
+    return f"{totals.model} ({', '.join(parts)})" if parts else totals.model
+
+
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f} s"
+
+
+def render(report: BatchReport, form: str) -> str:
+    """The report in one of ``FORMATS``."""
+    if form == "json":
+        return report_json_text(report)
+    if form == "html":
+        return report_html(report)
+    if form == "md":
+        return report_markdown(report)
+    raise ValueError(f"unknown report format {form!r} (known: {', '.join(FORMATS)})")

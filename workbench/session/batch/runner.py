@@ -1,0 +1,279 @@
+"""Running a batch: every item of a set through every model, each answer stored the moment it is finished.
+
+Models run one after another, each loaded once for all its items and let go before the next is loaded, so
+two large local models never need memory at the same time. A local model answers one item at a time (it
+already uses every core, or the GPU); a model on a server is sent ``concurrency`` requests at once, since a
+server batches them. A model that cannot be loaded, or an item whose reply fails, is recorded as a failure
+with its reason and the run goes on.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from engines.api import ChatEngine
+from engines.errors import GenerationError, ZhbenchError
+from engines.types import GenerationParams, Reply, StopReason
+from workbench.session.batch.prompts import PromptItem
+from workbench.session.batch.store import AnswerRecord, BatchStore, LoadFailureRecord
+from workbench.session.bench import is_standin
+from workbench.session.records import MessageRecord, ModelRecord, PaneModel
+from workbench.session.transcripts import now_iso
+
+#: loads the model a name stands for (a local path or hub id, or SERVER/MODEL)
+ModelLoader = Callable[[str], ChatEngine]
+#: the decoding settings a loaded model is to answer with (its preset and the options on top)
+SettingsFor = Callable[[ChatEngine], GenerationParams]
+
+
+def item_seed(run_seed: int, item_id: str, repeat: int) -> int:
+    """The seed of one item's answer: the same for every model, and for every rerun of the same run seed."""
+    digest = hashlib.sha256(f"{run_seed}\0{item_id}\0{repeat}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFF_FFFF  # every engine takes a 31-bit seed
+
+
+@dataclass
+class ModelProgress:
+    """How far one model of a run is: what a progress bar shows."""
+
+    model: str
+    #: answers the run wants of this model (items × repeats)
+    total: int
+    #: answers it has, earlier runs of the same folder included
+    done: int
+    #: answers that failed in this run (recorded, tried again by a rerun)
+    failed: int = 0
+    #: new tokens generated in this run, and the answers they came in
+    tokens: int = 0
+    answered_now: int = 0
+    #: when its first item started (its loading is not what the rate and the ETA are about)
+    started_at: float = field(default_factory=time.monotonic)
+    #: why the model could not run at all
+    problem: str | None = None
+
+    @property
+    def finished(self) -> int:
+        """Answers and failures: the items that need nothing more in this run."""
+        return self.done + self.failed
+
+    def tokens_per_s(self) -> float:
+        """New tokens a second since its first item started."""
+        elapsed = time.monotonic() - self.started_at
+        return self.tokens / elapsed if elapsed > 0 else 0.0
+
+    def eta_s(self) -> float | None:
+        """Seconds left at this run's pace so far; None before the first answer."""
+        attempts = self.answered_now + self.failed
+        if attempts == 0:
+            return None
+        per_item = (time.monotonic() - self.started_at) / attempts
+        return per_item * max(self.total - self.finished, 0)
+
+
+class ProgressListener(Protocol):
+    """Told of each model's progress, always from the thread that called ``run_batch``."""
+
+    def started(self, progress: ModelProgress) -> None:
+        """The model is about to be loaded (or has nothing left to do)."""
+
+    def advanced(self, progress: ModelProgress) -> None:
+        """One more of its items was answered, or failed."""
+
+    def finished(self, progress: ModelProgress) -> None:
+        """It is done, or could not run (``problem``)."""
+
+
+def run_batch(
+    store: BatchStore,
+    models: Sequence[str],
+    *,
+    load: ModelLoader,
+    settings_for: SettingsFor,
+    progress: ProgressListener,
+    concurrency: int = 1,
+    cancel: threading.Event | None = None,
+) -> list[ModelProgress]:
+    """Answer every item the store's run still lacks with each model of ``models``, in order.
+
+    Ctrl+C (``KeyboardInterrupt``) stops the replies under way and is raised again; what was answered stays
+    on disk and a rerun continues from there.
+    """
+    cancel = cancel or threading.Event()
+    answered = store.log.answered()
+    settings = store.settings
+    outcome = []
+    for model in models:
+        pending = [
+            (item, repeat)
+            for item in settings.items
+            for repeat in range(settings.repeat)
+            if (model, item.id, repeat) not in answered
+        ]
+        total = len(settings.items) * settings.repeat
+        state = ModelProgress(model, total=total, done=total - len(pending))
+        outcome.append(state)
+        progress.started(state)
+        if pending:
+            _run_model(store, state, pending, load, settings_for, progress, concurrency, cancel)
+        progress.finished(state)
+    return outcome
+
+
+def _run_model(
+    store: BatchStore,
+    state: ModelProgress,
+    pending: list[tuple[PromptItem, int]],
+    load: ModelLoader,
+    settings_for: SettingsFor,
+    progress: ProgressListener,
+    concurrency: int,
+    cancel: threading.Event,
+) -> None:
+    """Load one model, answer its pending items, and let it go."""
+    try:
+        engine = load(state.model)
+        params = settings_for(engine)
+    except Exception as exc:  # any reason a model cannot run is the run's to record, not to die of
+        state.problem = _reason(exc)
+        store.write(LoadFailureRecord(state.model, now_iso(), state.problem))
+        return
+    state.started_at = time.monotonic()
+    try:
+        store.write(ModelRecord(pane=state.model, time=now_iso(), model=_pane_model(state.model, engine, params)))
+        answerer = _Answerer(engine, state.model, params, store.settings.seed, cancel)
+        _answer_all(answerer, pending, concurrency, store, state, progress)
+        del answerer
+    finally:
+        del engine  # with the answerer gone, the last reference: its memory can be given back
+        _release_memory()
+
+
+def _answer_all(
+    answer: _Answerer,
+    pending: list[tuple[PromptItem, int]],
+    concurrency: int,
+    store: BatchStore,
+    state: ModelProgress,
+    progress: ProgressListener,
+) -> None:
+    if answer.engine.describe().path is None and concurrency > 1:  # a server's model: a server batches requests
+        _answer_concurrently(answer, pending, concurrency, store, state, progress)
+        return
+    for item, repeat in pending:
+        _take(answer(item, repeat), store, state, progress)
+
+
+def _answer_concurrently(
+    answer: _Answerer,
+    pending: list[tuple[PromptItem, int]],
+    concurrency: int,
+    store: BatchStore,
+    state: ModelProgress,
+    progress: ProgressListener,
+) -> None:
+    """``concurrency`` replies under way at once; each stored by this thread as it finishes."""
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="zhbench-batch")
+    try:
+        futures = [pool.submit(answer, item, repeat) for item, repeat in pending]
+        for future in as_completed(futures):
+            _take(future.result(), store, state, progress)
+    except BaseException:
+        answer.cancel.set()  # the replies under way stop within a chunk; the ones not started never start
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _take(record: AnswerRecord | None, store: BatchStore, state: ModelProgress, progress: ProgressListener) -> None:
+    if record is None:  # stopped by the user: not an answer, and made again by a rerun
+        return
+    store.write(record)
+    if record.failed:
+        state.failed += 1
+    else:
+        state.done += 1
+        state.answered_now += 1
+        state.tokens += int((record.message.stats or {}).get("new_tokens", 0))
+    progress.advanced(state)
+
+
+@dataclass(frozen=True)
+class _Answerer:
+    """Answers one item with one loaded model: its reply as an answer record, a failure as one too."""
+
+    engine: ChatEngine
+    model: str
+    params: GenerationParams
+    run_seed: int
+    cancel: threading.Event
+
+    def __call__(self, item: PromptItem, repeat: int) -> AnswerRecord | None:
+        seed = item_seed(self.run_seed, item.id, repeat)
+        settings = self.params.with_overrides({"seed": seed})
+        started = now_iso()
+        reply: Reply | None
+        try:
+            reply = self.engine.reply(list(item.messages), settings, cancel=self.cancel)
+            error = reply.error
+        except GenerationError as exc:
+            reply = exc.partial if isinstance(exc.partial, Reply) else None
+            error = _reason(exc)
+        except Exception as exc:  # an engine's bug on one item must not end the other items' run
+            reply, error = None, _reason(exc)
+        if self.cancel.is_set() and (reply is None or reply.stats.stop_reason is StopReason.CANCELLED or error):
+            return None
+        message = MessageRecord(
+            id=uuid.uuid4().hex,
+            pane=self.model,
+            turn=sum(1 for message in item.messages if message["role"] == "user"),
+            role="assistant",
+            content=reply.text if reply else "",
+            model=self.model,
+            time=now_iso(),
+            family=self.engine.family,
+            params=(reply.params if reply else settings).to_dict(),
+            stats=reply.stats.to_dict() if reply else None,
+            partial=error is not None,
+            started=started,
+            error=error,
+            reasoning=(reply.reasoning or None) if reply else None,
+        )
+        return AnswerRecord(item=item.id, repeat=repeat, seed=seed, message=message)
+
+
+def _pane_model(name: str, engine: ChatEngine, params: GenerationParams) -> PaneModel:
+    info = engine.describe()
+    return PaneModel(
+        model=name,
+        family=info.family,
+        path=info.path,
+        device=info.device,
+        dtype=info.dtype,
+        params=params.to_dict(),
+        random_weights=is_standin(info.path),
+        base_url=info.details.get("base_url"),
+        server_model=info.details.get("server_model"),
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """One line saying why: zhbench's own errors say it themselves; anything else is named by its type."""
+    text = str(exc).strip() or type(exc).__name__
+    return text if isinstance(exc, ZhbenchError) else f"{type(exc).__name__}: {text}"
+
+
+def _release_memory() -> None:
+    """Give back what the last model held before the next one loads: its objects, and CUDA's cached blocks."""
+    gc.collect()
+    torch = sys.modules.get("torch")  # never imported for a run of server models only: nothing to free
+    if torch is not None and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()

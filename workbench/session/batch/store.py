@@ -1,0 +1,338 @@
+"""A batch run's folder: what the run is for (``run.json``) and every answer as it finishes (``answers.jsonl``).
+
+``answers.jsonl`` holds the transcript's own record types, one JSON object a line, each flushed and fsynced
+before the next answer starts: a ``model`` record (``records.ModelRecord``, its pane the model's name) when
+a model is loaded, an ``answer`` record wrapping the reply's ``records.MessageRecord`` with the item, repeat
+and seed it answers, and a ``load_failure`` record when a model could not be loaded.
+
+Why JSON lines with fsync rather than SQLite: the records are the transcripts' records written the same way
+(``transcripts.json_line``), so one reader and one set of types serve both; one answer costs one append and
+one fsync; and the file can be read, even by ``tail -f``, while a run writes it. What SQLite would add is a
+unique key, which is kept here instead by one writer per folder (an exclusive ``flock``, which the kernel
+drops when the process dies, even by ``kill -9``), the runner skipping every key already answered, and the
+reader keeping the last record of each key. A kill can tear the last line only; the writer cuts that torn
+tail off before it appends, and the answer is made again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Literal, Self
+
+from engines.errors import ZhbenchError
+from workbench.session.batch.prompts import PromptItem
+from workbench.session.records import MessageRecord, ModelRecord, PaneModel, RecordError
+from workbench.session.safe_text import json_text
+from workbench.session.transcripts import json_line, json_objects, write_atomically
+
+RUN_FILE = "run.json"
+ANSWERS_FILE = "answers.jsonl"
+LOCK_FILE = ".lock"
+#: 1: the first version of run.json and of the answer records
+SCHEMA = 1
+
+#: an answer's place in the run: (model, item id, repeat index)
+AnswerKey = tuple[str, str, int]
+
+
+class RunFolderError(ZhbenchError):
+    """A run folder that cannot be used: another run's, busy, or unreadable."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What a run is for, written when it starts so that a rerun can check it is the same run."""
+
+    source: str
+    items: tuple[PromptItem, ...]
+    models: tuple[str, ...]
+    #: the decoding options as given on the command line (preset, --set, --system, --seed, ...)
+    options: Mapping[str, Any]
+    repeat: int
+    #: the seed each item's seed is derived from: ``--seed``, or one drawn when the run began
+    seed: int
+    created: str
+    schema: int = SCHEMA
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "source": self.source,
+            "created": self.created,
+            "models": list(self.models),
+            "options": dict(self.options),
+            "repeat": self.repeat,
+            "seed": self.seed,
+            "items": [item.to_json() for item in self.items],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunSettings:
+        items = data.get("items")
+        models = data.get("models")
+        options = data.get("options")
+        if not isinstance(items, list) or not isinstance(models, list) or not isinstance(options, dict):
+            raise ValueError("no items, models or options")
+        return cls(
+            source=str(data.get("source") or "?"),
+            items=tuple(PromptItem.from_json(item, fallback_id="?") for item in items),
+            models=tuple(str(model) for model in models),
+            options=options,
+            repeat=int(data.get("repeat", 1)),
+            seed=int(data.get("seed", 0)),
+            created=str(data.get("created") or "?"),
+            schema=int(data.get("schema", SCHEMA)),
+        )
+
+    def differences(self, other: RunSettings) -> list[str]:
+        """How ``other`` is a different run from this one, models aside (a run may take more models)."""
+        found = []
+        if [item.to_json() for item in self.items] != [item.to_json() for item in other.items]:
+            found.append(f"the prompts differ ({len(self.items)} items recorded, {len(other.items)} now)")
+        if self.repeat != other.repeat:
+            found.append(f"--repeat {self.repeat} recorded, {other.repeat} now")
+        for name in sorted(set(self.options) | set(other.options)):
+            recorded, now = self.options.get(name), other.options.get(name)
+            if recorded != now:
+                found.append(f"{name}: {recorded!r} recorded, {now!r} now")
+        return found
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    """One model's answer to one item (or why it failed), the reply as the transcripts record it."""
+
+    item: str
+    repeat: int
+    seed: int
+    #: the reply: its pane and model the model's name, its params the settings used, seed included
+    message: MessageRecord
+    type: Literal["answer"] = "answer"
+
+    @property
+    def model(self) -> str:
+        return self.message.pane
+
+    @property
+    def key(self) -> AnswerKey:
+        return (self.model, self.item, self.repeat)
+
+    @property
+    def failed(self) -> bool:
+        return self.message.error is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "item": self.item,
+            "repeat": self.repeat,
+            "seed": self.seed,
+            "message": self.message.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AnswerRecord:
+        message = data.get("message")
+        if not isinstance(message, Mapping):
+            raise RecordError("an answer without its message")
+        return cls(
+            item=str(data.get("item")),
+            repeat=int(data.get("repeat", 0)),
+            seed=int(data.get("seed", 0)),
+            message=MessageRecord.from_json(message),
+        )
+
+
+@dataclass(frozen=True)
+class LoadFailureRecord:
+    """A model that could not be loaded (or whose settings it refused): none of its items were answered."""
+
+    model: str
+    time: str
+    error: str
+    type: Literal["load_failure"] = "load_failure"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "model": self.model, "time": self.time, "error": self.error}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LoadFailureRecord:
+        return cls(model=str(data.get("model")), time=str(data.get("time") or ""), error=str(data.get("error")))
+
+
+BatchRecord = ModelRecord | AnswerRecord | LoadFailureRecord
+
+
+@dataclass
+class RunLog:
+    """A run folder read back: its settings and, per key, model and item, the last record written."""
+
+    folder: Path
+    settings: RunSettings
+    #: what each model was when it was last loaded
+    models: dict[str, PaneModel] = field(default_factory=dict)
+    answers: dict[AnswerKey, AnswerRecord] = field(default_factory=dict)
+    #: models whose last attempt to load failed
+    load_failures: dict[str, LoadFailureRecord] = field(default_factory=dict)
+    #: lines that could not be read (overwritten, cut by a full disk): skipped
+    damaged_lines: int = 0
+
+    def answered(self) -> set[AnswerKey]:
+        """The keys with an answer: a failed one does not count, so a rerun tries it again."""
+        return {key for key, record in self.answers.items() if not record.failed}
+
+
+def read_run(folder: Path) -> RunLog:
+    """A run folder as it is now: finished, still running, or killed part-way."""
+    settings = _read_settings(folder)
+    if settings is None:
+        raise RunFolderError(f"{folder}: not a batch run folder (no {RUN_FILE})")
+    log = RunLog(folder, settings)
+    try:
+        data = (folder / ANSWERS_FILE).read_bytes()
+    except FileNotFoundError:
+        return log  # started, nothing answered yet
+    except OSError as exc:
+        raise RunFolderError(f"{folder / ANSWERS_FILE}: unreadable ({exc.strerror or exc})") from None
+    # a last line without its newline is being written now, or was torn by a kill: not an answer (yet)
+    objects, log.damaged_lines = json_objects(data[: data.rfind(b"\n") + 1])
+    for found in objects:
+        try:
+            record = _record_from_json(found)
+        except (RecordError, ValueError, TypeError):
+            log.damaged_lines += 1
+            continue
+        if isinstance(record, AnswerRecord):
+            log.answers[record.key] = record
+        elif isinstance(record, LoadFailureRecord):
+            log.load_failures[record.model] = record
+        elif record.model is not None:
+            log.models[record.pane] = record.model
+            log.load_failures.pop(record.pane, None)  # loaded after all, by a later attempt
+    return log
+
+
+def _record_from_json(data: Mapping[str, Any]) -> BatchRecord:
+    kind = data.get("type")
+    if kind == "answer":
+        return AnswerRecord.from_json(data)
+    if kind == "model":
+        return ModelRecord.from_json(data)
+    if kind == "load_failure":
+        return LoadFailureRecord.from_json(data)
+    raise RecordError(f"unknown record type {kind!r}")
+
+
+def _settings_text(settings: RunSettings) -> str:
+    """``run.json`` indented: a person reads it to see what a run was."""
+    return json_text(settings.to_json(), indent=2) + "\n"
+
+
+def _read_settings(folder: Path) -> RunSettings | None:
+    try:
+        text = (folder / RUN_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunFolderError(f"{folder / RUN_FILE}: unreadable ({exc})") from None
+    try:
+        return RunSettings.from_json(json.loads(text))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise RunFolderError(f"{folder / RUN_FILE}: not a batch run's settings ({exc})") from None
+
+
+class BatchStore:
+    """The one writer of a run folder: holds its lock, records its settings, appends its answers durably.
+
+    Use as a context manager. ``write`` may be called from several threads.
+    """
+
+    def __init__(self, folder: Path, settings: RunSettings) -> None:
+        """Take ``folder`` for ``settings``: a new folder is started; one holding the same run (the same
+        prompts, options and repeats) is continued, any model not yet in it added; another run's is refused."""
+        if not (folder / RUN_FILE).exists() and any(p.name not in (LOCK_FILE, ANSWERS_FILE) for p in _entries(folder)):
+            raise RunFolderError(f"{folder} holds other files and no batch run: give a new or empty folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self._lock_file = _exclusive_lock(folder / LOCK_FILE)
+        try:
+            self.settings = self._settle(settings)
+            self.log = read_run(folder)
+            self._file = _open_for_append(folder / ANSWERS_FILE)
+        except BaseException:
+            self._lock_file.close()
+            raise
+        self._write_lock = threading.Lock()
+
+    def _settle(self, wanted: RunSettings) -> RunSettings:
+        recorded = _read_settings(self.folder)
+        if recorded is None:
+            write_atomically(self.folder / RUN_FILE, _settings_text(wanted))
+            return wanted
+        differences = recorded.differences(wanted)
+        if differences:
+            raise RunFolderError(
+                f"{self.folder} holds another run ({'; '.join(differences)}): "
+                "give the same prompts and settings to continue it, or another --out folder"
+            )
+        added = tuple(model for model in wanted.models if model not in recorded.models)
+        settled = replace(recorded, models=recorded.models + added)
+        if added:
+            write_atomically(self.folder / RUN_FILE, _settings_text(settled))
+        return settled
+
+    def write(self, record: BatchRecord) -> None:
+        """Append one record; it is on disk when this returns."""
+        with self._write_lock:
+            self._file.write(json_line(record.to_json()).encode("utf-8"))
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+        self._lock_file.close()  # closing the file releases its lock
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _entries(folder: Path) -> list[Path]:
+    return list(folder.iterdir()) if folder.is_dir() else []
+
+
+def _exclusive_lock(path: Path) -> IO[bytes]:
+    """An open file holding an exclusive lock on the run folder; ``RunFolderError`` when another run has it."""
+    lock_file = path.open("ab")
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; one run per folder is then the user's to keep
+        return lock_file
+    try:
+        fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock_file.close()
+        raise RunFolderError(f"{path.parent}: another zhbench batch is writing to it") from None
+    return lock_file
+
+
+def _open_for_append(path: Path) -> IO[bytes]:
+    """The answers file open for appending, a line torn by a kill first cut off (it is answered again)."""
+    answers = path.open("ab+")
+    answers.seek(0)
+    data = answers.read()
+    if data and not data.endswith(b"\n"):
+        answers.truncate(data.rfind(b"\n") + 1)
+        answers.flush()
+        os.fsync(answers.fileno())
+    return answers
