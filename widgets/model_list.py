@@ -1,4 +1,5 @@
-"""The model list: the catalog and every model found locally, filterable, loadable into pane A or B."""
+"""The model list: the catalog, every model found locally and on the config's servers, filterable, loadable
+into pane A or B; a model not on this machine can be downloaded from it (``d``)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Button, DataTable, Input
+from textual.widgets import Button, DataTable, Input, Static
 
 from workbench.session.byte_sizes import format_bytes
 from workbench.session.model_rows import ModelRow
 from workbench.session.safe_text import visible_text
+
+#: beside the memory estimate: will it fit where the app loads models
+FIT_MARKS = {"fits": "✓", "tight": "~", "does not fit": "✗"}
+FIT_STYLES = {"tight": "yellow", "does not fit": "red"}
 
 
 def _searchable(row: ModelRow) -> str:
@@ -26,11 +31,16 @@ class ModelTable(DataTable[Text]):
         Binding("a", "load('a')", "Load in A", id="load-a"),
         Binding("b", "load('b')", "Load in B", id="load-b"),
         Binding("enter", "load('active')", "Load in active pane", id="load-active", show=False),
+        Binding("d", "download", "Download", id="download-model"),
     ]
 
     def action_load(self, pane: str) -> None:
         if isinstance(self.parent, ModelList):
             self.parent.request_load(pane)
+
+    def action_download(self) -> None:
+        if isinstance(self.parent, ModelList) and (row := self.parent.highlighted()) is not None:
+            self.parent.post_message(ModelList.DownloadRequested(row))
 
 
 class ModelList(Vertical):
@@ -42,6 +52,8 @@ class ModelList(Vertical):
     ModelList > Input { margin: 0 0 1 0; }
     ModelList > DataTable { height: 1fr; scrollbar-size-horizontal: 1; }
     ModelList > Horizontal { height: 1; }
+    ModelList > #model-status { height: auto; color: $text-muted; display: none; }
+    ModelList > #model-status.shown { display: block; }
     ModelList Button { width: 1fr; min-width: 8; height: 1; border: none; margin: 0 1 0 0; }
     """
 
@@ -49,6 +61,10 @@ class ModelList(Vertical):
     class LoadRequested(Message):
         row: ModelRow
         pane: str  # "a", "b" or "active"
+
+    @dataclass
+    class DownloadRequested(Message):
+        row: ModelRow
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -62,8 +78,9 @@ class ModelList(Vertical):
         table.add_column("model", width=20)
         table.add_column("family", width=12)
         table.add_column("disk", width=5)
-        table.add_column("mem", width=5)
+        table.add_column("mem", width=6)
         yield table
+        yield Static("", id="model-status", markup=False)
         with Horizontal():
             yield Button("→ A", id="load-into-a", compact=True)
             yield Button("→ B", id="load-into-b", compact=True)
@@ -96,8 +113,18 @@ class ModelList(Vertical):
                 Text(label, style=style),
                 Text(row.family, style=style),
                 Text(format_bytes(row.size_bytes, compact=True), style=style, justify="right"),
-                Text(format_bytes(row.estimated_bytes, compact=True), style=style, justify="right"),
+                Text(
+                    format_bytes(row.estimated_bytes, compact=True) + FIT_MARKS.get(row.fit or "", " "),
+                    style=f"{style} {FIT_STYLES.get(row.fit or '', '')}".strip(),
+                    justify="right",
+                ),
             )
+
+    def set_status(self, text: str | None) -> None:
+        """A line under the list (a download's progress); None hides it."""
+        status = self.query_one("#model-status", Static)
+        status.update(text or "")
+        status.set_class(bool(text), "shown")
 
     def highlighted(self) -> ModelRow | None:
         index = self.table.cursor_row

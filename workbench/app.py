@@ -99,12 +99,7 @@ class ZhbenchApp(App[None]):
             group="memory",
             exit_on_error=False,
         )
-        self.run_worker(
-            lambda: workers.discover_models(self.post_message, self.config.model_dirs, self.config.servers),
-            thread=True,
-            group="discover",
-            exit_on_error=False,
-        )
+        self.rescan_models()
         if self.arena_pool:
             self.open_arena(self.arena_pool)
 
@@ -132,6 +127,18 @@ class ZhbenchApp(App[None]):
             self.transcripts_folder, on_problem=lambda problem: self.notify(problem, severity="error", timeout=10)
         )
         self.push_screen(ArenaScreen(arena_bench, pool))
+
+    def rescan_models(self) -> None:
+        """Find the models on this machine and the servers again (at start, after a download, on request)."""
+        self.run_worker(
+            lambda: workers.discover_models(
+                self.post_message, self.config.model_dirs, self.config.servers, device=self.device
+            ),
+            thread=True,
+            group="discover",
+            exclusive=True,
+            exit_on_error=False,
+        )
 
     def open_leaderboard(self) -> None:
         self.push_screen(LeaderboardScreen())

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 from textual.worker import get_current_worker
@@ -26,6 +27,9 @@ from widgets.chat_pane import FLUSH_INTERVAL_S
 from workbench.session.bench import ReplyJob
 from workbench.session.memory import MemoryReading, NvmlReader
 from workbench.session.model_rows import DEMO_PREFIX, ModelRow
+
+if TYPE_CHECKING:
+    from engines.hub.download import Hub, PullProgress
 
 MEMORY_POLL_S = 1.0
 #: one model loads at a time: transformers' lazy imports are not safe from two threads at once
@@ -95,17 +99,23 @@ class MemoryRead(Message):
     reading: MemoryReading
 
 
-def discover_models(post: Post, model_dirs: list[Path], servers: Mapping[str, RemoteServer] | None = None) -> None:
-    """Find the models on this machine and on the config's servers, and post them as model-list rows."""
+def discover_models(
+    post: Post,
+    model_dirs: list[Path],
+    servers: Mapping[str, RemoteServer] | None = None,
+    device: str | None = None,
+) -> None:
+    """Find the models on this machine and on the config's servers, and post them as model-list rows, each
+    local one with its memory estimate and whether it fits on ``device`` (where the app loads models)."""
     from engines.hub.discovery import local_models
     from engines.registry import family_problems
     from workbench.session.model_specs import list_server_models
-    from workbench.session.offer import rows_on_offer, server_problems, server_rows
+    from workbench.session.offer import rows_on_offer, server_problems, server_rows, with_fit
 
     gpus, _ = NvmlReader().read()
     local = local_models(model_dirs)
     listings = list_server_models(servers or {})
-    rows = rows_on_offer(local, gpu=bool(gpus))
+    rows = [with_fit(row, device) for row in rows_on_offer(local, gpu=bool(gpus))]
     served = server_rows(listings)
     demos = [row for row in rows if row.source == "demo"]  # the servers' models before the demos
     problems = (*family_problems(), *server_problems(listings))
@@ -243,3 +253,34 @@ def compute_leaderboard(post: Post, *, include_named: bool, include_leaked: bool
         post(LeaderboardFailed(str(exc)))
         return
     post(LeaderboardComputed(leaderboard_text(board, selection, {}, str(votes_path())), win_rate_text(board)))
+
+
+@dataclass
+class PullProgressed(Message):
+    repo_id: str
+    progress: PullProgress
+
+
+@dataclass
+class PullEnded(Message):
+    repo_id: str
+    #: why it failed, or None when the model is on this machine now
+    problem: str | None = None
+
+
+def pull_model(post: Post, repo_id: str, hub: Hub, cancel: threading.Event) -> None:
+    """Download ``repo_id`` (only what its family needs, the disk checked first) into the hub's cache."""
+    from engines.hub.download import DownloadCancelled, plan_pull, pull
+
+    def report(progress: PullProgress) -> None:
+        post(PullProgressed(repo_id, progress))
+
+    try:
+        plan = plan_pull(repo_id, hub=hub)
+        pull(plan, on_progress=report, cancel=cancel)
+    except DownloadCancelled:
+        post(PullEnded(repo_id, "cancelled; pull it again to go on"))
+    except ZhbenchError as exc:
+        post(PullEnded(repo_id, str(exc)))
+    else:
+        post(PullEnded(repo_id))

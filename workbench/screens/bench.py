@@ -8,6 +8,7 @@ draw the result.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from typing import TYPE_CHECKING, ClassVar
 
@@ -30,11 +31,13 @@ from workbench.session.arena.leaks import maker_names
 from workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, Contender, battle_of_round
 from workbench.session.arena.votes import ArenaDataError, Battle, Verdict, VoteStore
 from workbench.session.bench import Bench, ReplyJob
+from workbench.session.byte_sizes import format_bytes
 from workbench.session.model_rows import DEMO_MODELS
 from workbench.session.panes import ShownEntry, apply_values, editable_values, params_summary, switch_names
 from workbench.session.transcripts import TranscriptError, export_session
 
 if TYPE_CHECKING:
+    from engines.hub.download import Hub
     from workbench.app import ZhbenchApp
 
 
@@ -52,6 +55,7 @@ class BenchScreen(Screen[None]):
         Binding("ctrl+s", "export", "Export", id="export"),
         Binding("ctrl+f", "find_model", "Find model", id="find-model", show=False),
         Binding("f9", "toggle_models", "Models", id="toggle-models"),
+        Binding("f3", "rescan", "Rescan", id="rescan", show=False),
     ]
 
     app: ZhbenchApp
@@ -63,6 +67,8 @@ class BenchScreen(Screen[None]):
         self.offer_demos = offer_demos
         self.active_pane = bench.names[0]
         self._ready = False  # every widget mounted
+        #: the download underway from the model list: its id, and the flag that cancels it
+        self._pull: tuple[str, threading.Event] | None = None
         self._gone = False  # unmounted: the app is closing
 
     # --- layout -------------------------------------------------------------------------------
@@ -123,14 +129,67 @@ class BenchScreen(Screen[None]):
         pane = self.active_pane if event.pane == "active" else event.pane
         if not event.row.available:
             self.notify(
-                f"{event.row.name} is not on this machine: download it (for example `hf download {event.row.key}`),"
-                " then it shows up here.",
+                f"{event.row.name} is not on this machine: press d on its row to download it "
+                f"(or `zhbench pull {event.row.hf_id or event.row.modelscope_id or event.row.id}`).",
                 severity="warning",
                 timeout=8,
             )
             return
         label = event.row.name + (" (demo)" if event.row.source == "demo" else "")
         self.load_model(pane, event.row.key, label)
+
+    @on(ModelList.DownloadRequested)
+    def _download_requested(self, event: ModelList.DownloadRequested) -> None:
+        row = event.row
+        repo_id = row.hf_id or row.modelscope_id
+        if row.available or repo_id is None:
+            self.notify(f"{row.name} is already on this machine.")
+            return
+        if self._pull is not None:
+            self.notify(f"{self._pull[0]} is downloading: wait for it, or cancel it from the palette.")
+            return
+        cancel = threading.Event()
+        self._pull = (repo_id, cancel)
+        hub: Hub = "hf" if row.hf_id else "modelscope"
+        self.query_one(ModelList).set_status(f"{repo_id}: listing its files…")
+        self.run_worker(
+            lambda: workers.pull_model(self.post_message, repo_id, hub, cancel),
+            thread=True,
+            group="pull",
+            exit_on_error=False,
+        )
+
+    def action_cancel_download(self) -> None:
+        if self._pull is None:
+            self.notify("Nothing is downloading.")
+            return
+        self._pull[1].set()
+
+    @on(workers.PullProgressed)
+    def _pull_progressed(self, event: workers.PullProgressed) -> None:
+        if self._screen_gone():
+            return
+        progress = event.progress
+        speed = f" · {format_bytes(int(progress.bytes_per_s))}/s" if progress.bytes_per_s else ""
+        left = f" · {progress.eta_s:.0f}s left" if progress.eta_s is not None else ""
+        done = f"{format_bytes(progress.done_bytes)} of {format_bytes(progress.total_bytes)}"
+        self.query_one(ModelList).set_status(f"{event.repo_id}: {done}{speed}{left}")
+
+    @on(workers.PullEnded)
+    def _pull_ended(self, event: workers.PullEnded) -> None:
+        self._pull = None
+        if self._screen_gone():
+            return
+        self.query_one(ModelList).set_status(None)
+        if event.problem is None:
+            self.notify(f"{event.repo_id} downloaded: it is in the list now.")
+            self.app.rescan_models()
+        else:
+            self.notify(f"Download of {event.repo_id} stopped: {event.problem}", severity="error", timeout=15)
+
+    def action_rescan(self) -> None:
+        self.notify("Looking for models again…")
+        self.app.rescan_models()
 
     def load_model(self, pane: str, spec: str, label: str) -> None:
         """Load ``spec`` into ``pane`` in a worker; the pane keeps working (or stays empty) until it is done."""

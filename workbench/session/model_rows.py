@@ -37,6 +37,8 @@ class ModelRow:
     licence: str | None = None
     #: server rows: where the server's API starts (without credentials)
     base_url: str | None = None
+    #: a local model against the memory free where the app loads: "fits", "tight" or "does not fit"
+    fit: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The shape ``zhbench models --json`` prints (catalog rows carry the catalog's fields)."""

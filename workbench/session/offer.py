@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from engines.hub.discovery import LocalModel, match_catalog
@@ -60,6 +61,22 @@ def rows_on_offer(local: Iterable[LocalModel], *, gpu: bool) -> list[ModelRow]:
     for key, family in DEMO_MODELS:
         rows.append(ModelRow(key, key, f"tiny {family}", family, "demo", available=True))
     return rows
+
+
+def with_fit(row: ModelRow, device: str | None) -> ModelRow:
+    """A local row with its memory estimate and fit on ``device``; other rows, and a model whose files the
+    estimate cannot read (its load will say why), as they are."""
+    from engines.errors import ZhbenchError
+    from workbench.session.fit_check import check_fit
+
+    if row.path is None or row.source == "demo":
+        return row
+    try:
+        verdict = check_fit(str(row.path), family=row.family, device=device)
+    except (ZhbenchError, OSError, ValueError):
+        return row
+    fit = verdict.verdict if verdict.verdict != "unknown" else None
+    return replace(row, estimated_bytes=verdict.need.total_bytes, fit=fit)
 
 
 def server_rows(listings: Iterable[ServerListing]) -> list[ModelRow]:

@@ -1,0 +1,65 @@
+"""The model list in the real app: fit marks, a download from a dimmed row, and a rescan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from app_driver import models_loaded, wait_until
+
+from engines.registry import write_standin
+from tests.engines.hub.conftest import REPO, fake_hub, repo_folder  # noqa: F401  # the fake hub's fixtures
+from tests.engines.hub.fake_hub import FakeHub
+from widgets.composer import Composer
+from widgets.model_list import ModelList, ModelTable
+from workbench.app import ZhbenchApp
+from workbench.session.config import Config
+
+SIZE = (150, 40)
+
+
+def row_of(app: ZhbenchApp, model_id: str):
+    return next(row for row in app.rows if row.id == model_id)
+
+
+async def find(pilot, app: ZhbenchApp, text: str) -> None:
+    """Type ``text`` into the filter and go to the list."""
+    await pilot.press("ctrl+f", *text, "enter")
+    assert isinstance(app.focused, ModelTable)
+
+
+async def test_a_dimmed_catalog_model_downloads_from_its_row_and_then_loads(
+    make_app: Callable[..., ZhbenchApp],
+    fake_hub: FakeHub,  # noqa: F811
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(lambda: app.discovered is not None and isinstance(app.focused, Composer), what="the bench")
+        assert not row_of(app, REPO).available
+        await find(pilot, app, "dialogbot-base")
+        await pilot.press("a")  # not here yet: says how to get it, loads nothing
+        assert any("press d on its row" in n.message for n in app._notifications)
+        await pilot.press("d")
+        await wait_until(lambda: row_of(app, REPO).available, what="the download and the rescan")
+        assert any(f"{REPO} downloaded" in n.message for n in app._notifications)
+        assert fake_hub.gets("model.safetensors") and not fake_hub.gets("optimizer.pt")  # only what it needs
+        app.query_one(ModelList).set_rows(app.rows)
+        await find(pilot, app, "dialogbot-base")
+        await pilot.press("a")
+        await models_loaded(app, "a")
+        assert app.bench.pane("a").engine.describe().family == "gpt2-dialogbot"
+
+
+async def test_local_models_carry_a_fit_mark_and_a_rescan_finds_a_new_one(
+    make_app: Callable[..., ZhbenchApp], tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    write_standin("chatyuan", models / "first-chatyuan")
+    app = make_app(config=Config(path=tmp_path / "config.toml", model_dirs=[models]))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(lambda: app.discovered is not None and isinstance(app.focused, Composer), what="the bench")
+        first = row_of(app, str(models / "first-chatyuan"))
+        assert first.fit == "fits" and first.estimated_bytes > first.size_bytes  # weights + cache + overhead
+        write_standin("gpt2-dialogbot", models / "second-dialogbot")
+        await pilot.press("f3")
+        await wait_until(lambda: any(row.id == str(models / "second-dialogbot") for row in app.rows), what="rescan")
