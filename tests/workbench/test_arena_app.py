@@ -161,3 +161,22 @@ async def test_a_named_vote_on_the_bench_is_stored_as_not_anonymous(
             (battle,) = store.battles()
         assert battle.verdict == "a" and not battle.anonymous
         assert battle.model_a.path == str(standin_dir("gpt2-dialogbot"))
+
+
+async def test_a_pair_that_does_not_fit_in_memory_together_is_not_loaded(
+    make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path], monkeypatch
+) -> None:
+    monkeypatch.setattr("workbench.session.fit_check.free_memory", lambda nvml=None: {"cpu": 50_000_000})
+    pool = [
+        Contender(str(standin_dir("gpt2-dialogbot")), "dialogbot"),
+        Contender(str(standin_dir("chatyuan")), "chatyuan"),
+    ]
+    app = make_app(arena_pool=pool)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(lambda: isinstance(app.screen, ArenaScreen), what="the arena")
+        await wait_until(lambda: any("No round" in n.message for n in app._notifications), what="the refusal")
+        await pilot.pause()
+        (refusal,) = [n.message for n in app._notifications if "No round" in n.message]
+        assert "no pair drawn fits in memory" in refusal and "MB is free" in refusal.replace("MiB", "MB")
+        assert "dialogbot" not in refusal and "chatyuan" not in refusal  # sizes, not names: still blind
+        assert all(state.engine is None and state.loading is None for state in app.screen.bench.panes)

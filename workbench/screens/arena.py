@@ -5,7 +5,8 @@ The bench screen's panes, composer and reply flow, with everything that could na
 screen until the vote: headers say "Model A"/"Model B", loading and failures say the same, there is no
 model list, no parameter dialog (every model runs at its upstream defaults, which is also what makes the
 comparison fair), no export, and the palette offers only the arena's own commands. Each round unloads
-the last pair before loading the next, so two models at a time are in memory, not four.
+the last pair before loading the next, so two models at a time are in memory, not four, and draws only a
+pair whose estimates fit together in what is free.
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ from widgets.gpu_meter import GpuMeter
 from workbench import workers
 from workbench.commands import ArenaCommands
 from workbench.screens.bench import BenchScreen
-from workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, Contender, draw_pair
+from workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, Contender, draw_pair, pair_fit_problem
 from workbench.session.arena.votes import Battle, Verdict, VoteStore
 from workbench.session.bench import Bench
 
 #: what each pane is called until the vote
 BLIND_NAMES = {"a": "Model A", "b": "Model B"}
 VOTE_KEYS = "F5 A better · F6 B better · F7 tie · F8 both bad"
+#: pairs drawn before the arena gives up finding two models that fit in memory together
+PAIR_DRAWS = 12
 
 
 class ArenaScreen(BenchScreen):
@@ -98,13 +101,14 @@ class ArenaScreen(BenchScreen):
             self.bench.stop(self.bench.names)
             self.notify("Stopping the replies: press Ctrl+N again for the next round.")
             return
-        try:
-            pair = draw_pair(self.pool, self.rng, self.pair)
-        except ArenaError as exc:
-            self.notify(f"No round: {exc}.", severity="error", timeout=10)
-            return
+        freed = sum(weight or 0 for _, _, weight in self.bench.held_memory())
         if not all(self.bench.unload(name) for name in self.bench.names[:2]):
             self.notify("A model is still loading: wait for it, then press Ctrl+N.", severity="warning")
+            return
+        try:
+            pair = self._draw_fitting_pair(freed)
+        except ArenaError as exc:
+            self.notify(f"No round: {exc}.", severity="error", timeout=15)
             return
         self.pair, self.revealed = pair, False
         for name, contender in zip(self.bench.names, pair, strict=False):
@@ -112,6 +116,19 @@ class ArenaScreen(BenchScreen):
             widget.clear()
             widget.set_model(BLIND_NAMES[name], "blind: the names show after your vote")
             self.load_model(name, contender.spec, BLIND_NAMES[name])
+
+    def _draw_fitting_pair(self, freed_bytes: int) -> tuple[Contender, Contender]:
+        """A pair whose two models fit in memory together, tried over a few draws; ``ArenaError`` saying
+        why (in sizes, not names) when none did."""
+        problem = None
+        for _ in range(PAIR_DRAWS):
+            pair = draw_pair(self.pool, self.rng, self.pair)
+            problem = pair_fit_problem(
+                pair, device=self.app.device, servers=self.app.config.servers, freed_bytes=freed_bytes
+            )
+            if problem is None:
+                return pair
+        raise ArenaError(f"no pair drawn fits in memory ({problem}): pick smaller models with --pool")
 
     def _show_header(self, pane: str) -> None:
         if self.revealed:

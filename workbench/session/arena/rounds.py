@@ -7,9 +7,10 @@ Headless: the arena screen draws a pair, loads it into panes A and B under the n
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from engines.remote.server import RemoteServer
 from engines.types import Message
 from workbench.session.arena.votes import Battle, BattleModel, Verdict, new_battle
 from workbench.session.panes import PaneState
@@ -42,6 +43,35 @@ def draw_pair(
     if last is not None and len(distinct) > 2:
         pairs = [pair for pair in pairs if {pair[0].spec, pair[1].spec} != {last[0].spec, last[1].spec}]
     return rng.choice(pairs)
+
+
+def pair_fit_problem(
+    pair: tuple[Contender, Contender],
+    *,
+    device: str | None,
+    servers: Mapping[str, RemoteServer],
+    freed_bytes: int = 0,
+) -> str | None:
+    """Why the two local models of ``pair`` would not fit in memory together (with ``freed_bytes`` given back
+    by the pair before), or None. Says sizes, never names: the round is still blind."""
+    from engines.errors import ZhbenchError
+    from workbench.session.byte_sizes import format_bytes
+    from workbench.session.fit_check import check_fit
+    from workbench.session.model_specs import server_model
+
+    needed, free = 0, None
+    for contender in pair:
+        if server_model(contender.spec, servers) is not None:
+            continue  # on its server: it takes no memory here
+        try:
+            verdict = check_fit(contender.spec, device=device)
+        except (ZhbenchError, OSError, ValueError):
+            continue  # files the estimate cannot read: the load itself will say what is wrong
+        needed += verdict.need.total_bytes
+        free = verdict.free_bytes
+    if free is None or needed <= free + freed_bytes:
+        return None
+    return f"the pair needs about {format_bytes(needed)} together and {format_bytes(free + freed_bytes)} is free"
 
 
 def conversation(state: PaneState) -> list[Message]:
