@@ -73,8 +73,10 @@ class CausalDecoding(Decoding):
         self.sequence = torch.tensor([list(input_ids)], device=model.device)
         shared = 0
         if reuse is not None and (shared := reuse.shared_prefix(input_ids)):
-            self._cache = reuse._cache
-            self._cache.crop(shared - self._cache.get_seq_length())
+            if _cropped(reuse._cache, shared):
+                self._cache = reuse._cache
+            else:
+                shared = 0
         self.fed = len(input_ids) - shared
         self._run(self.sequence[:, shared:])
 
@@ -108,6 +110,17 @@ class CausalDecoding(Decoding):
 
     def _has_room(self) -> bool:
         return self.sequence.shape[1] < self._max_positions
+
+
+def _cropped(cache: Any, length: int) -> bool:
+    """Cut ``cache`` back to its first ``length`` positions; False when it cannot be: a sliding-window layer
+    (Mistral, Qwen2 with ``use_sliding_window``) past its window keeps no older positions to go back to, and
+    the prompt then runs whole."""
+    try:
+        cache.crop(length - cache.get_seq_length())
+    except (RuntimeError, ValueError):
+        return False
+    return True
 
 
 class Seq2SeqDecoding(Decoding):

@@ -134,6 +134,40 @@ def test_the_next_turn_reuses_the_cache_of_the_turn_before(standin_dir: Callable
     assert again.stats.prompt_tokens == len(again.prompt.input_ids) and again.output_ids == second.output_ids
 
 
+def sliding_window_standin(folder: Path, window: int) -> Path:
+    """A tiny Mistral (a sliding-window architecture) in the stand-in's layout, its window ``window`` tokens."""
+    from transformers import MistralConfig, MistralForCausalLM
+
+    from engines.standins.common import save_weights
+
+    write_standin("chat-template", folder)
+    qwen = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    shape = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads")
+    config = {key: qwen[key] for key in (*shape, "vocab_size", "bos_token_id", "eos_token_id", "rms_norm_eps")}
+    config |= {"model_type": "mistral", "sliding_window": window, "max_position_embeddings": 4096}
+    published = {"architectures": ["MistralForCausalLM"], **config}
+    (folder / "config.json").write_text(json.dumps(published), encoding="utf-8")
+    torch.manual_seed(0)
+    weights = MistralForCausalLM(MistralConfig(**config)).state_dict()
+    save_weights({name: tensor.to(torch.bfloat16) for name, tensor in weights.items()}, folder, "safetensors")
+    return folder
+
+
+def test_a_sliding_window_model_goes_on_past_its_window_turn_after_turn(tmp_path: Path) -> None:
+    """Past the window, a sliding-window layer keeps no older positions, so the cache cannot be cut back to
+    what the next prompt shares: the prompt runs whole, and the reply is a fresh engine's."""
+    engine = load_engine(str(sliding_window_standin(tmp_path / "mistral", window=16)), device="cpu")
+    params = engine.presets()["greedy"].with_overrides({"max_new_tokens": 12})
+    history: list[dict[str, str]] = []
+    for turn in range(3):
+        history.append({"role": "user", "content": f"第{turn}个问题：请介绍一下你自己。"})
+        reply = engine.reply(history, params)
+        history.append({"role": "assistant", "content": reply.history_content})
+    assert len(reply.prompt.input_ids) > 16
+    engine.forget_conversation()
+    assert engine.reply(history[:-1], params).output_ids == reply.output_ids
+
+
 def test_a_long_chat_keeps_the_system_prompt_and_the_newest_question(standin_dir: Callable[..., Path]) -> None:
     engine = load_engine(str(standin_dir("chat-template")), device="cpu")
     history = []
