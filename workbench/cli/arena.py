@@ -25,6 +25,11 @@ def register(commands: Commands) -> None:
         "--include-leaked", action="store_true", help="also count battles in which a reply named its maker"
     )
     board.add_argument(
+        "--include-judge",
+        action="store_true",
+        help="also count votes of a judge model (zhbench batch judge --to-votes)",
+    )
+    board.add_argument(
         "--bootstrap",
         type=int,
         default=100,
@@ -57,13 +62,18 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if args.bootstrap < 0:
         raise CommandError(f"--bootstrap takes 0 or more rounds, got {args.bootstrap}")
     outcomes, skipped, source = _outcomes(args.battles)
-    selection = select_outcomes(outcomes, include_named=args.include_named, include_leaked=args.include_leaked)
+    selection = select_outcomes(
+        outcomes,
+        include_named=args.include_named,
+        include_leaked=args.include_leaked,
+        include_judge=args.include_judge,
+    )
     board = compute_leaderboard(
         selection.outcomes, rounds=args.bootstrap, seed=args.seed, anchor=args.anchor, style_control=args.style_control
     )
     if args.json:
         data = board.to_json() | {
-            "left_out": {"named": selection.named, "leaked": selection.leaked},
+            "left_out": {"named": selection.named, "leaked": selection.leaked, "judge": selection.judged},
             "skipped": skipped,
             "source": source,
         }

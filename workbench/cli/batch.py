@@ -1,4 +1,9 @@
-"""``batch`` and ``batch report``: a prompt set through several models, resumable, and the side-by-side report."""
+"""``batch``, ``batch judge`` and ``batch report``: a prompt set through several models, resumable; a judge
+model's pairwise verdicts on the answers, resumable too; and the side-by-side report.
+
+Judging is a command of its own over a run folder rather than an option of the run: it takes its own model
+and decoding settings (the ``--set`` options go to the judge), it can judge a run that is still going or was
+stopped, and another judge or prompt judges the same answers into a file of its own without touching them."""
 
 from __future__ import annotations
 
@@ -32,13 +37,16 @@ if TYPE_CHECKING:
     from workbench.session.batch.store import RunSettings
 
 USAGE = """zhbench batch (PROMPTS | --builtin NAME) --model M --model M2 [--model M3 ...] [options]
+       zhbench batch judge DIR --judge M [--baseline M] [--judge-prompt FILE] [--to-votes] [options]
        zhbench batch report DIR [--format md|html|json] [-o FILE]"""
+
 
 def register(commands: Commands) -> None:
     batch = commands.add_parser(
         "batch",
         usage=USAGE,
-        help="run a prompt set through several models (resumable); `batch report DIR` shows the answers",
+        help="run a prompt set through several models (resumable); `batch judge DIR` judges the answers, "
+        "`batch report DIR` shows them",
         description="Answer every prompt of a set with every model, one model loaded at a time. Each answer is "
         "on disk the moment it is finished: run the same command again to continue a run that stopped.",
     )
@@ -47,7 +55,8 @@ def register(commands: Commands) -> None:
         nargs="?",
         metavar="PROMPTS",
         help='a JSONL file ({"id", "prompt" | "messages", "category", "reference"} a line), a CSV file with a '
-        '"prompt" column, or a text file with one prompt a line; or the word "report" followed by a run folder',
+        '"prompt" column, or a text file with one prompt a line; or the word "judge" or "report" followed by a '
+        "run folder",
     )
     batch.add_argument("run_dir", nargs="?", metavar="DIR", type=Path, help=argparse.SUPPRESS)
     run = batch.add_argument_group("running a set")
@@ -67,13 +76,35 @@ def register(commands: Commands) -> None:
     )
     run.add_argument("--repeat", type=int, default=1, metavar="N", help="answer each prompt N times (other seeds)")
     run.add_argument(
-        "--concurrency", type=int, default=1, metavar="N", help="requests at once to a model on a server (default 1)"
+        "--concurrency",
+        type=int,
+        default=1,
+        metavar="N",
+        help="requests at once to a model (or judge) on a server (default 1)",
     )
     run.add_argument("--skip-bad", action="store_true", help="run without the lines of PROMPTS that are not prompts")
     run.add_argument(
         "--force", action="store_true", help="load a local model even when the memory estimate says it will not fit"
     )
     param_options(batch)
+    judging = batch.add_argument_group("batch judge DIR (the decoding options above then go to the judge)")
+    judging.add_argument("--judge", metavar="M", help="the judge model, local or SERVER/MODEL")
+    judging.add_argument(
+        "--baseline", metavar="M", help="the model every other one is compared with (default: the run's first)"
+    )
+    judging.add_argument(
+        "--judge-prompt",
+        type=Path,
+        metavar="FILE",
+        help='the judge\'s prompt instead of the built-in Chinese one: JSON {"system", "template"} or a text file '
+        "(the template); the template holds {answer_a} and {answer_b}, and may hold {question} and {reference}",
+    )
+    judging.add_argument(
+        "--to-votes",
+        action="store_true",
+        help="also store each verdict as an arena vote voted by the judge (left out of `zhbench leaderboard` "
+        "unless --include-judge)",
+    )
     report = batch.add_argument_group("batch report DIR")
     report.add_argument("--format", choices=("md", "html", "json"), help="default: from -o's suffix, else md")
     report.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to this file (default: stdout)")
@@ -83,14 +114,20 @@ def register(commands: Commands) -> None:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    if args.prompts == "report" and (args.run_dir is not None or not Path("report").exists()):
+    # "report" and "judge" are words, unless a prompts file of that name is meant
+    action = args.prompts if args.prompts in ("report", "judge") else None
+    if action is not None and (args.run_dir is not None or not Path(action).exists()):
         if args.run_dir is None:
-            raise CommandError("batch report takes the run folder: zhbench batch report DIR")
-        return cmd_report(args)
+            raise CommandError(f"batch {action} takes the run folder: zhbench batch {action} DIR")
+        return cmd_report(args) if action == "report" else cmd_judge(args)
     if args.run_dir is not None:
         raise CommandError(f"batch takes one PROMPTS file, got {args.prompts} and {args.run_dir}")
     if args.format is not None or args.output is not None:
         raise CommandError("--format and -o go with `zhbench batch report DIR`")
+    judging = ("--judge", args.judge), ("--baseline", args.baseline), ("--judge-prompt", args.judge_prompt)
+    given = [name for name, value in (*judging, ("--to-votes", args.to_votes or None)) if value is not None]
+    if given:
+        raise CommandError(f"{given[0]} goes with `zhbench batch judge DIR` (judge a run once it has answers)")
     return cmd_run(args)
 
 
@@ -197,8 +234,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from workbench.session.batch.report import build_report, render
     from workbench.session.transcripts import write_atomically
 
-    if args.model or args.builtin:
-        raise CommandError("batch report takes a run folder only (no --model or --builtin)")
+    if args.model or args.builtin or args.judge:
+        raise CommandError("batch report takes a run folder only (no --model, --builtin or --judge)")
     form = args.format or _format_of(args.output)
     text = render(build_report(args.run_dir), form)
     if args.output is None:
@@ -207,6 +244,72 @@ def cmd_report(args: argparse.Namespace) -> int:
         write_atomically(args.output, text)
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def cmd_judge(args: argparse.Namespace) -> int:
+    from workbench.session.batch.judge import BUILTIN_PROMPT, JudgeStore, judge_settings, read_judge_prompt, run_judge
+    from workbench.session.batch.store import read_run
+
+    if args.judge is None:
+        raise CommandError("batch judge takes the judge model: zhbench batch judge DIR --judge M")
+    if args.model or args.builtin or args.format is not None or args.output is not None:
+        raise CommandError("batch judge takes a run folder and --judge (no --model, --builtin, --format or -o)")
+    if args.system is not None:
+        raise CommandError("the judge's system message is its prompt's: give it in --judge-prompt FILE (JSON)")
+    if args.concurrency < 1:
+        raise CommandError("--concurrency takes 1 or more")
+    run = read_run(args.run_dir)
+    baseline = args.baseline or run.settings.models[0]
+    if baseline not in run.settings.models:
+        raise CommandError(f"--baseline {baseline}: not a model of this run ({', '.join(run.settings.models)})")
+    prompt = read_judge_prompt(args.judge_prompt) if args.judge_prompt else BUILTIN_PROMPT
+    setup = judge_settings(args.judge, prompt, _decoding_options(args))
+    with JudgeStore(args.run_dir, setup) as store:
+        print(f"zhbench batch judge: {store.path}", file=sys.stderr)
+        listener = _RichProgress() if sys.stderr.isatty() else _PlainProgress()
+        try:
+            with listener:
+                state = run_judge(
+                    store,
+                    run,
+                    baseline,
+                    load=lambda model: load(args, model),
+                    settings_for=lambda engine: params(engine, args),
+                    progress=listener,
+                    concurrency=args.concurrency,
+                )
+        except KeyboardInterrupt:
+            print("stopped: what was judged is kept; run the same command again to continue", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        path = store.path
+    _print_judge_results(path, args.run_dir, to_votes=args.to_votes)
+    print(str(args.run_dir))
+    return EXIT_ERROR if state.problem or state.failed else 0
+
+
+def _print_judge_results(path: Path, folder: Path, *, to_votes: bool) -> None:
+    """Each model's win rate against the baseline on stderr, and the verdicts into the vote store if asked."""
+    from workbench.session.arena.votes import VoteStore
+    from workbench.session.batch.judge import read_judge_file
+    from workbench.session.batch.judge_results import judge_battles, pair_results, record_votes
+    from workbench.session.batch.store import read_run
+
+    log = read_judge_file(path)
+    for result in pair_results(log):
+        if result.win_rate is None or result.ci_low is None or result.ci_high is None:
+            rate = "no verdicts"
+        else:
+            rate = f"win rate {result.win_rate:.1%} (95% {result.ci_low:.1%}–{result.ci_high:.1%})"
+        consistency = "–" if result.consistency is None else f"{result.consistency:.0%}"
+        line = (
+            f"{result.model} vs {result.baseline}: {rate}, {result.wins}/{result.ties}/{result.losses} W/T/L, "
+            f"consistent across the swap {consistency}, {result.unparseable} unparseable"
+        )
+        print(visible_text(line), file=sys.stderr)
+    if to_votes:
+        with VoteStore.open() as votes:
+            added = record_votes(votes, judge_battles(log, read_run(folder)))
+        print(f"{added} new judge votes in {votes.path} (zhbench leaderboard --include-judge)", file=sys.stderr)
 
 
 def _format_of(output: Path | None) -> str:

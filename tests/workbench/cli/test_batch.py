@@ -205,3 +205,61 @@ def test_kill_9_mid_run_then_the_same_command_finishes_with_every_answer_once(ca
     assert len(keys) == len(set(keys)) == 8 * 2 * 2  # every answer exactly once
     assert before <= {r["message"]["id"] for r in records}  # nothing written before the kill was lost
     assert len(read_run(out).answered()) == 32
+
+
+@pytest.fixture
+def judge_server(user_dirs):
+    """A fake OpenAI-compatible server configured as ``local``, its judge always preferring answer A."""
+    from tests.engines.remote.fake_server import FakeServer, answer, serve, stream
+
+    for fake in serve(FakeServer(models=["judge"], chat=stream(answer("理由：A 更切题。", "[[A]]")))):
+        config = user_dirs["config"] / "zhbench" / "config.toml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(f'[servers.local]\nbase_url = "{fake.url}"\n', encoding="utf-8")
+        yield fake
+
+
+def test_batch_judge_with_a_server_judge_writes_verdicts_report_and_judge_votes(
+    capsys, tmp_path, prompts, standin_dir, judge_server
+):
+    out = tmp_path / "run"
+    gpt2, other = standin_dir("gpt2-dialogbot"), standin_dir("gpt2-dialogbot", "safetensors")
+    assert run(capsys, "batch", prompts, "--model", gpt2, "--model", other, "--out", out, *FAST)[0] == 0
+    argv = ("batch", "judge", out, "--judge", "local/judge", "--to-votes", "--concurrency", "4", "--greedy")
+    code, stdout, err = run(capsys, *argv)
+    assert code == 0, err
+    assert stdout.strip() == str(out) and len(judge_server.requests) == 8  # 4 items × 2 orders
+    assert judge_server.requests[0]["messages"][0]["role"] == "system"  # the built-in prompt's system message
+    assert f"{other} vs {gpt2}: win rate 50.0%" in err and "consistent across the swap 0%" in err
+    assert "8 new judge votes" in err
+
+    code, stdout, err = run(capsys, *argv)  # again: nothing judged twice, no vote stored twice
+    assert code == 0 and len(judge_server.requests) == 8 and "0 new judge votes" in err
+
+    data = json.loads(run(capsys, "batch", "report", out, "--format", "json")[1])
+    (judge,) = data["judges"]
+    assert judge["judge"] == "local/judge" and len(judge["judgements"]) == 8
+    assert judge["results"][0]["ci95"] is not None and judge["judgements"][0]["raw"] == "理由：A 更切题。[[A]]"
+
+    board = json.loads(run(capsys, "leaderboard", "--json", "--bootstrap", "0")[1])
+    assert board["battles"] == 0 and board["left_out"]["judge"] == 8
+    code, stdout, _ = run(capsys, "leaderboard", "--include-judge", "--bootstrap", "0")
+    assert code == 0 and "8 battles" in stdout
+
+
+def test_a_local_judge_without_a_verdict_is_counted_unparseable(capsys, tmp_path, prompts, standin_dir):
+    out = tmp_path / "run"
+    gpt2, other = standin_dir("gpt2-dialogbot"), standin_dir("gpt2-dialogbot", "safetensors")
+    assert run(capsys, "batch", prompts, "--model", gpt2, "--model", other, "--out", out, *FAST)[0] == 0
+    code, _, err = run(capsys, "batch", "judge", out, "--judge", gpt2, "--baseline", other, *FAST)
+    assert code == 0, err
+    assert f"{gpt2} vs {other}: no verdicts, 0/0/0 W/T/L" in err and "8 unparseable" in err
+    code, stdout, _ = run(capsys, "batch", "report", out)
+    assert "## Judge:" in stdout and "unparseable (no verdict mark)" in stdout
+
+
+def test_judge_options_are_refused_where_they_do_not_belong(capsys, tmp_path, prompts, standin_dir):
+    code, _, err = run(capsys, "batch", prompts, "--model", "m", "--judge", "j")
+    assert code == 1 and "--judge goes with `zhbench batch judge DIR`" in err
+    code, _, err = run(capsys, "batch", "judge", tmp_path)
+    assert code == 1 and "--judge M" in err

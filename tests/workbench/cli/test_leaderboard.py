@@ -51,7 +51,7 @@ def test_json_has_the_names_scripts_read(capsys, voted) -> None:
     assert {"models", "win_rates", "predicted", "battles", "bootstrap", "left_out", "skipped"} <= set(data)
     assert data["models"][0]["model"] == "qwen"
     assert all({"model", "rating", "ci_low", "ci_high", "rank", "battles"} <= set(row) for row in data["models"])
-    assert data["battles"] == 9 and data["left_out"] == {"named": 1, "leaked": 1}
+    assert data["battles"] == 9 and data["left_out"] == {"named": 1, "leaked": 1, "judge": 0}
     assert data["win_rates"]["qwen"]["glm"] == pytest.approx(4 / 6) and data["win_rates"]["qwen"]["qwen"] is None
     assert data["bootstrap"] == {"rounds": 20, "seed": 0}
     code, out, _ = run(capsys, "leaderboard", "--json", "--bootstrap", "0", "--include-named", "--include-leaked")
@@ -80,7 +80,7 @@ def test_exported_votes_rank_the_same_from_the_file(capsys, voted, tmp_path: Pat
     _, from_file, _ = run(capsys, *options, "--battles", str(path))
     store_data, file_data = json.loads(from_store), json.loads(from_file)
     assert store_data["models"] == file_data["models"] and store_data["style"] == file_data["style"]
-    assert file_data["source"] == str(path) and file_data["left_out"] == {"named": 1, "leaked": 1}
+    assert file_data["source"] == str(path) and file_data["left_out"] == {"named": 1, "leaked": 1, "judge": 0}
 
 
 def test_no_votes_yet_is_an_empty_board(capsys, user_dirs) -> None:

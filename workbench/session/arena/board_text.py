@@ -68,6 +68,8 @@ def _summary(board: Leaderboard, selection: Selection, skipped: dict[str, int], 
         parts.append(f"{selection.named} cast knowing the models left out (--include-named)")
     if selection.leaked:
         parts.append(f"{selection.leaked} with a reply naming its maker left out (--include-leaked)")
+    if selection.judged:
+        parts.append(f"{selection.judged} voted by a judge model left out (--include-judge)")
     if skipped:
         reasons = ", ".join(f"{count} {visible_text(reason)}" for reason, count in sorted(skipped.items()))
         parts.append(f"skipped: {reasons}")

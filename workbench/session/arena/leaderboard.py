@@ -1,7 +1,8 @@
 """The leaderboard: Bradley–Terry ratings with bootstrap intervals, ranks, counts and win rates, typed.
 
 What a screen and ``zhbench leaderboard`` show: ``select_outcomes`` leaves out what does not count by
-default (votes cast knowing the models, battles whose replies named their maker; FastChat does the same),
+default (votes cast knowing the models, battles whose replies named their maker; FastChat does the same;
+and a judge model's votes, which rank by a model's taste, not people's),
 ``compute_leaderboard`` does the statistics (``bradley_terry.py``).
 """
 
@@ -29,22 +30,30 @@ class Selection:
     outcomes: list[Outcome]
     named: int  # cast knowing which model was which
     leaked: int  # blind, but a reply named its maker
+    judged: int = 0  # voted by a judge model (``zhbench batch judge --to-votes``), not a person
 
 
 def select_outcomes(
-    outcomes: Iterable[Outcome], *, include_named: bool = False, include_leaked: bool = False
+    outcomes: Iterable[Outcome],
+    *,
+    include_named: bool = False,
+    include_leaked: bool = False,
+    include_judge: bool = False,
 ) -> Selection:
-    """The battles the ranking uses: blind and unleaked ones, plus named or leaked ones when asked."""
+    """The battles the ranking uses: people's blind and unleaked votes, plus named, leaked or a judge
+    model's ones when asked."""
     kept: list[Outcome] = []
-    named = leaked = 0
+    named = leaked = judged = 0
     for outcome in outcomes:
-        if not outcome.anonymous and not include_named:
+        if outcome.source == "judge" and not include_judge:
+            judged += 1
+        elif not outcome.anonymous and not include_named:
             named += 1
         elif outcome.leaked and not include_leaked:
             leaked += 1
         else:
             kept.append(outcome)
-    return Selection(kept, named, leaked)
+    return Selection(kept, named, leaked, judged)
 
 
 @dataclass(frozen=True)

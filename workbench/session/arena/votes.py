@@ -110,6 +110,7 @@ class Outcome:
     leaked: bool = False
     style_a: StyleCounts | None = None
     style_b: StyleCounts | None = None
+    source: Source = "human"
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,7 @@ class Battle:
             self.leaked,
             style_of_conversation(self.turns_a),
             style_of_conversation(self.turns_b),
+            self.source,
         )
 
 

@@ -1,8 +1,10 @@
 """A batch run as a report: each item's prompt with every model's answer beside it, and each model's totals.
 
-Three forms of one ``BatchReport``: JSON (``{"models": [...], "items": [{"id", "prompt", "answers": [...]}]}``),
-Markdown, and one self-contained HTML file. The report reads a run as it is on disk, so a run still going,
-or killed, is reported as far as it got.
+Three forms of one ``BatchReport``: JSON (``{"models": [...], "items": [{"id", "prompt", "answers": [...]}],
+"judges": [...]}``), Markdown, and one self-contained HTML file. The report reads a run as it is on disk, so a
+run still going, or killed, is reported as far as it got; the same goes for its judges (``judge.py``): each
+judge's win rates against the baseline, its consistency across the swap, its unparseable replies, and every
+judgement with the judge's raw reply.
 
 The HTML shows text from models, which may hold anything: every piece is escaped (``html.escape``), control
 characters are made visible, the page loads nothing and a Content-Security-Policy forbids it any script.
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from engines.types import stats_summary
+from workbench.session.batch.judge import JudgeLog, JudgementRecord, read_judge_logs
+from workbench.session.batch.judge_results import PairResult, pair_results
 from workbench.session.batch.prompts import PromptItem
 from workbench.session.batch.store import AnswerRecord, RunLog, read_run
 from workbench.session.safe_text import json_text, literal_markdown, literal_quote, visible_text
@@ -59,12 +63,30 @@ class ModelTotals:
 
 
 @dataclass(frozen=True)
+class JudgeReport:
+    """One judge's judgements of the run and what they add up to."""
+
+    log: JudgeLog
+    results: tuple[PairResult, ...]
+
+    @property
+    def judge(self) -> str:
+        return self.log.setup.judge
+
+    def judgements_of(self, item: PromptItem) -> list[JudgementRecord]:
+        """The item's judgements, by model, baseline, repeat and order."""
+        found = (record for record in self.log.judgements.values() if record.item == item.id)
+        return sorted(found, key=lambda record: record.key)
+
+
+@dataclass(frozen=True)
 class BatchReport:
     """A run read back and laid out item by item, models in the run's order."""
 
     folder: Path
     log: RunLog
     models: tuple[ModelTotals, ...]
+    judges: tuple[JudgeReport, ...] = ()
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -81,9 +103,13 @@ class BatchReport:
         return [record for record in found if record is not None]
 
 
-def build_report(folder: Path) -> BatchReport:
+def build_report(folder: Path, *, bootstrap_rounds: int = 1000, bootstrap_seed: int = 0) -> BatchReport:
     log = read_run(folder)
-    return BatchReport(folder, log, tuple(_totals(log, model) for model in log.settings.models))
+    judges = tuple(
+        JudgeReport(judge, tuple(pair_results(judge, rounds=bootstrap_rounds, seed=bootstrap_seed)))
+        for judge in read_judge_logs(folder)
+    )
+    return BatchReport(folder, log, tuple(_totals(log, model) for model in log.settings.models), judges)
 
 
 def _totals(log: RunLog, model: str) -> ModelTotals:
@@ -131,6 +157,37 @@ def report_json(report: BatchReport) -> dict[str, Any]:
             }
             for item in settings.items
         ],
+        "judges": [_judge_json(judge) for judge in report.judges],
+    }
+
+
+def _judge_json(judge: JudgeReport) -> dict[str, Any]:
+    setup = judge.log.setup
+    return {
+        "judge": setup.judge,
+        "file": judge.log.path.name,
+        "prompt": setup.prompt.name,
+        "options": dict(setup.options),
+        "created": setup.created,
+        "damaged_lines": judge.log.damaged_lines,
+        "results": [result.to_json() for result in judge.results],
+        "judgements": [
+            {
+                "item": record.item,
+                "repeat": record.repeat,
+                "model": record.model,
+                "baseline": record.baseline,
+                "shown": {"A": record.shown[0], "B": record.shown[1]},
+                "verdict": record.verdict,
+                "model_side": record.model_side(),
+                "raw": record.message.content,
+                "reasoning": record.message.reasoning,
+                "error": record.message.error,
+                "seed": record.seed,
+                "stats": record.message.stats,
+            }
+            for record in sorted(judge.log.judgements.values(), key=lambda record: record.key)
+        ],
     }
 
 
@@ -166,6 +223,8 @@ def report_markdown(report: BatchReport) -> str:
         "",
     ]
     out += _markdown_totals(report)
+    for judge in report.judges:
+        out += _markdown_judge(judge)
     for item in settings.items:
         category = f" · {literal_markdown(item.category)}" if item.category else ""
         out += [f"## {literal_markdown(item.id)}{category}", ""]
@@ -179,7 +238,25 @@ def report_markdown(report: BatchReport) -> str:
             out += ["*Not answered yet.*", ""]
         for record in answers:
             out += _markdown_answer(record, settings.repeat > 1)
+        for judge in report.judges:
+            verdicts = [_verdict_line(record) for record in judge.judgements_of(item)]
+            if verdicts:
+                out += [f"*Judge {literal_markdown(judge.judge)}:*", ""]
+                out += [f"- {literal_markdown(line)}" for line in verdicts] + [""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _markdown_judge(judge: JudgeReport) -> list[str]:
+    out = [
+        f"## Judge: {literal_markdown(judge.judge)}",
+        "",
+        f"Prompt: {literal_markdown(judge.log.setup.prompt.name)}.",
+    ]
+    out += ["", "| " + " | ".join(_JUDGE_HEADER) + " |", "|---|---" + "|---:" * (len(_JUDGE_HEADER) - 2) + "|"]
+    for result in judge.results:
+        model, baseline, *figures = _judge_cells(result)
+        out.append("| " + " | ".join([literal_markdown(model), literal_markdown(baseline), *figures]) + " |")
+    return [*out, ""]
 
 
 def _markdown_totals(report: BatchReport) -> list[str]:
@@ -256,6 +333,7 @@ def report_html(report: BatchReport) -> str:
         f"<p>{_run_size(report)} · run seed {settings.seed} · started {_escape(settings.created)}</p>",
         _html_totals(report),
     ]
+    out += [_html_judge(judge) for judge in report.judges]
     for item in settings.items:
         out.append(_html_item(report, item))
     out += ["</body>", "</html>"]
@@ -290,8 +368,27 @@ def _html_item(report: BatchReport, item: PromptItem) -> str:
     repeated = report.log.settings.repeat > 1
     for record in answers:
         out.append(_html_answer(record, repeated))
-    out += ["</div>", "</section>"]
+    out.append("</div>")
+    for judge in report.judges:
+        for judgement in judge.judgements_of(item):
+            summary = f"评审 {judge.judge} · {_verdict_line(judgement)}"
+            raw = f'<div class="text">{_escape(judgement.message.content)}</div>'
+            out.append(f'<details class="judgement"><summary>{_escape(summary)}</summary>{raw}</details>')
+    out.append("</section>")
     return "\n".join(out)
+
+
+def _html_judge(judge: JudgeReport) -> str:
+    rows = [
+        f"<h2>评审 (judge): {_escape(judge.judge)}</h2>",
+        f"<p>prompt: {_escape(judge.log.setup.prompt.name)}</p>",
+        "<table>",
+        "<tr>" + "".join(f"<th>{name}</th>" for name in _JUDGE_HEADER) + "</tr>",
+    ]
+    for result in judge.results:
+        rows.append("<tr>" + "".join(f"<td>{_escape(cell)}</td>" for cell in _judge_cells(result)) + "</tr>")
+    rows.append("</table>")
+    return "\n".join(rows)
 
 
 def _html_answer(record: AnswerRecord, repeated: bool) -> str:
@@ -342,6 +439,34 @@ def _totals_cells(t: ModelTotals) -> list[str]:
         _seconds(t.mean_ttft_s),
         _number(t.tokens_per_s),
     ]
+
+
+#: the columns of a judge's table, in Markdown and HTML alike
+_JUDGE_HEADER = ("model", "baseline", "win rate", "95% interval", "W/T/L", "consistency", "unparseable", "failed")
+
+
+def _judge_cells(result: PairResult) -> list[str]:
+    interval = "–" if result.ci_low is None else f"{result.ci_low:.1%} – {result.ci_high:.1%}"
+    consistency = "–" if result.consistency is None else f"{result.consistency:.0%} of {result.both_orders}"
+    return [
+        result.model,
+        result.baseline,
+        "–" if result.win_rate is None else f"{result.win_rate:.1%}",
+        interval,
+        f"{result.wins}/{result.ties}/{result.losses}",
+        consistency,
+        str(result.unparseable),
+        str(result.failed),
+    ]
+
+
+def _verdict_line(record: JudgementRecord) -> str:
+    """One judgement in a line: who was shown as A and B, and the verdict (or why there is none)."""
+    if record.failed:
+        verdict = f"failed: {record.message.error}"
+    else:
+        verdict = f"[[{record.verdict}]]" if record.verdict else "unparseable (no verdict mark)"
+    return f"A: {record.shown[0]}, B: {record.shown[1]} (repeat {record.repeat + 1}) → {verdict}"
 
 
 def _model_title(totals: ModelTotals) -> str:

@@ -15,14 +15,14 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from engines.api import ChatEngine
 from engines.errors import GenerationError, ZhbenchError
-from engines.types import GenerationParams, Reply, StopReason
+from engines.types import GenerationParams, Message, Reply, StopReason
 from workbench.session.batch.prompts import PromptItem
 from workbench.session.batch.store import AnswerRecord, BatchStore, LoadFailureRecord
 from workbench.session.bench import is_standin
@@ -33,6 +33,8 @@ from workbench.session.transcripts import now_iso
 ModelLoader = Callable[[str], ChatEngine]
 #: the decoding settings a loaded model is to answer with (its preset and the options on top)
 SettingsFor = Callable[[ChatEngine], GenerationParams]
+Job = TypeVar("Job")
+Done = TypeVar("Done")
 
 
 def item_seed(run_seed: int, item_id: str, repeat: int) -> int:
@@ -143,18 +145,18 @@ def _run_model(
         engine = load(state.model)
         params = settings_for(engine)
     except Exception as exc:  # any reason a model cannot run is the run's to record, not to die of
-        state.problem = _reason(exc)
+        state.problem = reason(exc)
         store.write(LoadFailureRecord(state.model, now_iso(), state.problem))
         return
     state.started_at = time.monotonic()
     try:
-        store.write(ModelRecord(pane=state.model, time=now_iso(), model=_pane_model(state.model, engine, params)))
+        store.write(ModelRecord(pane=state.model, time=now_iso(), model=pane_model(state.model, engine, params)))
         answerer = _Answerer(engine, state.model, params, store.settings.seed, cancel)
         _answer_all(answerer, pending, concurrency, store, state, progress)
         del answerer
     finally:
         del engine  # with the answerer gone, the last reference: its memory can be given back
-        _release_memory()
+        release_memory()
 
 
 def _answer_all(
@@ -165,38 +167,59 @@ def _answer_all(
     state: ModelProgress,
     progress: ProgressListener,
 ) -> None:
-    if answer.engine.describe().path is None and concurrency > 1:  # a server's model: a server batches requests
-        _answer_concurrently(answer, pending, concurrency, store, state, progress)
+    width = requests_at_once(answer.engine, concurrency)
+    for record in completed(lambda job: answer(*job), pending, width, answer.cancel):
+        take(record, store.write, state, progress)
+
+
+def requests_at_once(engine: ChatEngine, concurrency: int) -> int:
+    """How many replies to ask of ``engine`` at once: ``concurrency`` of a server's model (a server batches
+    requests), one of a local one (it already uses every core, or the GPU)."""
+    return concurrency if engine.describe().path is None else 1
+
+
+def completed(
+    work: Callable[[Job], Done], jobs: Sequence[Job], concurrency: int, cancel: threading.Event
+) -> Iterator[Done]:
+    """``work`` done on every job, ``concurrency`` at once, each result yielded to the calling thread as it
+    finishes (so that thread alone writes the store). Leaving early (Ctrl+C, an error) sets ``cancel``: the
+    replies under way stop within a chunk, the ones not started never start."""
+    if concurrency <= 1:
+        for job in jobs:
+            yield work(job)
         return
-    for item, repeat in pending:
-        _take(answer(item, repeat), store, state, progress)
-
-
-def _answer_concurrently(
-    answer: _Answerer,
-    pending: list[tuple[PromptItem, int]],
-    concurrency: int,
-    store: BatchStore,
-    state: ModelProgress,
-    progress: ProgressListener,
-) -> None:
-    """``concurrency`` replies under way at once; each stored by this thread as it finishes."""
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="zhbench-batch")
     try:
-        futures = [pool.submit(answer, item, repeat) for item, repeat in pending]
+        futures = [pool.submit(work, job) for job in jobs]
         for future in as_completed(futures):
-            _take(future.result(), store, state, progress)
+            yield future.result()
     except BaseException:
-        answer.cancel.set()  # the replies under way stop within a chunk; the ones not started never start
+        cancel.set()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _take(record: AnswerRecord | None, store: BatchStore, state: ModelProgress, progress: ProgressListener) -> None:
-    if record is None:  # stopped by the user: not an answer, and made again by a rerun
+class ReplyRecord(Protocol):
+    """A record of one reply: an answer, or a judgement."""
+
+    @property
+    def failed(self) -> bool: ...
+
+    @property
+    def message(self) -> MessageRecord: ...
+
+
+Recorded = TypeVar("Recorded", bound=ReplyRecord)
+
+
+def take(
+    record: Recorded | None, write: Callable[[Recorded], None], state: ModelProgress, progress: ProgressListener
+) -> None:
+    """Store one finished reply's record and count it; None (stopped by the user) is neither: a rerun asks again."""
+    if record is None:
         return
-    store.write(record)
+    write(record)
     if record.failed:
         state.failed += 1
     else:
@@ -219,38 +242,50 @@ class _Answerer:
     def __call__(self, item: PromptItem, repeat: int) -> AnswerRecord | None:
         seed = item_seed(self.run_seed, item.id, repeat)
         settings = self.params.with_overrides({"seed": seed})
-        started = now_iso()
-        reply: Reply | None
-        try:
-            reply = self.engine.reply(list(item.messages), settings, cancel=self.cancel)
-            error = reply.error
-        except GenerationError as exc:
-            reply = exc.partial if isinstance(exc.partial, Reply) else None
-            error = _reason(exc)
-        except Exception as exc:  # an engine's bug on one item must not end the other items' run
-            reply, error = None, _reason(exc)
-        if self.cancel.is_set() and (reply is None or reply.stats.stop_reason is StopReason.CANCELLED or error):
-            return None
-        message = MessageRecord(
-            id=uuid.uuid4().hex,
-            pane=self.model,
-            turn=sum(1 for message in item.messages if message["role"] == "user"),
-            role="assistant",
-            content=reply.text if reply else "",
-            model=self.model,
-            time=now_iso(),
-            family=self.engine.family,
-            params=(reply.params if reply else settings).to_dict(),
-            stats=reply.stats.to_dict() if reply else None,
-            partial=error is not None,
-            started=started,
-            error=error,
-            reasoning=(reply.reasoning or None) if reply else None,
-        )
-        return AnswerRecord(item=item.id, repeat=repeat, seed=seed, message=message)
+        message = ask(self.engine, self.model, item.messages, settings, self.cancel)
+        return None if message is None else AnswerRecord(item=item.id, repeat=repeat, seed=seed, message=message)
 
 
-def _pane_model(name: str, engine: ChatEngine, params: GenerationParams) -> PaneModel:
+def ask(
+    engine: ChatEngine,
+    model: str,
+    messages: Sequence[Message],
+    settings: GenerationParams,
+    cancel: threading.Event,
+) -> MessageRecord | None:
+    """``engine``'s reply to ``messages`` as the transcripts record it, a failure recorded with its reason;
+    None when ``cancel`` stopped it (not an answer: a rerun asks again)."""
+    started = now_iso()
+    reply: Reply | None
+    try:
+        reply = engine.reply(list(messages), settings, cancel=cancel)
+        error = reply.error
+    except GenerationError as exc:
+        reply = exc.partial if isinstance(exc.partial, Reply) else None
+        error = reason(exc)
+    except Exception as exc:  # an engine's bug on one item must not end the other items' run
+        reply, error = None, reason(exc)
+    if cancel.is_set() and (reply is None or reply.stats.stop_reason is StopReason.CANCELLED or error):
+        return None
+    return MessageRecord(
+        id=uuid.uuid4().hex,
+        pane=model,
+        turn=sum(1 for message in messages if message["role"] == "user"),
+        role="assistant",
+        content=reply.text if reply else "",
+        model=model,
+        time=now_iso(),
+        family=engine.family,
+        params=(reply.params if reply else settings).to_dict(),
+        stats=reply.stats.to_dict() if reply else None,
+        partial=error is not None,
+        started=started,
+        error=error,
+        reasoning=(reply.reasoning or None) if reply else None,
+    )
+
+
+def pane_model(name: str, engine: ChatEngine, params: GenerationParams) -> PaneModel:
     info = engine.describe()
     return PaneModel(
         model=name,
@@ -265,13 +300,13 @@ def _pane_model(name: str, engine: ChatEngine, params: GenerationParams) -> Pane
     )
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
     """One line saying why: zhbench's own errors say it themselves; anything else is named by its type."""
     text = str(exc).strip() or type(exc).__name__
     return text if isinstance(exc, ZhbenchError) else f"{type(exc).__name__}: {text}"
 
 
-def _release_memory() -> None:
+def release_memory() -> None:
     """Give back what the last model held before the next one loads: its objects, and CUDA's cached blocks."""
     gc.collect()
     torch = sys.modules.get("torch")  # never imported for a run of server models only: nothing to free

@@ -194,14 +194,7 @@ def read_run(folder: Path) -> RunLog:
     if settings is None:
         raise RunFolderError(f"{folder}: not a batch run folder (no {RUN_FILE})")
     log = RunLog(folder, settings)
-    try:
-        data = (folder / ANSWERS_FILE).read_bytes()
-    except FileNotFoundError:
-        return log  # started, nothing answered yet
-    except OSError as exc:
-        raise RunFolderError(f"{folder / ANSWERS_FILE}: unreadable ({exc.strerror or exc})") from None
-    # a last line without its newline is being written now, or was torn by a kill: not an answer (yet)
-    objects, log.damaged_lines = json_objects(data[: data.rfind(b"\n") + 1])
+    objects, log.damaged_lines = read_lines(folder / ANSWERS_FILE)
     for found in objects:
         try:
             record = _record_from_json(found)
@@ -216,6 +209,18 @@ def read_run(folder: Path) -> RunLog:
             log.models[record.pane] = record.model
             log.load_failures.pop(record.pane, None)  # loaded after all, by a later attempt
     return log
+
+
+def read_lines(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """The JSON objects of a JSON-lines file written by a store, and how many lines were damaged; none when it
+    does not exist yet. A last line without its newline is being written now, or was torn by a kill: skipped."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return [], 0
+    except OSError as exc:
+        raise RunFolderError(f"{path}: unreadable ({exc.strerror or exc})") from None
+    return json_objects(data[: data.rfind(b"\n") + 1])
 
 
 def _record_from_json(data: Mapping[str, Any]) -> BatchRecord:
@@ -260,15 +265,14 @@ class BatchStore:
             raise RunFolderError(f"{folder} holds other files and no batch run: give a new or empty folder")
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
-        self._lock_file = _exclusive_lock(folder / LOCK_FILE)
+        self._lock_file = exclusive_lock(folder / LOCK_FILE)
         try:
             self.settings = self._settle(settings)
             self.log = read_run(folder)
-            self._file = _open_for_append(folder / ANSWERS_FILE)
+            self._answers = DurableLines(folder / ANSWERS_FILE)
         except BaseException:
             self._lock_file.close()
             raise
-        self._write_lock = threading.Lock()
 
     def _settle(self, wanted: RunSettings) -> RunSettings:
         recorded = _read_settings(self.folder)
@@ -289,13 +293,10 @@ class BatchStore:
 
     def write(self, record: BatchRecord) -> None:
         """Append one record; it is on disk when this returns."""
-        with self._write_lock:
-            self._file.write(json_line(record.to_json()).encode("utf-8"))
-            self._file.flush()
-            os.fsync(self._file.fileno())
+        self._answers.append(record.to_json())
 
     def close(self) -> None:
-        self._file.close()
+        self._answers.close()
         self._lock_file.close()  # closing the file releases its lock
 
     def __enter__(self) -> Self:
@@ -311,8 +312,28 @@ def _entries(folder: Path) -> list[Path]:
     return list(folder.iterdir()) if folder.is_dir() else []
 
 
-def _exclusive_lock(path: Path) -> IO[bytes]:
-    """An open file holding an exclusive lock on the run folder; ``RunFolderError`` when another run has it."""
+class DurableLines:
+    """A JSON-lines file appended to durably: each object flushed and fsynced before ``append`` returns, a
+    line torn by a kill cut off when it is opened. ``append`` may be called from several threads; one
+    process at a time should hold it (``exclusive_lock``)."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open_for_append(path)
+        self._write_lock = threading.Lock()
+
+    def append(self, data: dict[str, Any]) -> None:
+        with self._write_lock:
+            self._file.write(json_line(data).encode("utf-8"))
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def exclusive_lock(path: Path, command: str = "zhbench batch") -> IO[bytes]:
+    """An open file holding an exclusive lock on the run folder; ``RunFolderError`` when another ``command``
+    has it."""
     lock_file = path.open("ab")
     try:
         import fcntl
@@ -322,12 +343,12 @@ def _exclusive_lock(path: Path) -> IO[bytes]:
         fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         lock_file.close()
-        raise RunFolderError(f"{path.parent}: another zhbench batch is writing to it") from None
+        raise RunFolderError(f"{path.parent}: another {command} is writing to it") from None
     return lock_file
 
 
-def _open_for_append(path: Path) -> IO[bytes]:
-    """The answers file open for appending, a line torn by a kill first cut off (it is answered again)."""
+def open_for_append(path: Path) -> IO[bytes]:
+    """A JSON-lines file open for appending, a line torn by a kill first cut off (it is made again)."""
     answers = path.open("ab+")
     answers.seek(0)
     data = answers.read()
