@@ -19,6 +19,7 @@ from workbench import workers
 from workbench.screens.arena import ArenaScreen
 from workbench.screens.bench import BenchScreen
 from workbench.screens.leaderboard import LeaderboardScreen
+from workbench.screens.review import ReviewScreen
 from workbench.session.arena.rounds import Contender
 from workbench.session.bench import Bench
 from workbench.session.config import (
@@ -50,6 +51,7 @@ class ZhbenchApp(App[None]):
         memory_reader: workers.MemoryReader | None = None,
         device: str | None = None,
         arena_pool: list[Contender] | None = None,
+        review: Path | None = None,
     ) -> None:
         super().__init__()
         self.config = config or load_config()
@@ -72,6 +74,8 @@ class ZhbenchApp(App[None]):
         )
         #: ``zhbench arena``: the arena opens over the bench with this pool (empty: every model found, once found)
         self.arena_pool = arena_pool
+        #: ``zhbench arena --batch DIR``: the blind review of that batch run opens over the bench
+        self.review = review
 
     def get_default_screen(self) -> Screen[None]:
         return self.bench_screen
@@ -102,6 +106,8 @@ class ZhbenchApp(App[None]):
         self.rescan_models()
         if self.arena_pool:
             self.open_arena(self.arena_pool)
+        if self.review is not None:
+            self.push_screen(ReviewScreen(self.review))
 
     def exit(self, *args: Any, **kwargs: Any) -> None:
         """Stop every reply first, so no generating thread outlives the app by more than a token."""

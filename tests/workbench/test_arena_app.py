@@ -180,3 +180,37 @@ async def test_a_pair_that_does_not_fit_in_memory_together_is_not_loaded(
         assert "no pair drawn fits in memory" in refusal and "MB is free" in refusal.replace("MiB", "MB")
         assert "dialogbot" not in refusal and "chatyuan" not in refusal  # sizes, not names: still blind
         assert all(state.engine is None and state.loading is None for state in app.screen.bench.panes)
+
+
+async def test_a_batch_run_is_reviewed_blind_item_by_item_and_each_vote_stored(
+    make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path], tmp_path: Path
+) -> None:
+    from workbench.cli import main
+    from workbench.screens.review import ReviewScreen
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("你好\n今天天气怎么样？\n", encoding="utf-8")
+    models = [str(standin_dir("gpt2-dialogbot")), str(standin_dir("dialogpt-zh"))]
+    run = tmp_path / "run"
+    argv = ["batch", str(prompts), "--out", str(run), "--seed", "1", "--set", "max_new_tokens=6"]
+    assert main([*argv, "--model", models[0], "--model", models[1]]) == 0
+
+    app = make_app(review=run)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(lambda: isinstance(app.screen, ReviewScreen) and app.screen.pair is not None, what="review")
+        await pilot.pause()
+        shown = screen_text(app)
+        assert "item 1 of 2" in shown and title(app, "a") == "A · Model A"
+        assert not [name for name in ("gpt2", "dialogpt", str(tmp_path)) if name in shown], shown
+        first = app.screen.pair
+        await pilot.press("f7")  # a tie
+        await pilot.press("f5")  # one vote per item
+        with VoteStore.open() as store:
+            (battle,) = store.battles()
+        assert battle.verdict == "tie" and battle.anonymous
+        assert (battle.model_a.id, battle.model_b.id) == (first.answer_a.model, first.answer_b.model)
+        assert {battle.model_a.id, battle.model_b.id} == set(models)
+        assert battle.turns_a[-1] == {"role": "assistant", "content": first.answer_a.message.content}
+        assert title(app, "a") == f"A · {first.answer_a.model}"  # revealed
+        await pilot.press("ctrl+n")
+        assert "item 2 of 2" in screen_text(app) and title(app, "b") == "B · Model B"

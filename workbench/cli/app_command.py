@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from workbench.cli.common import Commands
+from workbench.cli.common import CommandError, Commands
 
 
 def add_app_options(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +36,12 @@ def register(commands: Commands) -> None:
         default=[],
         help="a model to draw from (folder, .pth file or hub id; repeatable; default: every model on this machine)",
     )
+    arena.add_argument(
+        "--batch",
+        type=Path,
+        metavar="DIR",
+        help="review the answers of this batch run instead: two models' answers to each item, blind, one vote each",
+    )
     arena.set_defaults(handler=cmd_arena)
 
 
@@ -43,6 +49,11 @@ def cmd_arena(args: argparse.Namespace) -> int:
     from workbench.app import ZhbenchApp
     from workbench.session.arena.rounds import Contender
 
+    if args.batch is not None:
+        if args.pool:
+            raise CommandError("--batch reviews a run's answers: it takes no --pool")
+        ZhbenchApp(review=args.batch, device=args.app_device).run()
+        return 0
     # named after the reveal as given, a folder by its name
     pool = [Contender(spec, Path(spec).name if Path(spec).exists() else spec) for spec in args.pool]
     ZhbenchApp(arena_pool=pool, device=args.app_device).run()
