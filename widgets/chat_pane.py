@@ -14,6 +14,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
+from textual.markup import escape as escape_markup
 from textual.timer import Timer
 from textual.widgets import Static
 
@@ -166,7 +167,8 @@ class ChatPane(Vertical, can_focus=True):
         self.set_model(*NO_MODEL)
 
     def set_model(self, title: str, detail: str) -> None:
-        self.border_title = f"{self.pane.upper()} · {visible_text(title)}"
+        # a border title is read as markup: a model's name or path is escaped to stay the text it is
+        self.border_title = f"{self.pane.upper()} · {escape_markup(visible_text(title))}"
         self.query_one(".pane-header", Static).update(literal(detail))
 
     def set_status(self, text: str | None, *, error: bool = False) -> None:

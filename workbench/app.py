@@ -11,6 +11,7 @@ from typing import Any
 
 from textual import on
 from textual.app import App
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
 
@@ -76,6 +77,19 @@ class ZhbenchApp(App[None]):
         self.arena_pool = arena_pool
         #: ``zhbench arena --batch DIR``: the blind review of that batch run opens over the bench
         self.review = review
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Textual's notification, plain text unless asked: a message carries names, paths, config values and
+        servers' errors, and ``[/]`` or ``[@click=app.quit]`` in one of them must show as written."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def get_default_screen(self) -> Screen[None]:
         return self.bench_screen

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from app_driver import models_loaded, replies_done, wait_until
 from textual import events
+from textual.content import Content
 
 from engines.registry import load_engine, write_standin
 from widgets.chat_pane import FLUSH_INTERVAL_S, ChatPane, MessageView, ReplyView
@@ -544,3 +545,19 @@ async def test_a_system_prompt_and_thinking_switch_set_in_the_dialog_reach_the_t
         await replies_done(app)
         reply = [m for m in read_session(app.bench.transcript.path).messages if m.pane == "a"][-1]
         assert reply.params["system_prompt"] == "你是一个简洁的助手。" and reply.params["enable_thinking"] is False
+
+
+async def test_markup_in_a_model_path_and_a_config_value_shows_as_written(
+    make_app: Callable[..., ZhbenchApp], tmp_path: Path
+) -> None:
+    folder = write_standin("gpt2-dialogbot", tmp_path / "[@click=app.quit]Q[/]")
+    config = Config(path=tmp_path / "config.toml", theme="[reverse]inject[/]")
+    app = make_app(config=config, preload={"a": str(folder)})
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a")
+        await pilot.pause()
+        pane = app.query_one("#pane-a", ChatPane)
+        # the title as drawn: the name, literally, not a clickable "Q"
+        assert Content.from_markup(pane.border_title).plain == f"A · {folder}"
+        assert any(n.message.startswith("unknown theme '[reverse]inject[/]'") for n in app._notifications)
+        assert all(not n.markup for n in app._notifications)  # shown as written

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workbench.cli.common import CommandError, Commands
+
+if TYPE_CHECKING:
+    from workbench.app import ZhbenchApp
 
 
 def add_app_options(parser: argparse.ArgumentParser) -> None:
@@ -21,8 +25,7 @@ def add_app_options(parser: argparse.ArgumentParser) -> None:
 def cmd_app(args: argparse.Namespace) -> int:
     from workbench.app import ZhbenchApp
 
-    ZhbenchApp(preload={"a": args.a, "b": args.b}, device=args.app_device).run()
-    return 0
+    return _run(ZhbenchApp(preload={"a": args.a, "b": args.b}, device=args.app_device))
 
 
 def register(commands: Commands) -> None:
@@ -52,9 +55,13 @@ def cmd_arena(args: argparse.Namespace) -> int:
     if args.batch is not None:
         if args.pool:
             raise CommandError("--batch reviews a run's answers: it takes no --pool")
-        ZhbenchApp(review=args.batch, device=args.app_device).run()
-        return 0
+        return _run(ZhbenchApp(review=args.batch, device=args.app_device))
     # named after the reveal as given, a folder by its name
     pool = [Contender(spec, Path(spec).name if Path(spec).exists() else spec) for spec in args.pool]
-    ZhbenchApp(arena_pool=pool, device=args.app_device).run()
-    return 0
+    return _run(ZhbenchApp(arena_pool=pool, device=args.app_device))
+
+
+def _run(app: ZhbenchApp) -> int:
+    """Run the app; its exit status: non-zero when it ended on an error (Textual prints the traceback)."""
+    app.run()
+    return app.return_code or 0
