@@ -561,3 +561,26 @@ async def test_markup_in_a_model_path_and_a_config_value_shows_as_written(
         assert Content.from_markup(pane.border_title).plain == f"A · {folder}"
         assert any(n.message.startswith("unknown theme '[reverse]inject[/]'") for n in app._notifications)
         assert all(not n.markup for n in app._notifications)  # shown as written
+
+
+async def test_a_message_for_both_panes_goes_to_neither_while_one_still_replies(
+    make_app: Callable[..., ZhbenchApp], two_long_talkers: dict[str, str]
+) -> None:
+    app = make_app(preload=two_long_talkers)
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a", "b")
+        app.bench.pane("a").params = app.bench.pane("a").params.with_overrides({"max_new_tokens": 100_000})
+        await send(pilot, app, "只问A", key="ctrl+t")  # pane A (the active one) replies at length
+        await wait_until(lambda: app.bench.pane("a").busy, what="A replying")
+        await send(pilot, app, "问两边")
+        assert app.bench.pane("b").history == []  # B did not get it alone
+        assert app.query_one(Composer).text == "问两边"  # kept, to send again
+        assert any(n.message.startswith("Nothing sent: pane A is still replying") for n in app._notifications)
+        await pilot.press("escape")
+        await replies_done(app)
+        for state in app.bench.panes:
+            state.params = state.params.with_overrides({"max_new_tokens": 8})
+        await send(pilot, app, "问两边")
+        await replies_done(app)
+        assert app.bench.pane("b").history[0]["content"] == "问两边"
+        assert app.bench.pane("a").history[-2]["content"] == "问两边"

@@ -271,9 +271,20 @@ class BenchScreen(Screen[None]):
             event.composer.text = event.text  # nothing was sent: give the text back
 
     def send(self, text: str, targets: list[str]) -> bool:
-        """Send ``text`` as the user's message to each target pane that can take it; whether any could."""
-        for pane in targets:
-            why = self.bench.why_not_ready(pane)
+        """Send ``text`` as the user's message to each target pane that can take it; whether any could.
+
+        A message for several panes goes to all of them or to none while one of them is still replying or
+        loading: sent to the others only, it would leave the conversations different from then on. A pane
+        with no model at all is left out (there is no conversation to keep in step).
+        """
+        reasons = {pane: self.bench.why_not_ready(pane) for pane in targets}
+        waiting = [pane for pane in targets if reasons[pane] is not None and self.bench.pane(pane).engine is not None]
+        waiting += [pane for pane in targets if self.bench.pane(pane).loading and pane not in waiting]
+        if len(targets) > 1 and waiting:
+            busy = ", ".join(f"pane {pane.upper()} {reasons[pane]}" for pane in waiting)
+            self.notify(f"Nothing sent: {busy}. Send again when it is done, so both stay in step.", severity="warning")
+            return False
+        for pane, why in reasons.items():
             if why is not None:
                 self.notify(f"Pane {pane.upper()} {why}.", severity="warning")
         jobs = self.bench.send(text, targets)
