@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -584,3 +585,21 @@ async def test_a_message_for_both_panes_goes_to_neither_while_one_still_replies(
         await replies_done(app)
         assert app.bench.pane("b").history[0]["content"] == "问两边"
         assert app.bench.pane("a").history[-2]["content"] == "问两边"
+
+
+async def test_at_80_by_24_the_panes_come_first_and_the_list_is_one_key_away(
+    make_app: Callable[..., ZhbenchApp], two_models: dict[str, str]
+) -> None:
+    app = make_app(preload=two_models)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await models_loaded(app, "a", "b")
+        await pilot.pause()
+        models = app.query_one("#models")
+        assert not models.display  # hidden below 110 columns
+        assert all(app.query_one(f"#pane-{pane}", ChatPane).size.width >= 38 for pane in "ab")
+        footer = "".join(re.findall(r"<text[^>]*>(.*?)</text>", app.export_screenshot())).replace("&#160;", " ")
+        assert "f9" in footer and "Models" in footer  # the key that brings the list back is on screen
+        await pilot.press("f9")
+        assert models.display and models.size.width <= 36
+        await send(pilot, app, "你好")
+        await replies_done(app)

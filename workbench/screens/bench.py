@@ -41,12 +41,20 @@ if TYPE_CHECKING:
     from workbench.app import ZhbenchApp
 
 
+#: the width (columns) from which the model list shows beside the panes
+NARROW_BELOW = 110
+
+
 class BenchScreen(Screen[None]):
     """Two models side by side, answering the same message at once."""
 
     COMMANDS: ClassVar = Screen.COMMANDS | {BenchCommands}
+    #: below 110 columns the screen is ``-narrow``: the model list hides (themes/zhbench.tcss), the footer
+    #: packs its keys closer
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]  # noqa: RUF012 (Textual's own declaration style)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", id="stop"),
+        Binding("f9", "toggle_models", "Models", id="toggle-models"),
         Binding("ctrl+r", "regenerate", "Regenerate", id="regenerate"),
         Binding("ctrl+l", "clear", "Clear", id="clear"),
         Binding("f2", "edit_params", "Parameters", id="params"),
@@ -54,7 +62,6 @@ class BenchScreen(Screen[None]):
         Binding("ctrl+o", "switch_pane", "Other pane", id="switch-pane", show=False),
         Binding("ctrl+s", "export", "Export", id="export"),
         Binding("ctrl+f", "find_model", "Find model", id="find-model", show=False),
-        Binding("f9", "toggle_models", "Models", id="toggle-models"),
         Binding("f3", "rescan", "Rescan", id="rescan", show=False),
     ]
 
@@ -106,6 +113,9 @@ class BenchScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         self._gone = True
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.query_one(Footer).compact = event.size.width < NARROW_BELOW
 
     def _screen_gone(self) -> bool:
         """Whether the screen is torn down: a worker may report while the app exits."""
