@@ -17,6 +17,7 @@ from textual.theme import Theme
 
 from themes import STYLESHEET, THEME_VARIABLE_DEFAULTS, THEMES
 from workbench import workers
+from workbench.paste import use_whole_paste_parser
 from workbench.screens.arena import ArenaScreen
 from workbench.screens.bench import BenchScreen
 from workbench.screens.leaderboard import LeaderboardScreen
@@ -55,6 +56,7 @@ class ZhbenchApp(App[None]):
         review: Path | None = None,
     ) -> None:
         super().__init__()
+        use_whole_paste_parser()
         self.config = config or load_config()
         self.exports_folder = exports_folder or exports_dir()
         self.demo_folder = demo_folder or demo_models_dir()
