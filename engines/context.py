@@ -8,11 +8,22 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
-from engines.types import Message
+from engines.types import ContextFit, Message
 
 T = TypeVar("T")
+
+
+class FittedIds(NamedTuple):
+    """A prompt's ids, and what of the conversation was left out to fit them in the context."""
+
+    ids: list[int]
+    dropped_messages: int = 0
+    truncated: bool = False
+
+    def fit(self, window: int) -> ContextFit:
+        return ContextFit(window, self.dropped_messages, self.truncated)
 
 
 def prompt_budget(context_length: int, max_new_tokens: int) -> int:

@@ -37,8 +37,20 @@ def validate_messages(history: object) -> list[Message]:
             raise HistoryError(f'message {index} has role {role!r}; expected "user" or "assistant"')
         if not isinstance(content, str):
             raise HistoryError(f'message {index} has no text "content"')
+        if not is_encodable(content):
+            raise HistoryError(f"message {index} is not valid Unicode text (it holds a lone surrogate)")
         messages.append({"role": role, "content": content})
     return messages
+
+
+def is_encodable(text: str) -> bool:
+    """Whether ``text`` is real Unicode text: a lone surrogate (from a JSON ``\\ud800`` escape, or bytes
+    that were not UTF-8 decoded with ``surrogateescape``) cannot be encoded, and tokenizers fail on it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -134,11 +146,37 @@ class StopReason(StrEnum):
 
 
 @dataclass(frozen=True)
+class ContextFit:
+    """How a conversation was fitted into a model's context: its window, and what did not fit in it."""
+
+    #: the tokens the model's input holds (an encoder-decoder model: its encoder's)
+    window: int
+    #: the oldest messages of the history left out (by the context, or by the family's own window of turns)
+    dropped_messages: int = 0
+    #: the newest message kept only its end
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
 class Prompt:
     """What a model is fed: for encoder-decoder models, the encoder input."""
 
     text: str
     input_ids: list[int]
+    #: None where the family has no window to fit (RWKV carries its state instead)
+    fit: ContextFit | None = field(default=None, kw_only=True)
+
+
+#: ``ReplyStats`` fields left out of ``to_dict`` at their default: the shape of every reply that does not
+#: think, whose counts are exact, or whose model fits no window (a server, RWKV) is unchanged
+_LEFT_OUT_AT_DEFAULT = (
+    "reasoning_tokens",
+    "estimated",
+    "context_tokens",
+    "context_window",
+    "dropped_messages",
+    "truncated",
+)
 
 
 @dataclass(frozen=True)
@@ -153,26 +191,59 @@ class ReplyStats:
     reasoning_tokens: int = 0
     #: the token counts are zhbench's estimate (a server that did not report its ``usage``)
     estimated: bool = False
+    #: the prompt's tokens and the model's window they were fitted into (``ContextFit``), where it has one
+    context_tokens: int | None = None
+    context_window: int | None = None
+    #: what of the conversation the prompt left out (``ContextFit``)
+    dropped_messages: int = 0
+    truncated: bool = False
+
+    @classmethod
+    def context_of(cls, prompt: Prompt | None) -> dict[str, Any]:
+        """The context fields of a reply to ``prompt`` (none where its family fits no window)."""
+        if prompt is None or prompt.fit is None:
+            return {}
+        fit = prompt.fit
+        return {
+            "context_tokens": len(prompt.input_ids),
+            "context_window": fit.window,
+            "dropped_messages": fit.dropped_messages,
+            "truncated": fit.truncated,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["stop_reason"] = self.stop_reason.value
-        # the shape of every reply that does not think, or whose counts are exact, unchanged
-        for flag in ("reasoning_tokens", "estimated"):
-            if not data[flag]:
-                del data[flag]
+        for name in _LEFT_OUT_AT_DEFAULT:
+            if not data[name]:
+                del data[name]
         return data
 
 
-def stats_summary(stats: Mapping[str, Any]) -> str:
-    """One line about a reply, from ``ReplyStats.to_dict()``: tokens, first-token time, speed, why it stopped."""
+def stats_summary(stats: Mapping[str, Any], params: Mapping[str, Any] | None = None) -> str:
+    """One line about a reply, from ``ReplyStats.to_dict()``: tokens, first-token time, speed, why it stopped,
+    the context it filled and what of the conversation did not fit; with the reply's
+    ``GenerationParams.to_dict()``, the seed it drew too, so that a sampled reply a person liked can be
+    drawn again (a greedy one needs none)."""
     ttft = stats.get("ttft_s")
     first = f"first after {ttft:.2f}s" if isinstance(ttft, (int, float)) else "no token"
     thinking = stats.get("reasoning_tokens")
     tokens = f"{stats.get('new_tokens', 0)} tokens" + (f" ({thinking} thinking)" if thinking else "")
     if stats.get("estimated"):
         tokens = f"~{tokens} (estimated)"
-    return f"{tokens} · {first} · {stats.get('tokens_per_s', 0.0):.1f} tok/s · {stats.get('stop_reason', '?')}"
+    parts = [tokens, first, f"{stats.get('tokens_per_s', 0.0):.1f} tok/s", str(stats.get("stop_reason", "?"))]
+    if stats.get("context_window"):
+        parts.append(f"ctx {stats.get('context_tokens', 0)}/{stats['context_window']}")
+    dropped = stats.get("dropped_messages")
+    cut = [f"dropped {dropped} earlier message{'s' if dropped != 1 else ''}"] if dropped else []
+    if stats.get("truncated"):
+        cut.append("message truncated")
+    if cut:  # the model did not see the whole conversation: say so wherever the reply is shown
+        parts.append("context: " + ", ".join(cut))
+    seed = params.get("seed") if params and not params.get("greedy") else None
+    if seed is not None:
+        parts.append(f"seed {seed}")
+    return " · ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ class ZhbenchApp(App[None]):
             self.theme = self.config.theme
         else:
             self.notify(f"unknown theme {self.config.theme!r} in the config; using zhbench-dark", severity="warning")
-            self.theme = "zhbench-dark"
+            self.theme = self.config.theme = "zhbench-dark"  # in effect; the file keeps its value until a switch
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self.config.keymap:
             self.set_keymap(self.config.keymap)
@@ -172,6 +172,10 @@ class ZhbenchApp(App[None]):
         return bench.held_memory()
 
     def _theme_changed(self, theme: Theme) -> None:
+        """Remember a theme the person switched to. The signal also announces, a moment after mount, the
+        theme set from the config: that one is no change, and the config file is left as it is."""
+        if theme.name == self.config.theme:
+            return
         problem = remember_theme(self.config, theme.name)
         if problem:
             self.notify(problem, severity="warning")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engines.api import FamilySpec
-from engines.context import fit_newest_in_steps, prompt_budget
+from engines.context import FittedIds, fit_newest_in_steps, prompt_budget
 from engines.errors import ModelLoadError
 from engines.local.checkpoints import config_model_type
 from engines.local.transformers import CausalLMEngine, checked_tokenizer
@@ -30,7 +30,7 @@ def dialogpt_defaults() -> GenerationParams:
     return GenerationParams(greedy=True, max_new_tokens=MAX_TOTAL_LENGTH)
 
 
-def dialogpt_input_ids(utterances: Sequence[Sequence[int]], *, eos_id: int, max_prompt_tokens: int) -> list[int]:
+def dialogpt_input_ids(utterances: Sequence[Sequence[int]], *, eos_id: int, max_prompt_tokens: int) -> FittedIds:
     """Every utterance followed by ``<eos>``, oldest first.
 
     Deviation: upstream lets the history grow until GPT-2 runs out of positions and crashes; here the
@@ -49,9 +49,10 @@ def dialogpt_input_ids(utterances: Sequence[Sequence[int]], *, eos_id: int, max_
     ids: list[int] = []
     for utterance in utterances[start:]:
         ids += [*utterance, eos_id]
-    if len(ids) > max_prompt_tokens:
-        ids = [*list(utterances[-1])[-(max_prompt_tokens - 1) :], eos_id] if max_prompt_tokens > 1 else [eos_id]
-    return ids
+    if len(ids) <= max_prompt_tokens:
+        return FittedIds(ids, start)
+    ids = [*list(utterances[-1])[-(max_prompt_tokens - 1) :], eos_id] if max_prompt_tokens > 1 else [eos_id]
+    return FittedIds(ids, count - 1, truncated=True)
 
 
 class DialogptZhEngine(CausalLMEngine):
@@ -82,12 +83,12 @@ class DialogptZhEngine(CausalLMEngine):
 
     def build_prompt(self, history: list[Message], params: GenerationParams) -> Prompt:
         eos = self.tokenizer.eos_token_id
-        ids = dialogpt_input_ids(
+        fitted = dialogpt_input_ids(
             [self.utterance_ids(m) for m in history],
             eos_id=eos,
             max_prompt_tokens=prompt_budget(self.max_positions, params.max_new_tokens),
         )
-        return Prompt(self.decode_text(ids), ids)
+        return Prompt(self.decode_text(fitted.ids), fitted.ids, fit=fitted.fit(self.max_positions))
 
     def reply_end_ids(self) -> frozenset[int]:
         return frozenset({self.tokenizer.eos_token_id})

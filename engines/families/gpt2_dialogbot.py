@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engines.api import FamilySpec
-from engines.context import fit_newest, prompt_budget
+from engines.context import FittedIds, fit_newest, prompt_budget
 from engines.errors import ModelLoadError
 from engines.local.checkpoints import config_model_type
 from engines.local.transformers import CausalLMEngine, checked_tokenizer
@@ -35,7 +35,7 @@ def dialogbot_defaults() -> GenerationParams:
 
 def dialogbot_input_ids(
     utterances: Sequence[Sequence[int]], *, cls_id: int, sep_id: int, max_prompt_tokens: int
-) -> list[int]:
+) -> FittedIds:
     """``[CLS] u1 [SEP] u2 [SEP] u3 [SEP]`` over the newest ``MAX_HISTORY_LEN`` utterances.
 
     Deviation: upstream never trims and crashes once the sequence passes ``n_positions``; here the
@@ -51,10 +51,11 @@ def dialogbot_input_ids(
 
     window = fit_newest(list(utterances[-MAX_HISTORY_LEN:]), lambda w: len(encoded(w)) <= max_prompt_tokens)
     ids = encoded(window)
-    if len(ids) > max_prompt_tokens:
-        keep = max(max_prompt_tokens - 2, 0)
-        ids = [cls_id, *list(window[-1])[len(window[-1]) - keep :], sep_id]
-    return ids
+    dropped = len(utterances) - len(window)
+    if len(ids) <= max_prompt_tokens:
+        return FittedIds(ids, dropped)
+    keep = max(max_prompt_tokens - 2, 0)
+    return FittedIds([cls_id, *list(window[-1])[len(window[-1]) - keep :], sep_id], dropped, truncated=True)
 
 
 class Gpt2DialogbotEngine(CausalLMEngine):
@@ -78,13 +79,14 @@ class Gpt2DialogbotEngine(CausalLMEngine):
         return dialogbot_defaults()
 
     def build_prompt(self, history: list[Message], params: GenerationParams) -> Prompt:
-        ids = dialogbot_input_ids(
+        fitted = dialogbot_input_ids(
             [self.utterance_ids(m) for m in history],
             cls_id=self.tokenizer.cls_token_id,
             sep_id=self.tokenizer.sep_token_id,
             max_prompt_tokens=prompt_budget(self.max_positions, params.max_new_tokens),
         )
-        return Prompt("".join(self.tokenizer.convert_ids_to_tokens(ids)), ids)
+        text = "".join(self.tokenizer.convert_ids_to_tokens(fitted.ids))
+        return Prompt(text, fitted.ids, fit=fitted.fit(self.max_positions))
 
     def reply_end_ids(self) -> frozenset[int]:
         return frozenset({self.tokenizer.sep_token_id})

@@ -27,10 +27,13 @@ def folder_size(path: Path) -> int:
     seen: set[Path] = set()
     total = 0
     for item in path.rglob("*"):
-        target = item.resolve()
-        if target.is_file() and target not in seen:
-            seen.add(target)
-            total += target.stat().st_size
+        try:
+            target = item.resolve(strict=True)
+            if target.is_file() and target not in seen:
+                seen.add(target)
+                total += target.stat().st_size
+        except (OSError, RuntimeError):  # a dangling link, or a symlink loop (RuntimeError before Python 3.13)
+            continue
     return total
 
 

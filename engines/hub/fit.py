@@ -267,6 +267,8 @@ def rwkv_stages(strategy: str, n_layer: int) -> list[tuple[str, str, bool]]:
     ``head``), as rwkv 0.8's ``RWKV.__init__`` assigns them (``*N`` fixed counts, the rest shared out,
     ``*N+`` streamed layers counted on the stage's device)."""
     stages = [stage.split() for stage in strategy.split("->")]
+    if any(len(stage) < 2 or stage[1].removesuffix("i8") not in ("fp32", "fp16", "bf16") for stage in stages):
+        raise ValueError(f"not an RWKV strategy zhbench can estimate: {strategy!r}")
     slots = n_layer + 1
     plan = [0] * len(stages)
     allocated, free_slots, stream = 0, 0, -1

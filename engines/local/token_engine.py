@@ -208,6 +208,7 @@ class TokenEngine(ABC):
                 total_s=total,
                 stop_reason=reason,
                 reasoning_tokens=thinking_tokens if reasoning else 0,
+                **ReplyStats.context_of(prompt),
             )
             raw = text if reasoning else None
             return Reply(self.family, answer, params, stats, error, list(output_ids), prompt, reasoning, raw)

@@ -104,7 +104,9 @@ def random_gpt2_state(config: dict[str, Any]) -> dict[str, torch.Tensor]:
 
     torch.manual_seed(0)
     known = {k: v for k, v in config.items() if k not in ("architectures", "bos_token_id", "eos_token_id")}
-    model = GPT2LMHeadModel(GPT2Config(**known))
+    # The weights do not depend on the end ids, and GPT2Config's default ones (50256) lie outside a
+    # stand-in's vocabulary: transformers would warn about them on every make-tiny.
+    model = GPT2LMHeadModel(GPT2Config(**known, bos_token_id=None, eos_token_id=None))
     with torch.no_grad():
         model.transformer.wpe.weight.normal_(0.0, 0.1)
     return model.state_dict()

@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run Chinese chat models locally and compare them. With no command, opens the app.",
     )
     parser.set_defaults(command=None)
+    parser.add_argument("--version", action=_ShowVersion)
     app_command.add_app_options(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     models.register(commands)
@@ -45,6 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     hub.register(commands)
     batch.register(commands)
     return parser
+
+
+class _ShowVersion(argparse.Action):
+    """``--version``: the installed package's version, looked up only when asked for (a metadata scan)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **_: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print zhbench's version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib.metadata import version
+
+        print(f"zhbench {version('zhbench')}")
+        parser.exit()
 
 
 if __name__ == "__main__":

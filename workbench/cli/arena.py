@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench.cli.common import CommandError, Commands, write_stdout
+from workbench.cli.common import CommandError, Commands, write_output, write_stdout
 from workbench.session.arena.board_text import leaderboard_text
 from workbench.session.safe_text import json_text
 
@@ -85,17 +84,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def cmd_votes_export(args: argparse.Namespace) -> int:
     from workbench.session.arena.fastchat import to_fastchat_json
-    from workbench.session.transcripts import write_atomically
 
-    text = to_fastchat_json(_stored_battles())
-    if args.output is None:
-        write_stdout(text)
-        return 0
-    try:
-        write_atomically(args.output, text)
-    except OSError as exc:
-        raise CommandError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
-    print(f"wrote {args.output}", file=sys.stderr)
+    write_output(args.output, to_fastchat_json(_stored_battles()))
     return 0
 
 

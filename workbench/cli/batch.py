@@ -24,7 +24,7 @@ from workbench.cli.common import (
     load,
     param_options,
     params,
-    write_stdout,
+    write_output,
 )
 from workbench.session.model_specs import SPEC_HELP
 from workbench.session.safe_text import visible_text
@@ -232,17 +232,11 @@ def _settings(
 
 def cmd_report(args: argparse.Namespace) -> int:
     from workbench.session.batch.report import build_report, render
-    from workbench.session.transcripts import write_atomically
 
     if args.model or args.builtin or args.judge:
         raise CommandError("batch report takes a run folder only (no --model, --builtin or --judge)")
     form = args.format or _format_of(args.output)
-    text = render(build_report(args.run_dir), form)
-    if args.output is None:
-        write_stdout(text)
-    else:
-        write_atomically(args.output, text)
-        print(f"wrote {args.output}", file=sys.stderr)
+    write_output(args.output, render(build_report(args.run_dir), form))
     return 0
 
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import sys
 from pathlib import Path
 
 from engines.api import MessagesInspecting, PromptInspecting
-from engines.types import Message
+from engines.types import Message, is_encodable
 from workbench.cli.common import (
     EXIT_INTERRUPTED,
     CommandError,
     Commands,
+    command_line_text,
     load,
     model_options,
     param_options,
@@ -50,8 +53,8 @@ def register(commands: Commands) -> None:
 
 
 def cmd_prompt(args: argparse.Namespace) -> int:
+    history = read_history(args.history, answerable=True)  # a bad file is refused before a model loads
     engine = load(args)
-    history = read_history(args.history, answerable=True)
     if isinstance(engine, MessagesInspecting):  # a server builds the prompt itself: it has no ids to show
         messages = engine.messages_for(history, params(engine, args))
         shown_messages = {"family": engine.family, "messages": messages} if args.json else messages
@@ -70,9 +73,9 @@ def cmd_prompt(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    history = read_history(args.history) if args.history else []  # refused before a model loads
+    history.append({"role": "user", "content": command_line_text(args.text, "TEXT")})
     engine = load(args)
-    history = read_history(args.history) if args.history else []
-    history.append({"role": "user", "content": args.text})
     settings = params(engine, args)
     if args.json:
         reply = engine.reply(history, settings)
@@ -82,25 +85,35 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if reply.stats.stop_reason.value == "cancelled" else 0
 
 
+#: the commands ``chat`` itself answers (a model's own commands are listed apart and go to the model)
+CHAT_COMMANDS = {"/help": "list the commands", "/reset": "clear the conversation"}
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     engine = load(args)
     settings = params(engine, args)
     info = engine.describe()
     print(f"{info.family} · {info.path or info.details.get('base_url')} · {info.placement()}")
-    print("Enter sends · /reset clears the conversation · Ctrl+C stops a reply · Ctrl+D quits")
-    commands = engine.chat_commands()
-    if commands:
-        print("Model commands: " + " · ".join(f"{command} ({meaning})" for command, meaning in commands.items()))
+    print("Enter sends · /help lists the commands · Ctrl+C stops a reply · Ctrl+D quits")
+    model_commands = engine.chat_commands()
+    if model_commands:
+        print("Model commands: " + _command_list(model_commands))
+    _keep_undecodable_input()
     history: list[Message] = []
     while True:
         try:
             text = input("user> ")
-        except EOFError:
-            print()
+        except (EOFError, KeyboardInterrupt):
+            print()  # the shell's prompt starts on a line of its own
             return 0
-        except KeyboardInterrupt:
-            print()
-            return 0
+        if not is_encodable(text):
+            print("(not sent: that line is not valid UTF-8 text)")
+            continue
+        if text.strip() == "/help":
+            print("Commands: " + _command_list(CHAT_COMMANDS))
+            if model_commands:
+                print("Model commands: " + _command_list(model_commands))
+            continue
         if text.strip() == "/reset":
             history.clear()
             print("(conversation cleared)")
@@ -109,3 +122,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
         print("bot> ", end="", flush=True)
         reply = stream_to_stdout(engine, history, settings)
         history.append({"role": "assistant", "content": reply.history_content})
+
+
+def _command_list(commands: dict[str, str]) -> str:
+    return " · ".join(f"{command} ({meaning})" for command, meaning in commands.items())
+
+
+def _keep_undecodable_input() -> None:
+    """Decode stdin so that bytes that are not UTF-8 come through as lone surrogates, one line at a time:
+    strict decoding would raise out of ``input`` and end the chat, losing the conversation."""
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="surrogateescape")

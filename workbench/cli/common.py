@@ -11,7 +11,7 @@ from typing import Any
 
 from engines.api import ChatEngine, ReplyStream, default_params
 from engines.errors import GenerationError, ZhbenchError
-from engines.types import GenerationParams, Message, Reply, stats_summary
+from engines.types import GenerationParams, Message, Reply, is_encodable, stats_summary
 from workbench.session.model_specs import SPEC_HELP
 from workbench.session.safe_text import visible_text
 
@@ -122,10 +122,18 @@ def params(engine: ChatEngine, args: argparse.Namespace) -> GenerationParams:
     if args.system is not None:
         if not hasattr(chosen, "system_prompt"):
             raise CommandError(f"--system: {engine.family} has no system prompt (its prompt format has none)")
-        overrides["system_prompt"] = args.system
+        overrides["system_prompt"] = command_line_text(args.system, "--system")
     chosen = chosen.with_overrides(overrides)
     chosen.validate()
     return chosen
+
+
+def command_line_text(text: str, name: str) -> str:
+    """``text`` as given on the command line, refused when its bytes were not UTF-8 (Python keeps such
+    bytes as lone surrogates, which no tokenizer or server takes)."""
+    if not is_encodable(text):
+        raise CommandError(f"{name} is not valid UTF-8 text")
+    return text
 
 
 def read_history(path: Path, *, answerable: bool = False) -> list[Message]:
@@ -140,6 +148,8 @@ def read_history(path: Path, *, answerable: bool = False) -> list[Message]:
         raise CommandError(f"{path}: unreadable history file ({exc})") from None
     except json.JSONDecodeError as exc:
         raise CommandError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:  # the decoder recurses once per level of nesting
+        raise CommandError(f"{path}: not a history (its JSON is nested too deeply)") from None
     try:
         return (validate_history if answerable else validate_messages)(data)
     except ZhbenchError as exc:
@@ -167,7 +177,7 @@ def stream_to_stdout(engine: ChatEngine, history: list[Message], settings: Gener
     if reply.stats.stop_reason.value == "cancelled":
         sys.stdout.write(" [stopped]")
     sys.stdout.write("\n")
-    print(f"[{stats_summary(reply.stats.to_dict())}]", file=sys.stderr)
+    print(f"[{stats_summary(reply.stats.to_dict(), reply.params.to_dict())}]", file=sys.stderr)
     return reply
 
 
@@ -200,3 +210,18 @@ def write_stdout(text: str) -> None:
         # What could not be written would be flushed again at exit, and fail again: send it nowhere.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise CommandError(f"cannot write to stdout ({exc.strerror or exc})") from None
+
+
+def write_output(path: Path | None, text: str) -> None:
+    """Write ``text`` to the file ``path`` (whole or not at all: a full disk leaves no half file), or to
+    stdout when there is none; a failure is one clear error."""
+    from workbench.session.transcripts import write_atomically
+
+    if path is None:
+        write_stdout(text)
+        return
+    try:
+        write_atomically(path, text)
+    except OSError as exc:
+        raise CommandError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    print(f"wrote {path}", file=sys.stderr)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from workbench.cli.common import CommandError, Commands, write_stdout
+from workbench.cli.common import Commands, write_output
 from workbench.session.transcripts import TranscriptError
 
 
@@ -63,16 +62,8 @@ def cmd_transcripts(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from workbench.session.config import transcripts_dir
-    from workbench.session.transcripts import find_session, to_json_text, to_markdown, write_atomically
+    from workbench.session.transcripts import find_session, to_json_text, to_markdown
 
     session = find_session(transcripts_dir(), args.session)
-    text = to_markdown(session) if args.format == "md" else to_json_text(session)
-    if args.output is None:
-        write_stdout(text)
-        return 0
-    try:
-        write_atomically(args.output, text)
-    except OSError as exc:
-        raise CommandError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
-    print(f"wrote {args.output}", file=sys.stderr)
+    write_output(args.output, to_markdown(session) if args.format == "md" else to_json_text(session))
     return 0

@@ -7,8 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from workbench.cli.common import Commands
+from workbench.cli.common import CommandError, Commands
 from workbench.session.byte_sizes import format_bytes
+from workbench.session.model_rows import ModelRow
 
 
 def register(commands: Commands) -> None:
@@ -17,9 +18,12 @@ def register(commands: Commands) -> None:
     models.add_argument("--dir", action="append", type=Path, default=[], help="also look in this folder (repeatable)")
     models.set_defaults(handler=cmd_models)
 
-    tiny = commands.add_parser("make-tiny", help="write a tiny random-weight stand-in of a family")
-    tiny.add_argument("family", metavar="FAMILY")
-    tiny.add_argument("dir", metavar="DIR", type=Path)
+    tiny = commands.add_parser(
+        "make-tiny", help="write a tiny random-weight stand-in of a family", formatter_class=_FamiliesListed
+    )
+    tiny.add_argument("family", metavar="FAMILY", help="a registered family (listed below)")
+    tiny.add_argument("dir", metavar="DIR", type=Path, help="the folder to write, new or empty")
+    tiny.add_argument("--force", action="store_true", help="write into DIR even though it holds files")
     tiny.add_argument(
         "--weights", metavar="FORMAT", help="weights file format, as the family allows: bin, safetensors, pth "
         "(default: the published one)"
@@ -41,21 +45,75 @@ def cmd_models(args: argparse.Namespace) -> int:
     listings = list_server_models(load_config().servers)
     for problem in server_problems(listings):  # after a few seconds at most: a warning, not a failure
         print(f"zhbench: warning: {problem}", file=sys.stderr)
-    rows = [row for row in rows_on_offer(local_models(args.dir), gpu=False) if row.source != "demo"]
-    rows += server_rows(listings)
+    offered = rows_on_offer(local_models(args.dir), gpu=False)
+    rows = [row for row in offered if row.source != "demo"] + server_rows(listings)
     if args.json:
         print(json.dumps([row.to_json() for row in rows], ensure_ascii=False, indent=2))
         return 0
-    for row in rows:
-        where = row.base_url or (str(row.path) if row.path else "not downloaded")
-        size = format_bytes(row.size_bytes) if row.size_bytes is not None else ""
-        print(f"{row.family:<15} {row.id:<42} {size:>10}  {where}")
+    # the demos too, as the app lists them: what a newcomer can try without downloading anything
+    shown = rows + [row for row in offered if row.source == "demo"]
+    print(f"{'FAMILY':<15} {'MODEL':<42} {'PARAMS':>6}  {'LICENCE':<10} {'MODELSCOPE':<22} {'ON DISK':>10}  WHERE")
+    for row in shown:
+        print(
+            f"{row.family:<15} {row.id:<42} {_parameters(row.parameters):>6}  {_licence(row):<10} "
+            f"{_modelscope(row):<22} {format_bytes(row.size_bytes) if row.size_bytes else '':>10}  {_where(row)}"
+        )
     return 0
+
+
+def _parameters(count: int | None) -> str:
+    if count is None:
+        return ""
+    return f"{count / 1e9:.1f}B" if count >= 1e9 else f"{count / 1e6:.0f}M"
+
+
+def _licence(row: ModelRow) -> str:
+    """A catalog row's licence, ``?`` where it is not confirmed (left to the model card)."""
+    if row.source != "catalog":
+        return ""
+    return row.licence or "?"
+
+
+def _modelscope(row: ModelRow) -> str:
+    """A catalog row's ModelScope id where it differs from the Hugging Face one, ``same id`` where it does
+    not, ``—`` where the model is not on ModelScope."""
+    if row.source != "catalog":
+        return ""
+    if row.modelscope_id is None:
+        return "—"
+    return "same id" if row.modelscope_id == row.id else row.modelscope_id
+
+
+def _where(row: ModelRow) -> str:
+    if row.source == "demo":
+        return "tiny random weights, written when the app first opens it"
+    return row.base_url or (str(row.path) if row.path else "not downloaded")
+
+
+class _FamiliesListed(argparse.HelpFormatter):
+    """``make-tiny --help`` (and its usage line after a mistake) ending with the families it can write:
+    read from the registry only when shown, since building the parser must not import every family."""
+
+    def format_help(self) -> str:
+        from engines.registry import families
+
+        # each family shown as a positional argument is: its name, then its line of help
+        rows = [
+            argparse.Action([], name, help=f"{spec.summary} ({', '.join(spec.standin_formats)})".replace("%", "%%"))
+            for name, spec in families().items()
+            if spec.standin is not None
+        ]
+        self.start_section("families (and their weight formats, the published one first)")
+        self.add_arguments(rows)
+        self.end_section()
+        return super().format_help()
 
 
 def cmd_make_tiny(args: argparse.Namespace) -> int:
     from engines.registry import write_standin
 
+    if not args.force and args.dir.is_dir() and any(args.dir.iterdir()):
+        raise CommandError(f"{args.dir} is not empty: give --force to write the stand-in into it anyway")
     options = {name: value for name in ("template", "tokenizer") if (value := getattr(args, name)) is not None}
     path = write_standin(args.family, args.dir, args.weights, options)
     print(f"wrote a tiny random-weight {args.family} stand-in to {path}")

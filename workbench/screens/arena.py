@@ -15,15 +15,9 @@ import random
 from collections.abc import Sequence
 from typing import ClassVar
 
-from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header
 
-from widgets.chat_pane import ChatPane
-from widgets.composer import Composer
-from widgets.gpu_meter import GpuMeter
 from workbench import workers
 from workbench.commands import ArenaCommands
 from workbench.screens.bench import BenchScreen
@@ -31,6 +25,14 @@ from workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, Contender,
 from workbench.session.arena.votes import Battle, Verdict, VoteStore
 from workbench.session.bench import Bench
 
+#: one key per vote, in the arena and in a batch review (priority: the composer's text area has F6 and F7 of
+#: its own, select line and select all)
+VOTE_BINDINGS: tuple[BindingType, ...] = (
+    Binding("f5", "vote('a')", "A better", id="vote-a", priority=True),
+    Binding("f6", "vote('b')", "B better", id="vote-b", priority=True),
+    Binding("f7", "vote('tie')", "Tie", id="vote-tie", priority=True),
+    Binding("f8", "vote('bothbad')", "Both bad", id="vote-bothbad", priority=True),
+)
 #: what each pane is called until the vote
 BLIND_NAMES = {"a": "Model A", "b": "Model B"}
 VOTE_KEYS = "F5 A better · F6 B better · F7 tie · F8 both bad"
@@ -42,16 +44,13 @@ class ArenaScreen(BenchScreen):
     """Blind battles between two models of ``pool``, each vote stored in the vote database."""
 
     SUB_TITLE = "arena · blind"
+    SHOWS_MODEL_LIST = False
     COMMANDS: ClassVar = Screen.COMMANDS | {ArenaCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", id="stop"),
         Binding("ctrl+r", "regenerate", "Regenerate", id="regenerate"),
         Binding("ctrl+o", "switch_pane", "Other pane", id="switch-pane", show=False),
-        # priority: the composer's text area has F6 and F7 of its own (select line, select all)
-        Binding("f5", "vote('a')", "A better", id="vote-a", priority=True),
-        Binding("f6", "vote('b')", "B better", id="vote-b", priority=True),
-        Binding("f7", "vote('tie')", "Tie", id="vote-tie", priority=True),
-        Binding("f8", "vote('bothbad')", "Both bad", id="vote-bothbad", priority=True),
+        *VOTE_BINDINGS,
         Binding("ctrl+n", "new_round", "New round", id="new-round"),
         Binding("ctrl+b", "leave", "Bench", id="leave-arena"),
     ]
@@ -70,18 +69,6 @@ class ArenaScreen(BenchScreen):
         self.rng = rng or random.Random()
         self.pair: tuple[Contender, Contender] | None = None
         self.revealed = False
-
-    # --- layout: the bench without its model list ---------------------------------------------------
-
-    def compose(self) -> ComposeResult:
-        yield Header(show_clock=False, icon="⚖")
-        with Horizontal(id="body"):
-            for name in self.bench.names:
-                yield ChatPane(name, id=f"pane-{name}")
-        with Vertical(id="bottom"):
-            yield Composer(id="composer")
-            yield GpuMeter(id="meter")
-            yield Footer()
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._start)

@@ -66,6 +66,8 @@ class BenchScreen(Screen[None]):
     ]
 
     app: ZhbenchApp
+    #: the model list beside the panes (the blind arena has none: it would say what is on offer)
+    SHOWS_MODEL_LIST: ClassVar[bool] = True
 
     def __init__(self, bench: Bench, *, preload: dict[str, str], offer_demos: bool) -> None:
         super().__init__()
@@ -85,7 +87,8 @@ class BenchScreen(Screen[None]):
         # leaves them alone (Textual renders every widget whose container overlaps a change).
         yield Header(show_clock=False, icon="⚖")
         with Horizontal(id="body"):
-            yield ModelList(id="models")
+            if self.SHOWS_MODEL_LIST:
+                yield ModelList(id="models")
             for name in self.bench.names:
                 yield ChatPane(name, id=f"pane-{name}")
         with Vertical(id="bottom"):

@@ -20,6 +20,7 @@ from textual.widgets import Footer, Header, Static
 
 from engines.types import stats_summary
 from widgets.chat_pane import ChatPane
+from workbench.screens.arena import VOTE_BINDINGS, VOTE_KEYS
 from workbench.session.arena.leaks import maker_names
 from workbench.session.arena.rounds import VERDICT_NAMES
 from workbench.session.arena.votes import ArenaDataError, Verdict, VoteStore
@@ -29,7 +30,6 @@ from workbench.session.batch.store import AnswerRecord, RunLog
 if TYPE_CHECKING:
     from workbench.app import ZhbenchApp
 
-VOTE_KEYS = "F5 A better · F6 B better · F7 tie · F8 both bad"
 
 
 class ReviewScreen(Screen[None]):
@@ -37,10 +37,7 @@ class ReviewScreen(Screen[None]):
 
     SUB_TITLE = "batch review · blind"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f5", "vote('a')", "A better", id="review-vote-a", priority=True),
-        Binding("f6", "vote('b')", "B better", id="review-vote-b", priority=True),
-        Binding("f7", "vote('tie')", "Tie", id="review-vote-tie", priority=True),
-        Binding("f8", "vote('bothbad')", "Both bad", id="review-vote-bothbad", priority=True),
+        *VOTE_BINDINGS,
         Binding("ctrl+n", "next", "Next item", id="review-next"),
         Binding("ctrl+b", "app.pop_screen", "Bench", id="review-leave"),
     ]

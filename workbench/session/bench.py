@@ -216,7 +216,7 @@ class Bench:
             return None
         stopped = reply.stats.stop_reason is StopReason.CANCELLED
         self._record(self._reply_record(state, reply.text, partial=reply.partial, reply=reply))
-        stats = stats_summary(reply.stats.to_dict())
+        stats = stats_summary(reply.stats.to_dict(), reply.params.to_dict())
         entry = ShownEntry("assistant", reply.text, stats, stopped, reasoning=reply.reasoning)
         return self._end_reply(state, entry, reply.history_content)
 
@@ -227,7 +227,11 @@ class Bench:
             return None
         text = partial.text if partial else state.reply.text
         reasoning = partial.reasoning if partial else state.reply.reasoning
-        stats = stats_summary(partial.stats.to_dict()) if partial else "no stats: the reply failed before it began"
+        stats = (
+            stats_summary(partial.stats.to_dict(), partial.params.to_dict())
+            if partial
+            else "no stats: the reply failed before it began"
+        )
         self._record(self._reply_record(state, text, partial=True, reply=partial, error=error, reasoning=reasoning))
         return self._end_reply(state, ShownEntry("assistant", text, stats, error=error, reasoning=reasoning), None)
 
@@ -243,11 +247,16 @@ class Bench:
         return entry
 
     def stop(self, names: Sequence[str]) -> None:
-        """Ask the replies underway in ``names`` to stop (each ends within one token or chunk)."""
+        """Ask the replies underway in ``names`` to stop (each ends within one token or chunk), recording
+        what each has said so far: the app may exit before a reply reports its end (Ctrl+Q mid-reply),
+        and the last checkpoint can be up to ``CHECKPOINT_INTERVAL_S`` old."""
         for name in names:
-            underway = self.pane(name).reply
+            state = self.pane(name)
+            underway = state.reply
             if underway is not None:
                 underway.cancel.set()
+                if underway.text or underway.reasoning:
+                    self._record(self._reply_record(state, underway.text, partial=True, reasoning=underway.reasoning))
 
     def _reply_record(
         self,

@@ -112,7 +112,12 @@ def load_config(path: Path | None = None) -> Config:
 
     config.theme = read("theme", DEFAULT_THEME, lambda v: isinstance(v, str), "a string")
     config.model_dirs = [Path(d).expanduser() for d in read("model_dirs", [], _list_of(str), "a list of folders")]
-    config.keymap = dict(read("keymap", {}, _table_of(str), 'a table of binding-id = "keys"'))
+    for binding, keys in read("keymap", {}, _table_of(str), 'a table of binding-id = "keys"').items():
+        problem = key_problem(keys)
+        if problem is None:
+            config.keymap[binding] = keys
+        else:  # a binding with a key no terminal sends would leave its action with no key at all
+            config.problems.append(f"{path}: keymap {binding} = {keys!r}: {problem}; its default key is kept")
     params = read("params", {}, _table_of(dict), "tables of [params.FAMILY] settings")
     config.params = {family: dict(values) for family, values in params.items()}
     config.strategies = dict(read("strategy", {}, _table_of(str), 'a table of model = "strategy"'))
@@ -120,6 +125,27 @@ def load_config(path: Path | None = None) -> Config:
     config.problems += [f"{path}: {problem}" for problem in problems]
     config.maker_names = list(read("maker_names", [], _list_of(str), "a list of names"))
     return config
+
+
+#: the modifiers Textual writes before a key's name
+KEY_MODIFIERS = ("ctrl", "shift", "alt", "meta", "super", "hyper")
+#: a key as Textual names it: one character, or a lower-case name (``f10``, ``pageup``, ``question_mark``)
+_KEY_NAME = re.compile(r"\S|[a-z][a-z0-9_]*")
+
+
+def key_problem(keys: str) -> str | None:
+    """Why a keymap value is not keys Textual can bind, or None. The value is keys separated by commas, each
+    modifiers and a name joined by ``+`` (``ctrl+t``, ``f5``); checked here, without Textual, so that a
+    wrong one is refused with a message rather than leaving its binding unreachable."""
+    for key in keys.split(","):
+        key = key.strip()
+        *modifiers, name = key.split("+")
+        if "" in modifiers or not _KEY_NAME.fullmatch(name):
+            return f"{key!r} names no key" if key else "a key is empty"
+        unknown = [modifier for modifier in modifiers if modifier not in KEY_MODIFIERS]
+        if unknown:
+            return f"{unknown[0]!r} is not a modifier (known: {', '.join(KEY_MODIFIERS)})"
+    return None
 
 
 def _list_of(kind: type) -> Callable[[Any], bool]:

@@ -97,7 +97,7 @@ def refuse_unfit_load(
 
     try:
         verdict = check_fit(spec, family=family, device=device, dtype=dtype, strategy=strategy)
-    except (ModelLoadError, UnknownFamilyError):
-        return  # files the estimate cannot read: the load itself names the problem
+    except (ModelLoadError, UnknownFamilyError, ValueError):
+        return  # files or options the estimate cannot read: the load itself names the problem
     if verdict.verdict == "does not fit":
         raise ZhbenchError(f"{spec} {verdict.line()} (--force loads it anyway)")

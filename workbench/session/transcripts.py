@@ -267,7 +267,7 @@ def to_markdown(session: Session) -> str:
             out.append(literal_quote(record.content))
             if record.stats:
                 out.append("")
-                out.append(f"<sub>{stats_summary(record.stats)}</sub>")
+                out.append(f"<sub>{stats_summary(record.stats, record.params)}</sub>")
             if record.error:
                 out += ["", f"> error: {literal_markdown(record.error)}"]
             out.append("")

@@ -32,7 +32,7 @@ from engines.families.chat_template.rules import (
 from engines.local.checkpoints import read_json
 from engines.local.token_engine import Generation
 from engines.local.transformers import CausalLMEngine, TransformersGeneration, checked_tokenizer
-from engines.types import GenerationParams, Message, Prompt
+from engines.types import ContextFit, GenerationParams, Message, Prompt
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -148,14 +148,16 @@ class ChatTemplateEngine(CausalLMEngine):
             kept = kept[2:] if kept[0]["role"] == "user" and len(kept) > 2 else kept[1:]
             while len(kept) > 1 and kept[0]["role"] != "user":
                 kept = kept[1:]
-        if len(ids_of(kept)) > budget:
+        dropped, truncated = len(history) - len(kept), len(ids_of(kept)) > budget
+        if truncated:
             older, last = kept[:-1], kept[-1]
 
             def fits(content: str) -> bool:
                 return len(ids_of([*older, {"role": "user", "content": content}])) <= budget
 
             kept = [*older, {"role": "user", "content": keep_tail_that_fits(last["content"], fits)}]
-        return Prompt(self._render(kept, settings, tokenize=False), ids_of(kept))
+        fit = ContextFit(self.max_positions, dropped, truncated)
+        return Prompt(self._render(kept, settings, tokenize=False), ids_of(kept), fit=fit)
 
     def _render(self, history: Sequence[Message], settings: ChatTemplateParams, *, tokenize: bool) -> Any:
         return self.tokenizer.apply_chat_template(

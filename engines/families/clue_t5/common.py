@@ -14,7 +14,7 @@ from pathlib import Path
 from engines.context import fit_messages, keep_tail_that_fits
 from engines.local.checkpoints import config_model_type
 from engines.local.transformers import T5Engine
-from engines.types import GenerationParams, Message, Prompt
+from engines.types import ContextFit, GenerationParams, Message, Prompt
 
 #: the cards' ``max_length=768`` on the encoder input, ``</s>`` included
 MAX_INPUT_TOKENS = 768
@@ -49,12 +49,14 @@ class ClueT5Engine(T5Engine):
             return len(self._encode(self.prompt_text(messages, params))) <= MAX_INPUT_TOKENS
 
         kept = fit_messages(history, fits)
-        if not fits(kept):
+        dropped, truncated = len(history) - len(kept), not fits(kept)
+        if truncated:
             older, last = kept[:-1], kept[-1]
             content = keep_tail_that_fits(last["content"], lambda c: fits([*older, {"role": "user", "content": c}]))
             kept = [*older, {"role": "user", "content": content}]
         raw_text = self.prompt_text(kept, params)
-        return Prompt(self.preprocess(raw_text), self._encode(raw_text))
+        fit = ContextFit(MAX_INPUT_TOKENS, dropped, truncated)
+        return Prompt(self.preprocess(raw_text), self._encode(raw_text), fit=fit)
 
     def _encode(self, raw_text: str) -> list[int]:
         return list(self.tokenizer(self.preprocess(raw_text)).input_ids)

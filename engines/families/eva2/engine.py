@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engines.api import FamilySpec
+from engines.context import FittedIds
 from engines.errors import ModelLoadError
 from engines.families.eva2.tokenizer import NEWLINE, SPACE, EvaTokenizer, prepare_jieba
 from engines.local.checkpoints import (
@@ -28,7 +29,7 @@ from engines.local.checkpoints import (
 )
 from engines.local.decoding import Decoding, Seq2SeqDecoding
 from engines.local.transformers import TransformersEngine, TransformersGeneration, as_ids
-from engines.types import GenerationParams, Message, Prompt
+from engines.types import ContextFit, GenerationParams, Message, Prompt
 
 if TYPE_CHECKING:
     from transformers import LogitsProcessorList
@@ -94,7 +95,7 @@ def eva2_streaming_sample() -> Eva2Params:
     )
 
 
-def eva2_input_ids(utterances: Sequence[Sequence[int]], *, sep_id: int, start_id: int) -> list[int]:
+def eva2_input_ids(utterances: Sequence[Sequence[int]], *, sep_id: int, start_id: int) -> FittedIds:
     """The encoder input: the newest 8 utterances, each ending in ``<sep>``, that fit, then ``<s_0>``.
 
     As upstream, utterances are taken newest first and one that does not fit is skipped while an
@@ -102,13 +103,15 @@ def eva2_input_ids(utterances: Sequence[Sequence[int]], *, sep_id: int, start_id
     not fit, and answers without it; here its last tokens are kept instead.
     """
     kept: list[int] = []
+    taken = 0
     for index, utterance in enumerate(reversed(utterances[-MAX_UTTERANCES:])):
         ids = [*utterance, sep_id]
         if len(kept) + len(ids) + 1 <= MAX_INPUT_TOKENS:
             kept = ids + kept
+            taken += 1
         elif index == 0:
-            return [*ids[-(MAX_INPUT_TOKENS - 1) :], start_id]
-    return [*kept, start_id]
+            return FittedIds([*ids[-(MAX_INPUT_TOKENS - 1) :], start_id], len(utterances) - 1, truncated=True)
+    return FittedIds([*kept, start_id], len(utterances) - taken)
 
 
 class Eva2Engine(TransformersEngine):
@@ -199,13 +202,15 @@ class Eva2Engine(TransformersEngine):
         return self.tokenizer.encode(text)
 
     def build_prompt(self, history: list[Message], params: GenerationParams) -> Prompt:
-        ids = eva2_input_ids(
-            [self.utterance_ids(m) for m in history[-MAX_UTTERANCES:]],  # only these can be kept
+        recent = history[-MAX_UTTERANCES:]  # only these can be kept: the older ones are not even encoded
+        fitted = eva2_input_ids(
+            [self.utterance_ids(m) for m in recent],
             sep_id=self.tokenizer.sep_id,
             start_id=self.tokenizer.reply_start_id,
         )
-        text = "".join(self.tokenizer.convert_ids_to_tokens(ids)).replace(SPACE, " ").replace(NEWLINE, "\n")
-        return Prompt(text, ids)
+        text = "".join(self.tokenizer.convert_ids_to_tokens(fitted.ids)).replace(SPACE, " ").replace(NEWLINE, "\n")
+        dropped = fitted.dropped_messages + len(history) - len(recent)
+        return Prompt(text, fitted.ids, fit=ContextFit(MAX_INPUT_TOKENS, dropped, fitted.truncated))
 
     def decode_reply(self, output_ids: Sequence[int]) -> str:
         return self.tokenizer.decode(output_ids)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from engines.context import FittedIds
 from engines.families.clue_t5.chatyuan import chatyuan_postprocess, chatyuan_preprocess, chatyuan_prompt
 from engines.families.clue_t5.promptclue import (
     TASK_TEMPLATES,
@@ -58,8 +59,8 @@ def test_dialogbot_input_ids_match_upstream(engine_for, name):
 
 
 def test_dialogbot_keeps_only_the_last_three_utterances():
-    ids = dialogbot_input_ids([[10], [11], [12], [13], [14]], cls_id=1, sep_id=2, max_prompt_tokens=100)
-    assert ids == [1, 12, 2, 13, 2, 14, 2]
+    fitted = dialogbot_input_ids([[10], [11], [12], [13], [14]], cls_id=1, sep_id=2, max_prompt_tokens=100)
+    assert fitted == FittedIds([1, 12, 2, 13, 2, 14, 2], dropped_messages=2)
 
 
 def test_dialogbot_never_passes_n_positions(engine_for):
@@ -81,8 +82,8 @@ def test_dialogbot_never_passes_n_positions(engine_for):
 
 
 def test_dialogbot_cuts_an_overlong_single_message_to_its_end():
-    ids = dialogbot_input_ids([list(range(100, 400))], cls_id=1, sep_id=2, max_prompt_tokens=10)
-    assert ids == [1, *range(392, 400), 2]
+    fitted = dialogbot_input_ids([list(range(100, 400))], cls_id=1, sep_id=2, max_prompt_tokens=10)
+    assert fitted == FittedIds([1, *range(392, 400), 2], dropped_messages=0, truncated=True)
 
 
 # --- dialogpt-zh: the model card's loop -------------------------------------------------------
@@ -101,9 +102,9 @@ def test_dialogpt_input_ids_match_the_card(engine_for, name):
 
 def test_dialogpt_drops_oldest_exchanges_to_fit():
     utterances = [[5] * 30, [6] * 30, [7] * 30, [8] * 30, [9] * 10]
-    ids = dialogpt_input_ids(utterances, eos_id=0, max_prompt_tokens=80)
+    fitted = dialogpt_input_ids(utterances, eos_id=0, max_prompt_tokens=80)
     # u1+r1 go together; the context starts at a user turn (u2)
-    assert ids == [7] * 30 + [0] + [8] * 30 + [0] + [9] * 10 + [0]
+    assert fitted == FittedIds([7] * 30 + [0] + [8] * 30 + [0] + [9] * 10 + [0], dropped_messages=2)
 
 
 def test_dialogpt_long_history_stays_inside_its_window(engine_for):
@@ -213,3 +214,32 @@ def test_params_coerce_cli_strings_and_reject_unknown_names():
         GenerationParams().with_overrides({"topk": 3})
     with pytest.raises(ValueError, match="needs a int"):
         GenerationParams().with_overrides({"top_k": "many"})
+
+
+# --- what did not fit is said (issue 18, item 7) ----------------------------------------------
+
+LONG = "很长的句子，说了很多话。" * 500
+
+
+@pytest.mark.parametrize(
+    ("family", "window"),
+    [("gpt2-dialogbot", 300), ("dialogpt-zh", 1000), ("chatyuan", 768), ("chat-template", 4096), ("eva2", 128)],
+)
+def test_a_reply_says_what_of_the_conversation_did_not_fit(engine_for, family, window):
+    from engines.types import ContextFit, stats_summary
+
+    engine = engine_for(family)
+    params = engine.default_params().with_overrides({"max_new_tokens": 2, "seed": 5})
+    fits = [{"role": role, "content": text} for role, text in (("user", "早"), ("assistant", "早"), ("user", "好"))]
+    assert engine.prompt_for(fits, params).fit == ContextFit(window)
+    old_ones_too_long = [{"role": "user", "content": LONG}, {"role": "assistant", "content": LONG}, fits[-1]]
+    assert engine.prompt_for(old_ones_too_long, params).fit == ContextFit(window, dropped_messages=2)
+    newest_too_long = [*fits[:2], {"role": "user", "content": LONG}]
+    prompt = engine.prompt_for(newest_too_long, params)
+    assert prompt.fit == ContextFit(window, dropped_messages=2, truncated=True)
+    reply = engine.reply(newest_too_long, params)
+    stats = reply.stats.to_dict()
+    assert (stats["context_tokens"], stats["context_window"]) == (len(prompt.input_ids), window)
+    line = stats_summary(stats, reply.params.to_dict())
+    assert f" · ctx {len(prompt.input_ids)}/{window} · context: dropped 2 earlier messages, message truncated" in line
+    assert "context:" not in stats_summary(engine.reply(fits, params).stats.to_dict())  # nothing cut: nothing said

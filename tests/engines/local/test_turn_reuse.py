@@ -104,7 +104,7 @@ def test_a_growing_conversation_keeps_its_window_start_until_it_must_jump():
     starts, prompts = [], []
     for turn in range(40):
         utterances.append([turn % 7 + 10] * (3 + turn % 5))  # user
-        prompt = dialogpt_input_ids(utterances, eos_id=0, max_prompt_tokens=budget)
+        prompt = dialogpt_input_ids(utterances, eos_id=0, max_prompt_tokens=budget).ids
         assert len(prompt) <= budget
         assert prompt[-len(utterances[-1]) - 1 :] == [*utterances[-1], 0]
         prompts.append(prompt)

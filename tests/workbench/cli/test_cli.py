@@ -145,6 +145,8 @@ def test_no_command_opens_the_app_with_the_preloaded_models(monkeypatch):
     opened = {}
 
     class RecordingApp:
+        return_code = None  # as Textual's App before it has ended on an error
+
         def __init__(self, **options):
             opened.update(options)
 

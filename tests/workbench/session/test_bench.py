@@ -154,3 +154,38 @@ def test_the_session_layer_loads_no_textual_and_no_torch() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_stats_line_shows_the_seed_a_reply_drew(tmp_path: Path, standin_dir: Callable[..., Path]) -> None:
+    """Issue 18, item 6: a sampled reply a person liked can be drawn again from what the pane shows."""
+    bench = Bench(tmp_path / "transcripts", pane_count=1)
+    loaded(bench, "a", standin_dir("gpt2-dialogbot"), "dialogbot")
+    state = bench.pane("a")
+    assert state.params is not None and state.params.seed is None and not state.params.greedy
+    state.params = state.params.with_overrides({"max_new_tokens": 3})
+    (job,) = bench.send("你好", ["a"])
+    run(bench, job)
+    assert bench.transcript is not None
+    (reply,) = [m for m in read_session(bench.transcript.path).messages if m.role == "assistant"]
+    drawn = reply.params["seed"]
+    assert isinstance(drawn, int)
+    assert state.shown[-1].stats is not None and state.shown[-1].stats.endswith(f" · seed {drawn}")
+    state.params = state.params.with_overrides({"greedy": True})
+    (job,) = bench.send("再见", ["a"])
+    run(bench, job)
+    assert state.shown[-1].stats is not None and "seed" not in state.shown[-1].stats  # greedy draws nothing
+
+
+def test_stopping_records_what_a_reply_has_said_so_far(three_panes: Bench) -> None:
+    """Issue 18, item 26: Ctrl+Q mid-reply stops the replies and the app exits before they report their end;
+    only the last checkpoint (up to a second old) was on disk."""
+    bench = three_panes
+    jobs = bench.send("你好", ["a", "b"])
+    for piece in ("第一句。", "第二句。", "第三句。"):  # faster than the checkpoints
+        assert bench.reply_progressed("a", jobs[0].generation, piece)
+    bench.stop(bench.names)
+    assert all(job.cancel.is_set() for job in jobs)
+    assert bench.transcript is not None
+    replies = [m for m in read_session(bench.transcript.path).messages if m.role == "assistant"]
+    # all that pane a said, partial; pane b had said nothing
+    assert [(m.pane, m.content, m.partial) for m in replies] == [("a", "第一句。第二句。第三句。", True)]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.session.config import DEFAULT_THEME, load_config, remember_theme
+import pytest
+
+from workbench.session.config import DEFAULT_THEME, key_problem, load_config, remember_theme
 
 
 def test_wrong_values_are_named_and_the_rest_is_kept(tmp_path: Path) -> None:
@@ -42,3 +44,30 @@ def test_a_file_that_does_not_parse_is_left_alone(tmp_path: Path) -> None:
     problem = remember_theme(load_config(path), "zhbench-light")
     assert problem is not None and "theme not saved" in problem
     assert path.read_text(encoding="utf-8") == "theme = ["
+
+
+def test_a_key_that_cannot_be_bound_is_refused_and_the_default_kept(tmp_path: Path) -> None:
+    """Issue 18, item 22: ``stop = "ctrl+"`` was taken, and Esc no longer stopped a reply."""
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[keymap]\nstop = "ctrl+"\nsend-active = "ctrl+t, f5"\nclear = "ctl+l"\nswap = "f6,"\nsave = "question_mark"\n',
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    assert config.keymap == {"send-active": "ctrl+t, f5", "save": "question_mark"}
+    assert [p.split(": ", 1)[1] for p in config.problems] == [
+        "keymap stop = 'ctrl+': 'ctrl+' names no key; its default key is kept",
+        "keymap clear = 'ctl+l': 'ctl' is not a modifier (known: ctrl, shift, alt, meta, super, hyper); "
+        "its default key is kept",
+        "keymap swap = 'f6,': a key is empty; its default key is kept",
+    ]
+
+
+@pytest.mark.parametrize("keys", ["escape", "ctrl+shift+1", "f10", "a", "?", "alt+left, super+pagedown"])
+def test_keys_textual_names_are_taken(keys: str) -> None:
+    assert key_problem(keys) is None
+
+
+@pytest.mark.parametrize("keys", ["", "ctrl+", "+x", "ctrl++", "ctrl+ t", "F10", "cmd+k", "ctrl+t,,f5"])
+def test_keys_no_terminal_sends_are_refused(keys: str) -> None:
+    assert key_problem(keys) is not None

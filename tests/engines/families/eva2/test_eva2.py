@@ -36,7 +36,7 @@ def copy_of(standin_dir, tmp_path: Path, name: str = "copy-eva2") -> Path:
 
 
 def test_each_utterance_ends_in_sep_and_the_input_in_reply_start():
-    assert eva2_input_ids([[11, 12], [13], [14, 15]], sep_id=SEP, start_id=START) == [
+    assert eva2_input_ids([[11, 12], [13], [14, 15]], sep_id=SEP, start_id=START).ids == [
         11,
         12,
         4,
@@ -51,22 +51,25 @@ def test_each_utterance_ends_in_sep_and_the_input_in_reply_start():
 
 def test_only_the_newest_eight_utterances_are_kept():
     utterances = [[100 + i] for i in range(12)]
-    ids = eva2_input_ids(utterances, sep_id=SEP, start_id=START)
-    assert ids == [token for i in range(4, 12) for token in (100 + i, SEP)] + [START]
+    fitted = eva2_input_ids(utterances, sep_id=SEP, start_id=START)
+    assert fitted.ids == [token for i in range(4, 12) for token in (100 + i, SEP)] + [START]
+    assert fitted.dropped_messages == 4 and not fitted.truncated
 
 
 def test_an_older_shorter_utterance_is_kept_after_a_longer_one_is_skipped():
     newest, long_one, short_old = [1] * 60, [2] * 70, [3] * 5
-    ids = eva2_input_ids([short_old, long_one, newest], sep_id=SEP, start_id=START)
-    assert ids == [*short_old, SEP, *newest, SEP, START]  # 6 + 61 + 1 fits; adding 71 would not
-    assert len(eva2_input_ids([[7] * 126], sep_id=SEP, start_id=START)) == MAX_INPUT_TOKENS
+    fitted = eva2_input_ids([short_old, long_one, newest], sep_id=SEP, start_id=START)
+    assert fitted.ids == [*short_old, SEP, *newest, SEP, START]  # 6 + 61 + 1 fits; adding 71 would not
+    assert fitted.dropped_messages == 1  # the long one, in the middle
+    assert len(eva2_input_ids([[7] * 126], sep_id=SEP, start_id=START).ids) == MAX_INPUT_TOKENS
 
 
 def test_a_newest_message_too_long_keeps_its_end():
     """Deviation: upstream would answer without the message; here its last tokens are kept."""
     message = list(range(1000, 1300))
-    ids = eva2_input_ids([[5, 6], message], sep_id=SEP, start_id=START)
-    assert ids == [*message[-126:], SEP, START]
+    fitted = eva2_input_ids([[5, 6], message], sep_id=SEP, start_id=START)
+    assert fitted.ids == [*message[-126:], SEP, START]
+    assert fitted.dropped_messages == 1 and fitted.truncated
 
 
 def test_the_engine_builds_the_input_from_its_tokenizer_and_keeps_reply_ids(engine_for):
