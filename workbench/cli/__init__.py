@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from engines.errors import ZhbenchError
-from workbench.cli import app_command, arena, batch, chat, files, hub, models
+from workbench.cli import app_command, arena, batch, chat, files, hub, models, serve
 from workbench.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, CommandError
 from workbench.session.transcripts import TranscriptError
 
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     arena.register(commands)
     hub.register(commands)
     batch.register(commands)
+    serve.register(commands)
     return parser
 
 
