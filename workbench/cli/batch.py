@@ -363,6 +363,12 @@ def _figures(state: ModelProgress) -> str:
     return f"{state.finished}/{state.total}{failed} · {state.tokens_per_s():.1f} tok/s · {_eta(state)}"
 
 
+def _short_name(model: str) -> str:
+    """A model as its bar names it: a folder by its name, so the bar, its count and its figures fit a line."""
+    path = Path(model).expanduser()
+    return path.name if path.exists() else model
+
+
 class _RichProgress:
     """A Rich progress bar per model on the terminal: items done, tokens/s, ETA."""
 
@@ -389,7 +395,7 @@ class _RichProgress:
     def started(self, state: ModelProgress) -> None:
         figures = "loading" if state.done < state.total else "nothing left to answer"
         self._tasks[state.model] = self._bars.add_task(
-            visible_text(state.model), total=state.total, completed=state.done, figures=figures
+            visible_text(_short_name(state.model)), total=state.total, completed=state.done, figures=figures
         )
 
     def advanced(self, state: ModelProgress) -> None:
