@@ -12,9 +12,10 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from workbench.cli.common import (
     EXIT_ERROR,
@@ -28,6 +29,9 @@ from workbench.cli.common import (
 )
 from workbench.session.model_specs import SPEC_HELP
 from workbench.session.safe_text import visible_text
+
+#: what a run shown with progress returns
+Done = TypeVar("Done")
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
@@ -143,24 +147,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     folder = args.out or _default_folder(prompt_set, options, args.repeat)
     with BatchStore(folder, _settings(args, prompt_set, models, options)) as store:
         print(f"zhbench batch: {folder}", file=sys.stderr)
-        listener = _RichProgress() if sys.stderr.isatty() else _PlainProgress()
-        try:
-            with listener:
-                outcome = run_batch(
-                    store,
-                    models,
-                    load=lambda model: load(args, model),
-                    settings_for=lambda engine: params(engine, args),
-                    progress=listener,
-                    concurrency=args.concurrency,
-                )
-        except KeyboardInterrupt:
-            print("stopped: what was answered is kept; run the same command again to continue", file=sys.stderr)
+        outcome = _shown_run(args, "answered", partial(run_batch, store, models))
+        if outcome is None:
             return EXIT_INTERRUPTED
     failures = sum(state.failed for state in outcome) + sum(1 for state in outcome if state.problem)
     print(str(folder))
     print(f"report: zhbench batch report {folder} --format html -o report.html", file=sys.stderr)
     return EXIT_ERROR if failures else 0
+
+
+def _shown_run(args: argparse.Namespace, what: str, work: Callable[..., Done]) -> Done | None:
+    """``work(load=, settings_for=, progress=, concurrency=)`` with the models the options name, their
+    settings and a progress display; None when Ctrl+C stopped it (what was ``what`` is kept, and said)."""
+    listener = _RichProgress() if sys.stderr.isatty() else _PlainProgress()
+    try:
+        with listener:
+            return work(
+                load=lambda model: load(args, model),
+                settings_for=lambda engine: params(engine, args),
+                progress=listener,
+                concurrency=args.concurrency,
+            )
+    except KeyboardInterrupt:
+        print(f"stopped: what was {what} is kept; run the same command again to continue", file=sys.stderr)
+        return None
 
 
 def _decoding_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -260,20 +270,8 @@ def cmd_judge(args: argparse.Namespace) -> int:
     setup = judge_settings(args.judge, prompt, _decoding_options(args))
     with JudgeStore(args.run_dir, setup) as store:
         print(f"zhbench batch judge: {store.path}", file=sys.stderr)
-        listener = _RichProgress() if sys.stderr.isatty() else _PlainProgress()
-        try:
-            with listener:
-                state = run_judge(
-                    store,
-                    run,
-                    baseline,
-                    load=lambda model: load(args, model),
-                    settings_for=lambda engine: params(engine, args),
-                    progress=listener,
-                    concurrency=args.concurrency,
-                )
-        except KeyboardInterrupt:
-            print("stopped: what was judged is kept; run the same command again to continue", file=sys.stderr)
+        state = _shown_run(args, "judged", partial(run_judge, store, run, baseline))
+        if state is None:
             return EXIT_INTERRUPTED
         path = store.path
     _print_judge_results(path, args.run_dir, to_votes=args.to_votes)
