@@ -70,7 +70,7 @@ class ZhbenchApp(App[None]):
         self.bench = Bench(
             self.transcripts_folder,
             param_overrides=self.config.params,
-            on_problem=lambda problem: self.notify(problem, severity="error", timeout=10),
+            on_problem=self._show_problem,
         )
         self.bench_screen = BenchScreen(
             self.bench, preload={k: v for k, v in (preload or {}).items() if v}, offer_demos=offer_demos
@@ -92,6 +92,10 @@ class ZhbenchApp(App[None]):
         """Textual's notification, plain text unless asked: a message carries names, paths, config values and
         servers' errors, and ``[/]`` or ``[@click=app.quit]`` in one of them must show as written."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def _show_problem(self, problem: str) -> None:
+        """What a session could not do (a transcript not written…), as an error notification."""
+        self.notify(problem, severity="error", timeout=10)
 
     def get_default_screen(self) -> Screen[None]:
         return self.bench_screen
@@ -146,7 +150,7 @@ class ZhbenchApp(App[None]):
         # Models run at their upstream defaults in the arena: the same footing for both, and no
         # [params.FAMILY] problem to report (which would name a family).
         arena_bench = Bench(
-            self.transcripts_folder, on_problem=lambda problem: self.notify(problem, severity="error", timeout=10)
+            self.transcripts_folder, on_problem=self._show_problem
         )
         self.push_screen(ArenaScreen(arena_bench, pool))
 

@@ -112,10 +112,11 @@ def discover_models(
     from workbench.session.model_specs import list_server_models
     from workbench.session.offer import rows_on_offer, server_problems, server_rows, with_fit
 
-    gpus, _ = NvmlReader().read()
+    nvml = NvmlReader()  # one NVML session for the GPU count and every row's fit
+    gpus, _ = nvml.read()
     local = local_models(model_dirs)
     listings = list_server_models(servers or {})
-    rows = [with_fit(row, device) for row in rows_on_offer(local, gpu=bool(gpus))]
+    rows = [with_fit(row, device, nvml) for row in rows_on_offer(local, gpu=bool(gpus))]
     served = server_rows(listings)
     demos = [row for row in rows if row.source == "demo"]  # the servers' models before the demos
     problems = (*family_problems(), *server_problems(listings))

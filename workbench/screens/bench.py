@@ -291,8 +291,8 @@ class BenchScreen(Screen[None]):
         with no model at all is left out (there is no conversation to keep in step).
         """
         reasons = {pane: self.bench.why_not_ready(pane) for pane in targets}
-        waiting = [pane for pane in targets if reasons[pane] is not None and self.bench.pane(pane).engine is not None]
-        waiting += [pane for pane in targets if self.bench.pane(pane).loading and pane not in waiting]
+        states = {pane: self.bench.pane(pane) for pane in targets}
+        waiting = [p for p in targets if reasons[p] is not None and (states[p].engine or states[p].loading)]
         if len(targets) > 1 and waiting:
             busy = ", ".join(f"pane {pane.upper()} {reasons[pane]}" for pane in waiting)
             self.notify(f"Nothing sent: {busy}. Send again when it is done, so both stay in step.", severity="warning")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from engines.hub.discovery import LocalModel, match_catalog
 from engines.remote.openai_compat import FAMILY as SERVER_FAMILY
+from workbench.session.memory import NvmlReader
 from workbench.session.model_rows import DEMO_MODELS, DEMO_PREFIX, ModelRow
 from workbench.session.model_specs import ServerListing
 
@@ -63,16 +64,17 @@ def rows_on_offer(local: Iterable[LocalModel], *, gpu: bool) -> list[ModelRow]:
     return rows
 
 
-def with_fit(row: ModelRow, device: str | None) -> ModelRow:
-    """A local row with its memory estimate and fit on ``device``; other rows, and a model whose files the
-    estimate cannot read (its load will say why), as they are."""
+def with_fit(row: ModelRow, device: str | None, nvml: NvmlReader | None = None) -> ModelRow:
+    """A local row with its memory estimate and fit on ``device`` (the GPUs read through ``nvml``, one reader
+    for every row); other rows, and a model whose files the estimate cannot read (its load will say why), as
+    they are."""
     from engines.errors import ZhbenchError
     from workbench.session.fit_check import check_fit
 
     if row.path is None or row.source == "demo":
         return row
     try:
-        verdict = check_fit(str(row.path), family=row.family, device=device)
+        verdict = check_fit(str(row.path), family=row.family, device=device, nvml=nvml)
     except (ZhbenchError, OSError, ValueError):
         return row
     fit = verdict.verdict if verdict.verdict != "unknown" else None
