@@ -264,6 +264,8 @@ class Reply:
     prompt: Prompt | None = field(default=None, repr=False)
     reasoning: str = ""
     raw_text: str | None = None
+    #: a server's reply: the model id the server said answered it
+    served_model: str | None = None
 
     @property
     def history_content(self) -> str:

@@ -91,6 +91,8 @@ class Chunk:
     finish_reason: str | None = None
     usage: Mapping[str, Any] | None = None
     error: str | None = None
+    #: the model id the server says answered (an alias may resolve to a dated version)
+    model: str | None = None
 
 
 def read_chunk(data: str) -> Chunk:
@@ -110,6 +112,7 @@ def read_chunk(data: str) -> Chunk:
         reasoning="".join(_text(delta.get(name)) for name in REASONING_FIELDS),
         finish_reason=choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else None,
         usage=usage if isinstance(usage, Mapping) else None,
+        model=body.get("model") if isinstance(body.get("model"), str) and body.get("model") else None,
     )
 
 
@@ -141,6 +144,8 @@ class ReplyProgress:
     reasoning_chunks: int = 0
     finish_reason: str | None = None
     usage: Mapping[str, Any] | None = None
+    #: the model id the server reported in its chunks
+    model: str | None = None
     done: bool = False
 
     def take(self, chunk: Chunk, on_text: TextCallback | None, on_reasoning: TextCallback | None) -> None:
@@ -158,6 +163,7 @@ class ReplyProgress:
                 on_text(chunk.text)
         self.finish_reason = chunk.finish_reason or self.finish_reason
         self.usage = chunk.usage or self.usage
+        self.model = chunk.model or self.model
 
     def stats(self, reason: StopReason, prompt_text: str) -> ReplyStats:
         """The reply's stats: times measured here, token counts from ``usage`` or else estimated."""
@@ -243,7 +249,9 @@ class OpenAICompatEngine:
         return self._reply(progress, settings, progress.stats(reason, prompt_text), None)
 
     def _reply(self, progress: ReplyProgress, params: RemoteParams, stats: ReplyStats, error: str | None) -> Reply:
-        return Reply(FAMILY, progress.text, params, stats, error, reasoning=progress.reasoning)
+        return Reply(
+            FAMILY, progress.text, params, stats, error, reasoning=progress.reasoning, served_model=progress.model
+        )
 
     def _stream(
         self,

@@ -28,7 +28,7 @@ def fake_server() -> Iterator[FakeServer]:
 async def test_a_server_model_fails_midway_in_its_pane_and_the_local_pane_finishes(
     make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path], fake_server: FakeServer, tmp_path: Path
 ) -> None:
-    fake_server.chat = stream([chunk("一半"), '{"error": {"message": "worker died"}}'])
+    fake_server.chat = stream([chunk("一半", model="tiny-chat-v2"), '{"error": {"message": "worker died"}}'])
     config = Config(path=tmp_path / "config.toml", servers={"local": ad_hoc_server(fake_server.url, name="local")})
     app = make_app(config=config, preload={"a": str(standin_dir("gpt2-dialogbot")), "b": "local/tiny-chat"})
     async with app.run_test(size=SIZE) as pilot:
@@ -47,6 +47,7 @@ async def test_a_server_model_fails_midway_in_its_pane_and_the_local_pane_finish
         assert (pane_b["base_url"], pane_b["server_model"]) == (fake_server.url, "tiny-chat")
         reply_b = [r for r in records if r.get("pane") == "b" and r.get("role") == "assistant"][-1]
         assert reply_b["partial"] is True and reply_b["content"] == "一半" and "worker died" in reply_b["error"]
+        assert reply_b["served_model"] == "tiny-chat-v2"  # what the server said answered, not the id asked for
 
 
 async def test_a_configured_servers_models_are_in_the_model_list_and_load_from_it(

@@ -188,7 +188,8 @@ def _show_thinking(piece: str) -> None:
 
 
 def reply_json(reply: Reply) -> dict[str, Any]:
-    """``ask --json``'s object; a reasoning model's reply adds ``reasoning`` (the others keep their shape)."""
+    """``ask --json``'s object; a reasoning model's reply adds ``reasoning``, a server's reply the model id it
+    reported as ``served_model`` (the others keep their shape)."""
     data = {
         "family": reply.family,
         "reply": reply.text,
@@ -198,6 +199,8 @@ def reply_json(reply: Reply) -> dict[str, Any]:
     }
     if reply.reasoning:
         data["reasoning"] = reply.reasoning
+    if reply.served_model is not None:
+        data["served_model"] = reply.served_model
     return data
 
 

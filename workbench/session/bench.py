@@ -286,6 +286,7 @@ class Bench:
             error=error,
             regenerates=underway.regenerates,
             reasoning=reply.reasoning if reply else reasoning,
+            served_model=reply.served_model if reply else None,
         )
 
     # --- the panes themselves --------------------------------------------------------------------

@@ -130,6 +130,8 @@ class MessageRecord:
     regenerates: str | None = None
     #: replies of a reasoning model: its thinking (``content`` is the answer)
     reasoning: str | None = None
+    #: replies from a server: the model id the server said answered
+    served_model: str | None = None
     type: Literal["message"] = "message"
 
     def to_json(self) -> dict[str, Any]:
@@ -154,6 +156,8 @@ class MessageRecord:
             data["regenerates"] = self.regenerates
         if self.reasoning:
             data["reasoning"] = self.reasoning
+        if self.served_model is not None:
+            data["served_model"] = self.served_model
         return data
 
     @classmethod
@@ -180,6 +184,7 @@ class MessageRecord:
             error=_optional_str(data, "error"),
             regenerates=_optional_str(data, "regenerates"),
             reasoning=_optional_str(data, "reasoning"),
+            served_model=_optional_str(data, "served_model"),
         )
 
 

@@ -49,6 +49,15 @@ def test_a_streamed_reply_arrives_piece_by_piece_with_the_servers_token_counts(f
     assert "~" not in stats_summary(reply.stats.to_dict())
 
 
+def test_the_model_id_the_server_reports_is_kept_with_the_reply(fake_server):
+    # A hosted API resolves an alias to a dated version; the reply records what answered.
+    fake_server.chat = stream(
+        [chunk("好", model="tiny-chat-2026-11-30"), chunk(finish="stop", model="tiny-chat-2026-11-30"), "[DONE]"]
+    )
+    reply = engine(fake_server).reply(HISTORY, RemoteParams(greedy=True))
+    assert reply.served_model == "tiny-chat-2026-11-30"
+
+
 def test_what_is_sent_greedy_is_temperature_0_and_the_configs_extra_fields_go_along(fake_server):
     extra = {"chat_template_kwargs": {"enable_thinking": False}}
     params = RemoteParams(greedy=True, seed=7, max_new_tokens=33, stop="。|！", system_prompt="简短回答")

@@ -60,6 +60,7 @@ def test_a_configured_server_model_is_server_slash_model_and_sends_its_key_and_e
     assert code == 0
     data = json.loads(out)
     assert (data["family"], data["reply"], data["params"]["seed"]) == ("openai-compat", "你好，世界", 5)
+    assert data["served_model"] == "tiny-chat"
     assert configured.headers[-1]["Authorization"] == f"Bearer {KEY}"
     assert configured.requests[-1]["chat_template_kwargs"] == {"enable_thinking": False}
     assert KEY not in out + err

@@ -282,6 +282,7 @@ def ask(
         started=started,
         error=error,
         reasoning=(reply.reasoning or None) if reply else None,
+        served_model=reply.served_model if reply else None,
     )
 
 
