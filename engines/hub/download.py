@@ -6,11 +6,17 @@ or other formats. An RWKV repository of several ``.pth`` checkpoints needs the o
 
 ``plan_pull`` lists the repository and checks the disk; ``pull`` downloads, reporting ``PullProgress`` to a
 callback and stopping when a ``threading.Event`` is set, so the CLI and a thread worker of the app drive it
-the same way. An interrupted pull resumes: the clients keep the partial file and ask for the rest with a
-``Range`` request.
+the same way. An interrupted pull resumes. Within one pull both clients ask for the rest of a file whose
+connection dropped with a ``Range`` request. Across processes (a pull stopped, killed or crashed, then run
+again) only ModelScope's client continues a file part-way: it keeps ``FILE.incomplete`` beside the snapshot
+and asks for the rest. huggingface_hub 2.4 cannot: ``file_download._download_to_tmp_and_move`` writes each
+file to a temporary name unique to the process (``<etag>.<8 hex>.incomplete``, deleted in its ``finally``
+when the download fails) and always calls ``http_get`` with ``resume_size=0``, so the next pull fetches an
+unfinished file from its first byte; files already finished are kept by both.
 
 The endpoints are the clients' own settings: ``HF_ENDPOINT`` (a mirror such as https://hf-mirror.com), and
-ModelScope's ``MODELSCOPE_ENDPOINT`` (or its older ``MODELSCOPE_DOMAIN``).
+ModelScope's ``MODELSCOPE_ENDPOINT`` (or its older ``MODELSCOPE_DOMAIN``), read by zhbench at each pull and
+handed to the client with the cache folder: ModelScope's client otherwise reads both once per process.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -38,6 +44,10 @@ DISK_RESERVE_BYTES = 100 * 2**20
 PROGRESS_INTERVAL_S = 0.1
 #: files downloaded at once: a mirror often caps each connection, and a sharded model has several big files
 DOWNLOAD_WORKERS = 4
+#: where ModelScope's client goes when no endpoint is set (modelscope-hub's ``DEFAULT_ENDPOINT``)
+MODELSCOPE_DEFAULT_ENDPOINT = "https://modelscope.cn"
+#: what ModelScope's client adds to a file's name while it is still coming (modelscope-hub's ``_incomplete_path``)
+MODELSCOPE_PARTIAL_SUFFIX = ".incomplete"
 
 #: files a training run leaves beside the weights (transformers' Trainer checkpoints, DeepSpeed): never fetched
 TRAINING_FILES = (
@@ -84,7 +94,8 @@ class PullPlan:
     skipped: tuple[str, ...]
     cache_dir: Path  # the client's cache, where the files go
     endpoint: str
-    #: bytes of ``files`` already complete in the cache (a finished earlier pull)
+    #: bytes of ``files`` already in the cache: the files an earlier pull finished and, with ModelScope, the
+    #: part of a file it left unfinished, which this pull continues
     cached_bytes: int = 0
 
     @property
@@ -173,11 +184,11 @@ def huggingface_endpoint() -> str:
 
 
 def modelscope_endpoint() -> str:
-    """ModelScope's endpoint as its client reads it (``MODELSCOPE_ENDPOINT``, else ``MODELSCOPE_DOMAIN``)."""
-    if endpoint := os.environ.get("MODELSCOPE_ENDPOINT"):
-        return endpoint.rstrip("/")
-    domain = os.environ.get("MODELSCOPE_DOMAIN", "").strip() or "www.modelscope.cn"
-    return domain if "://" in domain else f"https://{domain}"
+    """ModelScope's endpoint as its client reads it (``MODELSCOPE_ENDPOINT``, else ``MODELSCOPE_DOMAIN``, else
+    its default), read at each call."""
+    setting = os.environ.get("MODELSCOPE_ENDPOINT") or os.environ.get("MODELSCOPE_DOMAIN", "").strip()
+    endpoint = setting or MODELSCOPE_DEFAULT_ENDPOINT
+    return (endpoint if "://" in endpoint else f"https://{endpoint}").rstrip("/")
 
 
 def plan_pull(repo_id: str, *, hub: Hub = "hf", revision: str | None = None, pick: str | None = None) -> PullPlan:
@@ -208,16 +219,41 @@ def plan_pull(repo_id: str, *, hub: Hub = "hf", revision: str | None = None, pic
         endpoint=endpoint,
     )
     if hub == "hf" and commit is not None:
-        plan = _with_cached_bytes(plan, cache_dir, commit)
+        snapshot = cache_dir / f"models--{repo_id.replace('/', '--')}" / "snapshots" / commit
+        plan = replace(plan, cached_bytes=_cached_bytes(plan, snapshot))
+    elif hub == "modelscope":
+        plan = replace(plan, cached_bytes=_cached_bytes(plan, _modelscope_snapshot(plan), MODELSCOPE_PARTIAL_SUFFIX))
     check_disk(plan)
     return plan
 
 
-def _with_cached_bytes(plan: PullPlan, cache_dir: Path, commit: str) -> PullPlan:
-    """The plan with the bytes an earlier pull already completed (files present in the commit's snapshot)."""
-    snapshot = cache_dir / f"models--{plan.repo_id.replace('/', '--')}" / "snapshots" / commit
-    cached = sum(f.size or 0 for f in plan.files if (snapshot / f.name).is_file())
-    return replace(plan, cached_bytes=cached)
+def _modelscope_snapshot(plan: PullPlan) -> Path:
+    """The folder ModelScope's client downloads the plan into: ``models/OWNER--NAME/snapshots/REVISION`` of
+    its cache. (Where a client up to 1.37 left a copy of the model, it adds to that copy instead; zhbench then
+    counts nothing as cached, and the disk check asks room for all of it.)"""
+    return plan.cache_dir / "models" / plan.repo_id.replace("/", "--") / "snapshots" / plan.revision
+
+
+def _cached_bytes(plan: PullPlan, snapshot: Path, partial_suffix: str | None = None) -> int:
+    """Bytes of the plan's files in ``snapshot``: the complete ones, and (``partial_suffix``) the part of an
+    unfinished one that the client continues."""
+    cached = 0
+    for file in plan.files:
+        if (snapshot / file.name).is_file():
+            cached += file.size or 0
+        elif partial_suffix is not None:
+            cached += _partial_bytes(snapshot / (file.name + partial_suffix), file.size)
+    return cached
+
+
+def _partial_bytes(partial: Path, size: int | None) -> int:
+    """The bytes of a client's unfinished file that a download continues from (none when it is longer than
+    the file, which the client then starts again)."""
+    try:
+        count = partial.stat().st_size
+    except OSError:
+        return 0
+    return count if size is None or count <= size else 0
 
 
 def free_disk_bytes(folder: Path) -> int:
@@ -250,13 +286,15 @@ def _huggingface_listing(repo_id: str, revision: str) -> tuple[str | None, list[
 
 
 def _modelscope_listing(repo_id: str, revision: str | None) -> list[RemoteFile]:
+    """The repository's files; the listing also holds its folders (``tree`` entries), which are left out."""
     from modelscope.hub.api import HubApi
 
-    with _hub_errors(repo_id, "modelscope", modelscope_endpoint()):
-        listed = HubApi().get_model_files(repo_id, revision=revision, recursive=True)
-    return [
-        RemoteFile(str(item["Path"]), int(item["Size"]) if item.get("Size") is not None else None) for item in listed
-    ]
+    endpoint = modelscope_endpoint()
+    with _hub_errors(repo_id, "modelscope", endpoint):
+        # `list_repo_files` is modelscope-hub's, reached through the shim's documented proxy: the shim's own
+        # `get_model_files` drops each entry's type
+        listed = HubApi(endpoint=endpoint).list_repo_files(repo_id, "model", revision=revision, recursive=True)
+    return [RemoteFile(item.path, item.size) for item in listed if not item.is_dir]
 
 
 # --- downloading --------------------------------------------------------------------------------------
@@ -288,10 +326,12 @@ class _Tracker:
         self.report(name)
 
     def add(self, name: str, count: int) -> None:
+        """``count`` more bytes of ``name`` came (fewer, when the client starts a file again: the bytes it
+        drops still came over the network, so the speed keeps them)."""
         self.check()
         with self.lock:
             self.done[name] = self.done.get(name, 0) + count
-            self.received += count
+            self.received += max(count, 0)
         self.report(name)
 
     def finish_file(self, name: str, size: int | None) -> None:
@@ -299,6 +339,12 @@ class _Tracker:
             with self.lock:
                 self.done[name] = size
         self.report(name, force=True)
+
+    def finish(self, files: Sequence[RemoteFile]) -> None:
+        """Report the pull done: every file complete, those the client found in its cache too."""
+        with self.lock:
+            self.done.update((file.name, file.size) for file in files if file.size is not None)
+        self.report(files[-1].name if files else "", force=True, finished=True)
 
     def report(self, name: str, *, force: bool = False, finished: bool = False) -> None:
         if self.on_progress is None:
@@ -349,7 +395,7 @@ def pull(
     tracker = _Tracker(plan, on_progress, cancel or threading.Event())
     tracker.check()
     folder = _pull_huggingface(plan, tracker) if plan.hub == "hf" else _pull_modelscope(plan, tracker)
-    tracker.report(plan.files[-1].name if plan.files else "", force=True, finished=True)
+    tracker.finish(plan.files)
     return folder
 
 
@@ -381,31 +427,91 @@ def _pull_huggingface(plan: PullPlan, tracker: _Tracker) -> Path:
     return paths[0].parent if paths else plan.cache_dir
 
 
+class _ClientStop(BaseException):
+    """A ``DownloadCancelled`` carried through ModelScope's client, which retries a file after any ``Exception``
+    its progress callback raises; a ``BaseException`` ends the whole download at once (as Ctrl+C would)."""
+
+    def __init__(self, cancelled: DownloadCancelled) -> None:
+        super().__init__(str(cancelled))
+        self.cancelled = cancelled
+
+
 def _pull_modelscope(plan: PullPlan, tracker: _Tracker) -> Path:
     from modelscope.hub.callback import ProgressCallback as ModelScopeCallback
     from modelscope.hub.snapshot_download import snapshot_download
+
+    snapshot = _modelscope_snapshot(plan)
+    sizes = {f.name: f.size for f in plan.files}
 
     class TrackedCallback(ModelScopeCallback):
         """ModelScope's per-file progress hook, created by its client with the file's name and size."""
 
         def __init__(self, filename: str, file_size: int) -> None:
             super().__init__(filename, file_size)
-            tracker.start(filename, 0)
+            # The client's first report is the unfinished file an earlier pull left, before any byte comes:
+            # it counts as on the disk already, not as transferred (the speed would be too high all pull long).
+            self.resumed = _partial_bytes(snapshot / (filename + MODELSCOPE_PARTIAL_SUFFIX), sizes.get(filename))
+            self.relay(tracker.start, filename, self.resumed)
 
         def update(self, size: int) -> None:
-            tracker.add(self.filename, size)
+            if self.resumed:
+                resumed, self.resumed = self.resumed, 0
+                if size == resumed:
+                    return
+                self.relay(tracker.start, self.filename, 0)  # the client dropped that file and starts it again
+            self.relay(tracker.add, self.filename, size)
 
-        def end(self) -> None:
-            tracker.finish_file(self.filename, self.file_size)
+        def end(self) -> None:  # called when the file failed too: the bytes counted so far stand
+            tracker.report(self.filename, force=True)
 
-    with _hub_errors(plan.repo_id, "modelscope", plan.endpoint):
-        folder = snapshot_download(
-            plan.repo_id,
-            revision=plan.revision,
-            allow_patterns=[f.name for f in plan.files],
-            progress_callbacks=[TrackedCallback],
-        )
+        @staticmethod
+        def relay(step: Callable[[str, int], None], name: str, count: int) -> None:
+            try:
+                step(name, count)
+            except DownloadCancelled as cancelled:
+                raise _ClientStop(cancelled) from None
+
+    for file in plan.files:  # the client reports nothing of a file it finds complete (after checking it)
+        if (snapshot / file.name).is_file():
+            tracker.finish_file(file.name, file.size)
+    _quiet_modelscope()
+    try:
+        with _hub_errors(plan.repo_id, "modelscope", plan.endpoint):
+            folder = snapshot_download(
+                plan.repo_id,
+                revision=plan.revision,
+                cache_dir=plan.cache_dir,
+                endpoint=plan.endpoint,
+                allow_patterns=[f.name for f in plan.files],
+                max_workers=DOWNLOAD_WORKERS,
+                progress_callbacks=[TrackedCallback],
+            )
+    except _ClientStop as stop:
+        raise stop.cancelled from None
     return Path(folder)
+
+
+def _quiet_modelscope() -> None:
+    """Keep ModelScope's client from drawing on stderr over zhbench's own progress: it logs every pull at
+    INFO (its warnings, a retry after a dropped connection, still show) and draws a bar per file and one for
+    the count with ``tqdm``, which no setting of its own turns off, so its download module's bar class is
+    swapped for one that draws nothing. ``MODELSCOPE_LOG_LEVEL``, when set, is left to decide."""
+    import logging
+
+    from tqdm.auto import tqdm
+
+    class SilentBar(tqdm):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **{**kwargs, "disable": True})
+
+    try:
+        import modelscope_hub._download as client_download  # the client's download module, not an API
+    except ImportError:  # a client laid out otherwise: its bars show, the pull works the same
+        pass
+    else:
+        client_download.tqdm = SilentBar
+    if "MODELSCOPE_LOG_LEVEL" not in os.environ:
+        logging.getLogger("modelscope_hub").setLevel(logging.WARNING)
 
 
 def _run_all(fetch: Callable[[RemoteFile], Path], files: Iterable[RemoteFile], tracker: _Tracker) -> list[Path]:
@@ -441,12 +547,19 @@ def _hub_errors(repo_id: str, hub: Hub, endpoint: str) -> Iterator[None]:
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what led to it: its causes, and the failure of each file of a ModelScope download
+    (``FileDownloadError.failed_files``: the client tries every file and then raises one error for all)."""
     seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
         seen.add(id(current))
         yield current
-        current = current.__cause__ or current.__context__
+        following = [current.__cause__ or current.__context__]
+        following += list(getattr(current, "failed_files", {}).values())
+        pending[:0] = [cause for cause in following if cause is not None]
 
 
 def describe_hub_error(exc: BaseException, hub: Hub, endpoint: str) -> str:

@@ -1,4 +1,4 @@
-"""A fake Hugging Face hub on 127.0.0.1 serving a tiny stand-in, and the client pointed at it."""
+"""Fake Hugging Face and ModelScope hubs on 127.0.0.1 serving a tiny stand-in, and the clients pointed at them."""
 
 from __future__ import annotations
 
@@ -9,9 +9,19 @@ from pathlib import Path
 import pytest
 
 from tests.engines.hub.fake_hub import FakeHub
+from tests.engines.hub.fake_modelscope import FakeModelScope
 
 #: a catalog id, so that `zhbench models` has a row to mark available
 REPO = "shibing624/gpt2-dialogbot-base-chinese"
+#: what a pull of it fetches: the family's files, of one weight format
+WANTED = {
+    "config.json",
+    "model.safetensors",
+    "special_tokens_map.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "zhbench-standin.json",
+}
 
 
 @pytest.fixture
@@ -41,5 +51,16 @@ def fake_hub(repo_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     # The client hands on what it receives in chunks of 10 MiB (progress, cancelling, and where a retry after a
     # dropped connection resumes); the stand-in's weights are 2.9 MB, so the tests use chunks of 64 KiB.
     monkeypatch.setattr(huggingface_hub.constants, "DOWNLOAD_CHUNK_SIZE", 64 * 1024)
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def fake_modelscope(repo_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeModelScope]:
+    """The fake ModelScope serving ``REPO``, with ``MODELSCOPE_ENDPOINT`` pointing at it and an empty cache."""
+    monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "ms-cache"))
+    hub = FakeModelScope({REPO: repo_folder}).start()
+    monkeypatch.setenv("MODELSCOPE_ENDPOINT", hub.url)
+    monkeypatch.delenv("MODELSCOPE_DOMAIN", raising=False)
     yield hub
     hub.stop()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from tests.engines.hub.conftest import REPO, fake_hub, repo_folder  # noqa: F401  # the fake hub's fixtures
+from tests.engines.hub.conftest import REPO, fake_hub, fake_modelscope, repo_folder  # noqa: F401  # fixtures
 from tests.engines.hub.fake_hub import FakeHub
+from tests.engines.hub.fake_modelscope import FakeModelScope
 from workbench.cli import main
 
 
@@ -27,6 +28,26 @@ def test_pull_then_rm(fake_hub: FakeHub, capsys, monkeypatch):  # noqa: F811
     assert rows[REPO]["path"] is None
     assert main(["rm", REPO, "--yes"]) == 1
     assert "in neither the Hugging Face nor the ModelScope cache" in capsys.readouterr().err
+
+
+def test_pull_from_modelscope_takes_a_catalog_models_copy_there_and_draws_only_zhbench_progress(
+    fake_modelscope: FakeModelScope,  # noqa: F811
+    repo_folder,  # noqa: F811
+    tmp_path,
+    capsys,
+):
+    fake_modelscope.repos["ClueAI/ChatYuan-large"] = repo_folder  # ClueAI/ChatYuan-large-v1's ModelScope id
+    assert main(["pull", "ClueAI/ChatYuan-large-v1", "--from", "modelscope"]) == 0
+    err = capsys.readouterr().err
+    assert f"ClueAI/ChatYuan-large from {fake_modelscope.url}: 6 files" in err
+    skipped = "README.md, onnx/model.onnx, optimizer.pt, pytorch_model.bin, training_args.bin"  # no folder onnx
+    assert f"not fetched (not needed): {skipped}\n" in err
+    folder = tmp_path / "ms-cache" / "models" / "ClueAI--ChatYuan-large" / "snapshots" / "master"
+    assert f"pulled ClueAI/ChatYuan-large into {folder}" in err
+    # the client's own bars (one per file, one for the count) and its INFO lines would be drawn over zhbench's
+    assert "Downloading" not in err and "file/s" not in err and "INFO" not in err and "\x1b[A" not in err
+    assert main(["rm", "ClueAI/ChatYuan-large", "--yes"]) == 0
+    assert not folder.exists()
 
 
 def test_rm_without_an_answer_removes_nothing(fake_hub: FakeHub, capsys, monkeypatch):  # noqa: F811
