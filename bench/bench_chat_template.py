@@ -14,7 +14,7 @@ Measured in one run, interleaved, for fp32 and bf16:
 - turns: time to first token of turn 30 of a conversation over that of turn 1 (target ≤ 1.3), the key/value
   cache of each turn carried to the next.
 
-    python bench/bench_chat_template.py [--tokens 32] [--rounds 3] [--turns 30]
+    python bench/bench_chat_template.py [--tokens 32] [--rounds 3] [--turns 30] [--static-cache]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
+from fresh_thread import in_fresh_thread
 
 from engines.registry import load_engine
 from engines.standins.chat_template import random_qwen2_state, write_chat_template_standin
@@ -83,15 +84,20 @@ def real_shape_model() -> Path:
 
 
 def copy_bandwidth() -> float:
-    """Bytes/s of a 512 MiB in-memory copy (read and write both counted), the best of five."""
+    """Bytes/s of a 512 MiB in-memory copy (read and write both counted), the best of twenty: on this shared
+    machine single copies range from 20 to 35 GB/s, and the floor takes the best seen."""
     source = torch.ones(128 * 1024 * 1024)
     target = torch.empty_like(source)
     best = float("inf")
-    for _ in range(5):
+    for _ in range(20):
         start = time.perf_counter()
         target.copy_(source)
         best = min(best, time.perf_counter() - start)
     return 2 * source.numel() * source.element_size() / best
+
+
+def load_cpu(folder: Path, dtype: str) -> Any:
+    return load_engine(str(folder), device="cpu", dtype=dtype)
 
 
 def zhbench_decode(engine: Any, params: Any) -> tuple[int, float, float]:
@@ -104,9 +110,14 @@ def zhbench_decode(engine: Any, params: Any) -> tuple[int, float, float]:
     return stats.new_tokens, stats.total_s - stats.ttft_s, stats.ttft_s
 
 
-def generate_decode(engine: Any, input_ids: torch.Tensor, tokens: int) -> tuple[float, float]:
-    """``generate()`` greedy for exactly ``tokens`` tokens: (seconds after the first token, first token)."""
+def generate_decode(
+    engine: Any, input_ids: torch.Tensor, tokens: int, cache: str | None = None
+) -> tuple[float, float]:
+    """``generate()`` greedy for exactly ``tokens`` tokens: (seconds after the first token, first token);
+    ``cache="static"`` with transformers' static key/value cache instead of its dynamic one."""
     kwargs = {"attention_mask": torch.ones_like(input_ids), "do_sample": False, "pad_token_id": 0}
+    if cache is not None:
+        kwargs["cache_implementation"] = cache
     with torch.inference_mode():
         start = time.perf_counter()
         engine.model.generate(input_ids=input_ids, max_new_tokens=1, min_new_tokens=1, **kwargs)
@@ -117,17 +128,18 @@ def generate_decode(engine: Any, input_ids: torch.Tensor, tokens: int) -> tuple[
     return whole - first, first
 
 
-def turn_ttfts(engine: Any, params: Any, turns: int) -> list[float]:
-    """Time to first token of each turn of one conversation, each reply fed back as the template makes it."""
+def turn_ttfts(engine: Any, params: Any, turns: int) -> list[tuple[float, int, int]]:
+    """Each turn of one conversation, each reply fed back as the template makes it: (time to first token,
+    prompt tokens run through the model, prompt tokens in all)."""
     engine.forget_conversation()
     history: list[dict[str, str]] = []
-    ttfts = []
+    measured = []
     for turn in range(turns):
         history.append({"role": "user", "content": f"第{turn + 1}个问题：{QUESTION}"})
         reply = engine.reply(history, params)
-        ttfts.append(reply.stats.ttft_s)
+        measured.append((reply.stats.ttft_s, reply.stats.prompt_tokens, len(reply.prompt.input_ids)))
         history.append({"role": "assistant", "content": reply.history_content})
-    return ttfts
+    return measured
 
 
 def main() -> None:
@@ -135,32 +147,48 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--turns", type=int, default=30)
+    parser.add_argument(
+        "--static-cache", action="store_true", help="also time generate() with transformers' static cache"
+    )
     args = parser.parse_args()
-    folder = real_shape_model()
-    bandwidth = copy_bandwidth()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, copy bandwidth {bandwidth / 1e9:.1f} GB/s")
+    # Every torch call runs on a thread that ends with it, as the app runs loads and replies: a thread left
+    # holding an idle OpenMP team (the main thread, had generate() run there) slows every other thread's
+    # team, and so the replies measured against it (see bench/fresh_thread.py).
+    folder = in_fresh_thread(real_shape_model)
+    bandwidth = in_fresh_thread(copy_bandwidth)
+    threads = torch.get_num_threads()
+    print(f"torch {torch.__version__}, {threads} threads, copy bandwidth {bandwidth / 1e9:.1f} GB/s at the start")
     print(f"tokenizer: {'real Qwen2' if QWEN2_TOKENIZER.is_dir() else 'trained stand-in'}; {args.tokens} new tokens")
-    print("| dtype | generate() ms/tok | zhbench ms/tok | ratio | floor ms/tok | zhbench/floor | ttft turn 1 | "
-          f"ttft turn {args.turns} | turn {args.turns}/1 |")
+    print("| dtype | generate() ms/tok | zhbench ms/tok | ratio | floor ms/tok | zhbench/floor | ttft turn 1 (fed) | "
+          f"ttft turn {args.turns} (fed of prompt) | turn {args.turns}/1 |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for dtype in ("float32", "bfloat16"):
-        engine = load_engine(str(folder), device="cpu", dtype=dtype)
+        engine = in_fresh_thread(load_cpu, folder, dtype)
         params = engine.presets()["greedy"].with_overrides({"max_new_tokens": args.tokens})
         input_ids = torch.tensor([engine.prompt_for([{"role": "user", "content": QUESTION}], params).input_ids])
         weight_bytes = sum(p.numel() * p.element_size() for p in engine.model.parameters())
         zhbench_decode(engine, params)  # warm up
-        ours, theirs = [], []
+        ours, theirs, static = [], [], []
         for _ in range(args.rounds):
             tokens, seconds, _ = zhbench_decode(engine, params)
             ours.append(seconds / max(tokens - 1, 1))
-            seconds, _ = generate_decode(engine, input_ids, tokens)
+            seconds, _ = in_fresh_thread(generate_decode, engine, input_ids, tokens)
             theirs.append(seconds / max(tokens - 1, 1))
+            if args.static_cache:
+                seconds, _ = in_fresh_thread(generate_decode, engine, input_ids, tokens, "static")
+                static.append(seconds / max(tokens - 1, 1))
         mine, plain = statistics.median(ours), statistics.median(theirs)
+        if static:
+            print(f"{dtype}: generate() with the static cache {statistics.median(static) * 1e3:.1f} ms/tok")
+        bandwidth = max(bandwidth, in_fresh_thread(copy_bandwidth))  # measured again beside each dtype's runs
         floor = weight_bytes / bandwidth
-        ttfts = turn_ttfts(engine, params, args.turns)
+        (first, fed_first, _), *_, (last, fed_last, prompt_last) = in_fresh_thread(
+            turn_ttfts, engine, params, args.turns
+        )
         print(
             f"| {dtype} | {plain * 1e3:.1f} | {mine * 1e3:.1f} | {mine / plain:.2f} | {floor * 1e3:.1f} | "
-            f"{mine / floor:.2f} | {ttfts[0] * 1e3:.0f} ms | {ttfts[-1] * 1e3:.0f} ms | {ttfts[-1] / ttfts[0]:.2f} |"
+            f"{mine / floor:.2f} | {first * 1e3:.0f} ms ({fed_first}) | {last * 1e3:.0f} ms ({fed_last} of "
+            f"{prompt_last}) | {last / first:.2f} |"
         )
         del engine
 

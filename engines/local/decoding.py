@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel
 
+    from engines.local.steps import CausalStep
     from engines.local.steps.seq2seq import DecoderWeights
 
 
@@ -64,12 +65,12 @@ class CausalDecoding(Decoding):
     ) -> None:
         import torch
 
-        from engines.local.steps.gpt2 import Gpt2Step
+        from engines.local.steps import causal_step
 
         super().__init__(model)
         self._max_positions = max_positions
         self._cache: Any = None
-        self._step: Gpt2Step | None = reuse._step if reuse is not None else Gpt2Step.for_model(model)
+        self._step: CausalStep | None = reuse._step if reuse is not None else causal_step(model)
         self.sequence = torch.tensor([list(input_ids)], device=model.device)
         shared = 0
         if reuse is not None and (shared := reuse.shared_prefix(input_ids)):
@@ -93,8 +94,8 @@ class CausalDecoding(Decoding):
         return shared
 
     def _run(self, ids: torch.Tensor) -> None:
-        """One token after a filled cache goes through ``Gpt2Step`` (bitwise the forward's logits, without
-        its per-step Python) where the model allows; a prompt goes through the forward."""
+        """One token after a filled cache goes through the model's lean step (bitwise the forward's logits,
+        without its per-step Python) where it has one; a prompt goes through the forward."""
         import torch
 
         if self._step is not None and self._cache is not None and ids.shape[1] == 1:

@@ -3,46 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from transformers import GPT2LMHeadModel
-from transformers.cache_utils import DynamicCache
 
 from engines.local.decoding import CausalDecoding
 from engines.local.steps.gpt2 import Gpt2Step
-
-PROMPT = [37, 52, 11, 90, 64, 23, 5, 71]
-
-
-def forward_logits(model, chunks: list[list[int]]) -> list[torch.Tensor]:
-    """The next-token logits after each chunk of ids, fed in turn to ``model(...)`` with transformers'
-    key/value cache and only the last position's logits: what ``generate()`` computes for a prompt and then
-    one token at a time."""
-    cache = DynamicCache(config=model.config)
-    logits = []
-    with torch.inference_mode():
-        for ids in chunks:
-            output = model(input_ids=torch.tensor([ids]), cache=cache, use_cache=True, logits_to_keep=1)
-            cache = output.cache
-            logits.append(output.logits[:, -1].float())
-    return logits
-
-
-def one_by_one(tokens: list[int]) -> list[list[int]]:
-    return [[token] for token in tokens]
-
-
-def greedy(decoding: CausalDecoding, steps: int) -> tuple[list[torch.Tensor], list[int]]:
-    logits, tokens = [decoding.logits], []
-    for _ in range(steps):
-        tokens.append(int(decoding.logits.argmax()))
-        decoding.advance(tokens[-1])
-        logits.append(decoding.logits)
-    return logits, tokens
-
-
-def assert_same(ours: list[torch.Tensor], theirs: list[torch.Tensor]) -> None:
-    for step, (mine, reference) in enumerate(zip(ours, theirs, strict=True)):
-        assert torch.equal(mine, reference), f"step {step}: {(mine - reference).abs().max()}"
+from tests.engines.local.steps.causal_logits import PROMPT, assert_same, forward_logits, greedy, one_by_one
 
 
 @pytest.mark.parametrize("family", ["dialogpt-zh", "gpt2-dialogbot"])
