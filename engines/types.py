@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, Self, TypedDict
@@ -53,6 +54,50 @@ def is_encodable(text: str) -> bool:
     return True
 
 
+#: the longest reply a setting may ask for: no model writes past its context, and the longest context of the
+#: open chat models zhbench runs is about a million tokens (Qwen2.5-7B-Instruct-1M: 1,010,000)
+MAX_NEW_TOKENS = 2**20
+#: the largest seed: RWKV's sampler seeds numpy's ``RandomState`` and servers such as llama.cpp's take a
+#: 32-bit seed (torch would take 64 bits); the engines draw theirs below 2**31
+MAX_SEED = 2**32 - 1
+#: the ``dataclasses.field`` metadata key of a text setting's known values
+CHOICES = "choices"
+
+
+def choice_field(default: str, choices: Iterable[str]) -> Any:
+    """A text setting that takes one of ``choices`` (PromptCLUE's ``task``…): checked by ``problems`` and
+    picked from a list in the editor."""
+    return field(default=default, metadata={CHOICES: tuple(choices)})
+
+
+#: one range check of a setting: its name, whether its value is in range, and what to say when not
+Check = tuple[str, bool, str]
+
+
+def failed_checks(checks: Iterable[Check]) -> dict[str, str]:
+    """The messages of the checks that failed, by setting (the first one of each)."""
+    failed: dict[str, str] = {}
+    for name, ok, message in checks:
+        if not ok:
+            failed.setdefault(name, message)
+    return failed
+
+
+def whole_number(name: str, value: int | None, low: int, high: int | None = None, *, note: str = "") -> Check:
+    """``value`` is from ``low`` to ``high`` (no limit when None); a None value (a seed to draw) is fine."""
+    limits = f"from {low} to {high}" if high is not None else f"{low} or more"
+    ok = value is None or (low <= value and (high is None or value <= high))
+    return name, ok, f"{name} must be a whole number {limits}" + (f" ({note})" if note else "")
+
+
+def positive_number(name: str, value: float, note: str) -> Check:
+    return name, 0 < value < math.inf, f"{name} must be above 0 and finite ({note})"
+
+
+def finite_number(name: str, value: float) -> Check:
+    return name, math.isfinite(value), f"{name} must be a finite number"
+
+
 @dataclass(frozen=True)
 class GenerationParams:
     """Decoding settings of one reply. Each family's defaults are its upstream defaults.
@@ -73,9 +118,15 @@ class GenerationParams:
     length_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
 
-    #: settings an engine of this kind has no way to apply (a server's API has no field for them): refused by
-    #: ``validate`` unless left at their default, rather than silently dropped, and left out of the editor
+    #: settings an engine of this kind has no way to apply (a server's API has no field for them, RWKV's sampler
+    #: no use): refused by ``validate`` unless left at their default, rather than silently dropped, and left
+    #: out of the editor
     fixed_settings: ClassVar[frozenset[str]] = frozenset()
+    #: why ``fixed_settings`` cannot be set, for the message that refuses one
+    fixed_because: ClassVar[str] = "this model does not use it"
+    #: settings that shape the prompt rather than the decoding (a system prompt, a task template): choosing a
+    #: preset leaves them as they are
+    prompt_settings: ClassVar[frozenset[str]] = frozenset()
 
     def with_overrides(self, overrides: Mapping[str, object]) -> Self:
         """Return a copy with fields replaced, each value coerced to its field's type (strings from a CLI too)."""
@@ -88,24 +139,39 @@ class GenerationParams:
             changes[name] = _coerce(value, getattr(self, name), fields[name].type, name)
         return dataclasses.replace(self, **changes)
 
+    @classmethod
+    def choices(cls) -> dict[str, tuple[str, ...]]:
+        """The text settings that take one of a known set of values, with those values."""
+        return {f.name: f.metadata[CHOICES] for f in dataclasses.fields(cls) if CHOICES in f.metadata}
+
+    def problems(self) -> dict[str, str]:
+        """What is wrong, one message for each setting out of range (none when all are fine). A family with
+        settings of its own adds its checks to these."""
+        defaults, fixed = type(self)(), f"cannot be set for this model: {self.fixed_because}"
+        return failed_checks(
+            [
+                positive_number("temperature", self.temperature, "use greedy for deterministic replies"),
+                ("top_p", 0 < self.top_p <= 1, "top_p must be above 0 and at most 1 (1: off)"),
+                whole_number("top_k", self.top_k, 0, note="0: off"),
+                positive_number("repetition_penalty", self.repetition_penalty, "1: off"),
+                whole_number("max_new_tokens", self.max_new_tokens, 1, MAX_NEW_TOKENS),
+                whole_number("seed", self.seed, 0, MAX_SEED, note="none: drawn for each reply"),
+                whole_number("num_beams", self.num_beams, 1),
+                finite_number("length_penalty", self.length_penalty),
+                whole_number("no_repeat_ngram_size", self.no_repeat_ngram_size, 0, note="0: off"),
+                *(_choice_check(name, getattr(self, name), known) for name, known in self.choices().items()),
+                *(
+                    (name, getattr(self, name) == getattr(defaults, name), f"{name} {fixed}")
+                    for name in sorted(self.fixed_settings)
+                ),
+            ]
+        )
+
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the first setting out of range."""
-        checks = [
-            (self.temperature > 0, "temperature must be above 0 (use greedy for deterministic replies)"),
-            (0 < self.top_p <= 1, "top_p must be in (0, 1]"),
-            (self.top_k >= 0, "top_k must be 0 (off) or more"),
-            (self.repetition_penalty > 0, "repetition_penalty must be above 0"),
-            (self.max_new_tokens >= 1, "max_new_tokens must be at least 1"),
-            (self.num_beams >= 1, "num_beams must be at least 1"),
-            (self.no_repeat_ngram_size >= 0, "no_repeat_ngram_size must be 0 (off) or more"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
-        defaults = type(self)()
-        for name in sorted(self.fixed_settings):
-            if getattr(self, name) != getattr(defaults, name):
-                raise ValueError(f"{name} cannot be set for this model: its API has no field for it")
+        """Raise ``ValueError`` naming every setting out of range (``problems``), one message each."""
+        problems = self.problems()
+        if problems:
+            raise ValueError("; ".join(problems.values()))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -116,7 +182,7 @@ def _coerce(value: object, current: object, annotation: object, name: str) -> ob
     if value is None or (isinstance(value, str) and value.lower() == "none" and "None" in text):
         if "None" in text:
             return None
-        raise ValueError(f"parameter {name!r} cannot be empty")
+        raise ValueError(f"{name} cannot be empty")
     try:
         if text.startswith("bool") or isinstance(current, bool):
             if isinstance(value, str):
@@ -133,8 +199,17 @@ def _coerce(value: object, current: object, annotation: object, name: str) -> ob
         if text.startswith("float") or isinstance(current, float):
             return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ValueError(f"parameter {name!r} needs a {text.split(' ')[0]} value, got {value!r}") from None
+        kind = text.split(" ")[0]
+        raise ValueError(f"{name} needs {_KINDS.get(kind, kind)}, got {value!r}") from None
     return str(value)
+
+
+#: what a setting of each type takes, for the message that refuses a value
+_KINDS = {"bool": "true or false", "int": "a whole number", "float": "a number"}
+
+
+def _choice_check(name: str, value: str, known: Sequence[str]) -> Check:
+    return name, value in known, f"unknown {name} {value!r} (known: {', '.join(known)})"
 
 
 class StopReason(StrEnum):

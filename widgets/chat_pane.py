@@ -105,9 +105,17 @@ class ReplyView(Static):
         self.update(content, layout=grown)
 
     def finish(
-        self, text: str, *, stats: str, stopped: bool = False, error: str | None = None, reasoning: str = ""
+        self,
+        text: str,
+        *,
+        stats: str,
+        stopped: bool = False,
+        error: str | None = None,
+        reasoning: str = "",
+        version: str = "",
     ) -> None:
-        """Show the final text (authoritative over what streamed), its thinking, and the reply's stats line."""
+        """Show the final text (authoritative over what streamed), its thinking, and the reply's stats line,
+        which starts with ``version`` (which of the reply's versions this is, and the keys to the others)."""
         if self._flush_timer is not None:
             self._flush_timer.stop()
             self._flush_timer = None
@@ -122,6 +130,8 @@ class ReplyView(Static):
             footer.append("[stopped] ", style="bold yellow")
         if error:
             footer.append(f"[error] {visible_text(error)}\n", style="bold red")
+        if version:
+            footer.append(f"{version} · ", style="bold")
         footer.append(stats, style="dim")
         self.update(body + footer)
 

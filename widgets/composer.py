@@ -18,8 +18,8 @@ class Composer(TextArea):
     """
 
     BINDINGS = [  # noqa: RUF012 (Textual's own declaration style)
-        Binding("enter", "submit('both')", "Send to A+B", id="send-both", priority=True),
-        Binding("ctrl+t", "submit('active')", "Send to active", id="send-active", priority=True),
+        Binding("enter", "submit('both')", "Send A+B", id="send-both", priority=True),
+        Binding("ctrl+t", "submit('active')", "Send active", id="send-active", priority=True),
         Binding("shift+enter,ctrl+j", "newline", "New line", id="newline", priority=True, show=False),
     ]
 
@@ -36,6 +36,12 @@ class Composer(TextArea):
         self.border_subtitle = "Enter: A+B · Ctrl+T: active pane · Shift+Enter / Ctrl+J: new line"
 
     def action_submit(self, target: str) -> None:
+        # Enter is a priority binding: the app runs this as soon as it reads the key, while the characters
+        # typed just before it may still wait in this widget's queue (keys from tmux send-keys or a paste
+        # without bracketed-paste mode come faster than they are taken). Read the text after them.
+        self.call_later(self._submit, target)
+
+    def _submit(self, target: str) -> None:
         text = self.text
         if not text.strip():
             return

@@ -1,12 +1,13 @@
 """The model list: the catalog, every model found locally and on the config's servers, filterable, loadable
-into pane A or B; a model not on this machine can be downloaded from it (``d``)."""
+into pane A or B; a model not on this machine can be downloaded from it (``d``), and so can a hub id typed
+into the filter that names none of the rows."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -14,7 +15,7 @@ from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Static
 
 from workbench.session.byte_sizes import format_bytes
-from workbench.session.model_rows import ModelRow
+from workbench.session.model_rows import ModelRow, download_offer
 from workbench.session.safe_text import visible_text
 
 #: beside the memory estimate: will it fit where the app loads models
@@ -28,8 +29,9 @@ def _searchable(row: ModelRow) -> str:
 
 class ModelTable(DataTable[Text]):
     BINDINGS = [  # noqa: RUF012 (Textual's own declaration style)
-        Binding("a", "load('a')", "Load in A", id="load-a"),
-        Binding("b", "load('b')", "Load in B", id="load-b"),
+        # short labels, as on the buttons: with the bench's first keys they fit an 80-column footer
+        Binding("a", "load('a')", "→ A", id="load-a", tooltip="Load the model into pane A"),
+        Binding("b", "load('b')", "→ B", id="load-b", tooltip="Load the model into pane B"),
         Binding("enter", "load('active')", "Load in active pane", id="load-active", show=False),
         Binding("d", "download", "Download", id="download-model"),
     ]
@@ -41,6 +43,15 @@ class ModelTable(DataTable[Text]):
     def action_download(self) -> None:
         if isinstance(self.parent, ModelList) and (row := self.parent.highlighted()) is not None:
             self.parent.post_message(ModelList.DownloadRequested(row))
+
+    def on_key(self, event: events.Key) -> None:
+        """A character typed in the list goes on the end of the filter, unless it is a bound key (the list's
+        ``a``, ``b`` and ``d``, or what the keymap put in their place)."""
+        if event.character and event.is_printable and event.key not in self.screen.active_bindings:
+            event.stop()
+            event.prevent_default()
+            if isinstance(self.parent, ModelList):
+                self.parent.type_in_filter(event.character)
 
 
 class ModelList(Vertical):
@@ -56,6 +67,11 @@ class ModelList(Vertical):
     ModelList > #model-status.shown { display: block; }
     ModelList Button { width: 1fr; min-width: 8; height: 1; border: none; margin: 0 1 0 0; }
     """
+
+    BINDINGS = [  # noqa: RUF012 (Textual's own declaration style)
+        # the table's own Down moves its cursor: this one takes the filter (or a button) to the rows
+        Binding("down", "focus_rows", "To the rows", id="filter-to-rows", show=False),
+    ]
 
     @dataclass
     class LoadRequested(Message):
@@ -98,17 +114,35 @@ class ModelList(Vertical):
         self._refill(event.value)
 
     @on(Input.Submitted, "#model-filter")
-    def _filter_submitted(self) -> None:
+    def action_focus_rows(self) -> None:
+        """From the filter to the rows: Enter, or Down."""
         self.table.focus()
+
+    def type_in_filter(self, text: str) -> None:
+        """Add ``text`` to the end of the filter and move the focus there."""
+        field = self.query_one("#model-filter", Input)
+        # Focused at once, so that the next key typed goes to the filter too; the text goes in after the
+        # filter has taken the focus, which selects all of it (typing would replace a selection).
+        self.screen.set_focus(field)
+
+        def append() -> None:
+            field.cursor_position = len(field.value)
+            field.insert_text_at_cursor(text)
+
+        field.call_later(append)
 
     def _refill(self, query: str) -> None:
         words = query.lower().split()
         self.shown = [row for row in self.rows if all(w in _searchable(row) for w in words)]
+        if not self.shown and (offer := download_offer(query)) is not None:
+            self.shown = [offer]
         table = self.table
         table.clear()
         for row in self.shown:
             style = "" if row.available else "dim"
             label = visible_text(row.name) + (" (demo)" if row.source == "demo" else "")
+            if row.source == "hub":
+                label = "download " + label
             table.add_row(
                 Text(label, style=style),
                 Text(row.family, style=style),
@@ -131,8 +165,11 @@ class ModelList(Vertical):
         return self.shown[index] if 0 <= index < len(self.shown) else None
 
     def request_load(self, pane: str) -> None:
+        """Ask to load the highlighted row into ``pane``; on the row offering a typed hub id, to download it."""
         row = self.highlighted()
-        if row is not None:
+        if row is not None and row.source == "hub":
+            self.post_message(self.DownloadRequested(row))
+        elif row is not None:
             self.post_message(self.LoadRequested(row, pane))
 
     @on(Button.Pressed, "#load-into-a")

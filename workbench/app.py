@@ -7,10 +7,11 @@ they report to the bench screen (``workbench/screens/bench.py``), which does the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import on
 from textual.app import App
+from textual.binding import BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
@@ -19,7 +20,7 @@ from themes import STYLESHEET, THEME_VARIABLE_DEFAULTS, THEMES
 from workbench import workers
 from workbench.paste import use_whole_paste_parser
 from workbench.screens.arena import ArenaScreen
-from workbench.screens.bench import BenchScreen
+from workbench.screens.bench import QUIT_BINDING, BenchScreen
 from workbench.screens.leaderboard import LeaderboardScreen
 from workbench.screens.review import ReviewScreen
 from workbench.session.arena.rounds import Contender
@@ -41,6 +42,9 @@ class ZhbenchApp(App[None]):
 
     TITLE = "zhbench"
     CSS_PATH = STYLESHEET
+    #: Textual's Ctrl+Q, with an id for the keymap and shown in the footer
+    BINDINGS: ClassVar[list[BindingType]] = [QUIT_BINDING]
+
     def __init__(
         self,
         *,
@@ -196,5 +200,5 @@ class ZhbenchApp(App[None]):
 
     @on(workers.MemoryRead)
     def _memory_read(self, event: workers.MemoryRead) -> None:
-        if isinstance(self.screen, BenchScreen):
+        if self.screen_stack and isinstance(self.screen, BenchScreen):  # no screen left while the app exits
             self.screen.show_memory(event)

@@ -27,6 +27,8 @@ def bench_commands(screen: BenchScreen) -> Iterator[Command]:
     """Everything the palette offers on the bench, in the order it lists them."""
     yield "Stop generating", "Stop the reply of the focused pane, or of both (Esc)", screen.action_stop
     yield "Regenerate", "Another reply to the last message (Ctrl+R)", screen.action_regenerate
+    yield "Earlier reply version", "Show and go on from the one before (Alt+←)", partial(screen.action_other_reply, -1)
+    yield "Later reply version", "Show and go on from the one after (Alt+→)", partial(screen.action_other_reply, 1)
     yield "Clear conversation", "Clear the focused pane, or both (Ctrl+L)", screen.action_clear
     yield "Swap panes", "Exchange pane A and pane B (F4)", screen.action_swap
     yield "Switch active pane", "Ctrl+T sends to the active pane (Ctrl+O)", screen.action_switch_pane
@@ -57,7 +59,7 @@ def bench_commands(screen: BenchScreen) -> Iterator[Command]:
                 yield (
                     f"Load {row.name} into {pane.upper()}",
                     f"{row.family} · {row.key}",
-                    partial(screen.load_model, pane, row.key, row.name),
+                    partial(screen.request_load, pane, row.key, row.name),
                 )
 
 

@@ -55,6 +55,8 @@ class RemoteParams(GenerationParams):
     fixed_settings: ClassVar[frozenset[str]] = frozenset(
         {"top_k", "repetition_penalty", "num_beams", "length_penalty", "no_repeat_ngram_size"}
     )
+    fixed_because: ClassVar[str] = "its API has no field for it"
+    prompt_settings: ClassVar[frozenset[str]] = frozenset({"system_prompt"})
 
     def stop_strings(self) -> list[str]:
         return [text for text in self.stop.split("|") if text]

@@ -67,10 +67,17 @@ def test_a_conversation_in_the_light_theme(snap_compare) -> None:
 def test_the_parameter_editor(snap_compare) -> None:
     host = Host()
     values = {"temperature": "0.7", "top_p": "1.0", "top_k": "50", "repetition_penalty": "1.0",
-              "max_new_tokens": "512", "seed": "", "no_repeat_ngram_size": "3"}  # fmt: skip
+              "max_new_tokens": "512", "seed": "", "greedy": "False", "no_repeat_ngram_size": "3"}  # fmt: skip
+    presets = {
+        "sample": {name: value for name, value in values.items() if name != "seed"},
+        "greedy": {"greedy": "True"},
+    }
 
     async def open_dialog(pilot: object) -> None:
-        host.push_screen(ParamsDialog("Parameters of pane A: ChatYuan-large-v1", values, values, lambda v: None))
+        title = "Parameters of pane A: ChatYuan-large-v1"
+        host.push_screen(
+            ParamsDialog(title, values, presets=presets, validate=lambda v: {}, switches=frozenset({"greedy"}))
+        )
 
     assert snap_compare(host, terminal_size=(80, 26), run_before=open_dialog)
 

@@ -12,13 +12,16 @@ import pytest
 from app_driver import models_loaded, replies_done, wait_until
 from textual import events
 from textual.content import Content
+from textual.widgets import Static
 
 from engines.registry import load_engine, write_standin
 from widgets.chat_pane import FLUSH_INTERVAL_S, ChatPane, MessageView, ReplyView
 from widgets.composer import Composer
 from widgets.gpu_meter import GpuMeter
+from widgets.question import QuestionDialog
 from workbench.app import ZhbenchApp
 from workbench.commands import bench_commands
+from workbench.screens.bench import BenchScreen
 from workbench.session.config import Config, load_config
 from workbench.session.safe_text import literal_markdown
 from workbench.session.transcripts import read_session
@@ -229,11 +232,11 @@ async def test_regenerate_clear_and_swap(make_app: Callable[..., ZhbenchApp], tw
             state.params = state.params.with_overrides({"seed": None})
         await send(pilot, app, "你好")
         await replies_done(app)
-        first = app.bench.pane("a").last_reply_id
+        first = app.bench.pane("a").shown[-1].record_id
         await pilot.press("ctrl+r")
         await replies_done(app)
         pane_a = app.query_one("#pane-a", ChatPane)
-        assert len(pane_a.query(ReplyView)) == 1  # the new reply replaced the old one on screen
+        assert len(pane_a.query(ReplyView)) == 1  # the new version replaced the old one on screen
         assert [m["role"] for m in app.bench.pane("a").history] == ["user", "assistant"]
         regenerated = [m for m in read_session(app.bench.transcript.path).messages if m.regenerates == first]
         assert len(regenerated) == 1 and regenerated[0].pane == "a"
@@ -247,10 +250,142 @@ async def test_regenerate_clear_and_swap(make_app: Callable[..., ZhbenchApp], tw
         assert [v.text for v in pane_a.query(MessageView)] == ["你好"]
 
         await pilot.press("ctrl+l")
+        await pilot.press("enter")  # the question's first answer: clear
         assert app.bench.pane("a").history == [] and app.bench.pane("b").history == []
         assert not pane_a.query(MessageView)
         kinds = [r["type"] for r in transcript(app)]
         assert kinds.count("clear") == 2 and kinds.count("model") == 2
+
+
+async def test_regenerated_replies_are_browsed_from_the_composer_and_the_one_shown_is_carried_on(
+    make_app: Callable[..., ZhbenchApp], two_models: dict[str, str]
+) -> None:
+    """Issue 18, item 11: Ctrl+R's earlier reply could not be seen again."""
+    app = make_app(preload=two_models)
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a", "b")
+        await send(pilot, app, "你好")
+        await replies_done(app)
+        first = {p: app.bench.pane(p).shown[-1] for p in "ab"}
+        await pilot.press("ctrl+r")  # from the composer: both panes
+        await replies_done(app)
+        views = {p: app.query_one(f"#pane-{p}", ChatPane).query(ReplyView) for p in "ab"}
+        assert all(len(views[p]) == 1 and "reply 2/2 (alt+← alt+→)" in str(views[p].last().content) for p in "ab")
+        composer = app.query_one(Composer)
+        composer.text = "草稿"
+        composer.move_cursor((0, 1))
+        await pilot.press("alt+left")  # the composer's text and cursor stay as they are
+        assert (composer.text, composer.cursor_location) == ("草稿", (0, 1))
+        for pane in "ab":
+            assert "reply 1/2" in str(views[pane].last().content) and views[pane].last().text == first[pane].text
+            assert app.bench.pane(pane).history[-1]["content"] == first[pane].fed_back
+        await pilot.press("alt+left")
+        assert any(n.message.startswith("No earlier version of the last reply") for n in app._notifications)
+
+        await send(pilot, app, "接着说", key="ctrl+t")  # pane A goes on from the version on show
+        await replies_done(app)
+        assert app.bench.pane("a").history[1]["content"] == first["a"].fed_back
+        assert "reply" not in str(app.query_one("#pane-a", ChatPane).query(ReplyView).last().content)
+        app.query_one("#pane-b", ChatPane).focus()
+        palette = {title: command for title, _, command in bench_commands(app.bench_screen)}
+        palette["Later reply version"]()  # B's last reply is still two versions (alt+right, from the palette)
+        assert "reply 2/2" in str(views["b"].last().content)
+        session = read_session(app.bench.transcript.path)
+        chosen = [r.to_json()["reply"] for r in session.records if r.to_json()["type"] == "choice"]
+        assert chosen == [first["a"].record_id, first["b"].record_id, app.bench.pane("b").shown[-1].record_id]
+
+
+async def test_the_reply_version_keys_are_remapped_from_the_config(
+    make_app: Callable[..., ZhbenchApp], two_models: dict[str, str], tmp_path: Path
+) -> None:
+    config = Config(path=tmp_path / "config.toml", keymap={"earlier-reply": "f11", "later-reply": "f12"})
+    app = make_app(preload={"a": two_models["a"]}, config=config)
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a")
+        await send(pilot, app, "你好", key="ctrl+t")
+        await replies_done(app)
+        await pilot.press("ctrl+r")
+        await replies_done(app)
+        view = app.query_one("#pane-a", ChatPane).query(ReplyView).last()
+        assert "reply 2/2 (f11 f12)" in str(view.content)
+        await pilot.press("f11")
+        assert "reply 1/2 (f11 f12)" in str(view.content)
+
+
+async def test_clearing_a_conversation_asks_first_and_an_empty_pane_is_not_asked_about(
+    make_app: Callable[..., ZhbenchApp], two_models: dict[str, str]
+) -> None:
+    """Issue 18, item 11: Ctrl+L cleared without a word."""
+    app = make_app(preload=two_models)
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a", "b")
+        await send(pilot, app, "只问A", key="ctrl+t")
+        await replies_done(app)
+        app.query_one("#pane-b", ChatPane).focus()
+        await pilot.press("ctrl+l")  # B has nothing to lose: cleared at once
+        assert isinstance(app.screen, BenchScreen)
+        app.query_one(Composer).focus()
+        await pilot.press("ctrl+l")
+        dialog = app.screen
+        assert isinstance(dialog, QuestionDialog)
+        shown = str(dialog.query_one(".title").content) + str(dialog.query(Static)[1].content)
+        assert "Clear the conversation of pane A?" in shown and "stays in this session's transcript" in shown
+        await pilot.press("escape")
+        assert app.screen is app.bench_screen and len(app.bench.pane("a").history) == 2
+        await pilot.press("ctrl+l")
+        await pilot.click("#question-cancel")
+        assert len(app.bench.pane("a").history) == 2 and app.query_one("#pane-a", ChatPane).query(MessageView)
+        await pilot.press("ctrl+l")
+        await pilot.press("enter")
+        assert app.bench.pane("a").history == [] and not app.query_one("#pane-a", ChatPane).query(MessageView)
+        assert [r["pane"] for r in transcript(app) if r["type"] == "clear"] == ["a"]  # B had nothing to clear
+
+
+async def test_loading_into_a_talking_pane_asks_whether_the_new_model_carries_the_conversation_on(
+    make_app: Callable[..., ZhbenchApp], two_models: dict[str, str], standin_dir: Callable[..., Path]
+) -> None:
+    """Issue 18, item 11: loading a model into a pane wiped its conversation without a word."""
+    app = make_app(preload={"a": two_models["a"]})
+    screen = app.bench_screen
+    chatyuan = str(standin_dir("chatyuan"))
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a")
+        await send(pilot, app, "你好", key="ctrl+t")
+        await replies_done(app)
+        history = list(app.bench.pane("a").history)
+        screen.request_load("a", chatyuan, "[b]小元[/b]")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, QuestionDialog)
+        assert "Load [b]小元[/b] into pane A?" in str(dialog.query_one(".title").content)  # as written
+        await pilot.press("escape")
+        assert app.bench.pane("a").loading is None and app.bench.pane("a").engine.family == "gpt2-dialogbot"
+
+        screen.request_load("a", chatyuan, "[b]小元[/b]")
+        await pilot.pause()
+        await pilot.press("enter")  # the first answer: carry it on
+        await models_loaded(app, "a")
+        await pilot.pause()
+        assert app.bench.pane("a").engine.family == "chatyuan" and app.bench.pane("a").history == history
+        pane_a = app.query_one("#pane-a", ChatPane)
+        assert [v.text for v in pane_a.query(MessageView)] == ["你好"] and len(pane_a.query(ReplyView)) == 1
+        await send(pilot, app, "接着说", key="ctrl+t")
+        await replies_done(app)
+        assert app.bench.pane("a").history[:2] == history
+
+        screen.request_load("a", two_models["a"], "dialogbot")
+        await pilot.pause()
+        await pilot.press("tab", "enter")  # the second answer: a new conversation
+        await models_loaded(app, "a")
+        await pilot.pause()
+        assert app.bench.pane("a").engine.family == "gpt2-dialogbot" and app.bench.pane("a").history == []
+        assert not pane_a.query(MessageView)
+        screen.request_load("a", chatyuan, "小元")  # an empty pane: nothing to ask
+        await pilot.pause()
+        assert app.screen is screen
+        await models_loaded(app, "a")
+        changes = [r.get("kept_conversation", False) for r in transcript(app) if r["type"] == "model"]
+        assert changes == [True, False, False]
 
 
 async def test_parameters_edited_in_the_dialog_are_used_and_checked(
@@ -277,12 +412,15 @@ async def test_parameters_edited_in_the_dialog_are_used_and_checked(
         await replies_done(app)
         reply = [m for m in read_session(app.bench.transcript.path).messages if m.pane == "a"][-1]
         assert reply.params["seed"] == 1234 and reply.stats["new_tokens"] <= 7
-        # The upstream defaults are one button away.
+        # The upstream defaults are the first preset; picking it keeps the seed (no preset sets one).
         await pilot.press("f2")
-        await pilot.click("#params-defaults")
+        presets = app.screen.query_one("#params-preset")
+        assert presets.selection is None  # "custom": the edited settings match no preset
+        presets.value = "default"
+        await pilot.pause()
         app.screen.query_one("#param-top_k").focus()
         await pilot.press("enter")
-        assert app.bench.pane("a").params == app.bench.pane("a").engine.default_params()
+        assert app.bench.pane("a").params == app.bench.pane("a").engine.default_params().with_overrides({"seed": 1234})
 
 
 async def test_streaming_redraws_in_batches_not_once_per_token(
@@ -603,3 +741,25 @@ async def test_at_80_by_24_the_panes_come_first_and_the_list_is_one_key_away(
         assert models.display and models.size.width <= 36
         await send(pilot, app, "你好")
         await replies_done(app)
+
+
+async def test_enter_right_after_fast_typing_sends_every_character_typed(
+    make_app: Callable[..., ZhbenchApp], two_models: dict[str, str]
+) -> None:
+    """Keys from the terminal arrive faster than the composer takes them (tmux send-keys, a paste without
+    bracketed-paste mode): Enter, a priority binding handled by the app at once, must still see every
+    character typed before it, not the part the composer had taken so far."""
+    app = make_app(preload=two_models)
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a", "b")
+        app.query_one(Composer).focus()
+        await pilot.pause()
+        typed = "你好，第十次测试 hello"
+        for character in typed:  # as the terminal driver posts them: all queued before any is handled
+            app.post_message(events.Key(character, character))
+        app.post_message(events.Key("enter", "\r"))
+        await pilot.pause()
+        await replies_done(app)
+        assert app.query_one(Composer).text == ""
+        assert [m["content"] for m in app.bench.pane("a").history if m["role"] == "user"] == [typed]
+        assert [m["content"] for m in app.bench.pane("b").history if m["role"] == "user"] == [typed]

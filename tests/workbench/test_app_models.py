@@ -1,7 +1,8 @@
-"""The model list in the real app: fit marks, a download from a dimmed row, and a rescan."""
+"""The model list in the real app: fit marks, a download from a dimmed row or of a typed hub id, and a rescan."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from tests.engines.hub.conftest import REPO, fake_hub, repo_folder  # noqa: F401
 from tests.engines.hub.fake_hub import FakeHub
 from widgets.composer import Composer
 from widgets.model_list import ModelList, ModelTable
+from widgets.question import QuestionDialog
 from workbench.app import ZhbenchApp
 from workbench.session.config import Config
 
@@ -39,7 +41,15 @@ async def test_a_dimmed_catalog_model_downloads_from_its_row_and_then_loads(
         await find(pilot, app, "dialogbot-base")
         await pilot.press("a")  # not here yet: says how to get it, loads nothing
         assert any("press d on its row" in n.message for n in app._notifications)
+        await pilot.press("d")  # asks first: a letter typed in the list must not start a download
+        await wait_until(lambda: isinstance(app.screen, QuestionDialog), what="the question")
+        assert f"Download {REPO}?" in app.screen.title_text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not fake_hub.gets("model.safetensors")  # cancelled: nothing fetched
         await pilot.press("d")
+        await wait_until(lambda: isinstance(app.screen, QuestionDialog), what="the question")
+        await pilot.press("enter")  # Download is focused
         await wait_until(lambda: row_of(app, REPO).available, what="the download and the rescan")
         assert any(f"{REPO} downloaded" in n.message for n in app._notifications)
         assert fake_hub.gets("model.safetensors") and not fake_hub.gets("optimizer.pt")  # only what it needs
@@ -48,6 +58,40 @@ async def test_a_dimmed_catalog_model_downloads_from_its_row_and_then_loads(
         await pilot.press("a")
         await models_loaded(app, "a")
         assert app.bench.pane("a").engine.describe().family == "gpt2-dialogbot"
+
+
+async def test_a_hub_id_typed_into_the_filter_is_offered_for_download_and_then_listed(
+    make_app: Callable[..., ZhbenchApp],
+    fake_hub: FakeHub,  # noqa: F811
+    standin_dir: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    published = tmp_path / "published"  # a chat-template model in no catalog, with files it does not need
+    shutil.copytree(standin_dir("chat-template"), published)
+    (published / "optimizer.pt").write_bytes(b"\0" * 1000)
+    (published / "onnx").mkdir()
+    (published / "onnx" / "model.onnx").write_bytes(b"\0" * 1000)
+    fake_hub.repos["someone/tiny-chat"] = published
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(lambda: app.discovered is not None and isinstance(app.focused, Composer), what="the bench")
+        await find(pilot, app, "someone/tiny-chat")
+        models = app.query_one(ModelList)
+        assert [row.id for row in models.shown] == ["someone/tiny-chat"]
+        assert str(models.table.get_row_at(0)[0]) == "download someone/tiny-chat"
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, QuestionDialog), what="the question")
+        await pilot.press("enter")
+        await wait_until(lambda: any(row.id == "someone/tiny-chat" for row in app.rows), what="download, rescan")
+        assert any("someone/tiny-chat downloaded" in n.message for n in app._notifications)
+        listed = row_of(app, "someone/tiny-chat")
+        assert listed.available and listed.family == "chat-template"
+        assert fake_hub.gets("model.safetensors") and fake_hub.gets("chat_template.jinja")
+        assert not fake_hub.gets("optimizer.pt") and not fake_hub.gets("onnx/model.onnx")  # only what it needs
+        assert [row.id for row in models.shown] == ["someone/tiny-chat"] and models.shown[0].source == "local"
+        await pilot.press("a")
+        await models_loaded(app, "a")
+        assert app.bench.pane("a").engine.describe().family == "chat-template"
 
 
 async def test_local_models_carry_a_fit_mark_and_a_rescan_finds_a_new_one(

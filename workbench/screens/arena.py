@@ -45,6 +45,10 @@ class ArenaScreen(BenchScreen):
 
     SUB_TITLE = "arena · blind"
     SHOWS_MODEL_LIST = False
+    #: the bench's keys that would name a model before the vote (the model list, the parameter dialog whose
+    #: fields are the family's, the export) or change the pair under the vote (swap, rescan into a list
+    #: that is not there): Textual merges the bench's bindings into this screen's, so they are turned off
+    OFF_ACTIONS = frozenset({"toggle_models", "find_model", "edit_params", "swap", "export", "rescan"})
     COMMANDS: ClassVar = Screen.COMMANDS | {ArenaCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", id="stop"),

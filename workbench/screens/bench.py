@@ -10,21 +10,23 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import ActiveBinding, Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
-from engines.api import default_params
 from widgets.chat_pane import ChatPane, ReplyView
 from widgets.composer import Composer
 from widgets.gpu_meter import GpuMeter
 from widgets.model_list import ModelList
 from widgets.params_dialog import ParamsDialog
+from widgets.question import QuestionDialog
 from workbench import workers
 from workbench.commands import BenchCommands
 from workbench.session.arena.leaks import maker_names
@@ -33,7 +35,15 @@ from workbench.session.arena.votes import ArenaDataError, Battle, Verdict, VoteS
 from workbench.session.bench import Bench, ReplyJob
 from workbench.session.byte_sizes import format_bytes
 from workbench.session.model_rows import DEMO_MODELS
-from workbench.session.panes import ShownEntry, apply_values, editable_values, params_summary, switch_names
+from workbench.session.panes import (
+    ShownEntry,
+    apply_values,
+    editable_values,
+    params_summary,
+    preset_values,
+    switch_names,
+    value_problems,
+)
 from workbench.session.transcripts import TranscriptError, export_session
 
 if TYPE_CHECKING:
@@ -43,6 +53,16 @@ if TYPE_CHECKING:
 
 #: the width (columns) from which the model list shows beside the panes
 NARROW_BELOW = 110
+#: the app's quit key, named among the bench's first keys too: the footer puts the app's own keys after every
+#: key of the screen, where a narrow footer has no room left
+QUIT_BINDING = Binding("ctrl+q", "app.quit", "Quit", id="quit", priority=True, tooltip="Stop every reply and quit")
+#: the keys a footer narrower than NARROW_BELOW leaves out, for the first ones to fit: each is in the palette
+NARROW_FOOTER_LEAVES_OUT = frozenset({"regenerate", "clear", "params", "swap", "export"})
+#: the keys between the versions of a regenerated reply: the one shown is the one the conversation goes on from
+EARLIER_REPLY = "Show, and go on from, the version of the last reply before the one shown"
+LATER_REPLY = "Show, and go on from, the version of the last reply after the one shown"
+#: what the question before a conversation is cleared or left behind says about it
+ON_DISK = "Every message stays in this session's transcript on disk (Ctrl+S exports it)."
 
 
 class BenchScreen(Screen[None]):
@@ -50,24 +70,31 @@ class BenchScreen(Screen[None]):
 
     COMMANDS: ClassVar = Screen.COMMANDS | {BenchCommands}
     #: below 110 columns the screen is ``-narrow``: the model list hides (themes/zhbench.tcss), the footer
-    #: packs its keys closer
+    #: packs its keys closer and shows only the first ones
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]  # noqa: RUF012 (Textual's own declaration style)
+    #: in the footer's order: the keys a newcomer needs first
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", id="stop"),
         Binding("f9", "toggle_models", "Models", id="toggle-models"),
+        Binding("ctrl+o", "switch_pane", "Pane", id="switch-pane", tooltip="Make the other pane the active one"),
+        Binding("ctrl+f", "find_model", "Find", id="find-model", tooltip="Type in the model filter"),
+        QUIT_BINDING,
         Binding("ctrl+r", "regenerate", "Regenerate", id="regenerate"),
+        # alt, not ctrl: the composer's ctrl+←/→ move by word
+        Binding("alt+left", "other_reply(-1)", "Earlier reply", id="earlier-reply", show=False, tooltip=EARLIER_REPLY),
+        Binding("alt+right", "other_reply(1)", "Later reply", id="later-reply", show=False, tooltip=LATER_REPLY),
         Binding("ctrl+l", "clear", "Clear", id="clear"),
         Binding("f2", "edit_params", "Parameters", id="params"),
         Binding("f4", "swap", "Swap A/B", id="swap"),
-        Binding("ctrl+o", "switch_pane", "Other pane", id="switch-pane", show=False),
         Binding("ctrl+s", "export", "Export", id="export"),
-        Binding("ctrl+f", "find_model", "Find model", id="find-model", show=False),
         Binding("f3", "rescan", "Rescan", id="rescan", show=False),
     ]
 
     app: ZhbenchApp
     #: the model list beside the panes (the blind arena has none: it would say what is on offer)
     SHOWS_MODEL_LIST: ClassVar[bool] = True
+    #: the bench's actions a screen built on it turns off (their keys do nothing and leave the footer)
+    OFF_ACTIONS: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, bench: Bench, *, preload: dict[str, str], offer_demos: bool) -> None:
         super().__init__()
@@ -119,6 +146,25 @@ class BenchScreen(Screen[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         self.query_one(Footer).compact = event.size.width < NARROW_BELOW
+        self.refresh_bindings()  # the footer's keys, for the width
+
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        """The keys in effect; on a narrow screen those of ``NARROW_FOOTER_LEAVES_OUT`` stay bound but leave the
+        footer, so that the first ones fit in 80 columns."""
+        active = super().active_bindings
+        if not self.has_class("-narrow"):
+            return active
+        return {
+            key: shown._replace(binding=replace(shown.binding, show=False))
+            if shown.binding.id in NARROW_FOOTER_LEAVES_OUT
+            else shown
+            for key, shown in active.items()
+        }
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The bench's keys, less those a screen built on it turns off (the arena's ``OFF_ACTIONS``)."""
+        return action not in self.OFF_ACTIONS
 
     def _screen_gone(self) -> bool:
         """Whether the screen is torn down: a worker may report while the app exits."""
@@ -149,7 +195,7 @@ class BenchScreen(Screen[None]):
             )
             return
         label = event.row.name + (" (demo)" if event.row.source == "demo" else "")
-        self.load_model(pane, event.row.key, label)
+        self.request_load(pane, event.row.key, label)
 
     @on(ModelList.DownloadRequested)
     def _download_requested(self, event: ModelList.DownloadRequested) -> None:
@@ -161,9 +207,25 @@ class BenchScreen(Screen[None]):
         if self._pull is not None:
             self.notify(f"{self._pull[0]} is downloading: wait for it, or cancel it from the palette.")
             return
+        hub: Hub = "hf" if row.hf_id else "modelscope"
+        where = "Hugging Face" if hub == "hf" else "ModelScope"
+        question = (
+            f"From {where}, only the files its family needs. The size is checked against the free disk before "
+            "anything is fetched; Ctrl+P → Cancel download stops it."
+        )
+
+        def answered(choice: str | None) -> None:
+            if choice == "download":
+                self._start_download(repo_id, hub)
+
+        # asked first: a letter typed in the list on its way to the filter must not start gigabytes
+        self.app.push_screen(QuestionDialog(f"Download {repo_id}?", question, [("download", "Download")]), answered)
+
+    def _start_download(self, repo_id: str, hub: Hub) -> None:
+        if self._pull is not None or self._screen_gone():
+            return
         cancel = threading.Event()
         self._pull = (repo_id, cancel)
-        hub: Hub = "hf" if row.hf_id else "modelscope"
         self.query_one(ModelList).set_status(f"{repo_id}: listing its files…")
         self.run_worker(
             lambda: workers.pull_model(self.post_message, repo_id, hub, cancel),
@@ -204,9 +266,30 @@ class BenchScreen(Screen[None]):
         self.notify("Looking for models again…")
         self.app.rescan_models()
 
-    def load_model(self, pane: str, spec: str, label: str) -> None:
-        """Load ``spec`` into ``pane`` in a worker; the pane keeps working (or stays empty) until it is done."""
-        generation = self.bench.begin_load(pane, label)
+    def request_load(self, pane: str, spec: str, label: str) -> None:
+        """Load ``spec`` into ``pane`` as a person asked: into a pane with a conversation, only once they say
+        whether the new model carries it on or starts a new one."""
+        state = self.bench.pane(pane)
+        if not state.shown or state.busy:  # nothing to lose, or a load that is refused anyway
+            self.load_model(pane, spec, label)
+            return
+
+        def answered(choice: str | None) -> None:
+            if choice is not None:
+                self.load_model(pane, spec, label, keep_conversation=choice == "keep")
+
+        question = (
+            f"Pane {pane.upper()} has a conversation with {state.label} ({len(state.shown)} messages). "
+            f"{label} can carry it on (the replies so far become its history) or start a new one. "
+            f"{ON_DISK}"
+        )
+        choices = [("keep", "Carry it on"), ("new", "New conversation")]
+        self.app.push_screen(QuestionDialog(f"Load {label} into pane {pane.upper()}?", question, choices), answered)
+
+    def load_model(self, pane: str, spec: str, label: str, *, keep_conversation: bool = False) -> None:
+        """Load ``spec`` into ``pane`` in a worker; the pane keeps working (or stays empty) until it is done,
+        then goes on with its conversation or a new one."""
+        generation = self.bench.begin_load(pane, label, keep_conversation=keep_conversation)
         if generation is None:
             self.notify(f"Pane {pane.upper()} is replying: stop it (Esc) before loading another model.")
             return
@@ -251,10 +334,7 @@ class BenchScreen(Screen[None]):
             return
         if problem:
             self.notify(problem, severity="warning")
-        widget = self.pane_widget(event.pane)
-        widget.clear()
-        widget.set_status(None)
-        self._show_header(event.pane)
+        self._redraw(event.pane)
 
     @on(workers.ModelLoadFailed)
     def _model_load_failed(self, event: workers.ModelLoadFailed) -> None:
@@ -342,7 +422,29 @@ class BenchScreen(Screen[None]):
     def _show_end(self, pane: str, entry: ShownEntry | None) -> None:
         view = self.pane_widget(pane).current_reply
         if entry is not None and view is not None:
-            _finish(view, entry)
+            self._draw_reply(pane, view, entry)
+
+    def _draw_reply(self, pane: str, view: ReplyView, entry: ShownEntry) -> None:
+        """Draw a finished reply as the session recorded it; the last one says which of its versions it is."""
+        state = self.bench.pane(pane)
+        place = state.reply_version() if entry is state.shown[-1] else None
+        version = ""
+        if place is not None:
+            keys = f"{self._keys_of('earlier-reply')} {self._keys_of('later-reply')}"
+            version = f"reply {place[0]}/{place[1]} ({keys})"
+        view.finish(
+            entry.text,
+            stats=entry.stats or "",
+            stopped=entry.stopped,
+            error=entry.error,
+            reasoning=entry.reasoning,
+            version=version,
+        )
+
+    def _keys_of(self, binding_id: str) -> str:
+        """The key of a binding as the footer writes it (the config's keymap may have changed it)."""
+        bound = [active.binding for active in self.active_bindings.values() if active.binding.id == binding_id]
+        return self.app.get_key_display(bound[0]) if bound else "?"
 
     # --- actions ------------------------------------------------------------------------------
 
@@ -356,7 +458,13 @@ class BenchScreen(Screen[None]):
         return self.bench.names
 
     def action_stop(self) -> None:
-        self.bench.stop(self._target_panes())
+        """Stop the replies of the focused pane, or of every pane; when none is replying, back to the composer
+        (from the model list, or a pane)."""
+        panes = self._target_panes()
+        if any(self.bench.pane(pane).busy for pane in panes):
+            self.bench.stop(panes)
+        else:
+            self.query_one(Composer).focus()
 
     def action_regenerate(self) -> None:
         for pane in self._target_panes():
@@ -369,12 +477,42 @@ class BenchScreen(Screen[None]):
                 widget.current_reply.remove()
             self._run_reply(job)
 
-    def action_clear(self) -> None:
+    def action_other_reply(self, step: int) -> None:
+        """Show, and go on from, the version of the last reply before (-1) or after (1) the one shown, in the
+        focused pane or in every pane."""
+        moved = False
         for pane in self._target_panes():
-            if self.bench.clear(pane):
-                self.pane_widget(pane).clear()
-            else:
+            entry = self.bench.choose_reply(pane, step)
+            view = self.pane_widget(pane).current_reply
+            if entry is not None and view is not None:
+                self._draw_reply(pane, view, entry)
+                moved = True
+        if not moved:
+            which = "earlier" if step < 0 else "later"
+            self.notify(f"No {which} version of the last reply to show (Regenerate makes another).")
+
+    def action_clear(self) -> None:
+        """Clear the focused pane's conversation, or every pane's; asked first when there is one to lose."""
+        panes = []
+        for pane in self._target_panes():
+            if self.bench.pane(pane).busy:
                 self.notify(f"Pane {pane.upper()} is replying: stop it (Esc) first.", severity="warning")
+            else:
+                panes.append(pane)
+
+        def clear(choice: str | None = "clear") -> None:
+            if choice is not None:
+                for pane in panes:
+                    if self.bench.clear(pane):
+                        self.pane_widget(pane).clear()
+
+        talking = [pane.upper() for pane in panes if self.bench.pane(pane).shown]
+        if not talking:
+            clear()
+            return
+        plural = "s" if len(talking) > 1 else ""
+        title = f"Clear the conversation{plural} of pane{plural} {' and '.join(talking)}?"
+        self.app.push_screen(QuestionDialog(title, ON_DISK, [("clear", "Clear")]), clear)
 
     def action_swap(self) -> None:
         if not self.bench.swap():
@@ -396,7 +534,7 @@ class BenchScreen(Screen[None]):
             if entry.role == "user":
                 widget.add_message(entry.text, role="user")
             else:
-                _finish(widget.begin_reply(), entry)
+                self._draw_reply(pane, widget.begin_reply(), entry)
 
     def action_switch_pane(self) -> None:
         names = self.bench.names
@@ -423,13 +561,6 @@ class BenchScreen(Screen[None]):
             self.notify(f"Pane {pane.upper()} has no model loaded.", severity="warning")
             return
 
-        def validate(values: dict[str, str]) -> str | None:
-            try:
-                apply_values(params, values)
-            except ValueError as exc:
-                return str(exc)
-            return None
-
         def applied(values: dict[str, str] | None) -> None:
             if values is not None and self.bench.pane(pane).engine is engine:
                 self.bench.pane(pane).params = apply_values(params, values)
@@ -437,7 +568,12 @@ class BenchScreen(Screen[None]):
 
         title = f"Parameters of pane {pane.upper()}: {state.label} (upstream defaults: {engine.family})"
         dialog = ParamsDialog(
-            title, editable_values(params), editable_values(default_params(engine)), validate, switch_names(params)
+            title,
+            editable_values(params),
+            presets=preset_values(engine.presets()),
+            validate=partial(value_problems, params),
+            switches=switch_names(params),
+            choices=params.choices(),
         )
         self.app.push_screen(dialog, applied)
 
@@ -515,10 +651,5 @@ class BenchScreen(Screen[None]):
 
     def show_memory(self, event: workers.MemoryRead) -> None:
         if self._ready and not self._screen_gone():
-            self.query_one(GpuMeter).show(event.reading)
-
-
-def _finish(view: ReplyView, entry: ShownEntry) -> None:
-    """Draw a finished reply as the session recorded it."""
-    stats = entry.stats or ""
-    view.finish(entry.text, stats=stats, stopped=entry.stopped, error=entry.error, reasoning=entry.reasoning)
+            for meter in self.query(GpuMeter):  # none once the screen's widgets are removed as the app exits
+                meter.show(event.reading)

@@ -8,6 +8,7 @@ A report about a pane's older load or reply (one that a newer one replaced) is i
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import time
@@ -20,7 +21,7 @@ from engines.api import ChatEngine, default_params
 from engines.registry import standin_label
 from engines.types import GenerationParams, Message, Reply, StopReason, stats_summary
 from workbench.session.panes import PANE_NAMES, PaneState, ReplyUnderway, ShownEntry, apply_values
-from workbench.session.records import BodyRecord, ClearRecord, MessageRecord, ModelRecord
+from workbench.session.records import BodyRecord, ChoiceRecord, ClearRecord, MessageRecord, ModelRecord
 from workbench.session.transcripts import TranscriptWriter, now_iso
 
 #: a streaming reply is written to the transcript at most this often (each write is fsynced)
@@ -71,13 +72,15 @@ class Bench:
 
     # --- loading ---------------------------------------------------------------------------------
 
-    def begin_load(self, name: str, label: str) -> int | None:
-        """Mark ``name`` loading ``label``; the generation to report the load under, or None while it replies."""
+    def begin_load(self, name: str, label: str, *, keep_conversation: bool = False) -> int | None:
+        """Mark ``name`` loading ``label``, whose model then carries on the pane's conversation or starts a new
+        one; the generation to report the load under, or None while the pane replies."""
         state = self.pane(name)
         if state.busy:
             return None
         state.generation += 1
         state.loading = label
+        state.load_keeps_conversation = keep_conversation
         state.load_started = time.monotonic()
         state.load_step = "starting"
         return state.generation
@@ -88,8 +91,8 @@ class Bench:
             state.load_step = step
 
     def model_loaded(self, name: str, generation: int, engine: ChatEngine, *, demo: bool) -> str | None:
-        """The pane now runs ``engine`` (its conversation starts afresh); a problem with the configured
-        settings as text, or None. Nothing happens for a load a newer one replaced."""
+        """The pane now runs ``engine`` (with the pane's conversation, or a new one, as the load was begun); a
+        problem with the configured settings as text, or None. Nothing happens for a load a newer one replaced."""
         state = self.current(name, generation)
         if state is None:
             return None
@@ -99,9 +102,10 @@ class Bench:
         state.random_weights = demo or is_standin(engine.describe().path)
         state.weight_bytes = engine.describe().weight_bytes
         state.params, problem = self.initial_params(engine)
-        state.history.clear()
-        state.shown.clear()
-        self._record_if_started(ModelRecord(name, now_iso(), state.model()))
+        if not state.load_keeps_conversation:
+            state.forget_conversation()
+        kept = bool(state.shown)
+        self._record_if_started(ModelRecord(name, now_iso(), state.model(), kept_conversation=kept))
         return problem
 
     def unload(self, name: str) -> bool:
@@ -112,8 +116,7 @@ class Bench:
             return False
         state.engine, state.params, state.label, state.weight_bytes = None, None, None, None
         state.demo = state.random_weights = False
-        state.history.clear()
-        state.shown.clear()
+        state.forget_conversation()
         return True
 
     def load_failed(self, name: str, generation: int) -> str | None:
@@ -174,17 +177,34 @@ class Bench:
         return jobs
 
     def regenerate(self, name: str) -> ReplyJob | None:
-        """Another reply to the pane's last message (its last reply dropped), or None when there is none."""
+        """Another version of the pane's last reply, asked in place of the one shown (which stays among the
+        versions, to go back to), or None when the pane cannot reply now or has no message to answer."""
         state = self.pane(name)
-        if state.engine is None or state.busy or not state.history:
+        if self.why_not_ready(name) is not None or not state.history:
             return None
         regenerates = None
+        if state.shown and state.shown[-1].role == "assistant":
+            regenerates = state.shown.pop().record_id
+            if state.history[-1]["role"] == "assistant":  # a failed reply was never fed back
+                state.history.pop()
+        return self._start_reply(name, regenerates=regenerates)
+
+    def choose_reply(self, name: str, step: int) -> ShownEntry | None:
+        """Go on from another version of the pane's last reply, ``step`` versions from the one shown (-1: the
+        one before): the next message's history carries it. That version, or None when there is none that
+        way, or while the pane replies."""
+        state = self.pane(name)
+        index = state.chosen_version + step
+        if state.busy or state.reply_version() is None or not 0 <= index < len(state.reply_versions):
+            return None
+        entry = state.reply_versions[index]
+        state.chosen_version, state.shown[-1] = index, entry
         if state.history[-1]["role"] == "assistant":
             state.history.pop()
-            regenerates = state.last_reply_id
-        if state.shown and state.shown[-1].role == "assistant":
-            state.shown.pop()
-        return self._start_reply(name, regenerates=regenerates)
+        if entry.fed_back is not None:
+            state.history.append({"role": "assistant", "content": entry.fed_back})
+        self._record(ChoiceRecord(name, now_iso(), entry.record_id))
+        return entry
 
     def _start_reply(self, name: str, *, regenerates: str | None = None) -> ReplyJob:
         state = self.pane(name)
@@ -236,14 +256,19 @@ class Bench:
         return self._end_reply(state, ShownEntry("assistant", text, stats, error=error, reasoning=reasoning), None)
 
     def _end_reply(self, state: PaneState, entry: ShownEntry, history_content: str | None) -> ShownEntry:
-        """End the reply underway; ``history_content`` is what goes back into the conversation (None: a
-        failed reply, shown and saved but not fed back)."""
-        assert state.reply is not None
-        state.last_reply_id = state.reply.record_id
+        """End the reply underway, the newest version of the last reply; ``history_content`` is what goes back
+        into the conversation (None: a failed reply, shown and saved but not fed back)."""
+        underway = state.reply
+        assert underway is not None
         state.reply = None
-        if history_content:
-            state.history.append({"role": "assistant", "content": history_content})
+        entry = dataclasses.replace(entry, record_id=underway.record_id, fed_back=history_content or None)
+        if entry.fed_back is not None:
+            state.history.append({"role": "assistant", "content": entry.fed_back})
         state.shown.append(entry)
+        if underway.regenerates is None:
+            state.reply_versions.clear()
+        state.reply_versions.append(entry)
+        state.chosen_version = len(state.reply_versions) - 1
         return entry
 
     def stop(self, names: Sequence[str]) -> None:
@@ -292,13 +317,13 @@ class Bench:
     # --- the panes themselves --------------------------------------------------------------------
 
     def clear(self, name: str) -> bool:
-        """Forget the pane's conversation; False (nothing done) while it replies."""
+        """Forget the pane's conversation (recorded when there was one); False (nothing done) while it replies."""
         state = self.pane(name)
         if state.busy:
             return False
-        state.history.clear()
-        state.shown.clear()
-        self._record_if_started(ClearRecord(name, now_iso()))
+        if state.shown:
+            state.forget_conversation()
+            self._record_if_started(ClearRecord(name, now_iso()))
         return True
 
     def swap(self, first: str = "a", second: str = "b") -> bool:

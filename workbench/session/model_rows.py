@@ -5,6 +5,7 @@ Built by ``workbench.session.offer``; imports nothing of the engines, so the scr
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -13,7 +14,11 @@ from typing import Any, Literal
 DEMO_MODELS: tuple[tuple[str, str], ...] = (("demo:gpt2-dialogbot", "gpt2-dialogbot"), ("demo:chatyuan", "chatyuan"))
 DEMO_PREFIX = "demo:"
 
-Source = Literal["catalog", "local", "demo", "server"]
+#: "hub": a model on a hub that is neither in the catalog nor here, offered for download by its id
+Source = Literal["catalog", "local", "demo", "server", "hub"]
+#: a hub id as typed in the model filter: ``OWNER/NAME``, from Hugging Face, or with the hub first as
+#: ``zhbench pull --from`` names it (``hf:OWNER/NAME``, ``modelscope:OWNER/NAME``)
+_TYPED_HUB_ID = re.compile(r"(?:(hf|modelscope):)?([A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -52,3 +57,22 @@ class ModelRow:
             }
         data |= {"path": str(self.path) if self.path else None, "size_bytes": self.size_bytes, "source": self.source}
         return data | ({"base_url": self.base_url} if self.source == "server" else {})
+
+
+def download_offer(text: str) -> ModelRow | None:
+    """The row offering to download the hub id ``text`` (``OWNER/NAME``, ``hf:OWNER/NAME`` or
+    ``modelscope:OWNER/NAME``), or None when ``text`` is no hub id. Its family is known once it is here."""
+    typed = _TYPED_HUB_ID.fullmatch(text.strip())
+    if typed is None:
+        return None
+    hub, repo_id = typed.group(1) or "hf", typed.group(2)
+    return ModelRow(
+        key=repo_id,
+        id=repo_id,
+        name=repo_id,
+        family="?",
+        source="hub",
+        available=False,
+        hf_id=repo_id if hub == "hf" else None,
+        modelscope_id=repo_id if hub == "modelscope" else None,
+    )

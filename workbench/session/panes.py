@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from engines.api import ChatEngine
@@ -17,7 +18,7 @@ from workbench.session.records import PaneModel
 PANE_NAMES = "abcdefghijklmnopqrstuvwxyz"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ShownEntry:
     """One message as the pane shows it, so the pane can be redrawn (after a swap)."""
 
@@ -27,6 +28,9 @@ class ShownEntry:
     stopped: bool = False
     error: str | None = None
     reasoning: str = ""
+    #: a reply: its id in the transcript, and what of it goes back into the conversation (None: nothing, it failed)
+    record_id: str = ""
+    fed_back: str | None = None
 
 
 @dataclass
@@ -59,13 +63,29 @@ class PaneState:
     load_started: float = 0.0
     load_step: str = ""
     reply: ReplyUnderway | None = None
+    #: the load underway carries the conversation on (else the new model starts a new one)
+    load_keeps_conversation: bool = False
     #: bumped by every load and every reply, so a late message from an older worker is ignored
     generation: int = 0
-    last_reply_id: str | None = None
+    #: every version of the last reply, oldest first (regenerating adds one); ``shown[-1]`` is the chosen one
+    reply_versions: list[ShownEntry] = field(default_factory=list)
+    chosen_version: int = 0
 
     @property
     def busy(self) -> bool:
         return self.reply is not None
+
+    def reply_version(self) -> tuple[int, int] | None:
+        """``(number, count)`` of the last reply's version on show, when regenerating made more than one."""
+        if len(self.reply_versions) < 2:
+            return None
+        return self.chosen_version + 1, len(self.reply_versions)
+
+    def forget_conversation(self) -> None:
+        """Start the conversation afresh (the transcript keeps every message of it)."""
+        self.history.clear()
+        self.shown.clear()
+        self.reply_versions.clear()
 
     def model(self) -> PaneModel | None:
         """The model record of the transcript: name, family, path and settings."""
@@ -98,9 +118,10 @@ def params_summary(params: GenerationParams) -> str:
     mode = "greedy" if params.greedy else f"temp {params.temperature:g} · top_p {params.top_p:g} · top_k {params.top_k}"
     if params.num_beams > 1:
         mode += f" · {params.num_beams} beams"
+    penalty = [] if "repetition_penalty" in params.fixed_settings else [f"rep {params.repetition_penalty:g}"]
     parts = [
         mode,
-        f"rep {params.repetition_penalty:g}",
+        *penalty,
         f"max {params.max_new_tokens}",
         f"seed {params.seed if params.seed is not None else 'random'}",
     ]
@@ -130,13 +151,49 @@ def switch_names(params: GenerationParams) -> frozenset[str]:
     return frozenset(f.name for f in dataclasses.fields(params) if isinstance(getattr(params, f.name), bool))
 
 
-def apply_values(params: GenerationParams, values: dict[str, str]) -> GenerationParams:
-    """``params`` with the editor's values; an empty field means "none" for a setting that can be none (the
-    seed: draw one), and the empty text for a text setting (no system prompt). ``ValueError`` if out of range."""
-    text_settings = {f.name for f in dataclasses.fields(params) if isinstance(getattr(params, f.name), str)}
-    overrides: dict[str, object] = {
-        name: (None if value == "" and name not in text_settings else value) for name, value in values.items()
+def preset_values(presets: Mapping[str, GenerationParams]) -> dict[str, dict[str, str]]:
+    """Each preset's decoding settings as the editor's text. Picking a preset keeps what the person chose for
+    the prompt (its prompt settings: a system prompt, a task) and what it leaves unset (the seed)."""
+    return {name: _preset_settings(preset) for name, preset in presets.items()}
+
+
+def _preset_settings(preset: GenerationParams) -> dict[str, str]:
+    return {
+        name: value
+        for name, value in editable_values(preset).items()
+        if name not in preset.prompt_settings and getattr(preset, name) is not None
     }
-    edited = params.with_overrides(overrides)
+
+
+def value_problems(params: GenerationParams, values: dict[str, str]) -> dict[str, str]:
+    """What is wrong with the editor's values on top of ``params``, one message for each bad setting, in the
+    editor's order; empty when they apply."""
+    unreadable: dict[str, str] = {}
+    readable: dict[str, object] = {}
+    for name, value in _overrides(params, values).items():
+        try:
+            params.with_overrides({name: value})
+        except ValueError as exc:
+            unreadable[name] = str(exc)
+        else:
+            readable[name] = value
+    found = {**params.with_overrides(readable).problems(), **unreadable}
+    return {name: found[name] for name in [*values, *found] if name in found}
+
+
+def apply_values(params: GenerationParams, values: dict[str, str]) -> GenerationParams:
+    """``params`` with the editor's values; ``ValueError`` if out of range."""
+    edited = params.with_overrides(_overrides(params, values))
     edited.validate()
     return edited
+
+
+def _overrides(params: GenerationParams, values: dict[str, str]) -> dict[str, object]:
+    """The editor's values as overrides: an empty field means "none" for a setting that can be none (the seed:
+    draw one), and the empty text for a text setting (no system prompt)."""
+    return {name: (None if value == "" and name not in _texts(params) else value) for name, value in values.items()}
+
+
+def _texts(params: GenerationParams) -> set[str]:
+    """The text settings of ``params``."""
+    return {f.name for f in dataclasses.fields(params) if isinstance(getattr(params, f.name), str)}

@@ -1,9 +1,10 @@
 """What a session file holds, record by record: typed, versioned, and read back from any earlier version.
 
 A session file is JSON lines. It starts with one ``SessionRecord``; then come ``MessageRecord`` (a user
-message or a reply, per pane), ``ModelRecord`` (a pane got another model) and ``ClearRecord`` (a pane's
-conversation was cleared). The session record's ``schema`` says which version of these records the file
-holds; files from before there was one (version 1) have the same fields and read the same way.
+message or a reply, per pane), ``ModelRecord`` (a pane got another model), ``ClearRecord`` (a pane's
+conversation was cleared) and ``ChoiceRecord`` (the conversation goes on from another version of a
+regenerated reply). The session record's ``schema`` says which version of these records the file holds;
+files of an earlier version read the same way (what they lack takes its default).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-#: 1: files written before the records were typed (no ``schema`` field); 2: the session record says ``schema``
-SCHEMA = 2
+#: 1: files written before the records were typed (no ``schema`` field); 2: the session record says ``schema``;
+#: 3: ``choice`` records, a model record's ``kept_conversation``, ``regenerates`` on every regenerated reply
+SCHEMA = 3
 
 Role = Literal["user", "assistant"]
 
@@ -126,7 +128,8 @@ class MessageRecord:
     partial: bool = False
     started: str | None = None
     error: str | None = None
-    #: replies made by regenerating: the id of the reply this one replaced
+    #: replies made by regenerating: the id of the version of the reply that was shown when this one was asked
+    #: for (the versions of one reply form a chain, or a tree when an earlier version was chosen again)
     regenerates: str | None = None
     #: replies of a reasoning model: its thinking (``content`` is the answer)
     reasoning: str | None = None
@@ -190,18 +193,22 @@ class MessageRecord:
 
 @dataclass(frozen=True)
 class ModelRecord:
-    """A pane got another model (or the panes were swapped); ``model`` is None for an empty pane."""
+    """A pane got another model (or the panes were swapped); ``model`` is None for an empty pane. A newly
+    loaded model starts a new conversation unless ``kept_conversation``: then it carries on the pane's."""
 
     pane: str
     time: str
     model: PaneModel | None
     swapped: bool = False
+    kept_conversation: bool = False
     type: Literal["model"] = "model"
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"type": self.type, "pane": self.pane, "time": self.time}
         if self.swapped:
             data["swapped"] = True
+        if self.kept_conversation:
+            data["kept_conversation"] = True
         return data | (self.model.to_json() if self.model else {})
 
     @classmethod
@@ -211,6 +218,7 @@ class ModelRecord:
             time=str(data.get("time") or ""),
             model=PaneModel.from_json(data) if data.get("family") else None,
             swapped=bool(data.get("swapped", False)),
+            kept_conversation=bool(data.get("kept_conversation", False)),
         )
 
 
@@ -230,13 +238,33 @@ class ClearRecord:
         return cls(pane=str(data.get("pane") or "?"), time=str(data.get("time") or ""))
 
 
-Record = SessionRecord | MessageRecord | ModelRecord | ClearRecord
-BodyRecord = MessageRecord | ModelRecord | ClearRecord
+@dataclass(frozen=True)
+class ChoiceRecord:
+    """The pane's conversation goes on from ``reply``, one of the versions of its last reply (the person
+    browsed back or forth among the versions that regenerating made)."""
 
-_BODY_TYPES: dict[str, type[MessageRecord] | type[ModelRecord] | type[ClearRecord]] = {
+    pane: str
+    time: str
+    reply: str
+    type: Literal["choice"] = "choice"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "pane": self.pane, "time": self.time, "reply": self.reply}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ChoiceRecord:
+        pane, time, reply = (str(data.get(key) or "") for key in ("pane", "time", "reply"))
+        return cls(pane=pane or "?", time=time, reply=reply)
+
+
+Record = SessionRecord | MessageRecord | ModelRecord | ClearRecord | ChoiceRecord
+BodyRecord = MessageRecord | ModelRecord | ClearRecord | ChoiceRecord
+
+_BODY_TYPES: dict[str, type[MessageRecord] | type[ModelRecord] | type[ClearRecord] | type[ChoiceRecord]] = {
     "message": MessageRecord,
     "model": ModelRecord,
     "clear": ClearRecord,
+    "choice": ChoiceRecord,
 }
 
 

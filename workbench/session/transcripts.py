@@ -1,11 +1,15 @@
 """Transcripts: every session saved as JSON lines while it happens, listed and exported later.
 
 A session file holds the typed records of ``records.py``: one ``session`` record, then ``message``,
-``model`` and ``clear`` records. Every record is flushed and fsynced as it is written.
+``model``, ``clear`` and ``choice`` records. Every record is flushed and fsynced as it is written.
 
 A reply is written more than once while it streams: each checkpoint is a ``message`` record with the
 same ``id`` and ``partial: true``, and the last record of an id is the one that counts. So a reply cut
 off by a crash is still on disk, marked partial; a reply stopped by the user keeps ``partial: true``.
+
+Regenerating a reply writes another reply for the same turn, whose ``regenerates`` names the version it
+was asked in place of; the conversation goes on from the newest version, or from the one a later
+``choice`` record names. Exports show the other versions marked as set aside, never as part of the talk.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +27,7 @@ from typing import Any, TextIO
 from engines.types import stats_summary
 from workbench.session.records import (
     BodyRecord,
+    ChoiceRecord,
     ClearRecord,
     MessageRecord,
     ModelRecord,
@@ -233,24 +238,81 @@ def to_json_text(session: Session) -> str:
     return json_text(to_json(session), indent=2) + "\n"
 
 
+@dataclass(frozen=True)
+class ReplyVersion:
+    """Where a reply stands among the versions of it that regenerating made."""
+
+    number: int  # 1, 2, … in the order they were made
+    count: int
+    #: the number of the version the conversation went on from
+    kept: int
+
+    @property
+    def in_conversation(self) -> bool:
+        return self.number == self.kept
+
+    def fate(self) -> str:
+        """What became of a version the conversation did not go on from."""
+        which = f"Version {self.number} of {self.count}"
+        if self.number < self.kept:
+            return f"{which}: replaced by regeneration"
+        return f"{which}: regenerated, not kept (the conversation went on from version {self.kept})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"number": self.number, "of": self.count, "in_conversation": self.in_conversation}
+
+
+def reply_versions(records: Sequence[BodyRecord]) -> dict[str, ReplyVersion]:
+    """Each reply that has other versions, by id: its place among them, and which one the conversation went
+    on from (the one a ``choice`` record named last, else the newest). A reply never regenerated is left out."""
+    first_version: dict[str, str] = {}  # a reply's id -> the id of the first version of it
+    versions: dict[str, list[str]] = {}
+    kept: dict[str, str] = {}
+    for record in records:
+        if isinstance(record, MessageRecord) and record.role == "assistant":
+            first = first_version.get(record.regenerates, record.regenerates) if record.regenerates else record.id
+            first_version[record.id] = first
+            versions.setdefault(first, []).append(record.id)
+            kept[first] = record.id
+        elif isinstance(record, ChoiceRecord) and record.reply in first_version:
+            kept[first_version[record.reply]] = record.reply
+    return {
+        reply: ReplyVersion(number, len(ids), ids.index(kept[first]) + 1)
+        for first, ids in versions.items()
+        if len(ids) > 1
+        for number, reply in enumerate(ids, 1)
+    }
+
+
 def to_json(session: Session) -> dict[str, Any]:
-    return {"session": session.header.to_json(), "records": [record.to_json() for record in session.records]}
+    """The session record and every record; a reply with other versions says which it is (``version``)."""
+    versions = reply_versions(session.records)
+    records = [
+        record.to_json() | ({"version": versions[record.id].to_json()} if record.id in versions else {})
+        if isinstance(record, MessageRecord)
+        else record.to_json()
+        for record in session.records
+    ]
+    return {"session": session.header.to_json(), "records": records}
 
 
 def to_markdown(session: Session) -> str:
-    """Every pane turn by turn: each user message, then each pane's reply to it."""
+    """Every pane turn by turn: each user message, then each pane's reply to it (a regenerated reply's other
+    versions folded beside it, marked)."""
     header = session.header
     models = dict(header.panes)
     out = [f"# zhbench session {literal_markdown(session.id)}", "", f"Started {literal_markdown(header.started)}.", ""]
     for name in sorted(models):
         out.append(f"- Pane {literal_markdown(name.upper())}: {_model_label(models[name])}")
     out.append("")
+    versions = reply_versions(session.records)
     turn_title: str | None = None
     for record in _turn_by_turn(session.records):
         pane = record.pane.upper()
         if isinstance(record, ModelRecord):
             models[record.pane] = record.model
-            out += [f"*Pane {literal_markdown(pane)} now runs {_model_label(record.model)}.*", ""]
+            change = _model_change(record)
+            out += [f"*Pane {literal_markdown(pane)} now runs {_model_label(record.model)}{change}.*", ""]
         elif isinstance(record, ClearRecord):
             out += [f"*Pane {literal_markdown(pane)}: conversation cleared.*", ""]
         elif record.role == "user":
@@ -260,28 +322,51 @@ def to_markdown(session: Session) -> str:
                 out += [title, "", f"**You** (to {literal_markdown(target)}):", "", literal_quote(record.content), ""]
                 turn_title = title
         else:
-            note = " (partial)" if record.partial else ""
-            out += [f"**{literal_markdown(pane)} · {literal_markdown(record.model or '?')}**{note}:", ""]
-            if record.reasoning:
-                out += ["*Thinking:*", "", literal_quote(record.reasoning), "", "*Answer:*", ""]
-            out.append(literal_quote(record.content))
-            if record.stats:
-                out.append("")
-                out.append(f"<sub>{stats_summary(record.stats, record.params)}</sub>")
-            if record.error:
-                out += ["", f"> error: {literal_markdown(record.error)}"]
-            out.append("")
+            version = versions.get(record.id)
+            if version is None or version.in_conversation:
+                out += _reply_markdown(record, version)
+            else:  # folded: a reader of the conversation skips it, and can open it (only our words in the tags)
+                out += [f"<details><summary>{version.fate()}</summary>", "", *_reply_markdown(record, None)]
+                out += ["</details>", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
-def _turn_by_turn(records: list[BodyRecord]) -> list[BodyRecord]:
+def _reply_markdown(record: MessageRecord, version: ReplyVersion | None) -> list[str]:
+    """A reply's lines: who said it, its thinking and answer as quotes, its stats and error."""
+    notes = [f"version {version.number} of {version.count}"] if version else []
+    notes += ["partial"] * record.partial
+    note = f" ({', '.join(notes)})" if notes else ""
+    out = [f"**{literal_markdown(record.pane.upper())} · {literal_markdown(record.model or '?')}**{note}:", ""]
+    if record.reasoning:
+        out += ["*Thinking:*", "", literal_quote(record.reasoning), "", "*Answer:*", ""]
+    out.append(literal_quote(record.content))
+    if record.stats:
+        out.append("")
+        out.append(f"<sub>{stats_summary(record.stats, record.params)}</sub>")
+    if record.error:
+        out += ["", f"> error: {literal_markdown(record.error)}"]
+    out.append("")
+    return out
+
+
+def _model_change(record: ModelRecord) -> str:
+    """How a pane's conversation fared when it got another model (a swap takes the conversation along)."""
+    if record.swapped:
+        return ""
+    return ", carrying on the conversation" if record.kept_conversation else ": a new conversation"
+
+
+def _turn_by_turn(records: list[BodyRecord]) -> list[MessageRecord | ModelRecord | ClearRecord]:
     """Records with each turn's messages together: the user's first, then each pane's reply in pane order.
 
-    Panes finish in either order; model and clear records stay where they happened.
+    Panes finish in either order; model and clear records stay where they happened. Choice records are left
+    out: what they say shows on the versions of the reply they chose.
     """
-    ordered: list[BodyRecord] = []
+    ordered: list[MessageRecord | ModelRecord | ClearRecord] = []
     run: list[MessageRecord] = []
     for record in records:
+        if isinstance(record, ChoiceRecord):
+            continue
         if isinstance(record, MessageRecord):
             run.append(record)
             continue

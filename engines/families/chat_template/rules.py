@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from engines.types import GenerationParams, Message
 
@@ -31,6 +31,8 @@ class ChatTemplateParams(GenerationParams):
 
     system_prompt: str = ""
     enable_thinking: bool = True
+
+    prompt_settings: ClassVar[frozenset[str]] = frozenset({"system_prompt", "enable_thinking"})
 
 
 def remote_code_entry(config: Mapping[str, Any]) -> str | None:

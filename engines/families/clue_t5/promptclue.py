@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from engines.api import FamilySpec
 from engines.families.clue_t5.common import ClueT5Engine
-from engines.types import GenerationParams, Message
+from engines.types import GenerationParams, Message, choice_field
 
 #: the card's task templates; the user's message fills ``{text}``
 TASK_TEMPLATES: dict[str, str] = {
@@ -38,12 +39,9 @@ TASK_TEMPLATES: dict[str, str] = {
 class PromptClueParams(GenerationParams):
     """PromptCLUE's settings add the task template (a key of ``TASK_TEMPLATES``)."""
 
-    task: str = "qa"
+    task: str = choice_field("qa", TASK_TEMPLATES)
 
-    def validate(self) -> None:
-        super().validate()
-        if self.task not in TASK_TEMPLATES:
-            raise ValueError(f"unknown PromptCLUE task {self.task!r} (known: {', '.join(TASK_TEMPLATES)})")
+    prompt_settings: ClassVar[frozenset[str]] = frozenset({"task"})
 
 
 def promptclue_prompt(message: str, task: str = "qa") -> str:

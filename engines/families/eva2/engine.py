@@ -29,7 +29,7 @@ from engines.local.checkpoints import (
 )
 from engines.local.decoding import Decoding, Seq2SeqDecoding
 from engines.local.transformers import TransformersEngine, TransformersGeneration, as_ids
-from engines.types import ContextFit, GenerationParams, Message, Prompt
+from engines.types import ContextFit, GenerationParams, Message, Prompt, failed_checks, whole_number
 
 if TYPE_CHECKING:
     from transformers import LogitsProcessorList
@@ -55,10 +55,12 @@ class Eva2Params(GenerationParams):
     min_length: int = 2
     encoder_no_repeat_ngram_size: int = 3
 
-    def validate(self) -> None:
-        super().validate()
-        if self.min_length < 0 or self.encoder_no_repeat_ngram_size < 0:
-            raise ValueError("min_length and encoder_no_repeat_ngram_size must be 0 (off) or more")
+    def problems(self) -> dict[str, str]:
+        own = [
+            whole_number("min_length", self.min_length, 0, note="0: off"),
+            whole_number("encoder_no_repeat_ngram_size", self.encoder_no_repeat_ngram_size, 0, note="0: off"),
+        ]
+        return {**super().problems(), **failed_checks(own)}
 
 
 def eva2_defaults() -> Eva2Params:

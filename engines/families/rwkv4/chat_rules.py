@@ -12,9 +12,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-from engines.types import GenerationParams, Message
+from engines.types import (
+    MAX_NEW_TOKENS,
+    GenerationParams,
+    Message,
+    choice_field,
+    failed_checks,
+    finite_number,
+    whole_number,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -131,22 +139,30 @@ CHAT_COMMANDS: dict[str, str] = {
 class Rwkv4Params(GenerationParams):
     """ChatRWKV's settings. ``temperature`` is applied after the top-p cut (as the rwkv package does),
     ``top_k`` 0 is off, ``seed`` seeds numpy's sampler, ``greedy`` takes the most likely token, and
-    ``max_new_tokens`` caps every reply. ``repetition_penalty``, ``num_beams``, ``length_penalty`` and
-    ``no_repeat_ngram_size`` are not used by RWKV: it has ``presence_penalty`` and ``frequency_penalty``.
+    ``max_new_tokens`` caps every reply. RWKV has ``presence_penalty`` and ``frequency_penalty`` where others
+    have ``repetition_penalty`` and ``no_repeat_ngram_size``, and no beam search (``num_beams``,
+    ``length_penalty``): those four are refused unless left at their defaults.
     ``init_prompt`` is a key of ``INIT_PROMPTS``; ``free_gen_len`` is how long ``+gen``/``+qq``/``+qa``/``+i``
     run (then up to 100 more tokens, to end on a whole character)."""
 
     presence_penalty: float = 0.2
     frequency_penalty: float = 0.2
-    init_prompt: str = DEFAULT_INIT_PROMPT
+    init_prompt: str = choice_field(DEFAULT_INIT_PROMPT, INIT_PROMPTS)
     free_gen_len: int = FREE_GEN_LEN
 
-    def validate(self) -> None:
-        super().validate()
-        if self.init_prompt not in INIT_PROMPTS:
-            raise ValueError(f"unknown init prompt {self.init_prompt!r} (known: {', '.join(INIT_PROMPTS)})")
-        if self.free_gen_len < 1:
-            raise ValueError("free_gen_len must be at least 1")
+    fixed_settings: ClassVar[frozenset[str]] = frozenset(
+        {"repetition_penalty", "num_beams", "length_penalty", "no_repeat_ngram_size"}
+    )
+    fixed_because: ClassVar[str] = "ChatRWKV's sampler does not use it"
+    prompt_settings: ClassVar[frozenset[str]] = frozenset({"init_prompt"})
+
+    def problems(self) -> dict[str, str]:
+        own = [
+            finite_number("presence_penalty", self.presence_penalty),
+            finite_number("frequency_penalty", self.frequency_penalty),
+            whole_number("free_gen_len", self.free_gen_len, 1, MAX_NEW_TOKENS),
+        ]
+        return {**super().problems(), **failed_checks(own)}
 
 
 def rwkv4_defaults() -> Rwkv4Params:

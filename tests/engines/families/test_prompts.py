@@ -203,7 +203,7 @@ def test_promptclue_task_is_selectable_and_checked(engine_for):
     history = [{"role": "user", "content": "今天天气很好"}]
     prompt = engine.prompt_for(history, PromptClueParams(task="sentiment"))
     assert prompt.text == "情感分析：_今天天气很好_答案："
-    with pytest.raises(ValueError, match="unknown PromptCLUE task"):
+    with pytest.raises(ValueError, match="unknown task 'poetry'"):
         engine.reply(history, PromptClueParams(task="poetry"))
 
 
@@ -212,7 +212,7 @@ def test_params_coerce_cli_strings_and_reject_unknown_names():
     assert (params.top_k, params.greedy, params.temperature, params.seed) == (8, True, 0.5, None)
     with pytest.raises(ValueError, match="unknown parameter 'topk'"):
         GenerationParams().with_overrides({"topk": 3})
-    with pytest.raises(ValueError, match="needs a int"):
+    with pytest.raises(ValueError, match="top_k needs a whole number, got 'many'"):
         GenerationParams().with_overrides({"top_k": "many"})
 
 

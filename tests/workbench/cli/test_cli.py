@@ -103,6 +103,8 @@ def test_make_tiny_writes_a_loadable_model(capsys, tmp_path):
         ("wrong-history", ["prompt", "--model", "{model}", "--history", "{tmp}/h.json"], "h.json: message 0 has role"),
         (None, ["ask", "--model", "{model}", "--set", "temperature=hot", "hi"], "temperature"),
         (None, ["ask", "--model", "{model}", "--preset", "fast", "hi"], "unknown preset 'fast'"),
+        (None, ["ask", "--model", "{model}", "--seed", "-3", "hi"], "seed must be a whole number from 0 to 4294967295"),
+        (None, ["ask", "--model", "{model}", "--max-new-tokens", "99999999999", "hi"], "max_new_tokens must be"),
         (None, ["make-tiny", "gpt9", "{tmp}/x"], "unknown family 'gpt9'"),
     ],
 )

@@ -13,6 +13,7 @@ from engines.api import ReplyStream
 from engines.errors import GenerationError
 from engines.registry import load_engine
 from workbench.session.bench import Bench, ReplyJob
+from workbench.session.records import ChoiceRecord, ModelRecord
 from workbench.session.transcripts import read_session
 
 
@@ -115,7 +116,7 @@ def test_regenerate_marks_the_reply_it_replaces_and_swap_moves_whole_conversatio
     bench = three_panes
     for job in bench.send("你好", ["a", "b"]):
         run(bench, job)
-    first = bench.pane("a").last_reply_id
+    first = bench.pane("a").shown[-1].record_id
     job = bench.regenerate("a")
     assert job is not None and job.history == [{"role": "user", "content": "你好"}]
     run(bench, job)
@@ -126,6 +127,66 @@ def test_regenerate_marks_the_reply_it_replaces_and_swap_moves_whole_conversatio
     assert bench.swap("a", "b")
     assert bench.pane("b").engine is a_engine and bench.pane("a").history == b_history
     assert [p.name for p in bench.panes] == ["a", "b", "c"]
+
+
+def test_regenerated_versions_stay_and_the_one_chosen_is_what_the_next_turn_carries(three_panes: Bench) -> None:
+    """Issue 18, item 11: Ctrl+R dropped the earlier reply for good; now each version can be gone back to,
+    and the conversation goes on from the one shown."""
+    bench = three_panes
+    state = bench.pane("a")
+    (job,) = bench.send("你好", ["a"])
+    bench.reply_failed("a", job.generation, "RuntimeError: boom", None)  # a failed first version
+    assert state.reply_version() is None and bench.choose_reply("a", -1) is None  # one version: nothing to browse
+    versions = []
+    for seed in (1, 2):
+        assert state.params is not None
+        state.params = state.params.with_overrides({"seed": seed})
+        job = bench.regenerate("a")
+        assert job is not None and job.history == [{"role": "user", "content": "你好"}]
+        assert bench.choose_reply("a", -1) is None  # not while it replies
+        run(bench, job)
+        versions.append(state.shown[-1])
+    failed, first, second = state.reply_versions
+    assert (failed.error, versions) == ("RuntimeError: boom", [first, second])
+    assert state.reply_version() == (3, 3) and bench.choose_reply("a", 1) is None  # the newest is shown
+    assert bench.choose_reply("a", -1) is first
+    assert state.reply_version() == (2, 3) and state.history[-1] == {"role": "assistant", "content": first.fed_back}
+    assert bench.choose_reply("a", -1) is failed
+    assert state.history == [{"role": "user", "content": "你好"}]  # a failed reply is shown, never fed back
+    assert bench.choose_reply("a", -1) is None
+    assert bench.choose_reply("a", 1) is first
+    (job,) = bench.send("然后呢", ["a"])
+    assert job.history[1] == {"role": "assistant", "content": first.fed_back}  # the next turn carries version 2
+    run(bench, job)
+    assert state.reply_version() is None  # a new last reply, one version of it
+    assert bench.transcript is not None
+    session = read_session(bench.transcript.path)
+    replies = [m for m in session.messages if m.role == "assistant"]
+    assert [m.regenerates for m in replies] == [None, failed.record_id, first.record_id, None]
+    choices = [r.reply for r in session.records if isinstance(r, ChoiceRecord)]
+    assert choices == [first.record_id, failed.record_id, first.record_id]
+
+
+def test_a_model_loaded_into_a_talking_pane_carries_on_its_conversation_or_starts_anew(
+    three_panes: Bench, standin_dir: Callable[..., Path]
+) -> None:
+    bench = three_panes
+    for job in bench.send("你好", ["a", "b"]):
+        run(bench, job)
+    history = list(bench.pane("a").history)
+    generation = bench.begin_load("a", "another", keep_conversation=True)
+    assert generation is not None
+    assert bench.regenerate("a") is None  # not by the old model while the new one loads (its load was lost)
+    bench.model_loaded("a", generation, load_engine(str(standin_dir("dialogpt-zh")), device="cpu"), demo=False)
+    assert bench.pane("a").history == history and bench.pane("a").label == "another"
+    (job,) = bench.send("接着说", ["a"])
+    assert job.history[:2] == history  # the new model answers the conversation so far
+    run(bench, job)
+    loaded(bench, "b", standin_dir("chatyuan"), "fresh")
+    assert bench.pane("b").history == [] and bench.pane("b").shown == []
+    assert bench.transcript is not None
+    changes = [r for r in read_session(bench.transcript.path).records if isinstance(r, ModelRecord)]
+    assert [(r.pane, r.kept_conversation) for r in changes] == [("a", True), ("b", False)]
 
 
 def test_a_thinking_reply_is_recorded_apart_and_fed_back_whole(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from workbench.cli import main
-from workbench.session.records import SCHEMA, ClearRecord, MessageRecord, PaneModel
+from workbench.session.records import SCHEMA, ChoiceRecord, ClearRecord, MessageRecord, ModelRecord, PaneModel
 from workbench.session.transcripts import (
     TranscriptError,
     TranscriptWriter,
@@ -209,6 +209,70 @@ def test_a_session_written_before_records_were_typed_still_reads_lists_and_expor
     assert main(["export", "latest"]) == 0
     markdown = capsys.readouterr().out
     assert "> 半句话" in markdown and "Pane B now runs tiny gpt2-dialogbot" in markdown and "cleared" in markdown
+
+
+def test_an_export_marks_the_versions_of_a_regenerated_reply_and_keeps_only_one_in_the_conversation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 18, item 11: both versions of a regenerated reply were exported as if both had been said."""
+    from markdown_it import MarkdownIt
+
+    writer = TranscriptWriter(tmp_path, PANES)
+    for pane in "ab":
+        writer.write(asked(pane, 1, "问"))
+    # pane A: three versions, the person went back to the second; B as zhbench wrote it before there were
+    # choices (schema 2): the newest version is the one the conversation went on from
+    writer.write(answered("a-1-2", "甲一 </details> <b>不粗</b>", stats=STATS))
+    writer.write(answered("b-1-2", "乙一"))
+    writer.write(answered("a-1-3", "甲二", regenerates="a-1-2"))
+    writer.write(answered("a-1-4", "甲三", regenerates="a-1-3"))
+    writer.write(ChoiceRecord("a", "t", "a-1-3"))
+    writer.write(answered("b-1-3", "乙二", regenerates="b-1-2"))
+    writer.write(asked("a", 2, "再问", to=("a",)))
+    writer.write(answered("a-2-5", "甲答二", turn=2))
+    session = read_session(writer.path)
+
+    records = to_json(session)["records"]
+    versions = {r["id"]: r.get("version") for r in records if r.get("role") == "assistant"}
+    assert versions == {
+        "a-1-2": {"number": 1, "of": 3, "in_conversation": False},
+        "b-1-2": {"number": 1, "of": 2, "in_conversation": False},
+        "a-1-3": {"number": 2, "of": 3, "in_conversation": True},
+        "a-1-4": {"number": 3, "of": 3, "in_conversation": False},
+        "b-1-3": {"number": 2, "of": 2, "in_conversation": True},
+        "a-2-5": None,  # never regenerated
+    }
+    assert {"type": "choice", "pane": "a", "time": "t", "reply": "a-1-3"} in records
+
+    markdown = to_markdown(session)
+    html = MarkdownIt("commonmark").render(markdown)
+    assert "**A · 元语/ChatYuan 大模型 v1** (version 2 of 3):\n\n> 甲二" in markdown
+    folded = [part.split("</details>")[0] for part in html.split("<details>")[1:]]
+    assert len(folded) == 3  # A's first and third versions, B's first
+    assert "<summary>Version 1 of 3: replaced by regeneration</summary>" in folded[0] and "甲一" in folded[0]
+    assert "&lt;/details&gt; &lt;b&gt;不粗&lt;/b&gt;" in folded[0]  # its text stays text inside the fold
+    assert "<summary>Version 3 of 3: regenerated, not kept (the conversation went on from version 2)" in folded[1]
+    assert "甲三" in folded[1] and "乙一" in folded[2] and "3 tokens · first after 0.01s" in folded[0]
+    outside = html.split("<details>")[0] + "".join(part.split("</details>")[-1] for part in html.split("<details>"))
+    assert all(text in outside for text in ("甲二", "乙二", "甲答二")) and "甲三" not in outside
+    assert markdown.index("甲二") < markdown.index("甲三") < markdown.index("乙一") < markdown.index("再问")
+
+    # ``zhbench export`` writes the same
+    assert main(["export", str(writer.path), "--format", "md"]) == 0
+    assert capsys.readouterr().out == markdown
+
+
+def test_an_export_says_whether_a_newly_loaded_model_carried_the_conversation_on(tmp_path: Path) -> None:
+    writer = TranscriptWriter(tmp_path, PANES)
+    writer.write(ModelRecord("a", "t", PANES["a"], kept_conversation=True))
+    writer.write(ModelRecord("b", "t", PANES["a"]))
+    writer.write(ModelRecord("a", "t", PANES["a"], swapped=True))
+    session = read_session(writer.path)
+    assert [r.to_json().get("kept_conversation") for r in session.records] == [True, None, None]
+    markdown = to_markdown(session)
+    assert "*Pane A now runs 元语/ChatYuan 大模型 v1 (chatyuan, /m/元语), carrying on the conversation.*" in markdown
+    assert "*Pane B now runs 元语/ChatYuan 大模型 v1 (chatyuan, /m/元语): a new conversation.*" in markdown
+    assert "*Pane A now runs 元语/ChatYuan 大模型 v1 (chatyuan, /m/元语).*" in markdown  # a swap takes it along
 
 
 HOSTILE = [

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engines.errors import HistoryError
-from engines.types import GenerationParams, Message, validate_history
+from engines.types import MAX_SEED, GenerationParams, Message, validate_history
 
 #: roles whose text becomes the system prompt (OpenAI's newer clients say ``developer`` for ``system``)
 SYSTEM_ROLES = ("system", "developer")
@@ -172,8 +172,8 @@ def _setting_overrides(body: Mapping[str, Any]) -> dict[str, object]:
         overrides["max_new_tokens"] = max_tokens
     seed = _optional(body, "seed", int)
     if seed is not None:
-        if not 0 <= seed < 2**63:
-            raise BadRequest('"seed" must be a whole number from 0 to 2**63 - 1', "seed")
+        if not 0 <= seed <= MAX_SEED:
+            raise BadRequest(f'"seed" must be a whole number from 0 to {MAX_SEED}', "seed")
         overrides["seed"] = seed
     template_options = _optional(body, "chat_template_kwargs", Mapping) or {}
     thinking = _optional(template_options, "enable_thinking", bool, "chat_template_kwargs.enable_thinking")

@@ -327,7 +327,7 @@ def test_choosing_another_init_prompt(engine):
     assert second.stats.prompt_tokens == len(engine.pipeline.encode("Bob: more\n\nAlice:"))
     bare = engine.reply([user("hi")], params.with_overrides({"init_prompt": "none"}))
     assert bare.prompt.input_ids == engine.pipeline.encode("User: hi\n\nBot:")
-    with pytest.raises(ValueError, match="unknown init prompt 'Klingon-2'"):
+    with pytest.raises(ValueError, match="unknown init_prompt 'Klingon-2'"):
         engine.reply([user("hi")], params.with_overrides({"init_prompt": "Klingon-2"}))
 
 

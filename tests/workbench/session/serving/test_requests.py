@@ -55,6 +55,8 @@ def test_a_system_message_is_the_system_prompt_where_the_family_has_one_and_refu
         ({"max_tokens": 0}, "max_new_tokens"),
         ({"max_tokens": True}, "whole number"),
         ({"seed": -1}, "seed"),
+        ({"seed": 2**32}, "seed"),
+        ({"max_tokens": 2**20 + 1}, "max_new_tokens"),
         ({"stop": ["", "x"]}, "stop"),
         ({"n": 2}, '"n" is not supported'),
         ({"stream_options": {"include_usage": True}}, "goes with"),

@@ -1,0 +1,142 @@
+"""The keyboard in the real app, as a newcomer meets it (issue 18 item 10): moving between the composer, the
+model filter and the list, Esc, and the keys the footer shows."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from app_driver import models_loaded, replies_done, wait_until
+from textual.widgets import Input
+
+from widgets.composer import Composer
+from widgets.model_list import ModelTable
+from workbench.app import ZhbenchApp
+from workbench.screens.arena import ArenaScreen
+from workbench.session.arena.rounds import Contender
+from workbench.session.config import Config
+
+SIZE = (150, 40)
+
+
+def footer_text(app: ZhbenchApp) -> str:
+    """The bottom line of the screen, as drawn."""
+    svg = app.export_screenshot()
+    lines: dict[str, list[str]] = {}
+    for y, text in re.findall(r'<text[^>]*y="([\d.]+)"[^>]*>(.*?)</text>', svg):
+        lines.setdefault(y, []).append(text)
+    bottom = max(lines, key=float)
+    return html.unescape("".join(lines[bottom])).replace("\xa0", " ")
+
+
+async def bench_ready(app: ZhbenchApp) -> None:
+    await wait_until(lambda: app.discovered is not None and isinstance(app.focused, Composer), what="the bench")
+
+
+async def test_down_in_the_filter_moves_into_the_list(make_app: Callable[..., ZhbenchApp]) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await bench_ready(app)
+        await pilot.press("ctrl+f", *"chat", "down")
+        assert isinstance(app.focused, ModelTable)
+        assert app.focused.cursor_row == 0
+        await pilot.press("down")  # from there on, Down moves the cursor
+        assert isinstance(app.focused, ModelTable) and app.focused.cursor_row == 1
+
+
+async def test_typing_in_the_list_goes_on_the_end_of_the_filter(make_app: Callable[..., ZhbenchApp]) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await bench_ready(app)
+        await pilot.press("ctrl+f", *"qw", "enter")
+        assert isinstance(app.focused, ModelTable)
+        await pilot.press(*"en3")  # nothing of the list's own: into the filter, the focus with it
+        field = app.query_one("#model-filter", Input)
+        assert app.focused is field and field.value == "qwen3"
+        assert field.cursor_position == len("qwen3") and field.selection.is_empty
+        assert app.query_one(ModelTable).row_count >= 1
+        await pilot.press("down", "a")  # a key of the list's own still does what it says
+        assert app.focused is app.query_one(ModelTable) and field.value == "qwen3"
+        assert any("press d on its row" in n.message for n in app._notifications)
+
+
+async def test_escape_goes_back_to_the_composer_and_still_stops_a_reply_first(
+    make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path]
+) -> None:
+    long_talker = str(standin_dir("chatyuan"))  # no context limit: replies until stopped
+    app = make_app(preload={"a": long_talker, "b": long_talker})
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a", "b")
+        await pilot.press("ctrl+f", *"chat", "escape")  # from the filter
+        assert isinstance(app.focused, Composer)
+        await pilot.press("ctrl+f", "enter", "escape")  # from the list
+        assert isinstance(app.focused, Composer)
+
+        for state in app.bench.panes:
+            state.params = state.params.with_overrides({"max_new_tokens": 100_000})
+        app.query_one(Composer).text = "讲个很长的故事"
+        await pilot.press("enter")
+        await wait_until(lambda: all(s.reply is not None and s.reply.text for s in app.bench.panes), what="text")
+        await pilot.press("ctrl+f", "escape")  # replies underway: Esc stops them
+        await replies_done(app)
+        assert isinstance(app.focused, Input)
+        await pilot.press("escape")  # nothing left to stop: back to the composer
+        assert isinstance(app.focused, Composer)
+
+
+async def test_at_80_columns_the_footer_shows_the_keys_a_newcomer_needs(
+    make_app: Callable[..., ZhbenchApp],
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await bench_ready(app)
+        await pilot.pause()
+        footer = footer_text(app)
+        for key in ("⏎ Send A+B", "^t Send active", "esc Stop", "f9 Models", "^o Pane", "^f Find", "^q Quit"):
+            assert key in footer, footer
+        assert footer.rstrip().endswith("^p palette")  # not cut off
+        await pilot.press("f9", "ctrl+f", "down")  # the list's keys come first there, and all still fit
+        assert isinstance(app.focused, ModelTable)
+        footer = footer_text(app)
+        for key in ("a → A", "b → B", "d Download", "esc Stop", "f9 Models", "^q Quit"):
+            assert key in footer, footer
+        assert "Regenerate" not in footer  # the keys also in the palette give way
+        await pilot.resize_terminal(150, 40)
+        await pilot.pause()
+        assert "^r Regenerate" in footer_text(app)
+
+
+async def test_quit_has_a_keymap_id(make_app: Callable[..., ZhbenchApp], tmp_path: Path) -> None:
+    app = make_app(config=Config(path=tmp_path / "config.toml", keymap={"quit": "f10"}))
+    async with app.run_test(size=SIZE) as pilot:
+        await bench_ready(app)
+        active = app.screen.active_bindings
+        assert active["f10"].binding.id == "quit" and active["f10"].binding.show and "ctrl+q" not in active
+        await pilot.press("f10")
+        await wait_until(lambda: not app.is_running, what="the app to quit")
+
+
+@pytest.mark.parametrize("key", ["f9", "ctrl+f", "f2", "f4", "ctrl+s", "f3"])
+async def test_the_arena_has_no_key_that_could_name_a_model_or_change_the_pair(
+    make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path], key: str
+) -> None:
+    pool = [Contender(str(standin_dir("gpt2-dialogbot")), "one"), Contender(str(standin_dir("dialogpt-zh")), "two")]
+    app = make_app(arena_pool=pool)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(lambda: isinstance(app.screen, ArenaScreen), what="the arena")
+        await pilot.pause()
+        arena = app.screen
+        assert isinstance(arena, ArenaScreen)
+        await wait_until(lambda: all(p.engine and not p.loading for p in arena.bench.panes), what="the pair")
+        shown = footer_text(app)
+        for label in ("Find", "Models", "Parameters", "Swap", "Export"):
+            assert label not in shown
+        engines = [arena.bench.pane(name).engine for name in "ab"]
+        await pilot.press(key)  # a bench key: nothing here (F9 crashed the app, F2 showed the family's fields)
+        await pilot.pause()
+        assert app.is_running and isinstance(app.screen, ArenaScreen)  # no dialog over it
+        assert [arena.bench.pane(name).engine for name in "ab"] == engines  # not swapped
+        assert not app.exports_folder.exists() or not any(app.exports_folder.iterdir())  # no export
