@@ -399,8 +399,38 @@ def pull(
     return folder
 
 
+def remove_orphaned_partials(cache_dir: Path, repo_id: str) -> int:
+    """Delete what killed Hugging Face downloads of ``repo_id`` left in its ``blobs/`` folder, and return the
+    bytes freed.
+
+    huggingface_hub 2.4 writes each download to ``<etag>.<8 hex>.incomplete``, a name of its own process
+    (``file_download._download_to_tmp_and_move``); a process killed mid-file leaves that file, and no later
+    download reuses it, so every kill would leak what had come. Each one is removed while holding the lock
+    the client itself takes for that blob (``.locks/<repo folder>/<etag>.lock``), so the file of a download
+    running in another process is left alone.
+    """
+    from filelock import FileLock, Timeout
+    from huggingface_hub.file_download import repo_folder_name
+
+    folder = repo_folder_name(repo_id=repo_id, repo_type="model")
+    freed = 0
+    for partial in (cache_dir / folder / "blobs").glob("*.incomplete"):
+        lock = cache_dir / ".locks" / folder / f"{partial.name.split('.', 1)[0]}.lock"
+        try:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(lock, timeout=0):
+                size = partial.stat().st_size
+                partial.unlink()
+        except (Timeout, OSError):  # being written by another download, or already gone
+            continue
+        freed += size
+    return freed
+
+
 def _pull_huggingface(plan: PullPlan, tracker: _Tracker) -> Path:
     from huggingface_hub import hf_hub_download
+
+    remove_orphaned_partials(plan.cache_dir, plan.repo_id)
 
     def fetch(file: RemoteFile) -> Path:
         tracker.check()

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from filelock import FileLock
 
 from engines.errors import ZhbenchError
 from engines.hub import download
@@ -197,6 +198,27 @@ def test_a_pull_killed_mid_file_fetches_that_file_again_from_its_start(fake_hub:
     size = (fake_hub.repos[REPO] / "model.safetensors").stat().st_size
     assert fake_hub.sent["model.safetensors"] - sent_before == size  # all of it again
     assert {p.name for p in folder.iterdir()} == WANTED
+
+
+def test_what_a_killed_pull_left_behind_is_removed_by_the_next_unless_another_pull_is_writing_it(
+    fake_hub: FakeHub, tmp_path
+):
+    """The client never reuses a killed process's ``<etag>.<hex>.incomplete``: the next pull removes it, under
+    the client's own lock for that blob, so another process's download in progress keeps its file."""
+    plan = plan_pull(REPO)
+    blobs = plan.cache_dir / f"models--{REPO.replace('/', '--')}" / "blobs"
+    blobs.mkdir(parents=True)
+    orphan, busy = blobs / "aaaa1111.0badf00d.incomplete", blobs / "bbbb2222.12345678.incomplete"
+    orphan.write_bytes(b"\0" * 4096)
+    busy.write_bytes(b"\0" * 100)
+    locks = plan.cache_dir / ".locks" / f"models--{REPO.replace('/', '--')}"
+    locks.mkdir(parents=True)
+    with FileLock(locks / "bbbb2222.lock"):  # a download of that blob underway elsewhere
+        pull(plan)
+    assert not orphan.exists()
+    assert busy.exists()
+    assert {p.name for p in pull(plan).iterdir()} == WANTED
+    assert not busy.exists()  # its download is over: the next pull removes it
 
 
 def test_a_not_a_hub_id_is_refused():
