@@ -115,7 +115,16 @@ class PaneState:
 def params_summary(params: GenerationParams) -> str:
     """The header line of a pane's settings: the ones people tune, then any the family adds."""
     base = {f.name for f in dataclasses.fields(GenerationParams)}
-    mode = "greedy" if params.greedy else f"temp {params.temperature:g} · top_p {params.top_p:g} · top_k {params.top_k}"
+    shown = {  # what the engine cannot apply (a server's API has no top_k, RWKV no penalty) is not shown
+        name: text
+        for name, text in (
+            ("temperature", f"temp {params.temperature:g}"),
+            ("top_p", f"top_p {params.top_p:g}"),
+            ("top_k", f"top_k {params.top_k}"),
+        )
+        if name not in params.fixed_settings
+    }
+    mode = "greedy" if params.greedy else " · ".join(shown.values())
     if params.num_beams > 1:
         mode += f" · {params.num_beams} beams"
     penalty = [] if "repetition_penalty" in params.fixed_settings else [f"rep {params.repetition_penalty:g}"]

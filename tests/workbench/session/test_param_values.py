@@ -34,3 +34,12 @@ def test_rwkv_s_editor_and_header_leave_out_what_it_does_not_use() -> None:
     assert not ignored & set(editable_values(params))
     assert {"presence_penalty", "frequency_penalty", "init_prompt", "free_gen_len"} <= set(editable_values(params))
     assert "rep " not in params_summary(params) and "rep 1" in params_summary(GenerationParams())
+
+
+def test_a_server_models_header_shows_only_what_its_api_sends() -> None:
+    from engines.remote.openai_compat import RemoteParams
+
+    header = params_summary(RemoteParams(temperature=0.6, top_p=0.9, seed=5))
+    assert header.startswith("temp 0.6 · top_p 0.9 · max 1024 · seed 5")
+    assert "top_k" not in header and "rep " not in header
+    assert "top_k 0" in params_summary(GenerationParams())
