@@ -103,8 +103,9 @@ class LlamaStep:
         self._head = Projection.of(model.lm_head)
         attention = inner.layers[0].self_attn
         self._head_size: int = attention.head_dim
-        #: keys and values have fewer heads than queries: attention shares them (grouped-query attention)
-        self._grouped = attention.num_key_value_groups > 1
+        #: what ``sdpa_attention_forward`` adds for one query token: ``enable_gqa`` where keys and values have
+        #: fewer heads than queries (grouped-query attention); fixed by the model, so built once here
+        self._attention_options = {"enable_gqa": True} if attention.num_key_value_groups > 1 else {}
         self._layers = [self._layer_weights(layer) for layer in inner.layers[: model.config.num_hidden_layers]]
         self._key_buffers = [GrowingBuffer() for _ in self._layers]
         self._value_buffers = [GrowingBuffer() for _ in self._layers]
@@ -174,7 +175,7 @@ class LlamaStep:
                     dropout_p=0.0,
                     scale=layer.scaling,
                     is_causal=False,
-                    **({"enable_gqa": True} if self._grouped else {}),
+                    **self._attention_options,
                 )
                 attended = attended.transpose(1, 2).contiguous()
                 attended = attended.reshape(*attended.shape[:-2], -1).contiguous()
