@@ -33,6 +33,7 @@ from engines.local.checkpoints import (
 )
 from engines.local.decoding import CausalDecoding, Decoding, Seq2SeqDecoding
 from engines.local.devices import resolve_device, resolve_dtype
+from engines.local.layout import lay_out_for_cpu
 from engines.local.token_engine import Generation, TokenEngine
 from engines.types import GenerationParams, Message, Prompt, Reply, StopReason
 
@@ -118,6 +119,8 @@ class TransformersEngine(TokenEngine):
         dtype = resolve_dtype(dtype, device, cls.cuda_dtype)
         model = cls._load_model(folder, dtype)
         model.to(device)  # type: ignore[arg-type]  # transformers' decorated .to() loses its self to mypy
+        if device == "cpu":
+            lay_out_for_cpu(model, dtype)
         return cls(folder, device, dtype, model, tokenizer)
 
     @classmethod

@@ -11,6 +11,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from engines.local.decoding import CausalDecoding
+from engines.local.layout import lay_out_for_cpu
 from engines.local.steps.kv_buffer import FIRST_CAPACITY
 from engines.local.steps.llama import LlamaStep
 from tests.engines.local.steps.causal_logits import PROMPT, assert_same, forward_logits, greedy, one_by_one
@@ -63,6 +64,17 @@ def test_each_architecture_decodes_bitwise_as_its_forward(kind, dtype):
     assert isinstance(decoding._step, LlamaStep)  # the lean step runs, not the forward
     steps = FIRST_CAPACITY + 10  # past the key/value buffer's first doubling
     ours, tokens = greedy(decoding, steps)
+    assert_same(ours, forward_logits(model, [PROMPT, *one_by_one(tokens)]))
+
+
+@pytest.mark.parametrize("kind", list(ARCHITECTURES))
+def test_weights_relaid_for_the_cpu_decode_bitwise_as_the_forward_on_them(kind):
+    """zhbench loads float32 models on the CPU with their widening projections column-major
+    (``engines/local/layout.py``); the step and the forward then read the same re-laid tensors."""
+    model = tiny(kind)
+    assert lay_out_for_cpu(model, "float32") > 0
+    decoding = CausalDecoding(model, PROMPT, model.config.max_position_embeddings)
+    ours, tokens = greedy(decoding, 12)
     assert_same(ours, forward_logits(model, [PROMPT, *one_by_one(tokens)]))
 
 
