@@ -72,6 +72,7 @@ def arena_commands(screen: ArenaScreen) -> Iterator[Command]:
     yield "New round", "Draw and load the next pair (Ctrl+N)", screen.action_new_round
     yield "Stop generating", "Stop the reply of the focused pane, or of both (Esc)", screen.action_stop
     yield "Regenerate", "Another reply to the last message (Ctrl+R)", screen.action_regenerate
+    yield "Clear conversation", "Clear the focused pane, or both (Ctrl+L)", screen.action_clear
     yield "Back to the bench", "Leave the arena (Ctrl+B)", screen.action_leave
 
 

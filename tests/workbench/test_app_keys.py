@@ -109,6 +109,46 @@ async def test_at_80_columns_the_footer_shows_the_keys_a_newcomer_needs(
         assert "^r Regenerate" in footer_text(app)
 
 
+def labels_shown(app: ZhbenchApp) -> list[str]:
+    """What the footer should write for each key the screen shows in it, in order."""
+    first: dict[str, str] = {}
+    for shown in app.screen.active_bindings.values():
+        if shown.binding.show:
+            first.setdefault(shown.binding.action, f"{app.get_key_display(shown.binding)} {shown.binding.description}")
+    return list(first.values())
+
+
+@pytest.mark.parametrize("width", [100, 130, 151, 200])
+async def test_at_any_width_the_footer_shows_whole_keys_and_never_cuts_one(
+    make_app: Callable[..., ZhbenchApp], width: int
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(width, 30)) as pilot:
+        await bench_ready(app)
+        await pilot.pause()
+        footer, labels = footer_text(app), labels_shown(app)
+        assert footer.rstrip().endswith("^p palette"), footer
+        assert "".join(labels) in footer.replace("  ", "").replace(" ⏎", "⏎"), footer  # whole, in order
+        assert ("^s Export" in labels) == (width >= 139)  # all keys from 139 columns, packed closer below 152
+        assert footer.startswith(" ") == (width >= 152)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+async def test_a_narrow_arena_footer_keeps_the_four_votes_in_order(
+    make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path], width: int
+) -> None:
+    pool = [Contender(str(standin_dir("gpt2-dialogbot")), "one"), Contender(str(standin_dir("dialogpt-zh")), "two")]
+    app = make_app(arena_pool=pool)
+    async with app.run_test(size=(width, 30)) as pilot:
+        await wait_until(lambda: isinstance(app.screen, ArenaScreen), what="the arena")
+        await pilot.pause()
+        footer = footer_text(app)
+        assert footer.startswith("f5 A betterf6 B betterf7 Tief8 Both bad⏎ Send A+B"), footer
+        assert "esc Stop" in footer
+        assert footer.rstrip().endswith("^p palette"), footer
+        assert ("^n New round" in footer) == (width > 80)
+
+
 async def test_quit_has_a_keymap_id(make_app: Callable[..., ZhbenchApp], tmp_path: Path) -> None:
     app = make_app(config=Config(path=tmp_path / "config.toml", keymap={"quit": "f10"}))
     async with app.run_test(size=SIZE) as pilot:

@@ -15,7 +15,7 @@ import random
 from collections.abc import Sequence
 from typing import ClassVar
 
-from textual.binding import Binding, BindingType
+from textual.binding import ActiveBinding, Binding, BindingType
 from textual.screen import Screen
 
 from workbench import workers
@@ -33,6 +33,8 @@ VOTE_BINDINGS: tuple[BindingType, ...] = (
     Binding("f7", "vote('tie')", "Tie", id="vote-tie", priority=True),
     Binding("f8", "vote('bothbad')", "Both bad", id="vote-bothbad", priority=True),
 )
+#: the votes' binding ids, in the order the footer shows them
+VOTE_IDS = [binding.id for binding in VOTE_BINDINGS if isinstance(binding, Binding)]
 #: what each pane is called until the vote
 BLIND_NAMES = {"a": "Model A", "b": "Model B"}
 VOTE_KEYS = "F5 A better · F6 B better · F7 tie · F8 both bad"
@@ -49,6 +51,9 @@ class ArenaScreen(BenchScreen):
     #: fields are the family's, the export) or change the pair under the vote (swap, rescan into a list
     #: that is not there): Textual merges the bench's bindings into this screen's, so they are turned off
     OFF_ACTIONS = frozenset({"toggle_models", "find_model", "edit_params", "swap", "export", "rescan"})
+    #: a narrow arena's footer keeps the votes, Send and Stop: the rest leave it in this order (each stays
+    #: bound, and all but Ctrl+T, sending to one pane only, are in the palette: Quit among Textual's own)
+    FOOTER_GIVES_WAY = ("clear", "regenerate", "leave-arena", "send-active", "new-round", "quit")
     COMMANDS: ClassVar = Screen.COMMANDS | {ArenaCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", id="stop"),
@@ -76,6 +81,17 @@ class ArenaScreen(BenchScreen):
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._start)
+
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        """The bench's, the votes first and in order (the composer's own F6 and F7, which the votes
+        override, would otherwise put B and Tie ahead of A)."""
+        active = super().active_bindings
+        votes = sorted(
+            (key for key, shown in active.items() if shown.binding.id in VOTE_IDS),
+            key=lambda key: VOTE_IDS.index(active[key].binding.id or ""),
+        )
+        return {key: active[key] for key in votes} | {key: shown for key, shown in active.items() if key not in votes}
 
     def _start(self) -> None:
         self._set_up()

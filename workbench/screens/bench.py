@@ -10,10 +10,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.cells import cell_len
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import ActiveBinding, Binding, BindingType
@@ -56,8 +58,8 @@ NARROW_BELOW = 110
 #: the app's quit key, named among the bench's first keys too: the footer puts the app's own keys after every
 #: key of the screen, where a narrow footer has no room left
 QUIT_BINDING = Binding("ctrl+q", "app.quit", "Quit", id="quit", priority=True, tooltip="Stop every reply and quit")
-#: the keys a footer narrower than NARROW_BELOW leaves out, for the first ones to fit: each is in the palette
-NARROW_FOOTER_LEAVES_OUT = frozenset({"regenerate", "clear", "params", "swap", "export"})
+#: cells the footer's command-palette key takes at its right end ("▏^p palette"), compact and not
+PALETTE_CELLS = {True: 11, False: 12}
 #: the keys between the versions of a regenerated reply: the one shown is the one the conversation goes on from
 EARLIER_REPLY = "Show, and go on from, the version of the last reply before the one shown"
 LATER_REPLY = "Show, and go on from, the version of the last reply after the one shown"
@@ -65,12 +67,25 @@ LATER_REPLY = "Show, and go on from, the version of the last reply after the one
 ON_DISK = "Every message stays in this session's transcript on disk (Ctrl+S exports it)."
 
 
+def footer_cells(screen: Screen[None], active: Iterable[ActiveBinding], *, compact: bool) -> int:
+    """The cells Textual's ``Footer`` takes for ``active``: one key per action shown, each its key, a space
+    and its description, then a cell of margin (compact) or a cell either side; then the palette key."""
+    first: dict[str, Binding] = {}
+    for shown in active:
+        if shown.binding.show:
+            first.setdefault(shown.binding.action, shown.binding)
+    spacing = 1 if compact else 2
+    return PALETTE_CELLS[compact] + sum(
+        cell_len(screen.app.get_key_display(binding)) + 1 + cell_len(binding.description) + spacing
+        for binding in first.values()
+    )
+
+
 class BenchScreen(Screen[None]):
     """Two models side by side, answering the same message at once."""
 
     COMMANDS: ClassVar = Screen.COMMANDS | {BenchCommands}
-    #: below 110 columns the screen is ``-narrow``: the model list hides (themes/zhbench.tcss), the footer
-    #: packs its keys closer and shows only the first ones
+    #: below 110 columns the screen is ``-narrow``: the model list hides (themes/zhbench.tcss)
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]  # noqa: RUF012 (Textual's own declaration style)
     #: in the footer's order: the keys a newcomer needs first
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -95,6 +110,9 @@ class BenchScreen(Screen[None]):
     SHOWS_MODEL_LIST: ClassVar[bool] = True
     #: the bench's actions a screen built on it turns off (their keys do nothing and leave the footer)
     OFF_ACTIONS: ClassVar[frozenset[str]] = frozenset()
+    #: the keys that leave the footer, in this order, while it is too narrow for every key: each stays bound
+    #: and is in the palette
+    FOOTER_GIVES_WAY: ClassVar[tuple[str, ...]] = ("export", "swap", "params", "clear", "regenerate")
 
     def __init__(self, bench: Bench, *, preload: dict[str, str], offer_demos: bool) -> None:
         super().__init__()
@@ -145,20 +163,30 @@ class BenchScreen(Screen[None]):
         self._gone = True
 
     def on_resize(self, event: events.Resize) -> None:
-        self.query_one(Footer).compact = event.size.width < NARROW_BELOW
-        self.refresh_bindings()  # the footer's keys, for the width
+        self._fit_footer()
+
+    def _fit_footer(self) -> None:
+        """Pack the footer's keys closer where they do not fit with its spacing, and redraw it for the width."""
+        if self.is_mounted:
+            every_key = super().active_bindings.values()  # before any gives way
+            self.query_one(Footer).compact = footer_cells(self, every_key, compact=False) > self.size.width
+            self.refresh_bindings()
 
     @property
     def active_bindings(self) -> dict[str, ActiveBinding]:
-        """The keys in effect; on a narrow screen those of ``NARROW_FOOTER_LEAVES_OUT`` stay bound but leave the
-        footer, so that the first ones fit in 80 columns."""
+        """The keys in effect; while the footer is too narrow for all of them, those of ``FOOTER_GIVES_WAY``
+        stay bound but leave it, in that order, until the rest fit."""
         active = super().active_bindings
-        if not self.has_class("-narrow"):
-            return active
+        gives_way, hidden = list(self.FOOTER_GIVES_WAY), set[str]()
+        while gives_way and footer_cells(self, self._shown(active, hidden).values(), compact=True) > self.size.width:
+            hidden.add(gives_way.pop(0))
+        return self._shown(active, hidden)
+
+    @staticmethod
+    def _shown(active: dict[str, ActiveBinding], hidden: set[str]) -> dict[str, ActiveBinding]:
+        """``active`` with the bindings whose id is in ``hidden`` left out of the footer."""
         return {
-            key: shown._replace(binding=replace(shown.binding, show=False))
-            if shown.binding.id in NARROW_FOOTER_LEAVES_OUT
-            else shown
+            key: shown._replace(binding=replace(shown.binding, show=False)) if shown.binding.id in hidden else shown
             for key, shown in active.items()
         }
 
@@ -547,6 +575,7 @@ class BenchScreen(Screen[None]):
         self.query_one(Composer).border_title = f"Message · active pane: {self.active_pane.upper()}"
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self._fit_footer()  # the focused widget's own keys come and go (the composer's, the model list's)
         for pane in self.bench.names:
             widget = self.pane_widget(pane)
             if event.widget is widget or widget in event.widget.ancestors:
