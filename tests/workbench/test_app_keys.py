@@ -32,6 +32,12 @@ def footer_text(app: ZhbenchApp) -> str:
     return html.unescape("".join(lines[bottom])).replace("\xa0", " ")
 
 
+async def footer_drawn(app: ZhbenchApp) -> str:
+    """The footer once it is drawn (its palette key, docked at its right end, is there whatever fits)."""
+    await wait_until(lambda: "^p palette" in footer_text(app), what="the footer")
+    return footer_text(app)
+
+
 async def bench_ready(app: ZhbenchApp) -> None:
     await wait_until(lambda: app.discovered is not None and isinstance(app.focused, Composer), what="the bench")
 
@@ -126,7 +132,7 @@ async def test_at_any_width_the_footer_shows_whole_keys_and_never_cuts_one(
     async with app.run_test(size=(width, 30)) as pilot:
         await bench_ready(app)
         await pilot.pause()
-        footer, labels = footer_text(app), labels_shown(app)
+        footer, labels = await footer_drawn(app), labels_shown(app)
         assert footer.rstrip().endswith("^p palette"), footer
         assert "".join(labels) in footer.replace("  ", "").replace(" ⏎", "⏎"), footer  # whole, in order
         assert ("^s Export" in labels) == (width >= 139)  # all keys from 139 columns, packed closer below 152
@@ -142,7 +148,7 @@ async def test_a_narrow_arena_footer_keeps_the_four_votes_in_order(
     async with app.run_test(size=(width, 30)) as pilot:
         await wait_until(lambda: isinstance(app.screen, ArenaScreen), what="the arena")
         await pilot.pause()
-        footer = footer_text(app)
+        footer = await footer_drawn(app)
         assert footer.startswith("f5 A betterf6 B betterf7 Tief8 Both bad⏎ Send A+B"), footer
         assert "esc Stop" in footer
         assert footer.rstrip().endswith("^p palette"), footer
