@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from engines.local.steps.kv_buffer import GrowingBuffer
+from engines.local.steps.kv_buffer import LayerBuffers
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,7 @@ class Gpt2Step:
             )
             for block in transformer.h
         ]
-        self._key_buffers = [GrowingBuffer() for _ in self._blocks]
-        self._value_buffers = [GrowingBuffer() for _ in self._blocks]
+        self._buffers = LayerBuffers(len(self._blocks))
 
     @classmethod
     def for_model(cls, model: Any) -> Gpt2Step | None:
@@ -108,9 +107,7 @@ class Gpt2Step:
                 residual = hidden
                 mixed = self._conv1d(self._norm(block.ln_1, hidden), block.attention, block.attention_bias)
                 query, key, value = mixed.split(width, dim=2)
-                # the cache's own layer, extended in place rather than by DynamicLayer.update's torch.cat
-                layer.keys = self._key_buffers[index].extended(layer.keys, self._heads(key))
-                layer.values = self._value_buffers[index].extended(layer.values, self._heads(value))
+                self._buffers.extend_cached(index, layer, self._heads(key), self._heads(value))
                 attended = functional.scaled_dot_product_attention(
                     self._heads(query), layer.keys, layer.values, attn_mask=None, scale=block.scaling
                 )

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from engines.local.steps.kv_buffer import GrowingBuffer
+from engines.local.steps.kv_buffer import LayerBuffers
 
 #: the causal LMs whose forward this step reproduces, by class name (transformers' own implementations)
 ARCHITECTURES = frozenset({"LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM"})
@@ -107,8 +107,7 @@ class LlamaStep:
         #: fewer heads than queries (grouped-query attention); fixed by the model, so built once here
         self._attention_options = {"enable_gqa": True} if attention.num_key_value_groups > 1 else {}
         self._layers = [self._layer_weights(layer) for layer in inner.layers[: model.config.num_hidden_layers]]
-        self._key_buffers = [GrowingBuffer() for _ in self._layers]
-        self._value_buffers = [GrowingBuffer() for _ in self._layers]
+        self._buffers = LayerBuffers(len(self._layers))
 
     @staticmethod
     def _layer_weights(layer: Any) -> LayerWeights:
@@ -164,9 +163,7 @@ class LlamaStep:
                     query, key = layer.query_norm(query), layer.key_norm(key)
                 query, key = self._rotate(query.transpose(1, 2), key.transpose(1, 2), cos, sin)
                 value = self._heads(layer.value(normed)).transpose(1, 2)
-                # the cache's own layer, extended in place rather than by DynamicLayer.update's torch.cat
-                held.keys = self._key_buffers[index].extended(held.keys, key)
-                held.values = self._value_buffers[index].extended(held.values, value)
+                self._buffers.extend_cached(index, held, key, value)
                 attended = functional.scaled_dot_product_attention(
                     query,
                     held.keys,

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch.nn import functional
 
-from engines.local.steps.kv_buffer import GrowingBuffer
+from engines.local.steps.kv_buffer import LayerBuffers
 
 
 @dataclass(frozen=True)
@@ -163,8 +163,7 @@ class DecoderStep:
             empty = encoded.new_empty((encoded.shape[0], weights.heads, 0, weights.head_size))
         count = len(weights.layers)
         self._keys, self._values = [empty] * count, [empty] * count
-        self._key_buffers = [GrowingBuffer() for _ in range(count)]
-        self._value_buffers = [GrowingBuffer() for _ in range(count)]
+        self._buffers = LayerBuffers(count)
 
     def _encoder_heads(self, encoded: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         batch, length, _ = encoded.shape
@@ -182,8 +181,7 @@ class DecoderStep:
         """Keep the rows ``beams`` of the decoder's keys and values (the beams that go on), in that order."""
         with torch.inference_mode():
             for index, (keys, values) in enumerate(zip(self._keys, self._values, strict=True)):
-                self._keys[index] = self._key_buffers[index].reordered(keys, beams)
-                self._values[index] = self._value_buffers[index].reordered(values, beams)
+                self._keys[index], self._values[index] = self._buffers.reordered(index, keys, values, beams)
 
     def run(self, token: torch.Tensor) -> torch.Tensor:
         """Feed ``token`` ([batch, 1] ids) at the next position; the logits after it, [batch, vocab]."""
@@ -195,11 +193,12 @@ class DecoderStep:
             for index, (layer, (cross_keys, cross_values)) in enumerate(zip(weights.layers, self._cross, strict=True)):
                 normed = self._norm(layer.self_norm, hidden)
                 query = self._heads(functional.linear(normed, layer.q))
-                keys = self._key_buffers[index].extended(
-                    self._keys[index], self._heads(functional.linear(normed, layer.k))
-                )
-                values = self._value_buffers[index].extended(
-                    self._values[index], self._heads(functional.linear(normed, layer.v))
+                keys, values = self._buffers.extended(
+                    index,
+                    self._keys[index],
+                    self._values[index],
+                    self._heads(functional.linear(normed, layer.k)),
+                    self._heads(functional.linear(normed, layer.v)),
                 )
                 self._keys[index], self._values[index] = keys, values
                 attended = functional.scaled_dot_product_attention(query, keys, values, attn_mask=bias, scale=scale)
