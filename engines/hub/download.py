@@ -219,7 +219,9 @@ def plan_pull(repo_id: str, *, hub: Hub = "hf", revision: str | None = None, pic
         endpoint=endpoint,
     )
     if hub == "hf" and commit is not None:
-        snapshot = cache_dir / f"models--{repo_id.replace('/', '--')}" / "snapshots" / commit
+        from huggingface_hub.file_download import repo_folder_name
+
+        snapshot = cache_dir / repo_folder_name(repo_id=repo_id, repo_type="model") / "snapshots" / commit
         plan = replace(plan, cached_bytes=_cached_bytes(plan, snapshot))
     elif hub == "modelscope":
         plan = replace(plan, cached_bytes=_cached_bytes(plan, _modelscope_snapshot(plan), MODELSCOPE_PARTIAL_SUFFIX))

@@ -57,8 +57,8 @@ def _transposed(rows: torch.Tensor) -> torch.Tensor:
 
 
 def lay_out_for_cpu(model: Any, dtype: str) -> int:
-    """Store the weights of ``model`` each decoding product reads faster column-major so, in place, where
-    ``dtype`` is float32 and the weight is on the CPU; the number of weights re-laid.
+    """Store the weights of ``model`` (on the CPU) each decoding product reads faster column-major so, in
+    place, where ``dtype`` is float32; the number of weights re-laid.
 
     A weight shared by several modules (a head tied to the embedding) is re-laid once, and stays shared.
     Each copy is made before the old one is freed, so loading peaks at one weight more than the model.
@@ -73,8 +73,8 @@ def lay_out_for_cpu(model: Any, dtype: str) -> int:
             if not _wants_columns(module):
                 continue
             weight = module.weight
-            if weight.device.type != "cpu" or not weight.is_contiguous():
-                continue  # not on the CPU, or already re-laid through another module sharing it
+            if not weight.is_contiguous():
+                continue  # already re-laid through another module sharing it
             weight.data = _transposed(weight.data).t()
             relaid += 1
     return relaid

@@ -157,7 +157,7 @@ def editable_values(params: GenerationParams) -> dict[str, str]:
 
 def switch_names(params: GenerationParams) -> frozenset[str]:
     """The on/off settings among ``editable_values``: the editor shows them as switches."""
-    return frozenset(f.name for f in dataclasses.fields(params) if isinstance(getattr(params, f.name), bool))
+    return _settings_holding(params, bool)
 
 
 def preset_values(presets: Mapping[str, GenerationParams]) -> dict[str, dict[str, str]]:
@@ -200,9 +200,10 @@ def apply_values(params: GenerationParams, values: dict[str, str]) -> Generation
 def _overrides(params: GenerationParams, values: dict[str, str]) -> dict[str, object]:
     """The editor's values as overrides: an empty field means "none" for a setting that can be none (the seed:
     draw one), and the empty text for a text setting (no system prompt)."""
-    return {name: (None if value == "" and name not in _texts(params) else value) for name, value in values.items()}
+    texts = _settings_holding(params, str)
+    return {name: (None if value == "" and name not in texts else value) for name, value in values.items()}
 
 
-def _texts(params: GenerationParams) -> set[str]:
-    """The text settings of ``params``."""
-    return {f.name for f in dataclasses.fields(params) if isinstance(getattr(params, f.name), str)}
+def _settings_holding(params: GenerationParams, kind: type) -> frozenset[str]:
+    """The settings of ``params`` whose value is a ``kind``."""
+    return frozenset(f.name for f in dataclasses.fields(params) if isinstance(getattr(params, f.name), kind))
