@@ -341,8 +341,10 @@ def test_a_waiting_or_unstreamed_request_whose_client_leaves_is_cancelled_too(
     wait_until(lambda: turns.taken == 1, "the request that left still waits")
     first.close()
     server.wait_for_replies(1)
-    # A request without streaming whose client gives up mid-reply: its generation stops as well.
+    # A request without streaming whose client gives up mid-reply: its generation stops as well. Greedy on 你好,
+    # which runs to max_tokens (a sampled reply with a drawn seed may end on its end token within the second).
+    body = {"model": TEMPLATE, "messages": ask("你好"), "temperature": 0, "max_tokens": 3000}
     with pytest.raises(httpx.ReadTimeout):
-        post(server, {"model": TEMPLATE, "messages": ask("x"), "max_tokens": 3000}, timeout=httpx.Timeout(30, read=1))
+        post(server, body, timeout=httpx.Timeout(30, read=1))
     stopped = server.wait_for_replies(2, timeout=10)[1]
     assert stopped.reply.stats.stop_reason is StopReason.CANCELLED and stopped.reply.stats.total_s < 5
