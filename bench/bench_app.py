@@ -36,7 +36,7 @@ import torch
 from fresh_thread import in_fresh_thread
 from real_models import REAL_MODELS, tiny
 
-from engines.registry import load_engine
+from zhbench.engines.registry import load_engine
 
 FAMILIES = ("dialogpt-zh", "chatyuan")  # no context limit in the way of a long reply
 #: the published models of those families (``--size real``), as ``bench/real_models.py`` writes them
@@ -73,8 +73,8 @@ def direct_rate(engines: list[Any], tokens: int) -> tuple[float, int]:
 
 async def app_rate(app: Any, tokens: int) -> tuple[float, int]:
     """Both panes answering one message through the app; (tokens/s over both, tokens)."""
-    from widgets.composer import Composer
-    from workbench.session.transcripts import read_session
+    from zhbench.widgets.composer import Composer
+    from zhbench.workbench.session.transcripts import read_session
 
     for state in app.bench.panes:
         state.params = fixed_params(state.engine, tokens)
@@ -109,7 +109,7 @@ async def key_latencies(app: Any, count: int, frames: list[float]) -> list[float
     """Seconds from posting each key to the first frame written after the composer shows it."""
     from textual import events
 
-    from widgets.composer import Composer
+    from zhbench.widgets.composer import Composer
 
     composer = app.query_one(Composer)
     composer.focus()
@@ -132,8 +132,8 @@ async def key_latencies(app: Any, count: int, frames: list[float]) -> list[float
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    from workbench.app import ZhbenchApp
-    from workbench.session.config import Config
+    from zhbench.workbench.app import ZhbenchApp
+    from zhbench.workbench.session.config import Config
 
     def report(line: str = "") -> None:
         # A running, non-headless app takes over sys.stdout; the results go to the real one.
@@ -185,7 +185,7 @@ async def main_async(args: argparse.Namespace) -> None:
         idle = await key_latencies(app, args.keys, frames)
         for state in app.bench.panes:
             state.params = fixed_params(state.engine, 100_000)
-        from widgets.composer import Composer
+        from zhbench.widgets.composer import Composer
 
         composer = app.query_one(Composer)
         composer.text = QUESTION

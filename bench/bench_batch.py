@@ -33,14 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from engines.api import ChatEngine
-from engines.registry import write_standin
-from engines.types import GenerationParams
-from workbench.cli import build_parser
-from workbench.cli.common import load, params
-from workbench.session.batch.prompts import PromptItem, builtin_set
-from workbench.session.batch.runner import ModelProgress, item_seed, run_batch
-from workbench.session.batch.store import BatchStore, RunSettings, read_run
+from zhbench.engines.api import ChatEngine
+from zhbench.engines.registry import write_standin
+from zhbench.engines.types import GenerationParams
+from zhbench.workbench.cli import build_parser
+from zhbench.workbench.cli.common import load, params
+from zhbench.workbench.session.batch.prompts import PromptItem, builtin_set
+from zhbench.workbench.session.batch.runner import ModelProgress, item_seed, run_batch
+from zhbench.workbench.session.batch.store import BatchStore, RunSettings, read_run
 
 MODELS = Path(__file__).resolve().parent / "models"
 RUN_SEED = 2024

@@ -26,8 +26,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.engines.remote.fake_server import ChatScript, FakeServer, Handler, chunk, serve, usage_chunk
-from workbench.cli import main as zhbench
-from workbench.session.batch.store import read_run
+from zhbench.workbench.cli import main as zhbench
+from zhbench.workbench.session.batch.store import read_run
 
 
 def paced(pieces: int, interval_s: float) -> ChatScript:

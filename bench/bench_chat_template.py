@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 from fresh_thread import in_fresh_thread
 
-from engines.registry import load_engine
-from engines.standins.chat_template import random_qwen2_state, write_chat_template_standin
-from engines.standins.common import save_weights
+from zhbench.engines.registry import load_engine
+from zhbench.engines.standins.chat_template import random_qwen2_state, write_chat_template_standin
+from zhbench.engines.standins.common import save_weights
 
 MODELS = Path(__file__).resolve().parent / "models"
 QWEN2_TOKENIZER = Path(__file__).resolve().parents[2] / "shared" / "data" / "chat" / "qwen2-tokenizer"

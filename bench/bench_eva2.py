@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from engines.families.eva2.engine import eva2_defaults
-from engines.registry import load_engine
-from engines.standins.eva2 import write_random_checkpoint
+from zhbench.engines.families.eva2.engine import eva2_defaults
+from zhbench.engines.registry import load_engine
+from zhbench.engines.standins.eva2 import write_random_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = [{"role": "user", "content": "你好，今天天气怎么样？我们明天去北京吧。"}]

@@ -25,16 +25,16 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from real_models import REAL_MODELS, tiny  # noqa: E402
 
-from engines.hub.fit import CPU_OVERHEAD_BYTES, estimate_need  # noqa: E402
-from engines.registry import detect_family  # noqa: E402
+from zhbench.engines.hub.fit import CPU_OVERHEAD_BYTES, estimate_need  # noqa: E402
+from zhbench.engines.registry import detect_family  # noqa: E402
 
 PROBE = """
 import json, os, sys
 os.environ['RWKV_JIT_ON'] = '0'
 sys.path.insert(0, {root!r})
 import torch, transformers
-from engines.registry import load_engine
-from engines.types import GenerationParams
+from zhbench.engines.registry import load_engine
+from zhbench.engines.types import GenerationParams
 def status(name):
     for line in open('/proc/self/status'):
         if line.startswith(name + ':'):

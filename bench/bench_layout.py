@@ -34,8 +34,8 @@ from bench_real_sizes import QUESTION, bytes_per_step, fixed_length, generate_ms
 from fresh_thread import in_fresh_thread
 from real_models import REAL_MODELS
 
-from engines.local.layout import lay_out_for_cpu
-from engines.registry import load_engine
+from zhbench.engines.local.layout import lay_out_for_cpu
+from zhbench.engines.registry import load_engine
 
 MODELS: dict[str, Callable[[], Path]] = {
     "Qwen2.5-0.5B-Instruct (shape)": real_shape_model,

@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workbench.session.arena.leaderboard import compute_leaderboard
-from workbench.session.arena.simulate import simulated_outcomes
-from workbench.session.arena.style import StyleCounts
-from workbench.session.arena.votes import Outcome
+from zhbench.workbench.session.arena.leaderboard import compute_leaderboard
+from zhbench.workbench.session.arena.simulate import simulated_outcomes
+from zhbench.workbench.session.arena.style import StyleCounts
+from zhbench.workbench.session.arena.votes import Outcome
 
 
 def arena_like_ratings(models: int, seed: int) -> list[float]:

@@ -51,9 +51,9 @@ import torch
 from fresh_thread import in_fresh_thread
 from real_models import REAL_MODELS
 
-from engines.local import token_engine
-from engines.local.cpu_share import CpuShare
-from engines.registry import load_engine
+from zhbench.engines.local import token_engine
+from zhbench.engines.local.cpu_share import CpuShare
+from zhbench.engines.registry import load_engine
 
 QUESTION = [{"role": "user", "content": "你好，今天天气怎么样？我们明天去北京吧。"}]
 MESSAGES = ["你好，今天天气怎么样？", "我们明天去北京吧，你觉得呢？", "为什么你喜欢这个电影？", "谢谢你，再见！"]
@@ -341,7 +341,7 @@ def watch():
 threading.Thread(target=watch, daemon=True).start()
 sys.path.insert(0, {root!r})
 import torch, transformers
-from engines.registry import load_engine
+from zhbench.engines.registry import load_engine
 base = anon()
 weights = 0
 if {path!r}:

@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from engines.families.rwkv4.engine import Rwkv4Engine
-from engines.registry import load_engine
-from engines.standins.rwkv4 import random_rwkv4_state, write_rwkv4_standin
+from zhbench.engines.families.rwkv4.engine import Rwkv4Engine
+from zhbench.engines.registry import load_engine
+from zhbench.engines.standins.rwkv4 import random_rwkv4_state, write_rwkv4_standin
 
 MODELS = Path(__file__).resolve().parent / "models"
 REPORTED_TURNS = (1, 2, 10, 20, 30)

@@ -1,6 +1,6 @@
 """``zhbench serve`` under load on loopback: 32 streaming clients for 30 s against one tiny stand-in.
 
-The server is the real command (``python -m workbench serve``) in a process of its own, serving a tiny
+The server is the real command (``python -m zhbench serve``) in a process of its own, serving a tiny
 random-weight stand-in with the default queue of 8. Each client sends its own prompt again and again,
 greedy, streamed; a 429 sends it back to try again after the server's ``Retry-After``. What is checked:
 
@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
-from engines.registry import write_standin
+from zhbench.engines.registry import write_standin
 
 #: how long a refused client waits before it asks again, where the server does not say (``Retry-After``)
 RETRY_AFTER_429_S = 1.0
@@ -145,7 +145,7 @@ def main() -> int:
         model_path = write_standin(args.family, Path(folder) / f"tiny-{args.family}")
         port = free_port()
         url = f"http://127.0.0.1:{port}/v1"
-        command = [sys.executable, "-m", "workbench", "serve", "--model", str(model_path), "--port", str(port),
+        command = [sys.executable, "-m", "zhbench", "serve", "--model", str(model_path), "--port", str(port),
                    "--device", "cpu"]
         log = Path(folder) / "serve.log"
         with log.open("w") as log_file:

@@ -75,7 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    command = [sys.executable, "-m", "workbench"]
+    command = [sys.executable, "-m", "zhbench"]
     one_start(command)  # warm the file cache, as a second start would be
     times = [one_start(command) for _ in range(args.runs)]
     print(f"start to first painted screen, {args.runs} runs, {COLUMNS}x{ROWS} pseudo-terminal")

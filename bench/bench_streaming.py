@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from engines.registry import load_engine, write_standin
+from zhbench.engines.registry import load_engine, write_standin
 
 QUESTION = [{"role": "user", "content": "你好，今天天气怎么样？"}]
 MODELS = Path(__file__).resolve().parent / "models"

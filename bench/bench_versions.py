@@ -37,6 +37,8 @@ class Checkout:
     def __init__(self, name: str, root: Path) -> None:
         self.name = name
         self.root = root.resolve()
+        # ``python -m zhbench`` since the one-package layout; ``python -m workbench`` before it
+        self.module = "zhbench" if (self.root / "zhbench" / "__main__.py").exists() else "workbench"
         home = Path(tempfile.mkdtemp(prefix=f"zhbench-{name}-"))
         self.env = {
             **os.environ,
@@ -120,16 +122,16 @@ def main() -> None:
         print(f"| {what} | {before:.{digits}f} {unit} | {after:.{digits}f} {unit} | {after / before:.2f} |", flush=True)
 
     for checkout in checkouts:  # warm the file cache, as a second start would be
-        checkout.wall("-m", "workbench", "--help")
-    row("`zhbench --help`", alternate(checkouts, args.rounds, lambda c: c.wall("-m", "workbench", "--help")))
+        checkout.wall("-m", checkout.module, "--help")
+    row("`zhbench --help`", alternate(checkouts, args.rounds, lambda c: c.wall("-m", c.module, "--help")))
     row(
         "`zhbench models --json`",
-        alternate(checkouts, args.rounds, lambda c: c.wall("-m", "workbench", "models", "--json")),
+        alternate(checkouts, args.rounds, lambda c: c.wall("-m", c.module, "models", "--json")),
     )
     row(
         "start to the first painted screen",
         alternate(
-            checkouts, args.rounds, lambda c: one_start([sys.executable, "-m", "workbench"], cwd=c.root, env=c.env)
+            checkouts, args.rounds, lambda c: one_start([sys.executable, "-m", c.module], cwd=c.root, env=c.env)
         ),
     )
     decode: dict[str, dict[str, list[float]]] = {c.name: {} for c in checkouts}

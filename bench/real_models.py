@@ -23,12 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engines.families.rwkv4.checkpoint import PILE_TOKENIZER
-from engines.registry import write_standin
-from engines.standins.clue_t5 import random_clue_t5_state
-from engines.standins.common import mark_standin, random_gpt2_state, save_weights, write_json
-from engines.standins.eva2 import write_random_checkpoint
-from engines.standins.rwkv4 import random_rwkv4_state
+from zhbench.engines.families.rwkv4.checkpoint import PILE_TOKENIZER
+from zhbench.engines.registry import write_standin
+from zhbench.engines.standins.clue_t5 import random_clue_t5_state
+from zhbench.engines.standins.common import mark_standin, random_gpt2_state, save_weights, write_json
+from zhbench.engines.standins.eva2 import write_random_checkpoint
+from zhbench.engines.standins.rwkv4 import random_rwkv4_state
 
 MODELS = Path(__file__).resolve().parent / "models"
 SHARED_PILE_TOKENIZER = Path(__file__).resolve().parents[2] / "shared" / "data" / "20B_tokenizer.json"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from engines.types import GenerationParams, Message, Prompt, Reply
+from zhbench.engines.types import GenerationParams, Message, Prompt, Reply
 
 #: receives each new piece of a reply's text, in order (what it returns is ignored)
 TextCallback = Callable[[str], object]

@@ -10,7 +10,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, TypeVar
 
-from engines.types import ContextFit, Message
+from zhbench.engines.types import ContextFit, Message
 
 T = TypeVar("T")
 

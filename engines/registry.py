@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from engines.api import ChatEngine, FamilySpec, LoadOptions
-from engines.errors import ModelLoadError, UnknownFamilyError, ZhbenchError
+from zhbench.engines.api import ChatEngine, FamilySpec, LoadOptions
+from zhbench.engines.errors import ModelLoadError, UnknownFamilyError, ZhbenchError
 
 #: the entry-point group families register under: ``NAME = "module:FAMILY"``, FAMILY a ``FamilySpec``
 ENTRY_POINT_GROUP = "zhbench.families"
@@ -98,7 +98,7 @@ def detect_family(path: Path, spec: str | None = None) -> str:
                 raise ModelLoadError(path, reason)
             raise ModelLoadError(path, "missing config.json (not a model folder zhbench knows)")
         if path.is_dir():
-            from engines.local.checkpoints import read_json
+            from zhbench.engines.local.checkpoints import read_json
 
             read_json(path / "config.json")  # a broken config is named as such, not as an unknown family
         raise UnknownFamilyError(
@@ -133,7 +133,7 @@ def load_engine(
 ) -> ChatEngine:
     """Load the model ``spec`` names (a folder, a file, or a hub id in a local cache); ``family`` overrides
     detection. ``extra`` holds a family's own load options (rwkv4's ``strategy``); others refuse them."""
-    from engines.hub.resolve import resolve_model
+    from zhbench.engines.hub.resolve import resolve_model
 
     path = resolve_model(spec)
     hub_id = None if Path(spec).expanduser().exists() else spec

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, Self, TypedDict
 
-from engines.errors import HistoryError
+from zhbench.engines.errors import HistoryError
 
 
 class Message(TypedDict):

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from engines.api import ChatEngine
-from engines.registry import family_spec, load_engine, write_standin
+from zhbench.engines.api import ChatEngine
+from zhbench.engines.registry import family_spec, load_engine, write_standin
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -22,8 +22,11 @@ def loaded_by(statement: str) -> list[str]:
 
 
 def test_importing_the_cli_the_engine_api_and_the_registry_stays_light():
-    assert loaded_by("import engines.api, engines.registry, workbench.cli; engines.registry.families()") == []
+    assert loaded_by(
+        "import zhbench.engines.api, zhbench.engines.registry, zhbench.workbench.cli; "
+        "zhbench.engines.registry.families()"
+    ) == []
 
 
 def test_the_widgets_load_textual_and_nothing_that_runs_a_model():
-    assert loaded_by("import widgets.chat_pane, widgets.gpu_meter, widgets.model_list") == ["textual"]
+    assert loaded_by("import zhbench.widgets.chat_pane, zhbench.widgets.gpu_meter, zhbench.widgets.model_list") == ["textual"]

@@ -18,7 +18,7 @@ from textual.markup import escape as escape_markup
 from textual.timer import Timer
 from textual.widgets import Static
 
-from workbench.session.safe_text import visible_text
+from zhbench.workbench.session.safe_text import visible_text
 
 if TYPE_CHECKING:
     from textual.css.styles import RulesMap

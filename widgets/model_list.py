@@ -14,9 +14,9 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Static
 
-from workbench.session.byte_sizes import format_bytes
-from workbench.session.model_rows import ModelRow, download_offer
-from workbench.session.safe_text import visible_text
+from zhbench.workbench.session.byte_sizes import format_bytes
+from zhbench.workbench.session.model_rows import ModelRow, download_offer
+from zhbench.workbench.session.safe_text import visible_text
 
 #: beside the memory estimate: will it fit where the app loads models
 FIT_MARKS = {"fits": "✓", "tight": "~", "does not fit": "✗"}

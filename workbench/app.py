@@ -16,16 +16,16 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
 
-from themes import STYLESHEET, THEME_VARIABLE_DEFAULTS, THEMES
-from workbench import workers
-from workbench.paste import use_whole_paste_parser
-from workbench.screens.arena import ArenaScreen
-from workbench.screens.bench import QUIT_BINDING, BenchScreen
-from workbench.screens.leaderboard import LeaderboardScreen
-from workbench.screens.review import ReviewScreen
-from workbench.session.arena.rounds import Contender
-from workbench.session.bench import Bench
-from workbench.session.config import (
+from zhbench.themes import STYLESHEET, THEME_VARIABLE_DEFAULTS, THEMES
+from zhbench.workbench import workers
+from zhbench.workbench.paste import use_whole_paste_parser
+from zhbench.workbench.screens.arena import ArenaScreen
+from zhbench.workbench.screens.bench import QUIT_BINDING, BenchScreen
+from zhbench.workbench.screens.leaderboard import LeaderboardScreen
+from zhbench.workbench.screens.review import ReviewScreen
+from zhbench.workbench.session.arena.rounds import Contender
+from zhbench.workbench.session.bench import Bench
+from zhbench.workbench.session.config import (
     Config,
     demo_models_dir,
     exports_dir,
@@ -33,8 +33,8 @@ from workbench.session.config import (
     remember_theme,
     transcripts_dir,
 )
-from workbench.session.memory import NvmlReader, read_memory
-from workbench.session.model_rows import ModelRow
+from zhbench.workbench.session.memory import NvmlReader, read_memory
+from zhbench.workbench.session.model_rows import ModelRow
 
 
 class ZhbenchApp(App[None]):

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from workbench.session.arena.rounds import VERDICT_NAMES
+from zhbench.workbench.session.arena.rounds import VERDICT_NAMES
 
 if TYPE_CHECKING:
-    from workbench.screens.arena import ArenaScreen
-    from workbench.screens.bench import BenchScreen
+    from zhbench.workbench.screens.arena import ArenaScreen
+    from zhbench.workbench.screens.bench import BenchScreen
 
 #: a palette entry: title, one line of help, and what it does
 Command = tuple[str, str, Callable[[], object]]
@@ -96,13 +96,13 @@ class ScreenCommands(Provider):
 
 class BenchCommands(ScreenCommands):
     def _commands(self) -> list[Command]:
-        from workbench.screens.bench import BenchScreen
+        from zhbench.workbench.screens.bench import BenchScreen
 
         return list(bench_commands(self.screen)) if isinstance(self.screen, BenchScreen) else []
 
 
 class ArenaCommands(ScreenCommands):
     def _commands(self) -> list[Command]:
-        from workbench.screens.arena import ArenaScreen
+        from zhbench.workbench.screens.arena import ArenaScreen
 
         return list(arena_commands(self.screen)) if isinstance(self.screen, ArenaScreen) else []

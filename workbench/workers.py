@@ -19,17 +19,17 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 from textual.worker import get_current_worker
 
-from engines.api import ChatEngine, ReplyStream
-from engines.errors import GenerationError, ZhbenchError
-from engines.remote.server import RemoteServer
-from engines.types import Reply
-from widgets.chat_pane import FLUSH_INTERVAL_S
-from workbench.session.bench import ReplyJob
-from workbench.session.memory import MemoryReading, NvmlReader
-from workbench.session.model_rows import DEMO_PREFIX, ModelRow
+from zhbench.engines.api import ChatEngine, ReplyStream
+from zhbench.engines.errors import GenerationError, ZhbenchError
+from zhbench.engines.remote.server import RemoteServer
+from zhbench.engines.types import Reply
+from zhbench.widgets.chat_pane import FLUSH_INTERVAL_S
+from zhbench.workbench.session.bench import ReplyJob
+from zhbench.workbench.session.memory import MemoryReading, NvmlReader
+from zhbench.workbench.session.model_rows import DEMO_PREFIX, ModelRow
 
 if TYPE_CHECKING:
-    from engines.hub.download import Hub, PullProgress
+    from zhbench.engines.hub.download import Hub, PullProgress
 
 MEMORY_POLL_S = 1.0
 #: one model loads at a time: transformers' lazy imports are not safe from two threads at once
@@ -107,10 +107,10 @@ def discover_models(
 ) -> None:
     """Find the models on this machine and on the config's servers, and post them as model-list rows, each
     local one with its memory estimate and whether it fits on ``device`` (where the app loads models)."""
-    from engines.hub.discovery import local_models
-    from engines.registry import family_problems
-    from workbench.session.model_specs import list_server_models
-    from workbench.session.offer import rows_on_offer, server_problems, server_rows, with_fit
+    from zhbench.engines.hub.discovery import local_models
+    from zhbench.engines.registry import family_problems
+    from zhbench.workbench.session.model_specs import list_server_models
+    from zhbench.workbench.session.offer import rows_on_offer, server_problems, server_rows, with_fit
 
     nvml = NvmlReader()  # one NVML session for the GPU count and every row's fit
     gpus, _ = nvml.read()
@@ -137,7 +137,7 @@ def load_model(
 ) -> None:
     """Load ``spec`` (a path, a hub id, a demo row's key, or SERVER/MODEL of a configured server) and post the
     engine or why it failed."""
-    from workbench.session.model_specs import load_model_spec, server_model
+    from zhbench.workbench.session.model_specs import load_model_spec, server_model
 
     def step(text: str) -> None:
         post(LoadProgressed(pane, generation, text))
@@ -172,10 +172,10 @@ def _load_local(
         # Library warnings would only reach the app's log; errors come back as exceptions.
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         step("importing torch and transformers")
-        from engines.registry import load_engine
+        from zhbench.engines.registry import load_engine
 
         if spec.startswith(DEMO_PREFIX):
-            from workbench.session.offer import demo_model_path
+            from zhbench.workbench.session.offer import demo_model_path
 
             step("writing the tiny demo model (random weights; only the first time)")
             path = str(demo_model_path(spec, demo_folder))
@@ -236,10 +236,10 @@ class LeaderboardFailed(Message):
 
 def compute_leaderboard(post: Post, *, include_named: bool, include_leaked: bool, style_control: bool) -> None:
     """Rank the stored votes (numpy and scipy load here, not before) and post the board as text."""
-    from workbench.session.arena.board_text import leaderboard_text, win_rate_text
-    from workbench.session.arena.leaderboard import compute_leaderboard as rank
-    from workbench.session.arena.leaderboard import select_outcomes
-    from workbench.session.arena.votes import ArenaDataError, VoteStore, votes_path
+    from zhbench.workbench.session.arena.board_text import leaderboard_text, win_rate_text
+    from zhbench.workbench.session.arena.leaderboard import compute_leaderboard as rank
+    from zhbench.workbench.session.arena.leaderboard import select_outcomes
+    from zhbench.workbench.session.arena.votes import ArenaDataError, VoteStore, votes_path
 
     try:
         battles = []
@@ -271,7 +271,7 @@ class PullEnded(Message):
 
 def pull_model(post: Post, repo_id: str, hub: Hub, cancel: threading.Event) -> None:
     """Download ``repo_id`` (only what its family needs, the disk checked first) into the hub's cache."""
-    from engines.hub.download import DownloadCancelled, plan_pull, pull
+    from zhbench.engines.hub.download import DownloadCancelled, plan_pull, pull
 
     def report(progress: PullProgress) -> None:
         post(PullProgressed(repo_id, progress))

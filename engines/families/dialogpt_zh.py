@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engines.api import FamilySpec
-from engines.context import FittedIds, fit_newest_in_steps, prompt_budget
-from engines.errors import ModelLoadError
-from engines.local.checkpoints import config_model_type
-from engines.local.transformers import CausalLMEngine, checked_tokenizer
-from engines.types import GenerationParams, Message, Prompt
+from zhbench.engines.api import FamilySpec
+from zhbench.engines.context import FittedIds, fit_newest_in_steps, prompt_budget
+from zhbench.engines.errors import ModelLoadError
+from zhbench.engines.local.checkpoints import config_model_type
+from zhbench.engines.local.transformers import CausalLMEngine, checked_tokenizer
+from zhbench.engines.types import GenerationParams, Message, Prompt
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -103,5 +103,5 @@ FAMILY = FamilySpec(
     matches_layout=DialogptZhEngine.matches_layout,
     load=DialogptZhEngine.from_options,
     name_hints=("dialogpt",),
-    standin="engines.standins.gpt2:write_dialogpt_standin",
+    standin="zhbench.engines.standins.gpt2:write_dialogpt_standin",
 )

@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engines.api import FamilySpec
-from engines.context import FittedIds, fit_newest, prompt_budget
-from engines.errors import ModelLoadError
-from engines.local.checkpoints import config_model_type
-from engines.local.transformers import CausalLMEngine, checked_tokenizer
-from engines.types import GenerationParams, Message, Prompt
+from zhbench.engines.api import FamilySpec
+from zhbench.engines.context import FittedIds, fit_newest, prompt_budget
+from zhbench.engines.errors import ModelLoadError
+from zhbench.engines.local.checkpoints import config_model_type
+from zhbench.engines.local.transformers import CausalLMEngine, checked_tokenizer
+from zhbench.engines.types import GenerationParams, Message, Prompt
 
 if TYPE_CHECKING:
     import torch
@@ -159,5 +159,5 @@ FAMILY = FamilySpec(
     matches_layout=Gpt2DialogbotEngine.matches_layout,
     load=Gpt2DialogbotEngine.from_options,
     name_hints=("dialogbot",),
-    standin="engines.standins.gpt2:write_dialogbot_standin",
+    standin="zhbench.engines.standins.gpt2:write_dialogbot_standin",
 )

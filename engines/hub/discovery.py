@@ -6,10 +6,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from engines.errors import ZhbenchError
-from engines.hub.caches import huggingface_cached, modelscope_cached
-from engines.hub.catalog import CATALOG, CatalogEntry
-from engines.registry import detect_family
+from zhbench.engines.errors import ZhbenchError
+from zhbench.engines.hub.caches import huggingface_cached, modelscope_cached
+from zhbench.engines.hub.catalog import CATALOG, CatalogEntry
+from zhbench.engines.registry import detect_family
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from engines.errors import ZhbenchError
-from engines.hub.caches import huggingface_cache_dir, modelscope_download_dir
+from zhbench.engines.errors import ZhbenchError
+from zhbench.engines.hub.caches import huggingface_cache_dir, modelscope_download_dir
 
 Hub = Literal["hf", "modelscope"]
 

@@ -25,7 +25,7 @@ from math import prod
 from pathlib import Path
 from typing import Any, Literal
 
-from engines.errors import ModelLoadError
+from zhbench.engines.errors import ModelLoadError
 
 #: bytes per element of the dtypes a model runs in
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
@@ -128,7 +128,7 @@ def _weight_files(path: Path) -> list[Path]:
         if len(checkpoints) > 1:
             raise ModelLoadError(path, f"holds {len(checkpoints)} .pth checkpoints; pass the one to load")
         return checkpoints
-    from engines.local.checkpoints import weight_files
+    from zhbench.engines.local.checkpoints import weight_files
 
     return weight_files(path)
 

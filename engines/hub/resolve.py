@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engines.errors import ModelNotFoundError
-from engines.hub.caches import huggingface_snapshot, modelscope_snapshot
+from zhbench.engines.errors import ModelNotFoundError
+from zhbench.engines.hub.caches import huggingface_snapshot, modelscope_snapshot
 
 
 def resolve_model(spec: str) -> Path:

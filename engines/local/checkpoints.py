@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engines.errors import ModelLoadError, UnsafeCheckpointError
+from zhbench.engines.errors import ModelLoadError, UnsafeCheckpointError
 
 if TYPE_CHECKING:
     import torch

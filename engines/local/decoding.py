@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel
 
-    from engines.local.steps import CausalStep
-    from engines.local.steps.seq2seq import DecoderWeights
+    from zhbench.engines.local.steps import CausalStep
+    from zhbench.engines.local.steps.seq2seq import DecoderWeights
 
 
 class Decoding(ABC):
@@ -65,7 +65,7 @@ class CausalDecoding(Decoding):
     ) -> None:
         import torch
 
-        from engines.local.steps import causal_step
+        from zhbench.engines.local.steps import causal_step
 
         super().__init__(model)
         self._max_positions = max_positions
@@ -135,7 +135,7 @@ class Seq2SeqDecoding(Decoding):
     def __init__(self, model: PreTrainedModel, input_ids: Sequence[int], decoder: DecoderWeights | None) -> None:
         import torch
 
-        from engines.local.steps.seq2seq import decoder_step
+        from zhbench.engines.local.steps.seq2seq import decoder_step
 
         super().__init__(model)
         encoder_ids = torch.tensor([list(input_ids)], device=model.device)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engines.errors import ZhbenchError
+from zhbench.engines.errors import ZhbenchError
 
 DTYPE_ALIASES = {
     "float32": "float32",

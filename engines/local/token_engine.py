@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from engines.api import EngineInfo, ReplyStream, TextCallback
-from engines.errors import GenerationError
-from engines.local.cpu_share import CPU_SHARE
-from engines.types import (
+from zhbench.engines.api import EngineInfo, ReplyStream, TextCallback
+from zhbench.engines.errors import GenerationError
+from zhbench.engines.local.cpu_share import CPU_SHARE
+from zhbench.engines.types import (
     GenerationParams,
     Message,
     Prompt,

@@ -20,9 +20,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from engines.api import LoadOptions
-from engines.errors import ModelLoadError
-from engines.local.checkpoints import (
+from zhbench.engines.api import LoadOptions
+from zhbench.engines.errors import ModelLoadError
+from zhbench.engines.local.checkpoints import (
     check_layers_against_weights,
     check_sizes,
     lacking_weights,
@@ -31,17 +31,17 @@ from engines.local.checkpoints import (
     read_json,
     require_files,
 )
-from engines.local.decoding import CausalDecoding, Decoding, Seq2SeqDecoding
-from engines.local.devices import resolve_device, resolve_dtype
-from engines.local.layout import lay_out_for_cpu
-from engines.local.token_engine import Generation, TokenEngine
-from engines.types import GenerationParams, Message, Prompt, Reply, StopReason
+from zhbench.engines.local.decoding import CausalDecoding, Decoding, Seq2SeqDecoding
+from zhbench.engines.local.devices import resolve_device, resolve_dtype
+from zhbench.engines.local.layout import lay_out_for_cpu
+from zhbench.engines.local.token_engine import Generation, TokenEngine
+from zhbench.engines.types import GenerationParams, Message, Prompt, Reply, StopReason
 
 if TYPE_CHECKING:
     import torch
     from transformers import GenerationMixin, LogitsProcessorList, PreTrainedModel, PreTrainedTokenizerBase
 
-    from engines.local.steps.seq2seq import DecoderWeights
+    from zhbench.engines.local.steps.seq2seq import DecoderWeights
 
 
 class TransformersGeneration(Generation):
@@ -378,7 +378,7 @@ class T5Engine(TransformersEngine):
         return frozenset({self.tokenizer.eos_token_id})
 
     def decoder_weights(self) -> DecoderWeights | None:
-        from engines.local.steps.seq2seq import t5_decoder_weights
+        from zhbench.engines.local.steps.seq2seq import t5_decoder_weights
 
         return t5_decoder_weights(self.model)
 

@@ -19,9 +19,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from engines.api import EngineInfo, TextCallback
-from engines.errors import GenerationError, RemoteError
-from engines.remote.server import (
+from zhbench.engines.api import EngineInfo, TextCallback
+from zhbench.engines.errors import GenerationError, RemoteError
+from zhbench.engines.remote.server import (
     RemoteServer,
     error_message,
     list_models,
@@ -29,7 +29,7 @@ from engines.remote.server import (
     status_failure,
     transport_failure,
 )
-from engines.types import GenerationParams, Message, Reply, ReplyStats, StopReason, validate_history
+from zhbench.engines.types import GenerationParams, Message, Reply, ReplyStats, StopReason, validate_history
 
 FAMILY = "openai-compat"
 

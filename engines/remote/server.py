@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from engines.errors import RemoteError
+from zhbench.engines.errors import RemoteError
 
 if TYPE_CHECKING:
     import httpx

@@ -13,8 +13,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engines.families.chat_template.engine import TEMPLATE_FILE
-from engines.standins.common import chinese_corpus, mark_standin, save_weights, write_json
+from zhbench.engines.families.chat_template.engine import TEMPLATE_FILE
+from zhbench.engines.standins.common import chinese_corpus, mark_standin, save_weights, write_json
 
 if TYPE_CHECKING:
     import torch

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engines.standins.common import mark_standin, save_weights, train_sentencepiece, write_json
+from zhbench.engines.standins.common import mark_standin, save_weights, train_sentencepiece, write_json
 
 if TYPE_CHECKING:
     import torch

@@ -14,7 +14,7 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engines.registry import STANDIN_MARKER
+from zhbench.engines.registry import STANDIN_MARKER
 
 if TYPE_CHECKING:
     import torch

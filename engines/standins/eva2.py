@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engines.families.eva2.engine import EMBEDDING_ALIASES
-from engines.families.eva2.tokenizer import NEWLINE, REPLY_START, SEP, SPACE, UNK
-from engines.standins.common import mark_standin, save_weights, write_json
+from zhbench.engines.families.eva2.engine import EMBEDDING_ALIASES
+from zhbench.engines.families.eva2.tokenizer import NEWLINE, REPLY_START, SEP, SPACE, UNK
+from zhbench.engines.standins.common import mark_standin, save_weights, write_json
 
 
 def write_eva2_standin(folder: Path, weights_format: str) -> Path:
@@ -25,7 +25,7 @@ def write_random_checkpoint(folder: Path, sizes: dict[str, int], weights_format:
     """A random-weight EVA checkpoint of the given sizes, in the published layout (config, vocab, fp16 weights)."""
     import torch
 
-    from engines.families.eva2.model import EvaForConditionalGeneration, eva_config
+    from zhbench.engines.families.eva2.model import EvaForConditionalGeneration, eva_config
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.txt").write_text("\n".join(standin_vocabulary()) + "\n", encoding="utf-8")

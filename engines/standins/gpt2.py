@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engines.local.checkpoints import read_json
-from engines.standins.common import (
+from zhbench.engines.local.checkpoints import read_json
+from zhbench.engines.standins.common import (
     bert_chinese_vocab,
     mark_standin,
     random_gpt2_state,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engines.families.rwkv4.checkpoint import PILE_TOKENIZER, WORLD_VOCAB_SIZE
-from engines.standins.common import chinese_corpus, mark_standin
+from zhbench.engines.families.rwkv4.checkpoint import PILE_TOKENIZER, WORLD_VOCAB_SIZE
+from zhbench.engines.standins.common import chinese_corpus, mark_standin
 
 if TYPE_CHECKING:
     import torch

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from engines.api import (
+from zhbench.engines.api import (
     ChatEngine,
     EngineInfo,
     PieceBatcher,
@@ -17,8 +17,8 @@ from engines.api import (
     TextCallback,
     default_params,
 )
-from engines.errors import GenerationError
-from engines.types import GenerationParams, Message, Reply, ReplyStats, StopReason
+from zhbench.engines.errors import GenerationError
+from zhbench.engines.types import GenerationParams, Message, Reply, ReplyStats, StopReason
 
 
 class EchoServer:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from engines.errors import ModelLoadError, ModelNotFoundError, UnknownFamilyError, UnsafeCheckpointError
-from engines.hub.resolve import resolve_model
-from engines.registry import STANDIN_MARKER, detect_family, load_engine, write_standin
+from zhbench.engines.errors import ModelLoadError, ModelNotFoundError, UnknownFamilyError, UnsafeCheckpointError
+from zhbench.engines.hub.resolve import resolve_model
+from zhbench.engines.registry import STANDIN_MARKER, detect_family, load_engine, write_standin
 
 FAMILIES = ["gpt2-dialogbot", "dialogpt-zh", "chatyuan", "promptclue"]
 QUESTION = [{"role": "user", "content": "你好"}]
@@ -165,7 +165,7 @@ def test_hub_ids_resolve_from_the_local_caches(standin_dir, tmp_path, monkeypatc
 
 
 def test_a_folder_of_several_rwkv_checkpoints_lists_each_and_asks_for_one(tmp_path):
-    from engines.hub.discovery import local_models
+    from zhbench.engines.hub.discovery import local_models
 
     (single,) = write_standin("rwkv4", tmp_path / "one").glob("*.pth")
     repo = tmp_path / "models" / "rwkv-4-pile"

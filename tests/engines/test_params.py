@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from engines.families.clue_t5.promptclue import TASK_TEMPLATES, PromptClueParams
-from engines.families.eva2.engine import Eva2Params
-from engines.families.rwkv4.chat_rules import INIT_PROMPTS, Rwkv4Params
-from engines.remote.openai_compat import RemoteParams
-from engines.types import MAX_NEW_TOKENS, MAX_SEED, GenerationParams
+from zhbench.engines.families.clue_t5.promptclue import TASK_TEMPLATES, PromptClueParams
+from zhbench.engines.families.eva2.engine import Eva2Params
+from zhbench.engines.families.rwkv4.chat_rules import INIT_PROMPTS, Rwkv4Params
+from zhbench.engines.remote.openai_compat import RemoteParams
+from zhbench.engines.types import MAX_NEW_TOKENS, MAX_SEED, GenerationParams
 
 
 def test_each_setting_out_of_range_has_one_message_and_validate_names_them_all() -> None:

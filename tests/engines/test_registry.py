@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engines.registry import ENTRY_POINT_GROUP, families, family_spec
+from zhbench.engines.registry import ENTRY_POINT_GROUP, families, family_spec
 
 #: a family as another package would ship it: its own engine (here one with no weights), and a FamilySpec
 PLUGIN = '''
@@ -22,8 +22,8 @@ import json
 import time
 from pathlib import Path
 
-from engines.api import EngineInfo, FamilySpec, LoadOptions
-from engines.types import GenerationParams, Reply, ReplyStats, StopReason
+from zhbench.engines.api import EngineInfo, FamilySpec, LoadOptions
+from zhbench.engines.types import GenerationParams, Reply, ReplyStats, StopReason
 
 
 class MirrorEngine:
@@ -95,7 +95,7 @@ def install(site: Path, name: str, entry_points: str, module: str | None = None)
 def zhbench(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run(
-        [sys.executable, "-m", "workbench", *args], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "zhbench", *args], env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -145,7 +145,7 @@ def test_loading_a_model_imports_no_stand_in_code(standin_dir, name: str) -> Non
     code = (
         "import sys; from engines.registry import load_engine; "
         f"load_engine({str(standin_dir(name))!r}, device='cpu'); "
-        "print(sorted(m for m in sys.modules if m.startswith('engines.standins')))"
+        "print(sorted(m for m in sys.modules if m.startswith('zhbench.engines.standins')))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

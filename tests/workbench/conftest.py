@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from workbench.app import ZhbenchApp
-from workbench.session.config import Config
+from zhbench.workbench.app import ZhbenchApp
+from zhbench.workbench.session.config import Config
 
 
 @pytest.fixture(autouse=True)

@@ -14,17 +14,17 @@ from textual import events
 from textual.content import Content
 from textual.widgets import Static
 
-from engines.registry import load_engine, write_standin
-from widgets.chat_pane import FLUSH_INTERVAL_S, ChatPane, MessageView, ReplyView
-from widgets.composer import Composer
-from widgets.gpu_meter import GpuMeter
-from widgets.question import QuestionDialog
-from workbench.app import ZhbenchApp
-from workbench.commands import bench_commands
-from workbench.screens.bench import BenchScreen
-from workbench.session.config import Config, load_config
-from workbench.session.safe_text import literal_markdown
-from workbench.session.transcripts import read_session
+from zhbench.engines.registry import load_engine, write_standin
+from zhbench.widgets.chat_pane import FLUSH_INTERVAL_S, ChatPane, MessageView, ReplyView
+from zhbench.widgets.composer import Composer
+from zhbench.widgets.gpu_meter import GpuMeter
+from zhbench.widgets.question import QuestionDialog
+from zhbench.workbench.app import ZhbenchApp
+from zhbench.workbench.commands import bench_commands
+from zhbench.workbench.screens.bench import BenchScreen
+from zhbench.workbench.session.config import Config, load_config
+from zhbench.workbench.session.safe_text import literal_markdown
+from zhbench.workbench.session.transcripts import read_session
 
 SIZE = (150, 40)
 
@@ -480,7 +480,7 @@ async def test_the_meter_without_a_gpu_shows_ram_and_each_panes_model(
 def test_the_nvml_reader_turns_every_failure_into_a_reading(monkeypatch: pytest.MonkeyPatch) -> None:
     import pynvml
 
-    from workbench.session.memory import NvmlReader, read_memory
+    from zhbench.workbench.session.memory import NvmlReader, read_memory
 
     monkeypatch.setattr(pynvml, "nvmlInit", lambda: None)
     monkeypatch.setattr(pynvml, "nvmlDeviceGetCount", lambda: 2)
@@ -499,7 +499,7 @@ def test_the_nvml_reader_turns_every_failure_into_a_reading(monkeypatch: pytest.
     reading = read_memory(NvmlReader(), [])
     assert reading.gpu_note is None
     assert [(g.name, g.used_bytes) for g in reading.gpus] == [("NVIDIA H200", 3 * 2**30), ("NVIDIA H200", None)]
-    from widgets.gpu_meter import meter_text
+    from zhbench.widgets.gpu_meter import meter_text
 
     assert "GPU1 NVIDIA H200: unreadable" in str(meter_text(reading))
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.app import ZhbenchApp
-from workbench.session.config import load_config
+from zhbench.workbench.app import ZhbenchApp
+from zhbench.workbench.session.config import load_config
 
 SIZE = (150, 40)
 

@@ -12,12 +12,12 @@ import pytest
 from app_driver import models_loaded, replies_done, wait_until
 from textual.widgets import Input
 
-from widgets.composer import Composer
-from widgets.model_list import ModelTable
-from workbench.app import ZhbenchApp
-from workbench.screens.arena import ArenaScreen
-from workbench.session.arena.rounds import Contender
-from workbench.session.config import Config
+from zhbench.widgets.composer import Composer
+from zhbench.widgets.model_list import ModelTable
+from zhbench.workbench.app import ZhbenchApp
+from zhbench.workbench.screens.arena import ArenaScreen
+from zhbench.workbench.session.arena.rounds import Contender
+from zhbench.workbench.session.config import Config
 
 SIZE = (150, 40)
 

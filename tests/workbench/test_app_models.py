@@ -8,14 +8,14 @@ from pathlib import Path
 
 from app_driver import models_loaded, wait_until
 
-from engines.registry import write_standin
 from tests.engines.hub.conftest import REPO, fake_hub, repo_folder  # noqa: F401  # the fake hub's fixtures
 from tests.engines.hub.fake_hub import FakeHub
-from widgets.composer import Composer
-from widgets.model_list import ModelList, ModelTable
-from widgets.question import QuestionDialog
-from workbench.app import ZhbenchApp
-from workbench.session.config import Config
+from zhbench.engines.registry import write_standin
+from zhbench.widgets.composer import Composer
+from zhbench.widgets.model_list import ModelList, ModelTable
+from zhbench.widgets.question import QuestionDialog
+from zhbench.workbench.app import ZhbenchApp
+from zhbench.workbench.session.config import Config
 
 SIZE = (150, 40)
 

@@ -10,12 +10,12 @@ from app_driver import models_loaded
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Select, Static, Switch
 
-from engines.families.clue_t5.promptclue import TASK_TEMPLATES, promptclue_sampling
-from engines.families.rwkv4.chat_rules import INIT_PROMPTS
-from engines.registry import write_standin
-from widgets.chat_pane import ChatPane
-from widgets.params_dialog import ParamsDialog
-from workbench.app import ZhbenchApp
+from zhbench.engines.families.clue_t5.promptclue import TASK_TEMPLATES, promptclue_sampling
+from zhbench.engines.families.rwkv4.chat_rules import INIT_PROMPTS
+from zhbench.engines.registry import write_standin
+from zhbench.widgets.chat_pane import ChatPane
+from zhbench.widgets.params_dialog import ParamsDialog
+from zhbench.workbench.app import ZhbenchApp
 
 SIZE = (150, 40)
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from app_driver import models_loaded, replies_done, wait_until
 
-from engines.remote.server import ad_hoc_server
 from tests.engines.remote.fake_server import FakeServer, chunk, serve, stream
-from widgets.chat_pane import ChatPane, ReplyView
-from widgets.composer import Composer
-from widgets.model_list import ModelTable
-from workbench.app import ZhbenchApp
-from workbench.session.config import Config
+from zhbench.engines.remote.server import ad_hoc_server
+from zhbench.widgets.chat_pane import ChatPane, ReplyView
+from zhbench.widgets.composer import Composer
+from zhbench.widgets.model_list import ModelTable
+from zhbench.workbench.app import ZhbenchApp
+from zhbench.workbench.session.config import Config
 
 SIZE = (150, 40)
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from app_driver import fixed_memory, wait_until
 
-from widgets.composer import Composer
-from workbench.app import ZhbenchApp
+from zhbench.widgets.composer import Composer
+from zhbench.workbench.app import ZhbenchApp
 
 
 def first_screen(make_app: Callable[..., ZhbenchApp]) -> tuple[ZhbenchApp, Callable[[object], object]]:

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from app_driver import models_loaded, replies_done, wait_until
 
-from widgets.chat_pane import ChatPane
-from widgets.composer import Composer
-from workbench.app import ZhbenchApp
-from workbench.screens.arena import ArenaScreen
-from workbench.screens.leaderboard import LeaderboardScreen
-from workbench.session.arena.rounds import Contender
-from workbench.session.arena.votes import BattleModel, VoteStore, new_battle, votes_path
+from zhbench.widgets.chat_pane import ChatPane
+from zhbench.widgets.composer import Composer
+from zhbench.workbench.app import ZhbenchApp
+from zhbench.workbench.screens.arena import ArenaScreen
+from zhbench.workbench.screens.leaderboard import LeaderboardScreen
+from zhbench.workbench.session.arena.rounds import Contender
+from zhbench.workbench.session.arena.votes import BattleModel, VoteStore, new_battle, votes_path
 
 SIZE = (150, 40)
 
@@ -166,7 +166,7 @@ async def test_a_named_vote_on_the_bench_is_stored_as_not_anonymous(
 async def test_a_pair_that_does_not_fit_in_memory_together_is_not_loaded(
     make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path], monkeypatch
 ) -> None:
-    monkeypatch.setattr("workbench.session.fit_check.free_memory", lambda nvml=None: {"cpu": 50_000_000})
+    monkeypatch.setattr("zhbench.workbench.session.fit_check.free_memory", lambda nvml=None: {"cpu": 50_000_000})
     pool = [
         Contender(str(standin_dir("gpt2-dialogbot")), "dialogbot"),
         Contender(str(standin_dir("chatyuan")), "chatyuan"),
@@ -185,8 +185,8 @@ async def test_a_pair_that_does_not_fit_in_memory_together_is_not_loaded(
 async def test_a_batch_run_is_reviewed_blind_item_by_item_and_each_vote_stored(
     make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path], tmp_path: Path
 ) -> None:
-    from workbench.cli import main
-    from workbench.screens.review import ReviewScreen
+    from zhbench.workbench.cli import main
+    from zhbench.workbench.screens.review import ReviewScreen
 
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("你好\n今天天气怎么样？\n", encoding="utf-8")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual import events
 
-from workbench.app import ZhbenchApp
-from workbench.paste import WholePasteParser
+from zhbench.workbench.app import ZhbenchApp
+from zhbench.workbench.paste import WholePasteParser
 
 HOSTILE = "abc\x1b[31mRED\x1b[0m xyz\tq \x1b]8;;http://x.example\x1b\\link\x1b]8;;\x1b\\ 完\n第二行"
 PASTE = f"\x1b[200~{HOSTILE}\x1b[201~"
@@ -46,7 +46,7 @@ def test_a_lone_escape_is_the_escape_key_once_nothing_follows(monkeypatch) -> No
     assert list(parser.feed("\x1b")) == []  # it may be the start of a paste: wait for the next read
     assert list(parser.tick()) == []  # not yet: within the escape delay
     clock = __import__("time").monotonic() + 1.0
-    monkeypatch.setattr("workbench.paste.time.monotonic", lambda: clock)
+    monkeypatch.setattr("zhbench.workbench.paste.time.monotonic", lambda: clock)
     tokens = list(parser.tick()) + list(parser.tick())
     monkeypatch.setattr("textual._parser.get_time", lambda: clock + 1.0)
     tokens += list(parser.tick())

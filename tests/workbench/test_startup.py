@@ -10,7 +10,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from workbench.session.transcripts import read_session
+from zhbench.workbench.session.transcripts import read_session
 
 HEAVY = ("torch", "transformers", "rwkv", "modelscope", "tokenizers", "jieba")
 
@@ -33,7 +33,7 @@ def test_the_first_screen_paints_before_torch_or_transformers_is_imported(
     model = standin_dir("gpt2-dialogbot")
     code = f"""
         import asyncio, json, sys
-        from workbench.app import ZhbenchApp
+        from zhbench.workbench.app import ZhbenchApp
 
         HEAVY = {HEAVY!r}
 
@@ -66,8 +66,8 @@ def test_killing_the_app_mid_reply_keeps_every_finished_message_and_the_partial_
     code = f"""
         import asyncio, json, os, signal
         from pathlib import Path
-        from workbench.app import ZhbenchApp
-        from widgets.composer import Composer
+        from zhbench.workbench.app import ZhbenchApp
+        from zhbench.widgets.composer import Composer
 
         async def main():
             app = ZhbenchApp(preload={{"a": {str(model)!r}, "b": {str(model)!r}}}, offer_demos=False,

@@ -7,10 +7,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from engines.errors import ZhbenchError
-from workbench.cli import app_command, arena, batch, chat, files, hub, models, serve
-from workbench.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, CommandError
-from workbench.session.transcripts import TranscriptError
+from zhbench.engines.errors import ZhbenchError
+from zhbench.workbench.cli import app_command, arena, batch, chat, files, hub, models, serve
+from zhbench.workbench.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, CommandError
+from zhbench.workbench.session.transcripts import TranscriptError
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,10 +10,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench.cli.common import CommandError, Commands
+from zhbench.workbench.cli.common import CommandError, Commands
 
 if TYPE_CHECKING:
-    from workbench.app import ZhbenchApp
+    from zhbench.workbench.app import ZhbenchApp
 
 
 def add_app_options(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +23,7 @@ def add_app_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    from workbench.app import ZhbenchApp
+    from zhbench.workbench.app import ZhbenchApp
 
     return _run(ZhbenchApp(preload={"a": args.a, "b": args.b}, device=args.app_device))
 
@@ -49,8 +49,8 @@ def register(commands: Commands) -> None:
 
 
 def cmd_arena(args: argparse.Namespace) -> int:
-    from workbench.app import ZhbenchApp
-    from workbench.session.arena.rounds import Contender
+    from zhbench.workbench.app import ZhbenchApp
+    from zhbench.workbench.session.arena.rounds import Contender
 
     if args.batch is not None:
         if args.pool:

@@ -6,12 +6,12 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench.cli.common import CommandError, Commands, write_output, write_stdout
-from workbench.session.arena.board_text import leaderboard_text
-from workbench.session.safe_text import json_text
+from zhbench.workbench.cli.common import CommandError, Commands, write_output, write_stdout
+from zhbench.workbench.session.arena.board_text import leaderboard_text
+from zhbench.workbench.session.safe_text import json_text
 
 if TYPE_CHECKING:
-    from workbench.session.arena.votes import Battle, Outcome
+    from zhbench.workbench.session.arena.votes import Battle, Outcome
 
 
 def register(commands: Commands) -> None:
@@ -56,7 +56,7 @@ def register(commands: Commands) -> None:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from workbench.session.arena.leaderboard import compute_leaderboard, select_outcomes
+    from zhbench.workbench.session.arena.leaderboard import compute_leaderboard, select_outcomes
 
     if args.bootstrap < 0:
         raise CommandError(f"--bootstrap takes 0 or more rounds, got {args.bootstrap}")
@@ -83,7 +83,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_votes_export(args: argparse.Namespace) -> int:
-    from workbench.session.arena.fastchat import to_fastchat_json
+    from zhbench.workbench.session.arena.fastchat import to_fastchat_json
 
     write_output(args.output, to_fastchat_json(_stored_battles()))
     return 0
@@ -91,7 +91,7 @@ def cmd_votes_export(args: argparse.Namespace) -> int:
 
 def _stored_battles() -> list[Battle]:
     """Every stored vote; none (and no database made) when nothing was ever voted."""
-    from workbench.session.arena.votes import VoteStore, votes_path
+    from zhbench.workbench.session.arena.votes import VoteStore, votes_path
 
     if not votes_path().exists():
         return []
@@ -101,8 +101,8 @@ def _stored_battles() -> list[Battle]:
 
 def _outcomes(battles_file: Path | None) -> tuple[list[Outcome], dict[str, int], str]:
     """The battles to rank, what was skipped reading them (by reason), and where they came from."""
-    from workbench.session.arena.fastchat import read_fastchat_battles
-    from workbench.session.arena.votes import votes_path
+    from zhbench.workbench.session.arena.fastchat import read_fastchat_battles
+    from zhbench.workbench.session.arena.votes import votes_path
 
     if battles_file is not None:
         found = read_fastchat_battles(battles_file)

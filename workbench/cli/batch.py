@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from workbench.cli.common import (
+from zhbench.workbench.cli.common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     CommandError,
@@ -27,8 +27,8 @@ from workbench.cli.common import (
     params,
     write_output,
 )
-from workbench.session.model_specs import SPEC_HELP
-from workbench.session.safe_text import visible_text
+from zhbench.workbench.session.model_specs import SPEC_HELP
+from zhbench.workbench.session.safe_text import visible_text
 
 #: what a run shown with progress returns
 Done = TypeVar("Done")
@@ -36,9 +36,9 @@ Done = TypeVar("Done")
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
-    from workbench.session.batch.prompts import PromptSet
-    from workbench.session.batch.runner import ModelProgress
-    from workbench.session.batch.store import RunSettings
+    from zhbench.workbench.session.batch.prompts import PromptSet
+    from zhbench.workbench.session.batch.runner import ModelProgress
+    from zhbench.workbench.session.batch.store import RunSettings
 
 USAGE = """zhbench batch (PROMPTS | --builtin NAME) --model M --model M2 [--model M3 ...] [options]
        zhbench batch judge DIR --judge M [--baseline M] [--judge-prompt FILE] [--to-votes] [options]
@@ -136,8 +136,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from workbench.session.batch.runner import run_batch
-    from workbench.session.batch.store import BatchStore
+    from zhbench.workbench.session.batch.runner import run_batch
+    from zhbench.workbench.session.batch.store import BatchStore
 
     models = _models(args.model)
     if args.repeat < 1 or args.concurrency < 1:
@@ -192,7 +192,7 @@ def _models(given: Sequence[str]) -> list[str]:
 
 def _prompt_set(args: argparse.Namespace) -> PromptSet:
     """The set to run, every line that is not a prompt reported; refused over them unless ``--skip-bad``."""
-    from workbench.session.batch.prompts import builtin_set, read_prompt_set
+    from zhbench.workbench.session.batch.prompts import builtin_set, read_prompt_set
 
     if (args.prompts is None) == (args.builtin is None):
         raise CommandError("give PROMPTS or --builtin NAME (one of them)")
@@ -213,7 +213,7 @@ def _prompt_set(args: argparse.Namespace) -> PromptSet:
 def _default_folder(prompt_set: PromptSet, options: dict[str, Any], repeat: int) -> Path:
     """``batches/NAME-DIGEST`` in the data folder: the same set and settings always name the same folder, so
     the same command continues its run; the models are left out, so adding one extends that run."""
-    from workbench.session.config import data_dir
+    from zhbench.workbench.session.config import data_dir
 
     identity = json.dumps([prompt_set.fingerprint(), options, repeat], sort_keys=True, ensure_ascii=False)
     digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:10]
@@ -225,8 +225,8 @@ def _settings(
 ) -> RunSettings:
     import secrets
 
-    from workbench.session.batch.store import RunSettings
-    from workbench.session.transcripts import now_iso
+    from zhbench.workbench.session.batch.store import RunSettings
+    from zhbench.workbench.session.transcripts import now_iso
 
     return RunSettings(
         source=prompt_set.source,
@@ -241,7 +241,7 @@ def _settings(
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from workbench.session.batch.report import build_report, render
+    from zhbench.workbench.session.batch.report import build_report, render
 
     if args.model or args.builtin or args.judge:
         raise CommandError("batch report takes a run folder only (no --model, --builtin or --judge)")
@@ -251,8 +251,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
-    from workbench.session.batch.judge import BUILTIN_PROMPT, JudgeStore, judge_settings, read_judge_prompt, run_judge
-    from workbench.session.batch.store import read_run
+    from zhbench.workbench.session.batch.judge import (
+        BUILTIN_PROMPT,
+        JudgeStore,
+        judge_settings,
+        read_judge_prompt,
+        run_judge,
+    )
+    from zhbench.workbench.session.batch.store import read_run
 
     if args.judge is None:
         raise CommandError("batch judge takes the judge model: zhbench batch judge DIR --judge M")
@@ -281,10 +287,10 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
 def _print_judge_results(path: Path, folder: Path, *, to_votes: bool) -> None:
     """Each model's win rate against the baseline on stderr, and the verdicts into the vote store if asked."""
-    from workbench.session.arena.votes import VoteStore
-    from workbench.session.batch.judge import read_judge_file
-    from workbench.session.batch.judge_results import judge_battles, pair_results, record_votes
-    from workbench.session.batch.store import read_run
+    from zhbench.workbench.session.arena.votes import VoteStore
+    from zhbench.workbench.session.batch.judge import read_judge_file
+    from zhbench.workbench.session.batch.judge_results import judge_battles, pair_results, record_votes
+    from zhbench.workbench.session.batch.store import read_run
 
     log = read_judge_file(path)
     for result in pair_results(log):

@@ -8,9 +8,9 @@ import json
 import sys
 from pathlib import Path
 
-from engines.api import MessagesInspecting, PromptInspecting
-from engines.types import Message, is_encodable
-from workbench.cli.common import (
+from zhbench.engines.api import MessagesInspecting, PromptInspecting
+from zhbench.engines.types import Message, is_encodable
+from zhbench.workbench.cli.common import (
     EXIT_INTERRUPTED,
     CommandError,
     Commands,
@@ -23,7 +23,7 @@ from workbench.cli.common import (
     reply_json,
     stream_to_stdout,
 )
-from workbench.session.safe_text import visible_text
+from zhbench.workbench.session.safe_text import visible_text
 
 
 def register(commands: Commands) -> None:

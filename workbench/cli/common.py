@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engines.api import ChatEngine, ReplyStream, default_params
-from engines.errors import GenerationError, ZhbenchError
-from engines.types import GenerationParams, Message, Reply, is_encodable, stats_summary
-from workbench.session.model_specs import SPEC_HELP
-from workbench.session.safe_text import visible_text
+from zhbench.engines.api import ChatEngine, ReplyStream, default_params
+from zhbench.engines.errors import GenerationError, ZhbenchError
+from zhbench.engines.types import GenerationParams, Message, Reply, is_encodable, stats_summary
+from zhbench.workbench.session.model_specs import SPEC_HELP
+from zhbench.workbench.session.safe_text import visible_text
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -74,10 +74,10 @@ def param_options(parser: argparse.ArgumentParser) -> None:
 def load(args: argparse.Namespace, model: str | None = None) -> ChatEngine:
     """The model the ``--model`` options name (or ``model``, for a command that takes several): local, on a
     configured server, or at ``--base-url``."""
-    from engines.remote.server import ad_hoc_server
-    from workbench.session.config import load_config
-    from workbench.session.fit_check import refuse_unfit_load
-    from workbench.session.model_specs import load_model_spec, server_model
+    from zhbench.engines.remote.server import ad_hoc_server
+    from zhbench.workbench.session.config import load_config
+    from zhbench.workbench.session.fit_check import refuse_unfit_load
+    from zhbench.workbench.session.model_specs import load_model_spec, server_model
 
     if args.api_key_env is not None and args.base_url is None:
         raise CommandError("--api-key-env goes with --base-url (a configured server names its key in the config)")
@@ -138,7 +138,7 @@ def command_line_text(text: str, name: str) -> str:
 
 def read_history(path: Path, *, answerable: bool = False) -> list[Message]:
     """Messages from a JSON history file; ``answerable`` also requires the last one to be the user's."""
-    from engines.types import validate_history, validate_messages
+    from zhbench.engines.types import validate_history, validate_messages
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -218,7 +218,7 @@ def write_stdout(text: str) -> None:
 def write_output(path: Path | None, text: str) -> None:
     """Write ``text`` to the file ``path`` (whole or not at all: a full disk leaves no half file), or to
     stdout when there is none; a failure is one clear error."""
-    from workbench.session.transcripts import write_atomically
+    from zhbench.workbench.session.transcripts import write_atomically
 
     if path is None:
         write_stdout(text)

@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from workbench.cli.common import Commands, write_output
-from workbench.session.transcripts import TranscriptError
+from zhbench.workbench.cli.common import Commands, write_output
+from zhbench.workbench.session.transcripts import TranscriptError
 
 
 def register(commands: Commands) -> None:
@@ -27,7 +27,7 @@ def register(commands: Commands) -> None:
 
 
 def cmd_paths(args: argparse.Namespace) -> int:
-    from workbench.session.config import user_paths
+    from zhbench.workbench.session.config import user_paths
 
     found = {name: str(path) for name, path in user_paths().items()}
     if args.json:
@@ -39,8 +39,8 @@ def cmd_paths(args: argparse.Namespace) -> int:
 
 
 def cmd_transcripts(args: argparse.Namespace) -> int:
-    from workbench.session.config import transcripts_dir
-    from workbench.session.transcripts import list_sessions
+    from zhbench.workbench.session.config import transcripts_dir
+    from zhbench.workbench.session.transcripts import list_sessions
 
     folder = transcripts_dir()
     found = list(list_sessions(folder))
@@ -61,8 +61,8 @@ def cmd_transcripts(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from workbench.session.config import transcripts_dir
-    from workbench.session.transcripts import find_session, to_json_text, to_markdown
+    from zhbench.workbench.session.config import transcripts_dir
+    from zhbench.workbench.session.transcripts import find_session, to_json_text, to_markdown
 
     session = find_session(transcripts_dir(), args.session)
     write_output(args.output, to_markdown(session) if args.format == "md" else to_json_text(session))

@@ -8,11 +8,11 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from workbench.cli.common import EXIT_INTERRUPTED, CommandError, Commands
-from workbench.session.byte_sizes import format_bytes
+from zhbench.workbench.cli.common import EXIT_INTERRUPTED, CommandError, Commands
+from zhbench.workbench.session.byte_sizes import format_bytes
 
 if TYPE_CHECKING:
-    from engines.hub.download import ProgressCallback, PullProgress
+    from zhbench.engines.hub.download import ProgressCallback, PullProgress
 
 
 def register(commands: Commands) -> None:
@@ -40,7 +40,7 @@ def register(commands: Commands) -> None:
 
 def hub_id(model_id: str, hub: str) -> str:
     """The id to ask ``hub`` for: a catalog model's ModelScope id when it has one under another name."""
-    from engines.hub.catalog import CATALOG
+    from zhbench.engines.hub.catalog import CATALOG
 
     if hub == "modelscope":
         entry = next((e for e in CATALOG if e.id.lower() == model_id.lower()), None)
@@ -50,7 +50,7 @@ def hub_id(model_id: str, hub: str) -> str:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from engines.hub.download import DownloadCancelled, plan_pull, pull
+    from zhbench.engines.hub.download import DownloadCancelled, plan_pull, pull
 
     repo_id = hub_id(args.id, args.hub)
     plan = plan_pull(repo_id, hub=args.hub, revision=args.revision, pick=args.file)
@@ -100,7 +100,7 @@ def _progress_bar(total: int) -> Iterator[ProgressCallback]:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
-    from engines.hub.caches import cached_copies, remove_cached
+    from zhbench.engines.hub.caches import cached_copies, remove_cached
 
     copies = cached_copies(args.id)
     if not copies:

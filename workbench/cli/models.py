@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from workbench.cli.common import CommandError, Commands
-from workbench.session.byte_sizes import format_bytes
-from workbench.session.model_rows import ModelRow
+from zhbench.workbench.cli.common import CommandError, Commands
+from zhbench.workbench.session.byte_sizes import format_bytes
+from zhbench.workbench.session.model_rows import ModelRow
 
 
 def register(commands: Commands) -> None:
@@ -34,11 +34,11 @@ def register(commands: Commands) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from engines.hub.discovery import local_models
-    from engines.registry import family_problems
-    from workbench.session.config import load_config
-    from workbench.session.model_specs import list_server_models
-    from workbench.session.offer import rows_on_offer, server_problems, server_rows
+    from zhbench.engines.hub.discovery import local_models
+    from zhbench.engines.registry import family_problems
+    from zhbench.workbench.session.config import load_config
+    from zhbench.workbench.session.model_specs import list_server_models
+    from zhbench.workbench.session.offer import rows_on_offer, server_problems, server_rows
 
     for problem in family_problems():
         print(f"zhbench: warning: {problem}", file=sys.stderr)
@@ -95,7 +95,7 @@ class _FamiliesListed(argparse.HelpFormatter):
     read from the registry only when shown, since building the parser must not import every family."""
 
     def format_help(self) -> str:
-        from engines.registry import families
+        from zhbench.engines.registry import families
 
         # each family shown as a positional argument is: its name, then its line of help
         rows = [
@@ -110,7 +110,7 @@ class _FamiliesListed(argparse.HelpFormatter):
 
 
 def cmd_make_tiny(args: argparse.Namespace) -> int:
-    from engines.registry import write_standin
+    from zhbench.engines.registry import write_standin
 
     if not args.force and args.dir.is_dir() and any(args.dir.iterdir()):
         raise CommandError(f"{args.dir} is not empty: give --force to write the stand-in into it anyway")

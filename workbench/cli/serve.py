@@ -13,14 +13,14 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from engines.remote.server import ENV_NAME
-from engines.types import stats_summary
-from workbench.cli.common import CommandError, Commands, load, local_load_options
+from zhbench.engines.remote.server import ENV_NAME
+from zhbench.engines.types import stats_summary
+from zhbench.workbench.cli.common import CommandError, Commands, load, local_load_options
 
 if TYPE_CHECKING:
     import uvicorn
 
-    from workbench.session.serving.app import ServedModels, ServedReply
+    from zhbench.workbench.session.serving.app import ServedModels, ServedReply
 
 #: how long a stopping server lets replies in progress finish before it cancels them
 SHUTDOWN_GRACE_S = 2
@@ -67,7 +67,7 @@ def register(commands: Commands) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from workbench.session.serving.app import ServedModels, served_model_id, serving_app
+    from zhbench.workbench.session.serving.app import ServedModels, served_model_id, serving_app
 
     if args.queue < 0:
         raise CommandError("--queue must be 0 or more")

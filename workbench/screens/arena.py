@@ -18,12 +18,12 @@ from typing import ClassVar
 from textual.binding import ActiveBinding, Binding, BindingType
 from textual.screen import Screen
 
-from workbench import workers
-from workbench.commands import ArenaCommands
-from workbench.screens.bench import BenchScreen
-from workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, Contender, draw_pair, pair_fit_problem
-from workbench.session.arena.votes import Battle, Verdict, VoteStore
-from workbench.session.bench import Bench
+from zhbench.workbench import workers
+from zhbench.workbench.commands import ArenaCommands
+from zhbench.workbench.screens.bench import BenchScreen
+from zhbench.workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, Contender, draw_pair, pair_fit_problem
+from zhbench.workbench.session.arena.votes import Battle, Verdict, VoteStore
+from zhbench.workbench.session.bench import Bench
 
 #: one key per vote, in the arena and in a batch review (priority: the composer's text area has F6 and F7 of
 #: its own, select line and select all)

@@ -23,21 +23,21 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
-from widgets.chat_pane import ChatPane, ReplyView
-from widgets.composer import Composer
-from widgets.gpu_meter import GpuMeter
-from widgets.model_list import ModelList
-from widgets.params_dialog import ParamsDialog
-from widgets.question import QuestionDialog
-from workbench import workers
-from workbench.commands import BenchCommands
-from workbench.session.arena.leaks import maker_names
-from workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, Contender, battle_of_round
-from workbench.session.arena.votes import ArenaDataError, Battle, Verdict, VoteStore
-from workbench.session.bench import Bench, ReplyJob
-from workbench.session.byte_sizes import format_bytes
-from workbench.session.model_rows import DEMO_MODELS
-from workbench.session.panes import (
+from zhbench.widgets.chat_pane import ChatPane, ReplyView
+from zhbench.widgets.composer import Composer
+from zhbench.widgets.gpu_meter import GpuMeter
+from zhbench.widgets.model_list import ModelList
+from zhbench.widgets.params_dialog import ParamsDialog
+from zhbench.widgets.question import QuestionDialog
+from zhbench.workbench import workers
+from zhbench.workbench.commands import BenchCommands
+from zhbench.workbench.session.arena.leaks import maker_names
+from zhbench.workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, Contender, battle_of_round
+from zhbench.workbench.session.arena.votes import ArenaDataError, Battle, Verdict, VoteStore
+from zhbench.workbench.session.bench import Bench, ReplyJob
+from zhbench.workbench.session.byte_sizes import format_bytes
+from zhbench.workbench.session.model_rows import DEMO_MODELS
+from zhbench.workbench.session.panes import (
     ShownEntry,
     apply_values,
     editable_values,
@@ -46,11 +46,11 @@ from workbench.session.panes import (
     switch_names,
     value_problems,
 )
-from workbench.session.transcripts import TranscriptError, export_session
+from zhbench.workbench.session.transcripts import TranscriptError, export_session
 
 if TYPE_CHECKING:
-    from engines.hub.download import Hub
-    from workbench.app import ZhbenchApp
+    from zhbench.engines.hub.download import Hub
+    from zhbench.workbench.app import ZhbenchApp
 
 
 #: the width (columns) from which the model list shows beside the panes

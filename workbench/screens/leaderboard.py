@@ -16,7 +16,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from workbench import workers
+from zhbench.workbench import workers
 
 
 class LeaderboardScreen(Screen[None]):

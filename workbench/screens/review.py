@@ -18,17 +18,17 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from engines.types import stats_summary
-from widgets.chat_pane import ChatPane
-from workbench.screens.arena import VOTE_BINDINGS, VOTE_KEYS
-from workbench.session.arena.leaks import maker_names
-from workbench.session.arena.rounds import VERDICT_NAMES
-from workbench.session.arena.votes import ArenaDataError, Verdict, VoteStore
-from workbench.session.batch.review import ReviewPair, battle_of_review, review_pairs
-from workbench.session.batch.store import AnswerRecord, RunLog
+from zhbench.engines.types import stats_summary
+from zhbench.widgets.chat_pane import ChatPane
+from zhbench.workbench.screens.arena import VOTE_BINDINGS, VOTE_KEYS
+from zhbench.workbench.session.arena.leaks import maker_names
+from zhbench.workbench.session.arena.rounds import VERDICT_NAMES
+from zhbench.workbench.session.arena.votes import ArenaDataError, Verdict, VoteStore
+from zhbench.workbench.session.batch.review import ReviewPair, battle_of_review, review_pairs
+from zhbench.workbench.session.batch.store import AnswerRecord, RunLog
 
 if TYPE_CHECKING:
-    from workbench.app import ZhbenchApp
+    from zhbench.workbench.app import ZhbenchApp
 
 
 
@@ -63,7 +63,7 @@ class ReviewScreen(Screen[None]):
             yield Footer()
 
     def on_mount(self) -> None:
-        from workbench.session.batch.store import RunFolderError
+        from zhbench.workbench.session.batch.store import RunFolderError
 
         try:
             self.run_log, self.pairs = review_pairs(self.folder, self.rng)

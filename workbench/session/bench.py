@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engines.api import ChatEngine, default_params
-from engines.registry import standin_label
-from engines.types import GenerationParams, Message, Reply, StopReason, stats_summary
-from workbench.session.panes import PANE_NAMES, PaneState, ReplyUnderway, ShownEntry, apply_values
-from workbench.session.records import BodyRecord, ChoiceRecord, ClearRecord, MessageRecord, ModelRecord
-from workbench.session.transcripts import TranscriptWriter, now_iso
+from zhbench.engines.api import ChatEngine, default_params
+from zhbench.engines.registry import standin_label
+from zhbench.engines.types import GenerationParams, Message, Reply, StopReason, stats_summary
+from zhbench.workbench.session.panes import PANE_NAMES, PaneState, ReplyUnderway, ShownEntry, apply_values
+from zhbench.workbench.session.records import BodyRecord, ChoiceRecord, ClearRecord, MessageRecord, ModelRecord
+from zhbench.workbench.session.transcripts import TranscriptWriter, now_iso
 
 #: a streaming reply is written to the transcript at most this often (each write is fsynced)
 CHECKPOINT_INTERVAL_S = 1.0

@@ -34,7 +34,7 @@ from typing import Any
 
 import platformdirs
 
-from engines.remote.server import RemoteServer, servers_from_config
+from zhbench.engines.remote.server import RemoteServer, servers_from_config
 
 APP_NAME = "zhbench"
 DEFAULT_THEME = "zhbench-dark"

@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from engines.errors import ZhbenchError
-from engines.hub.fit import FitVerdict, MemoryNeed, estimate_need, judge_fit, weight_tensors
-from workbench.session.memory import NvmlReader
+from zhbench.engines.errors import ZhbenchError
+from zhbench.engines.hub.fit import FitVerdict, MemoryNeed, estimate_need, judge_fit, weight_tensors
+from zhbench.workbench.session.memory import NvmlReader
 
 
 def available_ram_bytes() -> int | None:
@@ -42,7 +42,7 @@ def free_memory(nvml: NvmlReader | None = None) -> dict[str, int | None]:
 def _cuda_dtype(family: str) -> str:
     """The dtype a family runs in on a GPU: its engine class's ``cuda_dtype`` (the built-in loaders are that
     class's ``from_options``), else float32 as the shared base does."""
-    from engines.registry import family_spec
+    from zhbench.engines.registry import family_spec
 
     engine_class = getattr(family_spec(family).load, "__self__", None)
     dtype = getattr(engine_class, "cuda_dtype", "float32")
@@ -61,9 +61,9 @@ def check_fit(
 ) -> FitVerdict:
     """The verdict for loading the local model ``spec`` (a path or a cached hub id) as these options would;
     ``others_bytes``: what the other panes hold on that device."""
-    from engines.hub.resolve import resolve_model
-    from engines.local.devices import DTYPE_ALIASES, resolve_device
-    from engines.registry import detect_family
+    from zhbench.engines.hub.resolve import resolve_model
+    from zhbench.engines.local.devices import DTYPE_ALIASES, resolve_device
+    from zhbench.engines.registry import detect_family
 
     path = resolve_model(spec)
     family = family or detect_family(path, None if Path(spec).expanduser().exists() else spec)
@@ -93,7 +93,7 @@ def refuse_unfit_load(
 ) -> None:
     """Raise a ``ZhbenchError`` with the estimate and a suggestion when the model will not fit (before any of
     it is loaded); a model that fits, is tight, or whose fit cannot be told goes on."""
-    from engines.errors import ModelLoadError, UnknownFamilyError
+    from zhbench.engines.errors import ModelLoadError, UnknownFamilyError
 
     try:
         verdict = check_fit(spec, family=family, device=device, dtype=dtype, strategy=strategy)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from engines.api import ChatEngine
-from engines.errors import RemoteError, ZhbenchError
-from engines.remote.server import LIST_TIMEOUT_S, RemoteServer, list_models
+from zhbench.engines.api import ChatEngine
+from zhbench.engines.errors import RemoteError, ZhbenchError
+from zhbench.engines.remote.server import LIST_TIMEOUT_S, RemoteServer, list_models
 
 #: how the help explains ``SERVER/MODEL`` next to hub ids, which also have one slash
 SPEC_HELP = (
@@ -45,14 +45,14 @@ def load_model_spec(
     """
     named = (at, spec) if at is not None else server_model(spec, servers)
     if named is None:
-        from engines.registry import load_engine
+        from zhbench.engines.registry import load_engine
 
         return load_engine(spec, family=family, device=device, dtype=dtype, extra=extra)
     local_options = {"family": family, "device": device, "dtype": dtype, **(extra or {})}
     given = [name for name, value in local_options.items() if value]
     if given:
         raise ZhbenchError(f"{spec} runs on its server: {', '.join(given)} can be chosen only for a local model")
-    from engines.remote.openai_compat import load_remote
+    from zhbench.engines.remote.openai_compat import load_remote
 
     return load_remote(*named)
 

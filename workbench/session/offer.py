@@ -10,11 +10,11 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from engines.hub.discovery import LocalModel, match_catalog
-from engines.remote.openai_compat import FAMILY as SERVER_FAMILY
-from workbench.session.memory import NvmlReader
-from workbench.session.model_rows import DEMO_MODELS, DEMO_PREFIX, ModelRow
-from workbench.session.model_specs import ServerListing
+from zhbench.engines.hub.discovery import LocalModel, match_catalog
+from zhbench.engines.remote.openai_compat import FAMILY as SERVER_FAMILY
+from zhbench.workbench.session.memory import NvmlReader
+from zhbench.workbench.session.model_rows import DEMO_MODELS, DEMO_PREFIX, ModelRow
+from zhbench.workbench.session.model_specs import ServerListing
 
 
 def estimated_load_bytes(parameters: int | None, *, gpu: bool) -> int | None:
@@ -68,8 +68,8 @@ def with_fit(row: ModelRow, device: str | None, nvml: NvmlReader | None = None) 
     """A local row with its memory estimate and fit on ``device`` (the GPUs read through ``nvml``, one reader
     for every row); other rows, and a model whose files the estimate cannot read (its load will say why), as
     they are."""
-    from engines.errors import ZhbenchError
-    from workbench.session.fit_check import check_fit
+    from zhbench.engines.errors import ZhbenchError
+    from zhbench.workbench.session.fit_check import check_fit
 
     if row.path is None or row.source == "demo":
         return row
@@ -105,7 +105,7 @@ def server_problems(listings: Iterable[ServerListing]) -> list[str]:
 
 def demo_model_path(key: str, folder: Path) -> Path:
     """The demo stand-in for row ``key``, written into ``folder`` the first time (random weights)."""
-    from engines.registry import standin_label, write_standin
+    from zhbench.engines.registry import standin_label, write_standin
 
     family = key.removeprefix(DEMO_PREFIX)
     target = folder / family

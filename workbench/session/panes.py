@@ -10,9 +10,9 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from engines.api import ChatEngine
-from engines.types import GenerationParams, Message
-from workbench.session.records import PaneModel
+from zhbench.engines.api import ChatEngine
+from zhbench.engines.types import GenerationParams, Message
+from zhbench.workbench.session.records import PaneModel
 
 #: pane names in order: a session of N panes uses the first N
 PANE_NAMES = "abcdefghijklmnopqrstuvwxyz"

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from engines.types import stats_summary
-from workbench.session.records import (
+from zhbench.engines.types import stats_summary
+from zhbench.workbench.session.records import (
     BodyRecord,
     ChoiceRecord,
     ClearRecord,
@@ -36,7 +36,7 @@ from workbench.session.records import (
     SessionRecord,
     body_record_from_json,
 )
-from workbench.session.safe_text import json_text, literal_markdown, literal_quote
+from zhbench.workbench.session.safe_text import json_text, literal_markdown, literal_quote
 
 SUFFIX = ".jsonl"
 

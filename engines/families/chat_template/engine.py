@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engines.api import FamilySpec
-from engines.context import keep_tail_that_fits, prompt_budget
-from engines.errors import ModelLoadError
-from engines.families.chat_template.rules import (
+from zhbench.engines.api import FamilySpec
+from zhbench.engines.context import keep_tail_that_fits, prompt_budget
+from zhbench.engines.errors import ModelLoadError
+from zhbench.engines.families.chat_template.rules import (
     ChatTemplateParams,
     causal_architecture,
     chat_messages,
@@ -29,10 +29,10 @@ from engines.families.chat_template.rules import (
     split_reasoning,
     template_variables,
 )
-from engines.local.checkpoints import read_json
-from engines.local.token_engine import Generation
-from engines.local.transformers import CausalLMEngine, TransformersGeneration, checked_tokenizer
-from engines.types import ContextFit, GenerationParams, Message, Prompt
+from zhbench.engines.local.checkpoints import read_json
+from zhbench.engines.local.token_engine import Generation
+from zhbench.engines.local.transformers import CausalLMEngine, TransformersGeneration, checked_tokenizer
+from zhbench.engines.types import ContextFit, GenerationParams, Message, Prompt
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -192,7 +192,7 @@ FAMILY = FamilySpec(
     matches_layout=ChatTemplateEngine.matches_layout,
     load=ChatTemplateEngine.from_options,
     name_hints=("qwen", "glm", "deepseek", "minicpm", "yi-", "llama", "mistral", "instruct"),
-    standin="engines.standins.chat_template:write_chat_template_standin",
+    standin="zhbench.engines.standins.chat_template:write_chat_template_standin",
     standin_formats=("safetensors", "bin"),
     standin_options={
         "template": "a .jinja chat template file (default: ChatML, as Qwen2.5 writes it)",

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from engines.types import GenerationParams, Message
+from zhbench.engines.types import GenerationParams, Message
 
 #: zhbench's cap on a reply where the model names none: transformers' own default (``max_length=20``, prompt
 #: included) would end every chat reply after a few words; the models' cards ask for 512 and more

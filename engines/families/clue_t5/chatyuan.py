@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engines.api import FamilySpec
-from engines.families.clue_t5.common import ClueT5Engine
-from engines.types import GenerationParams, Message
+from zhbench.engines.api import FamilySpec
+from zhbench.engines.families.clue_t5.common import ClueT5Engine
+from zhbench.engines.types import GenerationParams, Message
 
 USER_CUE = "用户："
 BOT_CUE = "小元："
@@ -72,5 +72,5 @@ FAMILY = FamilySpec(
     matches_layout=ChatYuanEngine.matches_layout,
     load=ChatYuanEngine.from_options,
     name_hints=("chatyuan",),
-    standin="engines.standins.clue_t5:write_chatyuan_standin",
+    standin="zhbench.engines.standins.clue_t5:write_chatyuan_standin",
 )

@@ -11,10 +11,10 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 
-from engines.context import fit_messages, keep_tail_that_fits
-from engines.local.checkpoints import config_model_type
-from engines.local.transformers import T5Engine
-from engines.types import ContextFit, GenerationParams, Message, Prompt
+from zhbench.engines.context import fit_messages, keep_tail_that_fits
+from zhbench.engines.local.checkpoints import config_model_type
+from zhbench.engines.local.transformers import T5Engine
+from zhbench.engines.types import ContextFit, GenerationParams, Message, Prompt
 
 #: the cards' ``max_length=768`` on the encoder input, ``</s>`` included
 MAX_INPUT_TOKENS = 768

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from engines.api import FamilySpec
-from engines.families.clue_t5.common import ClueT5Engine
-from engines.types import GenerationParams, Message, choice_field
+from zhbench.engines.api import FamilySpec
+from zhbench.engines.families.clue_t5.common import ClueT5Engine
+from zhbench.engines.types import GenerationParams, Message, choice_field
 
 #: the card's task templates; the user's message fills ``{text}``
 TASK_TEMPLATES: dict[str, str] = {
@@ -92,5 +92,5 @@ FAMILY = FamilySpec(
     matches_layout=PromptClueEngine.matches_layout,
     load=PromptClueEngine.from_options,
     name_hints=("promptclue",),
-    standin="engines.standins.clue_t5:write_promptclue_standin",
+    standin="zhbench.engines.standins.clue_t5:write_promptclue_standin",
 )

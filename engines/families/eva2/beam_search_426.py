@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 import torch
 from transformers import LogitsProcessorList
 
-from engines.families.eva2.model import EvaForConditionalGeneration, eva_decoder_weights
-from engines.local.steps.seq2seq import decoder_step
-from engines.local.transformers import as_ids, as_scores
+from zhbench.engines.families.eva2.model import EvaForConditionalGeneration, eva_decoder_weights
+from zhbench.engines.local.steps.seq2seq import decoder_step
+from zhbench.engines.local.transformers import as_ids, as_scores
 
 
 @dataclass

@@ -16,26 +16,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engines.api import FamilySpec
-from engines.context import FittedIds
-from engines.errors import ModelLoadError
-from engines.families.eva2.tokenizer import NEWLINE, SPACE, EvaTokenizer, prepare_jieba
-from engines.local.checkpoints import (
+from zhbench.engines.api import FamilySpec
+from zhbench.engines.context import FittedIds
+from zhbench.engines.errors import ModelLoadError
+from zhbench.engines.families.eva2.tokenizer import NEWLINE, SPACE, EvaTokenizer, prepare_jieba
+from zhbench.engines.local.checkpoints import (
     check_layers_against_weights,
     check_sizes,
     lacking_weights,
     load_state_dict,
     read_json,
 )
-from engines.local.decoding import Decoding, Seq2SeqDecoding
-from engines.local.transformers import TransformersEngine, TransformersGeneration, as_ids
-from engines.types import ContextFit, GenerationParams, Message, Prompt, failed_checks, whole_number
+from zhbench.engines.local.decoding import Decoding, Seq2SeqDecoding
+from zhbench.engines.local.transformers import TransformersEngine, TransformersGeneration, as_ids
+from zhbench.engines.types import ContextFit, GenerationParams, Message, Prompt, failed_checks, whole_number
 
 if TYPE_CHECKING:
     from transformers import LogitsProcessorList
 
-    from engines.families.eva2.model import EvaForConditionalGeneration
-    from engines.local.steps.seq2seq import DecoderWeights
+    from zhbench.engines.families.eva2.model import EvaForConditionalGeneration
+    from zhbench.engines.local.steps.seq2seq import DecoderWeights
 
 #: ``eva_interactive.py``: at most 8 utterances (``full_context_list[:-9:-1]``) ...
 MAX_UTTERANCES = 8
@@ -157,7 +157,7 @@ class Eva2Engine(TransformersEngine):
         import torch
         import transformers
 
-        from engines.families.eva2.model import EvaForConditionalGeneration, eva_config
+        from zhbench.engines.families.eva2.model import EvaForConditionalGeneration, eva_config
 
         transformers.utils.logging.set_verbosity_error()
         raw_config = read_json(folder / "config.json")
@@ -263,7 +263,7 @@ class Eva2Engine(TransformersEngine):
         return penalties, warpers
 
     def decoder_weights(self) -> DecoderWeights:
-        from engines.families.eva2.model import eva_decoder_weights
+        from zhbench.engines.families.eva2.model import eva_decoder_weights
 
         return eva_decoder_weights(self.model)
 
@@ -275,7 +275,7 @@ class Eva2Engine(TransformersEngine):
         ran it; the reply arrives whole."""
         import torch
 
-        from engines.families.eva2.beam_search_426 import legacy_beam_search
+        from zhbench.engines.families.eva2.beam_search_426 import legacy_beam_search
 
         penalties, warpers = self._processors(params, prompt)
         for warper in warpers:  # 4.x kept at least two tokens per beam when beam sampling
@@ -305,5 +305,5 @@ FAMILY = FamilySpec(
     matches_layout=Eva2Engine.matches_layout,
     load=Eva2Engine.from_options,
     name_hints=("eva",),
-    standin="engines.standins.eva2:write_eva2_standin",
+    standin="zhbench.engines.standins.eva2:write_eva2_standin",
 )

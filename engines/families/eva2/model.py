@@ -27,7 +27,7 @@ from transformers import GenerationMixin, PreTrainedConfig, PreTrainedModel
 from transformers.cache_utils import DynamicCache, DynamicLayer, EncoderDecoderCache
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 
-from engines.local.steps.seq2seq import DecoderWeights
+from zhbench.engines.local.steps.seq2seq import DecoderWeights
 
 
 class EvaConfig(PreTrainedConfig):
@@ -424,7 +424,7 @@ def eva_decoder_weights(model: EvaForConditionalGeneration) -> DecoderWeights:
 
     from torch.nn import functional
 
-    from engines.local.steps.seq2seq import decoder_weights
+    from zhbench.engines.local.steps.seq2seq import decoder_weights
 
     decoder: Any = model.decoder  # reached by the checkpoint's module names, which torch types loosely
     first = decoder.block[0].layer[0].SelfAttention

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from engines.errors import ModelLoadError
+from zhbench.engines.errors import ModelLoadError
 
 UNK = "<unk>"
 SEP = "<sep>"  # ends every utterance; the model's end token

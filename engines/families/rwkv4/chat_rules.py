@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar
 
-from engines.types import (
+from zhbench.engines.types import (
     MAX_NEW_TOKENS,
     GenerationParams,
     Message,

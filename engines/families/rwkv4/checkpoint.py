@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engines.errors import ModelLoadError, ZhbenchError
-from engines.local.checkpoints import lacking_weights, load_weight_file
+from zhbench.engines.errors import ModelLoadError, ZhbenchError
+from zhbench.engines.local.checkpoints import lacking_weights, load_weight_file
 
 WORLD_VOCAB = "rwkv_vocab_v20230424"
 WORLD_VOCAB_SIZE = 65536

@@ -17,9 +17,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from engines.api import FamilySpec, LoadOptions
-from engines.errors import ModelLoadError
-from engines.families.rwkv4.chat_rules import (
+from zhbench.engines.api import FamilySpec, LoadOptions
+from zhbench.engines.errors import ModelLoadError
+from zhbench.engines.families.rwkv4.chat_rules import (
     AVOID_REPEAT,
     CHAT_COMMANDS,
     CHAT_MAX_STEPS,
@@ -44,7 +44,7 @@ from engines.families.rwkv4.chat_rules import (
     rwkv4_defaults,
     sample_logits,
 )
-from engines.families.rwkv4.checkpoint import (
+from zhbench.engines.families.rwkv4.checkpoint import (
     WORLD_VOCAB,
     Rwkv4Shape,
     checkpoint_file,
@@ -54,11 +54,11 @@ from engines.families.rwkv4.checkpoint import (
     read_rwkv4_shape,
     rwkv_model_class,
 )
-from engines.families.rwkv4.plan import Rwkv4Prompt, Segment
-from engines.families.rwkv4.state import FeedRules, Rnn, Snapshot
-from engines.families.rwkv4.strategy import STRATEGY_HELP, resolve_strategy, strategy_placement
-from engines.local.token_engine import Channels, Generation, TokenEngine
-from engines.types import GenerationParams, Message, Prompt, Reply, ReplyStats, StopReason
+from zhbench.engines.families.rwkv4.plan import Rwkv4Prompt, Segment
+from zhbench.engines.families.rwkv4.state import FeedRules, Rnn, Snapshot
+from zhbench.engines.families.rwkv4.strategy import STRATEGY_HELP, resolve_strategy, strategy_placement
+from zhbench.engines.local.token_engine import Channels, Generation, TokenEngine
+from zhbench.engines.types import GenerationParams, Message, Prompt, Reply, ReplyStats, StopReason
 
 
 class Rwkv4Generation(Generation):
@@ -403,6 +403,6 @@ FAMILY = FamilySpec(
     load=Rwkv4Engine.from_options,
     name_hints=("rwkv",),
     load_options={"strategy": STRATEGY_HELP},
-    standin="engines.standins.rwkv4:write_rwkv4_standin",
+    standin="zhbench.engines.standins.rwkv4:write_rwkv4_standin",
     standin_formats=("pth",),
 )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engines.families.rwkv4.chat_rules import DEFAULT_INIT_PROMPT, Exchange, UserTurn
-from engines.types import Prompt
+from zhbench.engines.families.rwkv4.chat_rules import DEFAULT_INIT_PROMPT, Exchange, UserTurn
+from zhbench.engines.types import Prompt
 
 
 @dataclass(frozen=True)

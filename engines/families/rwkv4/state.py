@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engines.families.rwkv4.chat_rules import FEED_CHUNK, NEVER
+from zhbench.engines.families.rwkv4.chat_rules import FEED_CHUNK, NEVER
 
 if TYPE_CHECKING:
     import torch

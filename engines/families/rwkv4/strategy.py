@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 
-from engines.errors import ZhbenchError
-from engines.local.devices import resolve_device, resolve_dtype
+from zhbench.engines.errors import ZhbenchError
+from zhbench.engines.local.devices import resolve_device, resolve_dtype
 
 # rwkv 0.8.32 model.py's strategy grammar, less the i4/i3 suffixes it accepts but does not implement for v4.
 STRATEGY_PATTERN = re.compile(

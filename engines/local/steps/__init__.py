@@ -19,7 +19,7 @@ class CausalStep(Protocol):
 
 def causal_step(model: Any) -> CausalStep | None:
     """The lean step whose forward ``model`` runs (GPT-2, the Llama layout), else None (the forward)."""
-    from engines.local.steps.gpt2 import Gpt2Step
-    from engines.local.steps.llama import LlamaStep
+    from zhbench.engines.local.steps.gpt2 import Gpt2Step
+    from zhbench.engines.local.steps.llama import LlamaStep
 
     return Gpt2Step.for_model(model) or LlamaStep.for_model(model)

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from engines.local.steps.kv_buffer import LayerBuffers
+from zhbench.engines.local.steps.kv_buffer import LayerBuffers
 
 
 @dataclass(frozen=True)

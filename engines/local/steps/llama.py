@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from engines.local.steps.kv_buffer import LayerBuffers
+from zhbench.engines.local.steps.kv_buffer import LayerBuffers
 
 #: the causal LMs whose forward this step reproduces, by class name (transformers' own implementations)
 ARCHITECTURES = frozenset({"LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM"})

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch.nn import functional
 
-from engines.local.steps.kv_buffer import LayerBuffers
+from zhbench.engines.local.steps.kv_buffer import LayerBuffers
 
 
 @dataclass(frozen=True)

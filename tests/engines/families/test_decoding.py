@@ -7,7 +7,7 @@ import threading
 import torch
 import torch.nn.functional as F
 
-from engines.families.clue_t5.promptclue import promptclue_sampling
+from zhbench.engines.families.clue_t5.promptclue import promptclue_sampling
 
 QUESTION = [{"role": "user", "content": "你好，今天天气怎么样？"}]
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from engines.context import FittedIds
-from engines.families.clue_t5.chatyuan import chatyuan_postprocess, chatyuan_preprocess, chatyuan_prompt
-from engines.families.clue_t5.promptclue import (
+from zhbench.engines.context import FittedIds
+from zhbench.engines.families.clue_t5.chatyuan import chatyuan_postprocess, chatyuan_preprocess, chatyuan_prompt
+from zhbench.engines.families.clue_t5.promptclue import (
     TASK_TEMPLATES,
     PromptClueParams,
     promptclue_postprocess,
     promptclue_preprocess,
     promptclue_prompt,
 )
-from engines.families.dialogpt_zh import dialogpt_input_ids
-from engines.families.gpt2_dialogbot import dialogbot_input_ids
-from engines.types import GenerationParams
+from zhbench.engines.families.dialogpt_zh import dialogpt_input_ids
+from zhbench.engines.families.gpt2_dialogbot import dialogbot_input_ids
+from zhbench.engines.types import GenerationParams
 
 HISTORIES = {
     "one turn": [{"role": "user", "content": "你好，今天天气怎么样？"}],
@@ -226,7 +226,7 @@ LONG = "很长的句子，说了很多话。" * 500
     [("gpt2-dialogbot", 300), ("dialogpt-zh", 1000), ("chatyuan", 768), ("chat-template", 4096), ("eva2", 128)],
 )
 def test_a_reply_says_what_of_the_conversation_did_not_fit(engine_for, family, window):
-    from engines.types import ContextFit, stats_summary
+    from zhbench.engines.types import ContextFit, stats_summary
 
     engine = engine_for(family)
     params = engine.default_params().with_overrides({"max_new_tokens": 2, "seed": 5})

@@ -162,7 +162,7 @@ def kill_mid_file(hub: LoopbackHub, args: list[str], name: str, after: int) -> N
     of the file ``name``."""
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
     with tempfile.TemporaryFile() as err:
-        child = subprocess.Popen([sys.executable, "-m", "workbench", *args], cwd=ROOT, env=env, stdout=err, stderr=err)
+        child = subprocess.Popen([sys.executable, "-m", "zhbench", *args], cwd=ROOT, env=env, stdout=err, stderr=err)
         try:
             deadline = time.monotonic() + 60
             while hub.sent.get(name, 0) < after:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shutil
 
-from engines.hub.caches import cached_copies, modelscope_cached, remove_cached
-from engines.hub.resolve import resolve_model
+from zhbench.engines.hub.caches import cached_copies, modelscope_cached, remove_cached
+from zhbench.engines.hub.resolve import resolve_model
 
 
 def test_the_current_modelscope_layout_is_found_and_removed(standin_dir, tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from engines.hub.discovery import folder_size, local_models
+from zhbench.engines.hub.discovery import folder_size, local_models
 
 
 def test_symlink_loops_and_dangling_links_are_skipped(standin_dir, tmp_path):

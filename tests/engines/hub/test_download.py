@@ -8,9 +8,12 @@ import time
 import pytest
 from filelock import FileLock
 
-from engines.errors import ZhbenchError
-from engines.hub import download
-from engines.hub.download import (
+from tests.engines.hub.conftest import REPO, WANTED
+from tests.engines.hub.fake_hub import COMMIT, FakeHub
+from tests.engines.hub.loopback import kill_mid_file
+from zhbench.engines.errors import ZhbenchError
+from zhbench.engines.hub import download
+from zhbench.engines.hub.download import (
     DownloadCancelled,
     DownloadError,
     PullProgress,
@@ -19,10 +22,7 @@ from engines.hub.download import (
     plan_pull,
     pull,
 )
-from engines.hub.resolve import resolve_model
-from tests.engines.hub.conftest import REPO, WANTED
-from tests.engines.hub.fake_hub import COMMIT, FakeHub
-from tests.engines.hub.loopback import kill_mid_file
+from zhbench.engines.hub.resolve import resolve_model
 
 
 def files(*names: str) -> list[RemoteFile]:
@@ -95,7 +95,7 @@ def test_pull_fetches_only_what_the_family_needs_reports_progress_and_is_found(f
     assert any(r.bytes_per_s for r in reports)
     assert resolve_model(REPO) == folder
 
-    from workbench.cli import main
+    from zhbench.workbench.cli import main
 
     assert main(["models", "--json"]) == 0
     import json

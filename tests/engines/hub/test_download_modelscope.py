@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from engines.hub import download
-from engines.hub.download import DownloadCancelled, DownloadError, PullProgress, plan_pull, pull
-from engines.hub.resolve import resolve_model
 from tests.engines.hub.conftest import REPO, WANTED
 from tests.engines.hub.fake_modelscope import FakeModelScope
 from tests.engines.hub.loopback import kill_mid_file
+from zhbench.engines.hub import download
+from zhbench.engines.hub.download import DownloadCancelled, DownloadError, PullProgress, plan_pull, pull
+from zhbench.engines.hub.resolve import resolve_model
 
 WEIGHTS = "model.safetensors"
 

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from engines.hub.fit import (
+from zhbench.engines.hub.fit import (
     CPU_OVERHEAD_BYTES,
     CUDA_OVERHEAD_BYTES,
     DEFAULT_CONTEXT_CAP,

@@ -7,9 +7,9 @@ import threading
 import pytest
 import torch
 
-from engines.local import token_engine
-from engines.local.cpu_share import CpuShare
-from engines.registry import load_engine
+from zhbench.engines.local import token_engine
+from zhbench.engines.local.cpu_share import CpuShare
+from zhbench.engines.registry import load_engine
 
 QUESTION = [{"role": "user", "content": "你好"}]
 

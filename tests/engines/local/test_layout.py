@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from engines.registry import load_engine
+from zhbench.engines.registry import load_engine
 
 #: every family loaded through transformers: Llama layout (nn.Linear), GPT-2 (Conv1D), T5 and EVA2.0
 FAMILIES = ["chat-template", "dialogpt-zh", "gpt2-dialogbot", "promptclue", "chatyuan", "eva2"]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engines.errors import GenerationError, HistoryError
-from engines.local.token_engine import Generation, TokenEngine
-from engines.types import GenerationParams, Message, Prompt, Reply, StopReason
+from zhbench.engines.errors import GenerationError, HistoryError
+from zhbench.engines.local.token_engine import Generation, TokenEngine
+from zhbench.engines.types import GenerationParams, Message, Prompt, Reply, StopReason
 
 END = 0
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from engines.context import fit_newest_in_steps
-from engines.families.dialogpt_zh import dialogpt_input_ids
-from engines.registry import load_engine
+from zhbench.engines.context import fit_newest_in_steps
+from zhbench.engines.families.dialogpt_zh import dialogpt_input_ids
+from zhbench.engines.registry import load_engine
 
 MESSAGES = ["你好，今天天气怎么样？", "我们明天去北京吧", "为什么喜欢这个电影？", "谢谢，再见"]
 

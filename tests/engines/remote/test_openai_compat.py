@@ -7,11 +7,6 @@ import threading
 
 import pytest
 
-from engines.api import ReplyStream
-from engines.errors import GenerationError, RemoteError
-from engines.remote.openai_compat import RemoteParams, load_remote
-from engines.remote.server import ad_hoc_server, list_models
-from engines.types import StopReason, stats_summary
 from tests.engines.remote.fake_server import (
     FakeServer,
     answer,
@@ -23,6 +18,11 @@ from tests.engines.remote.fake_server import (
     stream,
     usage_chunk,
 )
+from zhbench.engines.api import ReplyStream
+from zhbench.engines.errors import GenerationError, RemoteError
+from zhbench.engines.remote.openai_compat import RemoteParams, load_remote
+from zhbench.engines.remote.server import ad_hoc_server, list_models
+from zhbench.engines.types import StopReason, stats_summary
 
 HISTORY = [{"role": "user", "content": "你好"}]
 KEY = "sk-test-0123456789abcdef"
@@ -79,7 +79,7 @@ def test_what_is_sent_greedy_is_temperature_0_and_the_configs_extra_fields_go_al
 def test_settings_the_api_has_no_field_for_are_refused_and_not_offered(setting):
     with pytest.raises(ValueError, match=f"{setting} cannot be set"):
         RemoteParams().with_overrides({setting: 3}).validate()
-    from workbench.session.panes import editable_values
+    from zhbench.workbench.session.panes import editable_values
 
     assert setting not in editable_values(RemoteParams())
     assert "stop" in editable_values(RemoteParams())

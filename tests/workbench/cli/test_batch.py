@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from workbench.cli import main
-from workbench.session.batch.store import ANSWERS_FILE, read_run
+from zhbench.workbench.cli import main
+from zhbench.workbench.session.batch.store import ANSWERS_FILE, read_run
 
 FAST = ("--set", "max_new_tokens=4")
 
@@ -180,7 +180,7 @@ def test_kill_9_mid_run_then_the_same_command_finishes_with_every_answer_once(ca
         "max_new_tokens=12",
     ]
     child = subprocess.Popen(
-        [sys.executable, "-m", "workbench", *argv],
+        [sys.executable, "-m", "zhbench", *argv],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from workbench.cli import main
+from zhbench.workbench.cli import main
 
 
 def run(capsys, *argv):
@@ -128,7 +128,7 @@ def test_errors_are_one_clear_line(capsys, standin_dir, tmp_path, setup, argv, m
 
 def test_installed_console_script_runs():
     script = shutil.which("zhbench")
-    command = [script] if script else [sys.executable, "-m", "workbench.cli"]
+    command = [script] if script else [sys.executable, "-m", "zhbench"]
     result = subprocess.run([*command, "models", "--json"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert any(row["family"] == "chatyuan" for row in json.loads(result.stdout))
@@ -142,7 +142,7 @@ def test_a_and_b_belong_to_the_app_not_to_a_command(capsys):
 
 
 def test_no_command_opens_the_app_with_the_preloaded_models(monkeypatch):
-    import workbench.app
+    import zhbench.workbench.app
 
     opened = {}
 
@@ -155,7 +155,7 @@ def test_no_command_opens_the_app_with_the_preloaded_models(monkeypatch):
         def run(self):
             opened["ran"] = True
 
-    monkeypatch.setattr(workbench.app, "ZhbenchApp", RecordingApp)
+    monkeypatch.setattr(zhbench.workbench.app, "ZhbenchApp", RecordingApp)
     assert main(["--a", "models/甲", "--b", "ClueAI/ChatYuan-large-v1", "--device", "cpu"]) == 0
     assert opened == {"preload": {"a": "models/甲", "b": "ClueAI/ChatYuan-large-v1"}, "device": "cpu", "ran": True}
 
@@ -165,8 +165,8 @@ def test_export_to_a_full_disk_is_one_clear_line(tmp_path):
     import subprocess
     import sys
 
-    from workbench.session.records import MessageRecord, PaneModel
-    from workbench.session.transcripts import TranscriptWriter
+    from zhbench.workbench.session.records import MessageRecord, PaneModel
+    from zhbench.workbench.session.transcripts import TranscriptWriter
 
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
     folder = tmp_path / "data" / "zhbench" / "transcripts"
@@ -174,7 +174,7 @@ def test_export_to_a_full_disk_is_one_clear_line(tmp_path):
     writer.write(MessageRecord("a-1-user", "a", 1, "user", "你好" * 5000, "m", "t", to=("a",)))
     writer.close()
     with open("/dev/full", "w") as full:
-        command = [sys.executable, "-m", "workbench", "export", "latest"]
+        command = [sys.executable, "-m", "zhbench", "export", "latest"]
         result = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, env=env)
     assert result.returncode == 1
     assert result.stderr == "zhbench: error: cannot write to stdout (No space left on device)\n"

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from workbench.cli import main
+from zhbench.workbench.cli import main
 
 
 def run(capsys, *argv):
@@ -56,7 +56,7 @@ def test_the_history_is_checked_before_the_model_loads(capsys, tmp_path, monkeyp
     def no_loading(*_: object, **__: object) -> None:
         raise AssertionError("the model was loaded before the history was read")
 
-    monkeypatch.setattr("workbench.cli.chat.load", no_loading)
+    monkeypatch.setattr("zhbench.workbench.cli.chat.load", no_loading)
     argv = [command, "--model", str(tmp_path / "model"), "--history", str(tmp_path / "h.json")]
     code, _, err = run(capsys, *argv, *(["hi"] if command == "ask" else []))
     assert code == 1
@@ -88,7 +88,7 @@ def test_chat_answers_help_itself(capsys, monkeypatch, standin_dir):
 
 
 def test_a_history_with_a_lone_surrogate_is_refused_by_the_engine_too(engine_for):
-    from engines.errors import HistoryError
+    from zhbench.engines.errors import HistoryError
 
     with pytest.raises(HistoryError, match="message 1 is not valid Unicode text"):
         engine_for("chatyuan").prompt_for([{"role": "user", "content": "a"}, {"role": "user", "content": "\ud800"}])

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from workbench.cli import main
+from zhbench.workbench.cli import main
 
 
 def run(capsys, *argv):
@@ -28,7 +28,7 @@ def test_version(capsys):
 
 
 def test_make_tiny_help_lists_the_families_it_can_write(capsys):
-    from engines.registry import families
+    from zhbench.engines.registry import families
 
     with pytest.raises(SystemExit):
         main(["make-tiny", "--help"])
@@ -51,7 +51,7 @@ def test_make_tiny_refuses_a_folder_that_holds_files_without_force(capsys, tmp_p
 def test_gpt2_stand_ins_are_written_without_a_warning(tmp_path, family):
     """transformers warned that bos/eos 50256 lie outside a stand-in's vocabulary (once a process: so a
     fresh one, as a person runs it)."""
-    command = [sys.executable, "-m", "workbench", "make-tiny", family, str(tmp_path / "m")]
+    command = [sys.executable, "-m", "zhbench", "make-tiny", family, str(tmp_path / "m")]
     made = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert (made.returncode, made.stderr) == (0, "")
     assert made.stdout == f"wrote a tiny random-weight {family} stand-in to {tmp_path / 'm'}\n"

@@ -7,7 +7,7 @@ import json
 from tests.engines.hub.conftest import REPO, fake_hub, fake_modelscope, repo_folder  # noqa: F401  # fixtures
 from tests.engines.hub.fake_hub import FakeHub
 from tests.engines.hub.fake_modelscope import FakeModelScope
-from workbench.cli import main
+from zhbench.workbench.cli import main
 
 
 def test_pull_then_rm(fake_hub: FakeHub, capsys, monkeypatch):  # noqa: F811
@@ -76,7 +76,7 @@ def test_a_repository_of_several_checkpoints_lists_them(fake_hub: FakeHub, repo_
 
 def test_a_load_that_does_not_fit_is_refused_before_it_starts_unless_forced(standin_dir, capsys, monkeypatch):
     model = str(standin_dir("gpt2-dialogbot"))
-    monkeypatch.setattr("workbench.session.fit_check.available_ram_bytes", lambda: 100 * 2**20)
+    monkeypatch.setattr("zhbench.workbench.session.fit_check.available_ram_bytes", lambda: 100 * 2**20)
     assert main(["ask", "--model", model, "--device", "cpu", "--max-new-tokens", "2", "你好"]) == 1
     err = capsys.readouterr().err
     assert "does not fit: needs about 0.17 GB on cpu (float32; weights 0.00 GB" in err

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.cli import main
-from workbench.session.arena.votes import BattleModel, Verdict, VoteStore, new_battle
+from zhbench.workbench.cli import main
+from zhbench.workbench.session.arena.votes import BattleModel, Verdict, VoteStore, new_battle
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.engines.remote.fake_server import FakeServer, chunk, closed_port_url, serve, status, stream
-from workbench.cli import main
+from zhbench.workbench.cli import main
 
 KEY = "sk-cli-secret-0123456789"
 

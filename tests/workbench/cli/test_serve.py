@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from workbench.cli import main
-from workbench.cli.common import EXIT_INTERRUPTED
+from zhbench.workbench.cli import main
+from zhbench.workbench.cli.common import EXIT_INTERRUPTED
 
 KEY = "sk-serve-secret-0123456789"
 
@@ -34,7 +34,7 @@ def test_serve_answers_while_loading_then_serves_each_model_with_the_key_and_sto
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
     models = [standin_dir("gpt2-dialogbot"), standin_dir("chatyuan")]
-    command = [sys.executable, "-m", "workbench", "serve", "--port", str(port), "--device", "cpu"]
+    command = [sys.executable, "-m", "zhbench", "serve", "--port", str(port), "--device", "cpu"]
     command += ["--api-key-env", "ZH_SERVE_KEY"] + [arg for model in models for arg in ("--model", str(model))]
     process = subprocess.Popen(
         command, env={**os.environ, "ZH_SERVE_KEY": KEY}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

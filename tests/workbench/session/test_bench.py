@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from engines.api import ReplyStream
-from engines.errors import GenerationError
-from engines.registry import load_engine
-from workbench.session.bench import Bench, ReplyJob
-from workbench.session.records import ChoiceRecord, ModelRecord
-from workbench.session.transcripts import read_session
+from zhbench.engines.api import ReplyStream
+from zhbench.engines.errors import GenerationError
+from zhbench.engines.registry import load_engine
+from zhbench.workbench.session.bench import Bench, ReplyJob
+from zhbench.workbench.session.records import ChoiceRecord, ModelRecord
+from zhbench.workbench.session.transcripts import read_session
 
 
 def run(bench: Bench, job: ReplyJob) -> None:

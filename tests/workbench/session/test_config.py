@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.session.config import DEFAULT_THEME, key_problem, load_config, remember_theme
+from zhbench.workbench.session.config import DEFAULT_THEME, key_problem, load_config, remember_theme
 
 
 def test_wrong_values_are_named_and_the_rest_is_kept(tmp_path: Path) -> None:

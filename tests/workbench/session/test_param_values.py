@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from engines.families.chat_template.rules import ChatTemplateParams
-from engines.families.clue_t5.promptclue import promptclue_defaults, promptclue_sampling
-from engines.families.rwkv4.chat_rules import rwkv4_defaults
-from engines.types import GenerationParams
-from workbench.session.panes import editable_values, params_summary, preset_values, value_problems
+from zhbench.engines.families.chat_template.rules import ChatTemplateParams
+from zhbench.engines.families.clue_t5.promptclue import promptclue_defaults, promptclue_sampling
+from zhbench.engines.families.rwkv4.chat_rules import rwkv4_defaults
+from zhbench.engines.types import GenerationParams
+from zhbench.workbench.session.panes import editable_values, params_summary, preset_values, value_problems
 
 
 def test_every_bad_value_has_its_own_message_in_the_editor_s_order() -> None:
@@ -37,7 +37,7 @@ def test_rwkv_s_editor_and_header_leave_out_what_it_does_not_use() -> None:
 
 
 def test_a_server_models_header_shows_only_what_its_api_sends() -> None:
-    from engines.remote.openai_compat import RemoteParams
+    from zhbench.engines.remote.openai_compat import RemoteParams
 
     header = params_summary(RemoteParams(temperature=0.6, top_p=0.9, seed=5))
     assert header.startswith("temp 0.6 · top_p 0.9 · max 1024 · seed 5")

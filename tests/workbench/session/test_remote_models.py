@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from engines.remote.server import ad_hoc_server, servers_from_config
 from tests.engines.remote.fake_server import FakeServer, serve
-from workbench.session.config import load_config
-from workbench.session.model_specs import load_model_spec, server_model
-from workbench.session.panes import PaneState
-from workbench.session.records import ModelRecord, PaneModel
+from zhbench.engines.remote.server import ad_hoc_server, servers_from_config
+from zhbench.workbench.session.config import load_config
+from zhbench.workbench.session.model_specs import load_model_spec, server_model
+from zhbench.workbench.session.panes import PaneState
+from zhbench.workbench.session.records import ModelRecord, PaneModel
 
 KEY = "sk-pane-secret-0123456789"
 
@@ -87,7 +87,7 @@ timeout = 3
 
 
 def test_the_app_worker_loads_a_server_model_into_a_pane(fake_server, tmp_path):
-    from workbench import workers
+    from zhbench.workbench import workers
 
     posted: list[object] = []
     servers = {"local": ad_hoc_server(fake_server.url, name="local")}

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from workbench.cli import main
-from workbench.session.records import SCHEMA, ChoiceRecord, ClearRecord, MessageRecord, ModelRecord, PaneModel
-from workbench.session.transcripts import (
+from zhbench.workbench.cli import main
+from zhbench.workbench.session.records import SCHEMA, ChoiceRecord, ClearRecord, MessageRecord, ModelRecord, PaneModel
+from zhbench.workbench.session.transcripts import (
     TranscriptError,
     TranscriptWriter,
     find_session,
@@ -309,7 +309,7 @@ def test_an_export_shows_every_message_as_its_text_whatever_it_holds(tmp_path: P
 
 
 def test_the_json_export_escapes_what_could_act_on_a_terminal(tmp_path: Path) -> None:
-    from workbench.session.transcripts import to_json_text
+    from zhbench.workbench.session.transcripts import to_json_text
 
     writer = TranscriptWriter(tmp_path, PANES)
     writer.write(answered("a-1-2", HOSTILE[-1]))
@@ -324,7 +324,7 @@ def test_an_export_cut_by_a_full_disk_leaves_the_earlier_file_whole(
     """Issue 18, item 21: Ctrl+S on a full disk left a 0-byte export."""
     import os
 
-    from workbench.session.transcripts import write_atomically
+    from zhbench.workbench.session.transcripts import write_atomically
 
     target = tmp_path / "session.md"
     write_atomically(target, "第一版\n")

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from workbench.session.safe_text import visible_text
+from zhbench.workbench.session.safe_text import visible_text
 
 if TYPE_CHECKING:
-    from workbench.session.arena.leaderboard import Leaderboard, Selection, StyleEffect
+    from zhbench.workbench.session.arena.leaderboard import Leaderboard, Selection, StyleEffect
 
 #: columns of the interval bar in the plain table
 BAR_WIDTH = 30

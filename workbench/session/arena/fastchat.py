@@ -16,10 +16,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engines.errors import HistoryError
-from engines.types import validate_messages
-from workbench.session.arena.style import StyleCounts, style_of_conversation
-from workbench.session.arena.votes import ArenaDataError, Battle, Outcome, Verdict
+from zhbench.engines.errors import HistoryError
+from zhbench.engines.types import validate_messages
+from zhbench.workbench.session.arena.style import StyleCounts, style_of_conversation
+from zhbench.workbench.session.arena.votes import ArenaDataError, Battle, Outcome, Verdict
 
 WINNERS: dict[str, Verdict] = {"model_a": "a", "model_b": "b", "tie": "tie", "tie (bothbad)": "bothbad"}
 FASTCHAT_WINNER: dict[Verdict, str] = {verdict: winner for winner, verdict in WINNERS.items()}

@@ -12,11 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from workbench.session.arena.style import STYLE_FEATURES
-from workbench.session.arena.votes import ArenaDataError, Outcome, Verdict
+from zhbench.workbench.session.arena.style import STYLE_FEATURES
+from zhbench.workbench.session.arena.votes import ArenaDataError, Outcome, Verdict
 
 if TYPE_CHECKING:
-    from workbench.session.arena.bradley_terry import FloatArray, IntArray
+    from zhbench.workbench.session.arena.bradley_terry import FloatArray, IntArray
 
 #: side A's score: a tie and "both bad" are each half a win (FastChat's convention)
 SCORE: dict[Verdict, float] = {"a": 1.0, "b": 0.0, "tie": 0.5, "bothbad": 0.5}
@@ -125,7 +125,7 @@ def compute_leaderboard(
     """
     import numpy as np
 
-    from workbench.session.arena import bradley_terry
+    from zhbench.workbench.session.arena import bradley_terry
 
     names = sorted({o.model_a for o in outcomes} | {o.model_b for o in outcomes})
     if anchor is not None and anchor not in names:
@@ -212,7 +212,7 @@ def _style_features(outcomes: Sequence[Outcome]) -> FloatArray:
     """The style covariates of every battle; every battle must carry both sides' style counts."""
     import numpy as np
 
-    from workbench.session.arena.bradley_terry import style_features
+    from zhbench.workbench.session.arena.bradley_terry import style_features
 
     missing = sum(o.style_a is None or o.style_b is None for o in outcomes)
     if missing:
@@ -229,7 +229,7 @@ def _style_effects(estimate: FloatArray, refits: FloatArray) -> list[StyleEffect
     """The style coefficients on the Elo scale, with their bootstrap intervals."""
     import numpy as np
 
-    from workbench.session.arena.bradley_terry import ELO_PER_UNIT
+    from zhbench.workbench.session.arena.bradley_terry import ELO_PER_UNIT
 
     low, high = np.percentile(refits * ELO_PER_UNIT, [2.5, 97.5], axis=0)
     return [

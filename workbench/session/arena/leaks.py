@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
-from engines.types import Message
+from zhbench.engines.types import Message
 
 #: names of models and of the companies behind them, as they appear in replies
 DEFAULT_MAKER_NAMES: tuple[str, ...] = (

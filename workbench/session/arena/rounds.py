@@ -10,10 +10,10 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from engines.remote.server import RemoteServer
-from engines.types import Message
-from workbench.session.arena.votes import Battle, BattleModel, Verdict, new_battle
-from workbench.session.panes import PaneState
+from zhbench.engines.remote.server import RemoteServer
+from zhbench.engines.types import Message
+from zhbench.workbench.session.arena.votes import Battle, BattleModel, Verdict, new_battle
+from zhbench.workbench.session.panes import PaneState
 
 #: what each vote key means, in the order the keys are offered
 VERDICT_NAMES: dict[Verdict, str] = {"a": "A is better", "b": "B is better", "tie": "a tie", "bothbad": "both are bad"}
@@ -54,10 +54,10 @@ def pair_fit_problem(
 ) -> str | None:
     """Why the two local models of ``pair`` would not fit in memory together (with ``freed_bytes`` given back
     by the pair before), or None. Says sizes, never names: the round is still blind."""
-    from engines.errors import ZhbenchError
-    from workbench.session.byte_sizes import format_bytes
-    from workbench.session.fit_check import check_fit
-    from workbench.session.model_specs import server_model
+    from zhbench.engines.errors import ZhbenchError
+    from zhbench.workbench.session.byte_sizes import format_bytes
+    from zhbench.workbench.session.fit_check import check_fit
+    from zhbench.workbench.session.model_specs import server_model
 
     needed, free = 0, None
     for contender in pair:

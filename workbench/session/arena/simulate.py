@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from workbench.session.arena.votes import Outcome, Verdict
+from zhbench.workbench.session.arena.votes import Outcome, Verdict
 
 
 def simulated_outcomes(ratings: Sequence[float], battles: int, seed: int, tie_rate: float = 0.0) -> list[Outcome]:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from engines.types import Message
+from zhbench.engines.types import Message
 
 _CODE_BLOCK = re.compile(r"```[^`]*```")
 _HEADER = re.compile(r"^#{1,6}\s", re.MULTILINE)

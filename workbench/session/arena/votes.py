@@ -17,11 +17,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, get_args
 
-from engines.errors import HistoryError
-from engines.types import Message, validate_messages
-from workbench.session.arena.leaks import DEFAULT_MAKER_NAMES, names_in_conversation
-from workbench.session.arena.style import StyleCounts, style_of_conversation
-from workbench.session.config import data_dir
+from zhbench.engines.errors import HistoryError
+from zhbench.engines.types import Message, validate_messages
+from zhbench.workbench.session.arena.leaks import DEFAULT_MAKER_NAMES, names_in_conversation
+from zhbench.workbench.session.arena.style import StyleCounts, style_of_conversation
+from zhbench.workbench.session.config import data_dir
 
 #: A better, B better, tie, both bad
 Verdict = Literal["a", "b", "tie", "bothbad"]

@@ -25,11 +25,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 
-from engines.api import ChatEngine
-from engines.errors import ZhbenchError
-from engines.types import GenerationParams, Message
-from workbench.session.batch.prompts import PromptItem
-from workbench.session.batch.runner import (
+from zhbench.engines.api import ChatEngine
+from zhbench.engines.errors import ZhbenchError
+from zhbench.engines.types import GenerationParams, Message
+from zhbench.workbench.session.batch.prompts import PromptItem
+from zhbench.workbench.session.batch.runner import (
     ModelLoader,
     ModelProgress,
     ProgressListener,
@@ -43,7 +43,7 @@ from workbench.session.batch.runner import (
     requests_at_once,
     take,
 )
-from workbench.session.batch.store import (
+from zhbench.workbench.session.batch.store import (
     AnswerRecord,
     DurableLines,
     RunFolderError,
@@ -51,8 +51,8 @@ from workbench.session.batch.store import (
     exclusive_lock,
     read_lines,
 )
-from workbench.session.records import MessageRecord, ModelRecord, PaneModel, RecordError
-from workbench.session.transcripts import now_iso
+from zhbench.workbench.session.records import MessageRecord, ModelRecord, PaneModel, RecordError
+from zhbench.workbench.session.transcripts import now_iso
 
 #: 1: the first version of the judge file's records
 JUDGE_SCHEMA = 1

@@ -17,11 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from engines.types import Message
-from workbench.session.arena.votes import Battle, BattleModel, Verdict, VoteStore, new_battle
-from workbench.session.batch.judge import MODEL_FIRST, JudgeLog, JudgementRecord, Side, parsed_judgements
-from workbench.session.batch.prompts import PromptItem
-from workbench.session.batch.store import AnswerRecord, RunLog
+from zhbench.engines.types import Message
+from zhbench.workbench.session.arena.votes import Battle, BattleModel, Verdict, VoteStore, new_battle
+from zhbench.workbench.session.batch.judge import MODEL_FIRST, JudgeLog, JudgementRecord, Side, parsed_judgements
+from zhbench.workbench.session.batch.prompts import PromptItem
+from zhbench.workbench.session.batch.store import AnswerRecord, RunLog
 
 DEFAULT_ROUNDS = 1000
 #: a verdict's worth to the model: what the win rate averages

@@ -21,8 +21,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from engines.errors import ZhbenchError
-from engines.types import Message, validate_history
+from zhbench.engines.errors import ZhbenchError
+from zhbench.engines.types import Message, validate_history
 
 #: the sets that ship with zhbench, by the name ``--builtin`` takes
 BUILTIN_SETS = ("zh-basic",)
@@ -135,7 +135,7 @@ def builtin_set(name: str) -> PromptSet:
     """A set that ships with zhbench (``BUILTIN_SETS``)."""
     if name not in BUILTIN_SETS:
         raise PromptSetError(f"no built-in prompt set {name!r} (built in: {', '.join(BUILTIN_SETS)})")
-    data = resources.files("workbench.session.batch").joinpath("builtin", f"{name}.jsonl").read_text("utf-8")
+    data = resources.files("zhbench.workbench.session.batch").joinpath("builtin", f"{name}.jsonl").read_text("utf-8")
     return _collect(f"builtin:{name}", _jsonl_rows(data))
 
 

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from engines.types import Message
-from workbench.session.arena.votes import Battle, BattleModel, Verdict, new_battle
-from workbench.session.batch.prompts import PromptItem
-from workbench.session.batch.store import AnswerRecord, RunLog, read_run
+from zhbench.engines.types import Message
+from zhbench.workbench.session.arena.votes import Battle, BattleModel, Verdict, new_battle
+from zhbench.workbench.session.batch.prompts import PromptItem
+from zhbench.workbench.session.batch.store import AnswerRecord, RunLog, read_run
 
 
 @dataclass(frozen=True)

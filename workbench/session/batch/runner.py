@@ -20,14 +20,14 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from engines.api import ChatEngine
-from engines.errors import GenerationError, ZhbenchError
-from engines.types import GenerationParams, Message, Reply, StopReason
-from workbench.session.batch.prompts import PromptItem
-from workbench.session.batch.store import AnswerRecord, BatchStore, LoadFailureRecord
-from workbench.session.bench import is_standin
-from workbench.session.records import MessageRecord, ModelRecord, PaneModel
-from workbench.session.transcripts import now_iso
+from zhbench.engines.api import ChatEngine
+from zhbench.engines.errors import GenerationError, ZhbenchError
+from zhbench.engines.types import GenerationParams, Message, Reply, StopReason
+from zhbench.workbench.session.batch.prompts import PromptItem
+from zhbench.workbench.session.batch.store import AnswerRecord, BatchStore, LoadFailureRecord
+from zhbench.workbench.session.bench import is_standin
+from zhbench.workbench.session.records import MessageRecord, ModelRecord, PaneModel
+from zhbench.workbench.session.transcripts import now_iso
 
 #: loads the model a name stands for (a local path or hub id, or SERVER/MODEL)
 ModelLoader = Callable[[str], ChatEngine]

@@ -25,11 +25,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, Self
 
-from engines.errors import ZhbenchError
-from workbench.session.batch.prompts import PromptItem
-from workbench.session.records import MessageRecord, ModelRecord, PaneModel, RecordError
-from workbench.session.safe_text import json_text
-from workbench.session.transcripts import json_line, json_objects, write_atomically
+from zhbench.engines.errors import ZhbenchError
+from zhbench.workbench.session.batch.prompts import PromptItem
+from zhbench.workbench.session.records import MessageRecord, ModelRecord, PaneModel, RecordError
+from zhbench.workbench.session.safe_text import json_text
+from zhbench.workbench.session.transcripts import json_line, json_objects, write_atomically
 
 RUN_FILE = "run.json"
 ANSWERS_FILE = "answers.jsonl"

@@ -28,10 +28,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from engines.api import ChatEngine, default_params
-from engines.errors import GenerationError
-from engines.types import Reply
-from workbench.session.serving.replies import (
+from zhbench.engines.api import ChatEngine, default_params
+from zhbench.engines.errors import GenerationError
+from zhbench.engines.types import Reply
+from zhbench.workbench.session.serving.replies import (
     ChunkMaker,
     Delta,
     ReplyRun,
@@ -39,7 +39,7 @@ from workbench.session.serving.replies import (
     completion_json,
     error_json,
 )
-from workbench.session.serving.requests import BadRequest, ChatRequest, read_chat_request, requested_model
+from zhbench.workbench.session.serving.requests import BadRequest, ChatRequest, read_chat_request, requested_model
 
 #: requests that may wait for a busy model before the next is refused with 429
 DEFAULT_QUEUE = 8

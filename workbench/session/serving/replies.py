@@ -21,10 +21,10 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
-from engines.api import ChatEngine
-from engines.errors import GenerationError
-from engines.types import Reply, StopReason
-from workbench.session.serving.requests import ChatRequest
+from zhbench.engines.api import ChatEngine
+from zhbench.engines.errors import GenerationError
+from zhbench.engines.types import Reply, StopReason
+from zhbench.workbench.session.serving.requests import ChatRequest
 
 
 def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:

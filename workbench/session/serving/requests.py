@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engines.errors import HistoryError
-from engines.types import MAX_SEED, GenerationParams, Message, validate_history
+from zhbench.engines.errors import HistoryError
+from zhbench.engines.types import MAX_SEED, GenerationParams, Message, validate_history
 
 #: roles whose text becomes the system prompt (OpenAI's newer clients say ``developer`` for ``system``)
 SYSTEM_ROLES = ("system", "developer")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from engines.errors import ModelLoadError
-from engines.families.chat_template.rules import (
+from zhbench.engines.errors import ModelLoadError
+from zhbench.engines.families.chat_template.rules import (
     ChatTemplateParams,
     end_ids,
     model_defaults,
@@ -20,8 +20,8 @@ from engines.families.chat_template.rules import (
     settled_reasoning,
     split_reasoning,
 )
-from engines.local.checkpoints import SAFETENSORS_INDEX
-from engines.registry import detect_family, load_engine, write_standin
+from zhbench.engines.local.checkpoints import SAFETENSORS_INDEX
+from zhbench.engines.registry import detect_family, load_engine, write_standin
 
 SHARED = Path(__file__).resolve().parents[5] / "shared" / "data" / "chat"
 QWEN2_TOKENIZER = SHARED / "qwen2-tokenizer"
@@ -138,7 +138,7 @@ def sliding_window_standin(folder: Path, window: int) -> Path:
     """A tiny Mistral (a sliding-window architecture) in the stand-in's layout, its window ``window`` tokens."""
     from transformers import MistralConfig, MistralForCausalLM
 
-    from engines.standins.common import save_weights
+    from zhbench.engines.standins.common import save_weights
 
     write_standin("chat-template", folder)
     qwen = json.loads((folder / "config.json").read_text(encoding="utf-8"))

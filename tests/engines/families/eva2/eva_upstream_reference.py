@@ -7,7 +7,7 @@ transformers cannot run. To reproduce (nothing of upstream is copied into zhbenc
     python -m venv --system-site-packages /tmp/venv426
     /tmp/venv426/bin/pip install "transformers==4.26.1" "tokenizers==0.13.3" "huggingface_hub<0.20"
     git -C EVA archive huggingface src/model | tar -x -C /tmp/eva-upstream    # thu-coai/EVA@a9c15c9
-    python -m workbench make-tiny eva2 /tmp/tiny-eva
+    python -m zhbench make-tiny eva2 /tmp/tiny-eva
     python -c "from tests.engines.families.eva2.eva_upstream_reference import write_eos_prone_copy as w; \\
                from pathlib import Path; w(Path('/tmp/tiny-eva'), Path('/tmp/eos-prone'))"
     PYTHONPATH=. $OLD $REF /tmp/eos-prone /tmp/eva-upstream/src 40 1,2,3,4,5,6
@@ -39,7 +39,7 @@ def write_eos_prone_copy(source: Path, target: Path) -> Path:
     """
     import torch
 
-    from engines.registry import load_engine
+    from zhbench.engines.registry import load_engine
 
     shutil.copytree(source, target, dirs_exist_ok=True)
     engine = load_engine(str(source), family="eva2", device="cpu")

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from engines.errors import ModelLoadError, UnsafeCheckpointError
-from engines.families.eva2.engine import MAX_INPUT_TOKENS, eva2_defaults, eva2_input_ids
-from engines.local.steps.seq2seq import DecoderStep
-from engines.registry import STANDIN_MARKER, detect_family, load_engine
-from engines.types import StopReason
 from tests.engines.families.eva2.eva_upstream_reference import write_eos_prone_copy
-from workbench.cli import main
+from zhbench.engines.errors import ModelLoadError, UnsafeCheckpointError
+from zhbench.engines.families.eva2.engine import MAX_INPUT_TOKENS, eva2_defaults, eva2_input_ids
+from zhbench.engines.local.steps.seq2seq import DecoderStep
+from zhbench.engines.registry import STANDIN_MARKER, detect_family, load_engine
+from zhbench.engines.types import StopReason
+from zhbench.workbench.cli import main
 
 SEP, START = 4, 29810
 QUESTION = [{"role": "user", "content": "你好，今天天气怎么样？"}]

@@ -14,7 +14,7 @@ import pytest
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
-from engines.families.eva2.model import EvaForConditionalGeneration, eva_config
+from zhbench.engines.families.eva2.model import EvaForConditionalGeneration, eva_config
 
 SIZES = {"d_model": 32, "d_ff": 48, "d_kv": 8, "num_heads": 4, "num_layers": 2, "num_decoder_layers": 2}
 VOCAB = 64

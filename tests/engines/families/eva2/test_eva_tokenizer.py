@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engines.errors import ModelLoadError
-from engines.families.eva2.tokenizer import EvaTokenizer
+from zhbench.engines.errors import ModelLoadError
+from zhbench.engines.families.eva2.tokenizer import EvaTokenizer
 
 REAL_VOCAB = Path(__file__).resolve().parents[5] / "shared" / "data" / "eva2-vocab.txt"
 needs_real_vocab = pytest.mark.skipif(not REAL_VOCAB.is_file(), reason="../shared/data/eva2-vocab.txt is absent")

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from engines.errors import ModelLoadError, ZhbenchError
-from engines.families.rwkv4.chat_rules import (
+from zhbench.engines.errors import ModelLoadError, ZhbenchError
+from zhbench.engines.families.rwkv4.chat_rules import (
     CHAT_COMMANDS,
     INIT_PROMPTS,
     TurnKind,
@@ -22,12 +22,12 @@ from engines.families.rwkv4.chat_rules import (
     normalized_init_prompt,
     parse_user_message,
 )
-from engines.families.rwkv4.checkpoint import PILE_TOKENIZER
-from engines.families.rwkv4.engine import Rwkv4Engine
-from engines.registry import STANDIN_MARKER, detect_family, load_engine
-from engines.standins.rwkv4 import random_rwkv4_state, write_rwkv4_standin
-from engines.types import StopReason
-from workbench.cli import main
+from zhbench.engines.families.rwkv4.checkpoint import PILE_TOKENIZER
+from zhbench.engines.families.rwkv4.engine import Rwkv4Engine
+from zhbench.engines.registry import STANDIN_MARKER, detect_family, load_engine
+from zhbench.engines.standins.rwkv4 import random_rwkv4_state, write_rwkv4_standin
+from zhbench.engines.types import StopReason
+from zhbench.workbench.cli import main
 
 REAL_20B = Path(__file__).resolve().parents[4].parent / "shared" / "data" / PILE_TOKENIZER
 

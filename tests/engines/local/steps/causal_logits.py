@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from transformers.cache_utils import DynamicCache
 
-from engines.local.decoding import CausalDecoding
+from zhbench.engines.local.decoding import CausalDecoding
 
 PROMPT = [37, 52, 11, 90, 64, 23, 5, 71]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from transformers import GPT2LMHeadModel
 
-from engines.local.decoding import CausalDecoding
-from engines.local.steps.gpt2 import Gpt2Step
 from tests.engines.local.steps.causal_logits import PROMPT, assert_same, forward_logits, greedy, one_by_one
+from zhbench.engines.local.decoding import CausalDecoding
+from zhbench.engines.local.steps.gpt2 import Gpt2Step
 
 
 @pytest.mark.parametrize("family", ["dialogpt-zh", "gpt2-dialogbot"])

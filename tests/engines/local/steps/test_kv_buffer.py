@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from engines.local.steps.kv_buffer import FIRST_CAPACITY, GrowingBuffer
+from zhbench.engines.local.steps.kv_buffer import FIRST_CAPACITY, GrowingBuffer
 
 
 def token(value: float) -> torch.Tensor:

@@ -10,11 +10,11 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from engines.local.decoding import CausalDecoding
-from engines.local.layout import lay_out_for_cpu
-from engines.local.steps.kv_buffer import FIRST_CAPACITY
-from engines.local.steps.llama import LlamaStep
 from tests.engines.local.steps.causal_logits import PROMPT, assert_same, forward_logits, greedy, one_by_one
+from zhbench.engines.local.decoding import CausalDecoding
+from zhbench.engines.local.layout import lay_out_for_cpu
+from zhbench.engines.local.steps.kv_buffer import FIRST_CAPACITY
+from zhbench.engines.local.steps.llama import LlamaStep
 
 SMALL = {
     "hidden_size": 64,

@@ -7,9 +7,9 @@ import torch
 from transformers import T5Config, T5ForConditionalGeneration
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
-from engines.local.decoding import Seq2SeqDecoding
-from engines.local.steps.kv_buffer import FIRST_CAPACITY
-from engines.local.steps.seq2seq import DecoderStep, ForwardStep, decoder_step, t5_decoder_weights
+from zhbench.engines.local.decoding import Seq2SeqDecoding
+from zhbench.engines.local.steps.kv_buffer import FIRST_CAPACITY
+from zhbench.engines.local.steps.seq2seq import DecoderStep, ForwardStep, decoder_step, t5_decoder_weights
 
 PROMPT = [37, 52, 11, 90, 64, 23, 5, 71]
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from workbench.session.arena.votes import Battle, BattleModel, Verdict, new_battle
+from zhbench.workbench.session.arena.votes import Battle, BattleModel, Verdict, new_battle
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.session.arena.fastchat import parse_fastchat_battles, read_fastchat_battles, to_fastchat_json
-from workbench.session.arena.votes import ArenaDataError, Outcome
+from zhbench.workbench.session.arena.fastchat import parse_fastchat_battles, read_fastchat_battles, to_fastchat_json
+from zhbench.workbench.session.arena.votes import ArenaDataError, Outcome
 
 
 def test_exported_battles_come_back_as_the_same_outcomes(tmp_path: Path, make_battle) -> None:

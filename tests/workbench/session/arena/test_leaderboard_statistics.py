@@ -9,10 +9,10 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from workbench.session.arena.leaderboard import compute_leaderboard, select_outcomes
-from workbench.session.arena.simulate import simulated_outcomes
-from workbench.session.arena.style import StyleCounts
-from workbench.session.arena.votes import ArenaDataError, Outcome
+from zhbench.workbench.session.arena.leaderboard import compute_leaderboard, select_outcomes
+from zhbench.workbench.session.arena.simulate import simulated_outcomes
+from zhbench.workbench.session.arena.style import StyleCounts
+from zhbench.workbench.session.arena.votes import ArenaDataError, Outcome
 
 
 def hunter_mm_ratings(outcomes: Sequence[Outcome]) -> dict[str, float]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.session.arena.leaks import maker_names, names_in_conversation, names_in_reply
-from workbench.session.config import load_config
+from zhbench.workbench.session.arena.leaks import maker_names, names_in_conversation, names_in_reply
+from zhbench.workbench.session.config import load_config
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from workbench.session.arena.leaks import DEFAULT_MAKER_NAMES
-from workbench.session.arena.rounds import ArenaError, Contender, battle_of_round, draw_pair
-from workbench.session.panes import PaneState
+from zhbench.workbench.session.arena.leaks import DEFAULT_MAKER_NAMES
+from zhbench.workbench.session.arena.rounds import ArenaError, Contender, battle_of_round, draw_pair
+from zhbench.workbench.session.panes import PaneState
 
 POOL = [Contender(f"/models/{name}", name) for name in ("qwen", "glm", "yi")]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.session.arena.votes import (
+from zhbench.workbench.session.arena.votes import (
     MIGRATIONS,
     ArenaDataError,
     BattleModel,
@@ -94,7 +94,7 @@ def test_a_recorded_vote_survives_kill_9(tmp_path: Path) -> None:
         """
         import sys, time
         from pathlib import Path
-        from workbench.session.arena.votes import BattleModel, VoteStore, new_battle
+        from zhbench.workbench.session.arena.votes import BattleModel, VoteStore, new_battle
 
         store = VoteStore.open(Path(sys.argv[1]))
         turns = [{"role": "user", "content": "你好"}, {"role": "assistant", "content": "你好！"}]

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from engines.api import EngineInfo, TextCallback
-from engines.types import GenerationParams, Message, Reply, ReplyStats, StopReason
-from workbench.session.batch.prompts import PromptItem
-from workbench.session.batch.runner import ModelProgress
-from workbench.session.batch.store import RunSettings
+from zhbench.engines.api import EngineInfo, TextCallback
+from zhbench.engines.types import GenerationParams, Message, Reply, ReplyStats, StopReason
+from zhbench.workbench.session.batch.prompts import PromptItem
+from zhbench.workbench.session.batch.runner import ModelProgress
+from zhbench.workbench.session.batch.store import RunSettings
 
 #: what the scripted engine answers a history with (raising makes that item fail)
 Answer = Callable[[Sequence[Message], GenerationParams], str]

@@ -10,11 +10,11 @@ from html.parser import HTMLParser
 
 import pytest
 
-from engines.remote.openai_compat import RemoteParams
-from engines.types import GenerationParams
-from workbench.session.arena.leaderboard import select_outcomes
-from workbench.session.arena.votes import VoteStore
-from workbench.session.batch.judge import (
+from zhbench.engines.remote.openai_compat import RemoteParams
+from zhbench.engines.types import GenerationParams
+from zhbench.workbench.session.arena.leaderboard import select_outcomes
+from zhbench.workbench.session.arena.votes import VoteStore
+from zhbench.workbench.session.batch.judge import (
     BASELINE_FIRST,
     BUILTIN_PROMPT,
     MODEL_FIRST,
@@ -27,11 +27,11 @@ from workbench.session.batch.judge import (
     read_judge_prompt,
     run_judge,
 )
-from workbench.session.batch.judge_results import bootstrap_interval, judge_battles, pair_results, record_votes
-from workbench.session.batch.prompts import PromptItem
-from workbench.session.batch.report import build_report, render, report_json
-from workbench.session.batch.runner import run_batch
-from workbench.session.batch.store import BatchStore, read_run
+from zhbench.workbench.session.batch.judge_results import bootstrap_interval, judge_battles, pair_results, record_votes
+from zhbench.workbench.session.batch.prompts import PromptItem
+from zhbench.workbench.session.batch.report import build_report, render, report_json
+from zhbench.workbench.session.batch.runner import run_batch
+from zhbench.workbench.session.batch.store import BatchStore, read_run
 
 ANSWERS = {"base": "基线的回答", "strong": "更好的回答", "odd": "另一个回答"}
 

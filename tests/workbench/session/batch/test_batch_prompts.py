@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from workbench.session.batch.prompts import PromptSetError, builtin_set, read_prompt_set
+from zhbench.workbench.session.batch.prompts import PromptSetError, builtin_set, read_prompt_set
 
 CATEGORIES = {"闲聊", "知识问答", "写作", "推理", "数学", "代码", "翻译", "安全/拒答"}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from html.parser import HTMLParser
 
-from workbench.session.batch.report import build_report, render, report_json
-from workbench.session.batch.store import AnswerRecord, BatchStore, LoadFailureRecord
-from workbench.session.records import MessageRecord
+from zhbench.workbench.session.batch.report import build_report, render, report_json
+from zhbench.workbench.session.batch.store import AnswerRecord, BatchStore, LoadFailureRecord
+from zhbench.workbench.session.records import MessageRecord
 
 HOSTILE = [
     "<script>alert(1)</script>",

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from engines.api import default_params
-from engines.errors import GenerationError, ModelLoadError
-from workbench.session.batch.runner import item_seed, run_batch
-from workbench.session.batch.store import ANSWERS_FILE, BatchStore, RunFolderError, read_run
+from zhbench.engines.api import default_params
+from zhbench.engines.errors import GenerationError, ModelLoadError
+from zhbench.workbench.session.batch.runner import item_seed, run_batch
+from zhbench.workbench.session.batch.store import ANSWERS_FILE, BatchStore, RunFolderError, read_run
 
 
 def preset(engine):

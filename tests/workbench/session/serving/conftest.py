@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import pytest
 import uvicorn
 
-from engines.api import ChatEngine
-from workbench.session.serving.app import ServedModels, ServedReply, serving_app
+from zhbench.engines.api import ChatEngine
+from zhbench.workbench.session.serving.app import ServedModels, ServedReply, serving_app
 
 
 @dataclass

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from engines.families.chat_template.rules import ChatTemplateParams
-from engines.types import GenerationParams
-from workbench.session.serving.replies import StopCutter, cut_at_stop
-from workbench.session.serving.requests import BadRequest, read_chat_request
+from zhbench.engines.families.chat_template.rules import ChatTemplateParams
+from zhbench.engines.types import GenerationParams
+from zhbench.workbench.session.serving.replies import StopCutter, cut_at_stop
+from zhbench.workbench.session.serving.requests import BadRequest, read_chat_request
 
 USER = [{"role": "user", "content": "你好"}]
 

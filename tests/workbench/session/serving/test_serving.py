@@ -13,11 +13,11 @@ import httpx
 import openai
 import pytest
 
-from engines.api import EngineInfo, TextCallback, default_params
-from engines.remote.openai_compat import RemoteParams, load_remote
-from engines.remote.server import ad_hoc_server
-from engines.types import GenerationParams, Message, Reply, ReplyStats, StopReason
 from tests.workbench.session.serving.conftest import RunningServer
+from zhbench.engines.api import EngineInfo, TextCallback, default_params
+from zhbench.engines.remote.openai_compat import RemoteParams, load_remote
+from zhbench.engines.remote.server import ad_hoc_server
+from zhbench.engines.types import GenerationParams, Message, Reply, ReplyStats, StopReason
 
 ServeModels = Callable[..., RunningServer]
 GPT2, CHATYUAN, TEMPLATE = "tiny-gpt2-dialogbot", "tiny-chatyuan", "tiny-chat-template"

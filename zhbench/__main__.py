@@ -1,0 +1,7 @@
+"""``python -m zhbench`` runs the ``zhbench`` command."""
+
+import sys
+
+from zhbench.workbench.cli import main
+
+sys.exit(main())
