@@ -1,0 +1,1 @@
+"""GGUF models run in-process through llama.cpp (llama-cpp-python)."""
