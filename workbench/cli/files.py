@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from zhbench.workbench.cli.common import Commands, write_output
-from zhbench.workbench.session.transcripts import TranscriptError
+from zhbench.workbench.cli.common import Commands, command_line_text, write_output
+from zhbench.workbench.session.safe_text import visible_text
 
 
 def register(commands: Commands) -> None:
@@ -40,23 +41,26 @@ def cmd_paths(args: argparse.Namespace) -> int:
 
 def cmd_transcripts(args: argparse.Namespace) -> int:
     from zhbench.workbench.session.config import transcripts_dir
-    from zhbench.workbench.session.transcripts import list_sessions
+    from zhbench.workbench.session.search import find_sessions
 
     folder = transcripts_dir()
-    found = list(list_sessions(folder))
+    query = command_line_text(args.search, "--search") if args.search else None
+    found = find_sessions(folder, query)
+    for note in found.notes:
+        print(f"zhbench: {note}", file=sys.stderr)
     if args.json:
-        rows = [s.summary() if not isinstance(s, TranscriptError) else {"error": str(s)} for s in found]
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print(json.dumps([row.to_json() for row in found.rows], ensure_ascii=False, indent=2))
         return 0
-    if not found:
-        print(f"no saved sessions in {folder}")
-    for session in found:
-        if isinstance(session, TranscriptError):
-            print(f"unreadable: {session}")
+    if not found.rows:
+        print(f"no saved session contains {query!r} in {folder}" if query else f"no saved sessions in {folder}")
+    for row in found.rows:
+        if row.error is not None:
+            print(f"unreadable: {row.error}")
             continue
-        info = session.summary()
-        models = " | ".join(f"{k.upper()}: {m or '-'}" for k, m in info["models"].items())
-        print(f"{info['id']}  {info['messages']:>4} messages  {models}")
+        models = " | ".join(f"{k.upper()}: {m or '-'}" for k, m in row.models.items())
+        arena = "  arena" if row.arena else ""
+        first = row.first_message.split("\n", 1)[0][:60]
+        print(visible_text(f"{row.id}  {row.messages:>4} messages  {models}{arena}  {first}"))
     return 0
 
 

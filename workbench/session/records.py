@@ -83,16 +83,19 @@ class SessionRecord:
     started: str
     panes: dict[str, PaneModel | None]
     schema: int = SCHEMA
+    #: a round of the blind arena (its panes say "Model A" and "Model B" until the vote)
+    arena: bool = False
     type: Literal["session"] = "session"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "type": self.type,
             "schema": self.schema,
             "id": self.id,
             "started": self.started,
             "panes": {name: pane.to_json() if pane else None for name, pane in self.panes.items()},
         }
+        return data | {"arena": True} if self.arena else data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SessionRecord:
@@ -104,6 +107,7 @@ class SessionRecord:
             started=str(data.get("started") or "?"),
             panes={str(k): PaneModel.from_json(v) if isinstance(v, Mapping) else None for k, v in panes.items()},
             schema=data["schema"] if isinstance(data.get("schema"), int) else 1,
+            arena=data.get("arena") is True,
         )
 
 

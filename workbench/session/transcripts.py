@@ -41,6 +41,15 @@ from zhbench.workbench.session.safe_text import json_text, literal_markdown, lit
 SUFFIX = ".jsonl"
 
 
+def _ends_a_line(path: Path) -> bool:
+    """Whether a file is empty or its last byte ends a line."""
+    with path.open("rb") as file:
+        if file.seek(0, os.SEEK_END) == 0:
+            return True
+        file.seek(-1, os.SEEK_END)
+        return file.read(1) == b"\n"
+
+
 class TranscriptError(Exception):
     """A session that cannot be found or read."""
 
@@ -63,11 +72,18 @@ def json_line(data: dict[str, Any]) -> str:
 class TranscriptWriter:
     """Appends the records of one session to its file, each flushed and fsynced before returning."""
 
-    def __init__(self, folder: Path, panes: Mapping[str, PaneModel | None], session_id: str | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        panes: Mapping[str, PaneModel | None],
+        session_id: str | None = None,
+        *,
+        arena: bool = False,
+    ) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.session_id = session_id or new_session_id()
         self.path = folder / f"{self.session_id}{SUFFIX}"
-        self.header = SessionRecord(id=self.session_id, started=now_iso(), panes=dict(panes))
+        self.header = SessionRecord(id=self.session_id, started=now_iso(), panes=dict(panes), arena=arena)
         self._file: TextIO = self.path.open("a", encoding="utf-8")
         try:
             self._write_line(self.header.to_json())
@@ -75,6 +91,21 @@ class TranscriptWriter:
             self._file.close()
             self.path.unlink(missing_ok=True)
             raise
+
+    @classmethod
+    def resume(cls, session: Session) -> TranscriptWriter:
+        """Append to a saved session's own file. A last line cut off by a kill is ended first, so the next
+        record starts a line of its own rather than joining the damage."""
+        writer = cls.__new__(cls)
+        writer.session_id, writer.path, writer.header = session.id, session.path, session.header
+        writer._file = session.path.open("a", encoding="utf-8")
+        try:
+            if not _ends_a_line(session.path):
+                writer._file.write("\n")
+        except OSError:
+            writer._file.close()
+            raise
+        return writer
 
     def write(self, record: BodyRecord) -> None:
         self._write_line(record.to_json())
