@@ -6,11 +6,14 @@ Both are read where their own clients put them, so zhbench finds what other tool
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from zhbench.engines.errors import ZhbenchError
 
 if TYPE_CHECKING:
     from huggingface_hub import CachedRepoInfo
@@ -61,14 +64,31 @@ def modelscope_snapshot(model_id: str) -> Path | None:
     The current client stores a model as ``models/OWNER--NAME/snapshots/REVISION``; clients up to 1.37 under
     ``models/OWNER/NAME`` (dots in the name written ``___``), older ones directly under ``OWNER/NAME``.
     """
+    found = _modelscope_copy(model_id)
+    return found[0] if found is not None else None
+
+
+def _modelscope_copy(model_id: str) -> tuple[Path, Path, Path] | None:
+    """``model_id``'s snapshot in the ModelScope cache, its model folder, and the cache root that folder is
+    in; None when it is not there, or ``model_id`` is no ``OWNER/NAME`` hub id."""
+    try:
+        check_model_id(model_id)
+    except NotAModelIdError:
+        return None
+    if model_id.count("/") != 1:
+        return None
     owner, name = model_id.split("/")
-    current = _newest_snapshot(modelscope_download_dir() / "models" / f"{owner}--{name}")
-    if current is not None:
-        return current
+    current = modelscope_download_dir() / "models"
+    snapshot = _newest_snapshot(current / f"{owner}--{name}")
+    if snapshot is not None:
+        return snapshot, snapshot.parent.parent, current
     root = modelscope_cache_root()
-    for candidate in (root / "models" / owner / name.replace(".", "___"), root / owner / name):
+    candidates = [root / "models" / owner / name.replace(".", "___")]
+    if owner not in _MODELSCOPE_SHARED_FOLDERS:  # ``root/models/OWNER`` holds every model of OWNER
+        candidates.append(root / owner / name)
+    for candidate in candidates:
         if candidate.is_dir() and any(candidate.iterdir()):
-            return candidate
+            return candidate, candidate, root
     return None
 
 
@@ -105,40 +125,90 @@ def modelscope_cached() -> Iterator[tuple[str, Path]]:
                 yield f"{owner.name}/{model.name.replace('___', '.')}", model
 
 
+#: a hub id's owner or name, as huggingface_hub's ``validate_repo_id`` takes them
+_ID_PART = re.compile(r"\w(?:[\w.-]*\w)?")
+#: folders of the ModelScope cache that hold many models, never one: an "owner" of these names is refused
+_MODELSCOPE_SHARED_FOLDERS = ("models", "datasets", "hub")
+
+
+class NotAModelIdError(ZhbenchError):
+    """What was given where a hub id belongs is not one (a path, ``..``, too long, odd characters)."""
+
+
+class CacheRemovalError(ZhbenchError):
+    """A cache folder that ``zhbench rm`` will not delete: it leads outside its cache."""
+
+
+def check_model_id(model_id: str) -> None:
+    """Refuse with ``NotAModelIdError`` anything but ``OWNER/NAME`` (or a bare ``NAME``, as Hugging Face
+    allows): no ``..``, no absolute path, no ``--`` (the caches' own separator), at most 96 characters."""
+    parts = model_id.split("/")
+    problem = None
+    if len(model_id) > 96:
+        problem = f"{len(model_id)} characters long (a hub id has at most 96)"
+    elif len(parts) > 2 or (len(parts) == 2 and "" in parts):
+        problem = "a hub id is OWNER/NAME, not a path"
+    elif not all(_ID_PART.fullmatch(part) for part in parts) or "--" in model_id or ".." in model_id:
+        problem = "a hub id is OWNER/NAME of letters, digits, '-', '_' and '.', not starting or ending with '-' or '.'"
+    if problem is not None:
+        raise NotAModelIdError(f"not a hub id: {problem}")
+
+
 @dataclass(frozen=True)
 class CachedCopy:
-    """A model's files in one hub's cache, as ``zhbench rm`` removes them."""
+    """A model's folder in one hub's cache, as ``zhbench rm`` removes it."""
 
     hub: str  # "hf" or "modelscope"
-    folder: Path  # the repository's folder in the cache
+    folder: Path  # the repository's folder in the cache (for a link, the link itself)
     size_bytes: int
+    #: the cache root the folder is one model's folder of
+    root: Path
+
+    @property
+    def link_to(self) -> Path | None:
+        """Where the folder leads, when it is a symbolic link (removing it removes only the link)."""
+        return Path(os.readlink(self.folder)) if self.folder.is_symlink() else None
 
 
 def cached_copies(model_id: str) -> list[CachedCopy]:
-    """Every copy of ``model_id`` in the Hugging Face and ModelScope caches."""
-    copies = []
+    """Every copy of ``model_id`` in the Hugging Face and ModelScope caches; ``NotAModelIdError`` for what is
+    not a hub id, ``CacheRemovalError`` for a copy whose folder leads outside its cache."""
+    check_model_id(model_id)
+    found = []
     repo = _huggingface_repo(model_id)
     if repo is not None:
-        copies.append(CachedCopy("hf", Path(repo.repo_path), repo.size_on_disk))
-    snapshot = modelscope_snapshot(model_id) if model_id.count("/") == 1 else None
-    if snapshot is not None:
-        folder = snapshot.parent.parent if snapshot.parent.name == "snapshots" else snapshot
-        copies.append(CachedCopy("modelscope", folder, _bytes_under(folder)))
+        root = huggingface_cache_dir()  # huggingface_hub gives the repository's path with links resolved: not that
+        found.append(("hf", root / Path(repo.repo_path).name, root))
+    modelscope = _modelscope_copy(model_id)
+    if modelscope is not None:
+        found.append(("modelscope", modelscope[1], modelscope[2]))
+    copies = []
+    for hub, folder, root in found:
+        _check_inside(folder, root)
+        size = 0 if folder.is_symlink() else _bytes_under(folder)
+        copies.append(CachedCopy(hub, folder, size, root))
     return copies
 
 
-def remove_cached(copy: CachedCopy, model_id: str) -> None:
-    """Delete a copy: through huggingface_hub's own cache API (every revision, its blobs and refs), or the
-    ModelScope folder."""
-    if copy.hub == "hf":
-        repo = _huggingface_repo(model_id)
-        if repo is not None:
-            from huggingface_hub import scan_cache_dir
+def remove_cached(copy: CachedCopy) -> None:
+    """Delete a copy's folder (every revision, blob and ref of it); a folder that is a symbolic link loses
+    the link only, never what it leads to. Checked again just before, in case the folder changed since."""
+    _check_inside(copy.folder, copy.root)
+    if copy.folder.is_symlink():
+        copy.folder.unlink()
+    else:
+        shutil.rmtree(copy.folder)  # it never follows a link inside the folder: it removes the link
 
-            hashes = [revision.commit_hash for revision in repo.revisions]
-            scan_cache_dir(huggingface_cache_dir()).delete_revisions(*hashes).execute()
-        return
-    shutil.rmtree(copy.folder)
+
+def _check_inside(folder: Path, root: Path) -> None:
+    """Refuse ``folder`` unless it is a folder (or a link) directly in place under ``root``: no part of the
+    way from ``root`` to it may be a link leading elsewhere."""
+    real_root = Path(os.path.realpath(root))
+    relative = folder.relative_to(root)
+    if not relative.parts or any(part in ("", ".", "..") for part in relative.parts):
+        raise CacheRemovalError(f"{folder} is not one model's folder in {root}; nothing removed")
+    if Path(os.path.realpath(folder.parent)) != real_root.joinpath(*relative.parts[:-1]):
+        raise CacheRemovalError(f"{folder} leads outside the cache {root} (through a link); nothing removed")
 
 
 def _huggingface_repo(model_id: str) -> CachedRepoInfo | None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from zhbench.workbench.cli.common import EXIT_INTERRUPTED, CommandError, Commands
 from zhbench.workbench.session.byte_sizes import format_bytes
+from zhbench.workbench.session.safe_text import json_text, visible_text
 
 if TYPE_CHECKING:
     from zhbench.engines.hub.download import ProgressCallback, PullProgress
@@ -100,24 +101,32 @@ def _progress_bar(total: int) -> Iterator[ProgressCallback]:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
-    from zhbench.engines.hub.caches import cached_copies, remove_cached
+    from zhbench.engines.hub.caches import NotAModelIdError, cached_copies, remove_cached
 
-    copies = cached_copies(args.id)
+    try:
+        copies = cached_copies(args.id)
+    except NotAModelIdError as exc:
+        shown = json_text(args.id if len(args.id) <= 100 else args.id[:100] + "…")  # quoted, controls escaped
+        raise CommandError(f"{shown}: {exc} (rm removes a downloaded model by its hub id)") from None
     if not copies:
         raise CommandError(f"{args.id} is in neither the Hugging Face nor the ModelScope cache")
     for copy in copies:
-        print(f"{copy.hub:<10} {format_bytes(copy.size_bytes):>10}  {copy.folder}", file=sys.stderr)
+        what = f"{copy.folder} (a link to {copy.link_to}: only the link)" if copy.link_to else str(copy.folder)
+        print(f"{copy.hub:<10} {format_bytes(copy.size_bytes):>10}  {visible_text(what)}", file=sys.stderr)
     if not args.yes and not _confirmed(f"remove {args.id} ({format_bytes(sum(c.size_bytes for c in copies))})?"):
         print("nothing removed", file=sys.stderr)
         return 1
     for copy in copies:
-        remove_cached(copy, args.id)
+        remove_cached(copy)
     print(f"removed {args.id}", file=sys.stderr)
     return 0
 
 
 def _confirmed(question: str) -> bool:
-    """Whether the person answers yes; no answer (stdin closed or not a terminal) is no."""
+    """Whether the person answers yes; with no terminal to ask on, or no answer, it is no."""
+    if not sys.stdin.isatty():
+        print("no terminal to ask on: pass --yes to remove without asking", file=sys.stderr)
+        return False
     try:
         return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
     except EOFError:

@@ -16,5 +16,5 @@ def test_the_current_modelscope_layout_is_found_and_removed(standin_dir, tmp_pat
     assert ("Qwen/Qwen3-0.6B", snapshot) in list(modelscope_cached())
     [copy] = cached_copies("Qwen/Qwen3-0.6B")
     assert copy.hub == "modelscope" and copy.folder == snapshot.parent.parent and copy.size_bytes > 0
-    remove_cached(copy, "Qwen/Qwen3-0.6B")
+    remove_cached(copy)
     assert not copy.folder.exists() and cached_copies("Qwen/Qwen3-0.6B") == []

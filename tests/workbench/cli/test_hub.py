@@ -18,6 +18,7 @@ def test_pull_then_rm(fake_hub: FakeHub, capsys, monkeypatch):  # noqa: F811
     assert f"try it: zhbench chat --model {REPO}" in err
 
     monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
     assert main(["rm", REPO]) == 1
     assert "nothing removed" in capsys.readouterr().err
     assert main(["rm", REPO, "--yes"]) == 0
@@ -57,6 +58,7 @@ def test_rm_without_an_answer_removes_nothing(fake_hub: FakeHub, capsys, monkeyp
         raise EOFError
 
     monkeypatch.setattr("builtins.input", closed)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
     assert main(["rm", REPO]) == 1
     assert "pass --yes" in capsys.readouterr().err
 
