@@ -25,8 +25,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from real_models import REAL_MODELS, tiny  # noqa: E402
 
-from zhbench.engines.hub.fit import CPU_OVERHEAD_BYTES, estimate_need  # noqa: E402
-from zhbench.engines.registry import detect_family  # noqa: E402
+from zhbench.engines.api import LoadOptions  # noqa: E402
+from zhbench.engines.hub.fit import estimate_need  # noqa: E402
+from zhbench.engines.local.footprint import CPU_OVERHEAD_BYTES  # noqa: E402
+from zhbench.engines.registry import family_spec, resolve  # noqa: E402
 
 PROBE = """
 import json, os, sys
@@ -66,7 +68,8 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name in args.models:
         path = tiny(name.removeprefix("tiny:")) if name.startswith("tiny:") else REAL_MODELS[name].path()
-        need = estimate_need(path, detect_family(path), device="cpu")
+        path, family = resolve(str(path))
+        need = estimate_need(path, family_spec(family), LoadOptions(device="cpu"))
         measured = measure(path)
         error = (need.total_bytes - measured) / measured
         seen = measured - need.weights_bytes - need.cache_bytes  # what the constant overhead stands for

@@ -109,6 +109,30 @@ Loader = Callable[[Path, LoadOptions], ChatEngine]
 
 
 @dataclass(frozen=True)
+class MemoryNeed:
+    """What loading a model will take, by part, on the device it runs on (and in RAM beside, for a load that
+    keeps part of the model there), estimated before loading."""
+
+    device: str  # "cpu", "cuda" or "cuda:N"
+    placement: str  # the dtype, or a family's own word for it (an RWKV strategy, a GGUF quantization)
+    weights_bytes: int
+    cache_bytes: int  # key/value cache, or a recurrent model's state
+    overhead_bytes: int
+    context: int  # positions the cache is counted at
+    ram_bytes: int = 0  # a GPU load's part that stays in RAM (RWKV's embedding and streamed layers)
+
+    @property
+    def total_bytes(self) -> int:
+        return self.weights_bytes + self.cache_bytes + self.overhead_bytes
+
+
+#: a family's memory estimate: ``(path, options, context)`` -> what loading the model at ``path`` with
+#: ``options`` takes with its cache at ``context`` positions (None: the family's default), read from the files'
+#: headers without loading them; the device, when ``options`` names none, is the one the load would choose
+MemoryEstimate = Callable[[Path, LoadOptions, int | None], MemoryNeed]
+
+
+@dataclass(frozen=True)
 class FamilySpec:
     """A model family: how its files are recognised and loaded. Nothing here imports the model's code."""
 
@@ -129,6 +153,18 @@ class FamilySpec:
     standin_formats: tuple[str, ...] = ("bin", "safetensors")
     #: options its stand-in writer takes as keywords (name -> one line of help)
     standin_options: Mapping[str, str] = field(default_factory=dict)
+    #: the dtype its weights load in when none is asked, by device type (``"cuda"``, ``"mps"``); float32 elsewhere
+    dtypes: Mapping[str, str] = field(default_factory=dict)
+    #: its own memory estimate; None: a transformers checkpoint's (weights from the headers in ``dtype_on`` the
+    #: device, plus the key/value cache its ``config.json`` describes)
+    estimate_memory: MemoryEstimate | None = None
+    #: the placements to suggest, in order, when an estimate does not fit (each as the load options that ask for
+    #: it); None: a smaller dtype on the same GPU, then the CPU
+    fallbacks: Callable[[MemoryNeed], Sequence[LoadOptions]] | None = None
+
+    def dtype_on(self, device: str) -> str:
+        """The dtype this family loads in on ``device`` (``cpu``, ``cuda``, ``cuda:1``) when none is asked."""
+        return self.dtypes.get(device.split(":")[0], "float32")
 
 
 @runtime_checkable

@@ -123,6 +123,17 @@ def _matches(spec: FamilySpec, path: Path) -> bool:
         return False
 
 
+def resolve(spec: str, family: str | None = None) -> tuple[Path, str]:
+    """The files a model spec names (a folder, a file, or a hub id in a local cache) and their family:
+    ``family`` when given (checked), else detected, the spec's own name breaking ties."""
+    from zhbench.engines.hub.resolve import resolve_model
+
+    path = resolve_model(spec)
+    if family is not None:
+        return path, family_spec(family).name
+    return path, detect_family(path, None if Path(spec).expanduser().exists() else spec)
+
+
 def load_engine(
     spec: str,
     *,
@@ -133,11 +144,8 @@ def load_engine(
 ) -> ChatEngine:
     """Load the model ``spec`` names (a folder, a file, or a hub id in a local cache); ``family`` overrides
     detection. ``extra`` holds a family's own load options (rwkv4's ``strategy``); others refuse them."""
-    from zhbench.engines.hub.resolve import resolve_model
-
-    path = resolve_model(spec)
-    hub_id = None if Path(spec).expanduser().exists() else spec
-    chosen = family_spec(family or detect_family(path, hub_id))
+    path, name = resolve(spec, family)
+    chosen = family_spec(name)
     extra = dict(extra or {})
     for name in extra:
         if name not in chosen.load_options:

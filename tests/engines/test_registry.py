@@ -22,7 +22,7 @@ import json
 import time
 from pathlib import Path
 
-from zhbench.engines.api import EngineInfo, FamilySpec, LoadOptions
+from zhbench.engines.api import EngineInfo, FamilySpec, LoadOptions, MemoryNeed
 from zhbench.engines.types import GenerationParams, Reply, ReplyStats, StopReason
 
 
@@ -64,6 +64,12 @@ def load(path: Path, options: LoadOptions) -> MirrorEngine:
     return MirrorEngine(path, json.loads((path / "mirror.json").read_text(encoding="utf-8"))["greeting"])
 
 
+def estimate(path: Path, options: LoadOptions, context: int | None) -> MemoryNeed:
+    """What its own file says a load takes (a mirror holds no weights a generic reader would find)."""
+    stated = json.loads((path / "mirror.json").read_text(encoding="utf-8")).get("needs_bytes", 0)
+    return MemoryNeed(options.device or "cpu", "mirrored", stated, 0, 0, context or 0)
+
+
 def write_standin(folder: Path, weights_format: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "mirror.json").write_text(json.dumps({"greeting": "镜:"}), encoding="utf-8")
@@ -77,6 +83,7 @@ FAMILY = FamilySpec(
     load=load,
     standin="zhbench_mirror:write_standin",
     standin_formats=("json",),
+    estimate_memory=estimate,
 )
 '''
 
@@ -123,6 +130,19 @@ def test_a_family_from_another_package_is_listed_loaded_and_made_tiny(tmp_path: 
     assert streamed.stdout == "镜:气天\n"
     shown = zhbench(site, "prompt", "--model", row["path"], "--history", str(_history(tmp_path)))
     assert shown.returncode == 1 and "no prompt ids to show" in shown.stderr
+
+
+def test_a_family_from_another_package_gets_its_own_memory_estimate(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    install(site, "zhbench_mirror", f"[{ENTRY_POINT_GROUP}]\nmirror = zhbench_mirror:FAMILY\n", PLUGIN)
+    folder = tmp_path / "huge-mirror"
+    folder.mkdir()
+    (folder / "mirror.json").write_text(json.dumps({"greeting": "镜:", "needs_bytes": 10**15}), encoding="utf-8")
+
+    refused = zhbench(site, "ask", "--model", str(folder), "--device", "cpu", "你好")
+    assert refused.returncode == 1
+    assert "does not fit: needs about 1000000.00 GB on cpu (mirrored; weights 1000000.00 GB" in refused.stderr
+    assert zhbench(site, "ask", "--model", str(folder), "--force", "你好").stdout == "镜:好你\n"
 
 
 def test_a_broken_family_is_named_and_the_others_still_work(tmp_path: Path, standin_dir) -> None:

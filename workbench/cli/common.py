@@ -85,10 +85,18 @@ def load(args: argparse.Namespace, model: str | None = None) -> ChatEngine:
     spec = args.model if model is None else model
     servers = load_config().servers if at is None and "/" in spec else {}
     extra = {"strategy": args.strategy} if args.strategy else None
-    if at is None and server_model(spec, servers) is None and not getattr(args, "force", False):
-        refuse_unfit_load(spec, family=args.family, device=args.device, dtype=args.dtype, strategy=args.strategy)
+    family = args.family
+    if at is None and server_model(spec, servers) is None:
+        from zhbench.engines.registry import resolve
+
+        path, family = resolve(spec, family)  # once, for the fit check and the load
+        if not getattr(args, "force", False):
+            refuse_unfit_load(
+                str(path), family=family, device=args.device, dtype=args.dtype, extra=extra, shown_as=spec
+            )
+        spec = str(path)
     return load_model_spec(
-        spec, servers=servers, at=at, family=args.family, device=args.device, dtype=args.dtype, extra=extra
+        spec, servers=servers, at=at, family=family, device=args.device, dtype=args.dtype, extra=extra
     )
 
 

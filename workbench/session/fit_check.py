@@ -5,10 +5,11 @@ can call ``check_fit`` for its mark."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from collections.abc import Mapping
 
+from zhbench.engines.api import LoadOptions, MemoryNeed
 from zhbench.engines.errors import ZhbenchError
-from zhbench.engines.hub.fit import FitVerdict, MemoryNeed, estimate_need, judge_fit, weight_tensors
+from zhbench.engines.hub.fit import FitVerdict, estimate_need, fallbacks, judge_fit
 from zhbench.workbench.session.memory import NvmlReader
 
 
@@ -39,48 +40,29 @@ def free_memory(nvml: NvmlReader | None = None) -> dict[str, int | None]:
     return free
 
 
-def _cuda_dtype(family: str) -> str:
-    """The dtype a family runs in on a GPU: its engine class's ``cuda_dtype`` (the built-in loaders are that
-    class's ``from_options``), else float32 as the shared base does."""
-    from zhbench.engines.registry import family_spec
-
-    engine_class = getattr(family_spec(family).load, "__self__", None)
-    dtype = getattr(engine_class, "cuda_dtype", "float32")
-    return dtype if isinstance(dtype, str) else "float32"
-
-
 def check_fit(
     spec: str,
     *,
     family: str | None = None,
     device: str | None = None,
     dtype: str | None = None,
-    strategy: str | None = None,
+    extra: Mapping[str, str] | None = None,
     others_bytes: int = 0,
     nvml: NvmlReader | None = None,
 ) -> FitVerdict:
-    """The verdict for loading the local model ``spec`` (a path or a cached hub id) as these options would;
-    ``others_bytes``: what the other panes hold on that device."""
-    from zhbench.engines.hub.resolve import resolve_model
-    from zhbench.engines.local.devices import DTYPE_ALIASES, resolve_device
-    from zhbench.engines.registry import detect_family
+    """The verdict for loading the local model ``spec`` (a path or a cached hub id; ``family`` when already
+    told) as these options would; ``others_bytes``: what the other panes hold on that device."""
+    from zhbench.engines.registry import family_spec, resolve
 
-    path = resolve_model(spec)
-    family = family or detect_family(path, None if Path(spec).expanduser().exists() else spec)
-    if strategy is not None:
-        device = strategy.split("->")[0].split()[0]
-    device = resolve_device(device)
-    dtype = DTYPE_ALIASES.get(dtype.lower(), dtype) if dtype else None
-    tensors = weight_tensors(path)
-    cuda_dtype = _cuda_dtype(family)
+    path, family = resolve(spec, family)
+    chosen = family_spec(family)
 
-    def estimate(on: str, as_dtype: str | None, as_strategy: str | None) -> MemoryNeed:
-        return estimate_need(
-            path, family, device=on, dtype=as_dtype, strategy=as_strategy, cuda_dtype=cuda_dtype, tensors=tensors
-        )
+    def estimate(options: LoadOptions) -> MemoryNeed:
+        return estimate_need(path, chosen, options)
 
-    need = estimate(device, dtype, strategy)
-    return judge_fit(need, free_memory(nvml), others_bytes=others_bytes, alternative=estimate)
+    need = estimate(LoadOptions(device=device, dtype=dtype, extra=dict(extra or {})))
+    tries = fallbacks(chosen, need)
+    return judge_fit(need, free_memory(nvml), others_bytes=others_bytes, alternative=estimate, tries=tries)
 
 
 def refuse_unfit_load(
@@ -89,15 +71,17 @@ def refuse_unfit_load(
     family: str | None = None,
     device: str | None = None,
     dtype: str | None = None,
-    strategy: str | None = None,
+    extra: Mapping[str, str] | None = None,
+    shown_as: str | None = None,
 ) -> None:
     """Raise a ``ZhbenchError`` with the estimate and a suggestion when the model will not fit (before any of
-    it is loaded); a model that fits, is tight, or whose fit cannot be told goes on."""
+    it is loaded), naming it ``shown_as`` (default: ``spec``); a model that fits, is tight, or whose fit cannot
+    be told goes on."""
     from zhbench.engines.errors import ModelLoadError, UnknownFamilyError
 
     try:
-        verdict = check_fit(spec, family=family, device=device, dtype=dtype, strategy=strategy)
+        verdict = check_fit(spec, family=family, device=device, dtype=dtype, extra=extra)
     except (ModelLoadError, UnknownFamilyError, ValueError):
         return  # files or options the estimate cannot read: the load itself names the problem
     if verdict.verdict == "does not fit":
-        raise ZhbenchError(f"{spec} {verdict.line()} (--force loads it anyway)")
+        raise ZhbenchError(f"{shown_as or spec} {verdict.line()} (--force loads it anyway)")

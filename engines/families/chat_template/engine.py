@@ -198,4 +198,5 @@ FAMILY = FamilySpec(
         "template": "a .jinja chat template file (default: ChatML, as Qwen2.5 writes it)",
         "tokenizer": "a folder whose tokenizer files the stand-in takes (default: a small one trained here)",
     },
+    dtypes={"cuda": ChatTemplateEngine.cuda_dtype},
 )

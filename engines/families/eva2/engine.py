@@ -306,4 +306,5 @@ FAMILY = FamilySpec(
     load=Eva2Engine.from_options,
     name_hints=("eva",),
     standin="zhbench.engines.standins.eva2:write_eva2_standin",
+    dtypes={"cuda": Eva2Engine.cuda_dtype},
 )

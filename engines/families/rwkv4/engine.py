@@ -19,6 +19,7 @@ from typing import Any
 
 from zhbench.engines.api import FamilySpec, LoadOptions
 from zhbench.engines.errors import ModelLoadError
+from zhbench.engines.families.rwkv4 import memory
 from zhbench.engines.families.rwkv4.chat_rules import (
     AVOID_REPEAT,
     CHAT_COMMANDS,
@@ -56,7 +57,7 @@ from zhbench.engines.families.rwkv4.checkpoint import (
 )
 from zhbench.engines.families.rwkv4.plan import Rwkv4Prompt, Segment
 from zhbench.engines.families.rwkv4.state import FeedRules, Rnn, Snapshot
-from zhbench.engines.families.rwkv4.strategy import STRATEGY_HELP, resolve_strategy, strategy_placement
+from zhbench.engines.families.rwkv4.strategy import CUDA_DTYPE, STRATEGY_HELP, resolve_strategy, strategy_placement
 from zhbench.engines.local.token_engine import Channels, Generation, TokenEngine
 from zhbench.engines.types import GenerationParams, Message, Prompt, Reply, ReplyStats, StopReason
 
@@ -405,4 +406,7 @@ FAMILY = FamilySpec(
     load_options={"strategy": STRATEGY_HELP},
     standin="zhbench.engines.standins.rwkv4:write_rwkv4_standin",
     standin_formats=("pth",),
+    dtypes={"cuda": CUDA_DTYPE},
+    estimate_memory=memory.estimate_memory,
+    fallbacks=memory.fallbacks,
 )

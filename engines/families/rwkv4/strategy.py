@@ -19,8 +19,18 @@ STRATEGY_HELP = (
     "cuda:N, mps, dml and TYPE one of fp32, fp16, bf16, optionally with i8 (8-bit weights); for example "
     "'cuda fp16', 'cpu fp32', 'cuda fp16i8 *10 -> cuda fp16', 'cuda fp16i8 *10+'"
 )
+#: what ChatRWKV runs in on a GPU when no strategy says otherwise
+CUDA_DTYPE = "float16"
 _STRATEGY_TYPES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
 _DTYPES = {value: key for key, value in _STRATEGY_TYPES.items()}
+
+
+def default_strategy(device: str | None, dtype: str | None) -> str:
+    """The strategy of a load that names none: ``device`` (default: ``cuda`` when torch sees a GPU, else ``cpu``)
+    in ``dtype`` (default: fp16 on a GPU, fp32 on the CPU, as ChatRWKV)."""
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device, cuda_default=CUDA_DTYPE)
+    return f"{device} {_STRATEGY_TYPES[dtype]}"
 
 
 def resolve_strategy(strategy: str | None, device: str | None, dtype: str | None) -> str:
@@ -29,9 +39,7 @@ def resolve_strategy(strategy: str | None, device: str | None, dtype: str | None
     import torch
 
     if strategy is None:
-        device = resolve_device(device)
-        dtype = resolve_dtype(dtype, device, cuda_default="float16")
-        return f"{device} {_STRATEGY_TYPES[dtype]}"
+        return default_strategy(device, dtype)
     text = " ".join(strategy.split())
     if not STRATEGY_PATTERN.match(text):
         raise ZhbenchError(f"invalid RWKV strategy {strategy!r}: {STRATEGY_HELP}")

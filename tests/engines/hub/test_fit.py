@@ -7,19 +7,21 @@ import zipfile
 
 import pytest
 
-from zhbench.engines.hub.fit import (
+from zhbench.engines.api import LoadOptions, MemoryNeed
+from zhbench.engines.families.rwkv4.memory import rwkv_stages
+from zhbench.engines.hub.fit import estimate_need, fallbacks, judge_fit
+from zhbench.engines.local.footprint import (
     CPU_OVERHEAD_BYTES,
     CUDA_OVERHEAD_BYTES,
     DEFAULT_CONTEXT_CAP,
     ENCODER_DECODER_CONTEXT,
-    MemoryNeed,
-    estimate_need,
-    judge_fit,
     kv_cache_bytes,
-    rwkv_stages,
     weight_tensors,
     weights_bytes,
 )
+from zhbench.engines.registry import family_spec
+
+RWKV4 = family_spec("rwkv4")
 
 QWEN_05B = {
     "num_hidden_layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2, "hidden_size": 896,
@@ -83,9 +85,9 @@ def test_rwkv_strategies_are_laid_out_as_the_rwkv_package_does():
 
 def test_rwkv_need_counts_8_bit_layers_and_keeps_the_embedding_in_ram(standin_dir):
     path = standin_dir("rwkv4")
-    fp16 = estimate_need(path, "rwkv4", device="cuda", strategy="cuda fp16")
-    int8 = estimate_need(path, "rwkv4", device="cuda", strategy="cuda fp16i8")
-    cpu = estimate_need(path, "rwkv4", device="cpu")
+    fp16 = estimate_need(path, RWKV4, LoadOptions(device="cuda", extra={"strategy": "cuda fp16"}))
+    int8 = estimate_need(path, RWKV4, LoadOptions(device="cuda", extra={"strategy": "cuda fp16i8"}))
+    cpu = estimate_need(path, RWKV4, LoadOptions(device="cpu"))
     assert fp16.overhead_bytes == CUDA_OVERHEAD_BYTES and cpu.overhead_bytes == CPU_OVERHEAD_BYTES
     assert fp16.ram_bytes > 0 and cpu.ram_bytes == 0  # the embedding: RAM beside a GPU, all in RAM on the CPU
     assert int8.weights_bytes < fp16.weights_bytes < cpu.weights_bytes
@@ -105,15 +107,17 @@ def test_verdicts(free_gb, verdict):
 
 
 def test_a_smaller_dtype_the_cpu_or_unloading_the_other_pane_is_suggested():
-    def alternative(device, dtype, strategy):
-        return need({"bfloat16": 2.0, "float16": 2.0}.get(dtype or "", 4.0), device, dtype or "float32")
+    def alternative(options):
+        dtype = options.dtype
+        return need({"bfloat16": 2.0, "float16": 2.0}.get(dtype or "", 4.0), options.device, dtype or "float32")
 
+    tries = fallbacks(family_spec("chat-template"), need(4.0))
     free = {"cuda:0": int(3e9), "cpu": int(64e9)}
-    verdict = judge_fit(need(4.0), free, alternative=alternative)
+    verdict = judge_fit(need(4.0), free, alternative=alternative, tries=tries)
     assert verdict.verdict == "does not fit" and verdict.suggestion == "--dtype bfloat16 would fit (about 2.00 GB)"
     assert "does not fit: needs about 4.00 GB on cuda:0" in verdict.line()
 
-    verdict = judge_fit(need(4.0), {"cuda:0": int(1e9), "cpu": int(64e9)}, alternative=alternative)
+    verdict = judge_fit(need(4.0), {"cuda:0": int(1e9), "cpu": int(64e9)}, alternative=alternative, tries=tries)
     assert verdict.suggestion == "--device cpu would fit (about 4.00 GB)"
 
     verdict = judge_fit(need(4.0), {"cuda:0": int(3e9)}, others_bytes=int(2e9))
@@ -122,14 +126,13 @@ def test_a_smaller_dtype_the_cpu_or_unloading_the_other_pane_is_suggested():
 
 def test_an_rwkv_strategy_that_fits_is_suggested(standin_dir):
     path = standin_dir("rwkv4")
-    tensors = weight_tensors(path)
 
-    def alternative(device, dtype, strategy):
-        return estimate_need(path, "rwkv4", device=device, dtype=dtype, strategy=strategy, tensors=tensors)
+    def alternative(options):
+        return estimate_need(path, RWKV4, options)
 
-    fp16 = alternative("cuda", None, "cuda fp16")
-    all_int8 = alternative("cuda", None, "cuda fp16i8")
+    fp16 = alternative(LoadOptions(device="cuda", extra={"strategy": "cuda fp16"}))
+    all_int8 = alternative(LoadOptions(device="cuda", extra={"strategy": "cuda fp16i8"}))
     free = {"cuda": (fp16.total_bytes + all_int8.total_bytes) // 2, "cpu": int(64e9)}  # between the two
-    verdict = judge_fit(fp16, free, alternative=alternative)
+    verdict = judge_fit(fp16, free, alternative=alternative, tries=fallbacks(RWKV4, fp16))
     assert verdict.verdict == "does not fit"
     assert verdict.suggestion is not None and verdict.suggestion.startswith("--strategy 'cuda fp16i8 *")
