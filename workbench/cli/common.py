@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,11 @@ class CommandError(Exception):
     """A problem with what the user asked for; reported as one line."""
 
 
-def model_options(parser: argparse.ArgumentParser) -> None:
+def model_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """``--model`` and how it loads; not ``required`` for a command that can take the models of a session."""
     parser.add_argument(
         "--model",
-        required=True,
+        required=required,
         metavar="M",
         help=f"a model folder, a .pth file, a cached hub id, or SERVER/MODEL ({SPEC_HELP}); with --base-url, "
         "the model id on that server",
@@ -164,14 +166,21 @@ def read_history(path: Path, *, answerable: bool = False) -> list[Message]:
         raise CommandError(f"{path}: {exc}") from None
 
 
-def stream_to_stdout(engine: ChatEngine, history: list[Message], settings: GenerationParams) -> Reply:
+def stream_to_stdout(
+    engine: ChatEngine,
+    history: list[Message],
+    settings: GenerationParams,
+    on_piece: Callable[[str], object] | None = None,
+) -> Reply:
     """Stream a reply to stdout, shown literally (a reasoning model's thinking to stderr, dimmed on a
-    terminal); Ctrl+C stops it and keeps what came."""
+    terminal), each piece also handed to ``on_piece``; Ctrl+C stops it and keeps what came."""
     stream = ReplyStream(engine, history, settings, on_reasoning=_show_thinking).start()
     try:
         for piece in stream:
             sys.stdout.write(visible_text(piece))
             sys.stdout.flush()
+            if on_piece is not None:
+                on_piece(piece)
     except KeyboardInterrupt:
         stream.cancel()
         stream.wait()
@@ -224,15 +233,13 @@ def write_stdout(text: str) -> None:
 
 
 def write_output(path: Path | None, text: str) -> None:
-    """Write ``text`` to the file ``path`` (whole or not at all: a full disk leaves no half file), or to
-    stdout when there is none; a failure is one clear error."""
-    from zhbench.workbench.session.transcripts import write_atomically
+    """Write ``text`` to the file ``path`` (whole or not at all: a full disk leaves no half file; a FIFO, a
+    device or a folder is refused), or to stdout when there is none or it is ``-``; a failure is one clear
+    error (``FileWriteError``)."""
+    from zhbench.workbench.session.file_writes import write_atomically
 
-    if path is None:
+    if path is None or str(path) == "-":
         write_stdout(text)
         return
-    try:
-        write_atomically(path, text)
-    except OSError as exc:
-        raise CommandError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    write_atomically(path, text)
     print(f"wrote {path}", file=sys.stderr)
