@@ -51,7 +51,7 @@ def register(commands: Commands) -> None:
     actions = votes.add_subparsers(dest="votes_action", metavar="ACTION", required=True)
     export = actions.add_parser("export", help="write every stored vote as a FastChat clean-battle JSON file")
     export.add_argument("--format", choices=("fastchat",), default="fastchat")
-    export.add_argument("-o", "--output", type=Path, help="write to this file (default: stdout)")
+    export.add_argument("-o", "--output", type=Path, help="write to this file (default, or -: stdout)")
     export.set_defaults(handler=cmd_votes_export)
 
 

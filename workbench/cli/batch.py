@@ -111,7 +111,7 @@ def register(commands: Commands) -> None:
     )
     report = batch.add_argument_group("batch report DIR")
     report.add_argument("--format", choices=("md", "html", "json"), help="default: from -o's suffix, else md")
-    report.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to this file (default: stdout)")
+    report.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to this file (default, or -: stdout)")
     # one name for several models: the options ``common.load`` reads for a single model have no meaning here
     single_model = dict.fromkeys(("family", "device", "dtype", "strategy", "base_url", "api_key_env"))
     batch.set_defaults(handler=cmd_batch, **single_model)

@@ -23,7 +23,7 @@ def register(commands: Commands) -> None:
     export = commands.add_parser("export", help="write a saved session as Markdown or JSON")
     export.add_argument("session", metavar="SESSION", help="a session id (or its start), a .jsonl file, or latest")
     export.add_argument("--format", choices=("md", "json"), default="md")
-    export.add_argument("-o", "--output", type=Path, help="write to this file (default: stdout)")
+    export.add_argument("-o", "--output", type=Path, help="write to this file (default, or -: stdout)")
     export.set_defaults(handler=cmd_export)
 
 

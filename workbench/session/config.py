@@ -35,6 +35,7 @@ from typing import Any
 import platformdirs
 
 from zhbench.engines.remote.server import RemoteServer, servers_from_config
+from zhbench.workbench.session.file_writes import FileWriteError, write_atomically
 
 APP_NAME = "zhbench"
 DEFAULT_THEME = "zhbench-dark"
@@ -180,7 +181,9 @@ def remember_theme(config: Config, theme: str) -> str | None:
         head = f"{line}\n{head}" if head else line + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(head + sep + tail, encoding="utf-8")
-    except OSError as exc:
+        write_atomically(path, head + sep + tail)  # a full disk leaves the old config whole, never cut mid-key
+    except FileWriteError as exc:
         return f"theme not saved: {exc}"
+    except OSError as exc:
+        return f"theme not saved: {path}: {exc.strerror or exc}"
     return None

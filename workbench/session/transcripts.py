@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from zhbench.engines.types import stats_summary
+from zhbench.workbench.session.file_writes import write_atomically
 from zhbench.workbench.session.records import (
     BodyRecord,
     ChoiceRecord,
@@ -247,21 +248,6 @@ def export_session(session_file: Path, folder: Path) -> list[Path]:
     as_json = folder / f"{session.id}.json"
     write_atomically(as_json, to_json_text(session))
     return [markdown, as_json]
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all: into a file beside it, then renamed over it. A full
-    disk leaves the old file (or none), never a cut one."""
-    scratch = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
-    try:
-        with scratch.open("w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        scratch.replace(path)
-    except BaseException:
-        scratch.unlink(missing_ok=True)
-        raise
 
 
 def to_json_text(session: Session) -> str:

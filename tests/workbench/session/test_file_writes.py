@@ -1,0 +1,119 @@
+"""Every file zhbench writes whole goes through one writer: regular files only, whole or not at all (issue 26 §1)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import resource
+import signal
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from zhbench.workbench.cli import main
+from zhbench.workbench.session.config import load_config, remember_theme
+from zhbench.workbench.session.file_writes import FileWriteError, write_atomically
+
+CONFIG = """theme = "zhbench-dark"
+model_dirs = ["~/models", "/srv/models"]
+
+[keymap]
+send-active = "ctrl+t"
+
+[servers.vllm]
+base_url = "http://127.0.0.1:8000/v1"
+api_key_env = "VLLM_API_KEY"
+"""
+
+
+@contextmanager
+def file_size_limit(size: int) -> Iterator[None]:
+    """Writes past ``size`` bytes fail (EFBIG), as a full disk fails them (ENOSPC): part-way through."""
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old_handler)
+
+
+def _others(folder: Path, keep: str) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name != keep)
+
+
+def test_a_full_disk_leaves_the_config_whole(tmp_path: Path):
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG, encoding="utf-8")
+    config = load_config(path)
+    with file_size_limit(len(CONFIG) // 2):  # the new file is cut half-way, as on a full disk
+        problem = remember_theme(config, "zhbench-light")
+    assert problem is not None and problem.startswith("theme not saved:") and "\n" not in problem
+    assert path.read_text(encoding="utf-8") == CONFIG  # every setting is still there
+    reread = load_config(path)
+    assert reread.problems == [] and reread.keymap == {"send-active": "ctrl+t"} and "vllm" in reread.servers
+    assert _others(tmp_path, "config.toml") == []  # no scratch file left behind
+    assert remember_theme(config, "zhbench-light") is None
+    assert load_config(path).theme == "zhbench-light" and load_config(path).servers.keys() == {"vllm"}
+
+
+def test_no_space_part_way_is_one_line_and_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = tmp_path / "run.json"
+    path.write_text("old", encoding="utf-8")
+
+    def full(descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("zhbench.workbench.session.file_writes.os.fsync", full)
+    with pytest.raises(FileWriteError) as caught:
+        write_atomically(path, "new" * 1000)
+    assert str(caught.value).count("\n") == 0 and "No space left on device" in str(caught.value)
+    assert path.read_text(encoding="utf-8") == "old" and _others(tmp_path, "run.json") == []
+
+
+def test_a_rewrite_keeps_the_files_mode_and_a_link_to_it(tmp_path: Path):
+    real = tmp_path / "dotfiles" / "config.toml"
+    real.parent.mkdir()
+    real.write_text(CONFIG, encoding="utf-8")
+    real.chmod(0o600)
+    link = tmp_path / "config.toml"
+    link.symlink_to(real)
+    assert remember_theme(load_config(link), "zhbench-light") is None
+    assert link.is_symlink() and load_config(real).theme == "zhbench-light"
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600
+
+
+def _special_targets(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    yield "a FIFO", fifo
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    yield "a folder", folder
+    device = tmp_path / "null"
+    try:  # a device node of our own, never the machine's /dev/null (the old code replaced what it wrote to)
+        os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except PermissionError:
+        return
+    yield "a character device", device
+
+
+def test_output_files_are_regular_files_only(tmp_path: Path, capsys):
+    for kind, target in _special_targets(tmp_path):
+        mode = target.lstat().st_mode
+        assert main(["votes", "export", "-o", str(target)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"is {kind}, not a regular file" in err, err
+        assert target.lstat().st_mode == mode  # still what it was, not replaced by a file
+    assert _others(tmp_path, "") == ["fifo", "folder", "null"] or _others(tmp_path, "") == ["fifo", "folder"]
+
+
+def test_dash_is_stdout(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["votes", "export", "-o", "-"]) == 0
+    assert capsys.readouterr().out == "[]\n"
+    assert list(tmp_path.iterdir()) == []
