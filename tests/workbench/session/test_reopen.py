@@ -1,0 +1,113 @@
+"""A saved session read back into panes as the live bench left them, and continued in the same file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from test_bench import loaded, run
+
+from zhbench.engines.registry import load_engine
+from zhbench.workbench.session.bench import Bench
+from zhbench.workbench.session.panes import PaneState, ShownEntry
+from zhbench.workbench.session.records import PaneModel
+from zhbench.workbench.session.reopen import continue_in, model_spec, reopen
+from zhbench.workbench.session.transcripts import read_session, session_files
+
+
+def shown(entries: list[ShownEntry]) -> list[tuple[object, ...]]:
+    """What a pane draws of each entry."""
+    return [(e.role, e.text, e.stats, e.stopped, e.error, e.reasoning, e.record_id, e.fed_back) for e in entries]
+
+
+def conversation(state: PaneState) -> tuple[object, ...]:
+    return (shown(state.shown), state.history, shown(state.reply_versions), state.chosen_version)
+
+
+def test_a_reopened_session_is_each_pane_as_the_bench_left_it(tmp_path: Path, standin_dir: Callable[..., Path]) -> None:
+    bench = Bench(tmp_path, pane_count=3)
+    loaded(bench, "a", standin_dir("gpt2-dialogbot"), "dialogbot")
+    loaded(bench, "b", standin_dir("dialogpt-zh"), "DialoGPT")
+    for state in bench.panes[:2]:
+        assert state.params is not None
+        state.params = state.params.with_overrides({"max_new_tokens": 3, "seed": 1})
+    for job in bench.send("你好", ["a", "b"]):
+        run(bench, job)
+    for _ in range(2):  # three versions of A's reply; the conversation goes on from the second
+        job = bench.regenerate("a")
+        assert job is not None
+        run(bench, job)
+    assert bench.choose_reply("a", -1) is not None
+    (job,) = bench.send("然后呢", ["b"])
+    bench.reply_failed("b", job.generation, "RuntimeError: boom", None)
+    assert bench.swap("a", "b")
+    for job in bench.send("第三句", ["a", "b"]):
+        run(bench, job)
+    assert bench.clear("a")
+    assert bench.transcript is not None
+
+    reopened = reopen(read_session(bench.transcript.path))
+    assert reopened.turn == bench.turn == 3
+    for state in bench.panes:
+        assert conversation(reopened.panes[state.name]) == conversation(state), state.name
+    assert reopened.models["b"] is not None and reopened.models["b"].model == "dialogbot"  # after the swap
+    assert reopened.params["b"]["max_new_tokens"] == 3 and reopened.params["b"]["seed"] == 1
+    assert reopened.models["c"] is None and not reopened.arena and reopened.notes == []
+
+
+def test_a_continued_session_appends_to_its_own_file_after_damage(
+    tmp_path: Path, standin_dir: Callable[..., Path]
+) -> None:
+    bench = Bench(tmp_path, pane_count=1)
+    loaded(bench, "a", standin_dir("gpt2-dialogbot"), "dialogbot")
+    for job in bench.send("你好", ["a"]):
+        run(bench, job)
+    assert bench.transcript is not None
+    path = bench.transcript.path
+    bench.transcript.close()
+    with path.open("ab") as file:
+        file.write(b'{"type": "message", "id": "a-2-us')  # a kill in the middle of a line
+    reopened = reopen(read_session(path))
+    assert reopened.notes == ["1 damaged line(s) of this session could not be read: shown up to them"]
+
+    again = Bench(tmp_path, pane_count=1)
+    again.pane("a").engine = load_engine(str(standin_dir("gpt2-dialogbot")), device="cpu")
+    again.pane("a").params = bench.pane("a").params
+    continue_in(again, reopened)
+    (job,) = again.send("再见", ["a"])
+    assert job.history[:2] == bench.pane("a").history
+    run(again, job)
+    assert session_files(tmp_path) == [path]
+    session = read_session(path)
+    assert session.damaged_lines == 1  # the torn line stays as it was; what follows it reads
+    assert [(m.turn, m.content) for m in session.messages if m.role == "user"] == [(1, "你好"), (2, "再见")]
+
+
+def test_an_older_schema_reopens(tmp_path: Path) -> None:
+    lines = [
+        {"panes": {"a": {"model": "tiny", "family": "chatyuan", "path": "/d/chatyuan", "device": "cpu",
+                         "dtype": "float32", "params": {"seed": None}}},
+         "type": "session", "id": "20261124-101500-abc123", "started": "2026-11-24T10:15:00.000+00:00"},
+        {"type": "message", "id": "a-1-user", "pane": "a", "turn": 1, "role": "user", "content": "你好"},
+        {"type": "message", "id": "a-1-2", "pane": "a", "turn": 1, "role": "assistant", "content": "嗯",
+         "params": {"seed": 7, "temperature": 0.5}, "partial": False},
+    ]  # fmt: skip
+    path = tmp_path / "20261124-101500-abc123.jsonl"
+    path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    reopened = reopen(read_session(path))
+    assert reopened.panes["a"].history == [{"role": "user", "content": "你好"}, {"role": "assistant", "content": "嗯"}]
+    assert reopened.params["a"] == {"seed": None, "temperature": 0.5}  # the pane's own seed, not the one drawn
+
+
+def test_a_model_that_is_gone_or_on_an_unknown_server_says_why(tmp_path: Path) -> None:
+    from zhbench.engines.remote.server import ad_hoc_server
+
+    here = PaneModel("m", "chatyuan", str(tmp_path), "cpu", None)
+    assert model_spec(here, {}) == (str(tmp_path), None)
+    assert model_spec(PaneModel("m", "chatyuan", str(tmp_path / "gone"), "cpu", None), {})[1] == (
+        f"{tmp_path / 'gone'} is no longer on this machine"
+    )
+    served = PaneModel("qwen", "openai", None, None, None, base_url="http://127.0.0.1:9/v1", server_model="qwen3")
+    assert model_spec(served, {"local": ad_hoc_server("http://127.0.0.1:9/v1/")}) == ("local/qwen3", None)
+    assert "not in the config any more" in (model_spec(served, {})[1] or "")
