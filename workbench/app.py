@@ -23,7 +23,7 @@ from zhbench.workbench.screens.arena import ArenaScreen
 from zhbench.workbench.screens.bench import QUIT_BINDING, BenchScreen
 from zhbench.workbench.screens.leaderboard import LeaderboardScreen
 from zhbench.workbench.screens.review import ReviewScreen
-from zhbench.workbench.session.arena.rounds import Contender
+from zhbench.workbench.session.arena.rounds import ARENA_DECODING, Contender
 from zhbench.workbench.session.bench import Bench
 from zhbench.workbench.session.config import (
     Config,
@@ -57,6 +57,7 @@ class ZhbenchApp(App[None]):
         memory_reader: workers.MemoryReader | None = None,
         device: str | None = None,
         arena_pool: list[Contender] | None = None,
+        arena_own_decoding: bool = False,
         review: Path | None = None,
     ) -> None:
         super().__init__()
@@ -81,6 +82,8 @@ class ZhbenchApp(App[None]):
         )
         #: ``zhbench arena``: the arena opens over the bench with this pool (empty: every model found, once found)
         self.arena_pool = arena_pool
+        #: ``zhbench arena --own-decoding``: each model at its upstream decoding, not the arena's preset
+        self.arena_own_decoding = arena_own_decoding
         #: ``zhbench arena --batch DIR``: the blind review of that batch run opens over the bench
         self.review = review
 
@@ -151,11 +154,10 @@ class ZhbenchApp(App[None]):
             found = "still looking for models" if self.discovered is None else f"{len(pool)} model(s) on this machine"
             self.notify(f"The arena needs two models to compare ({found}).", severity="warning")
             return
-        # Models run at their upstream defaults in the arena: the same footing for both, and no
-        # [params.FAMILY] problem to report (which would name a family).
-        arena_bench = Bench(
-            self.transcripts_folder, on_problem=self._show_problem
-        )
+        # Both sides answer with the arena's own preset (or, asked, each at its upstream defaults), never the
+        # config's [params.FAMILY]: the same footing for both, and no problem to report that would name a family.
+        decoding = None if self.arena_own_decoding else ARENA_DECODING
+        arena_bench = Bench(self.transcripts_folder, decoding=decoding, on_problem=self._show_problem)
         self.push_screen(ArenaScreen(arena_bench, pool))
 
     def rescan_models(self) -> None:

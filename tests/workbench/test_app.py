@@ -388,6 +388,32 @@ async def test_loading_into_a_talking_pane_asks_whether_the_new_model_carries_th
         assert changes == [True, False, False]
 
 
+async def test_replies_carried_over_to_another_model_name_the_model_that_wrote_them_in_the_pane_and_exports(
+    make_app: Callable[..., ZhbenchApp], two_models: dict[str, str], standin_dir: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Issue 25 item 2, issue 27 item 6: after "Carry it on", the earlier replies looked like the new model's."""
+    app = make_app(preload={"a": two_models["a"]}, exports_folder=tmp_path / "exports")
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a")
+        await send(pilot, app, "你好", key="ctrl+t")
+        await replies_done(app)
+        first = app.bench.pane("a").label
+        app.bench_screen.load_model("a", str(standin_dir("chatyuan")), "小元", keep_conversation=True)
+        await models_loaded(app, "a")
+        await send(pilot, app, "接着说", key="ctrl+t")
+        await replies_done(app)
+        await pilot.pause()
+        second = app.bench.pane("a").label
+        assert first and second and first != second
+        earlier, later = (str(view.content) for view in app.query_one("#pane-a", ChatPane).query(ReplyView))
+        assert f"by {first} · " in earlier  # the carried-over reply names its writer
+        assert "by " not in later  # the pane's own model: its header names it
+        app.bench_screen.action_export()
+        markdown = (tmp_path / "exports" / f"{app.bench.transcript.session_id}.md").read_text(encoding="utf-8")
+        replies = re.findall(r"^\*\*A · (.+?)\*\*:", markdown, flags=re.MULTILINE)
+        assert replies == [literal_markdown(first), literal_markdown(second)]
+
+
 async def test_parameters_edited_in_the_dialog_are_used_and_checked(
     make_app: Callable[..., ZhbenchApp], two_models: dict[str, str]
 ) -> None:

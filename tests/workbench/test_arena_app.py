@@ -214,3 +214,51 @@ async def test_a_batch_run_is_reviewed_blind_item_by_item_and_each_vote_stored(
         assert title(app, "a") == f"A · {first.answer_a.model}"  # revealed
         await pilot.press("ctrl+n")
         assert "item 2 of 2" in screen_text(app) and title(app, "b") == "B · Model B"
+
+
+def pane_chrome(app: ZhbenchApp, pane: str) -> str:
+    """Everything pane ``pane`` shows but the replies' text: its title, header and status, each message, and
+    each reply's lines with its text taken out; its own letter and figures of time written alike."""
+    widget = app.screen.query_one(f"#pane-{pane}", ChatPane)
+    parts = [str(widget.border_title)]
+    parts += [str(static.content) for static in widget.query(".pane-header, .pane-status")]
+    for view in widget.query("MessageView, ReplyView"):
+        text = str(view.content)
+        parts.append(text.replace(view.text, "<reply>", 1) if "assistant" in view.classes else text)
+    chrome = "\n".join(parts).replace(f"Model {pane.upper()}", "Model X").replace(f"{pane.upper()} · ", "X · ")
+    return re.sub(r"\d+\.\d+s", "Ns", chrome)
+
+
+async def test_before_the_vote_the_two_sides_differ_only_in_their_replies_and_their_timing(
+    make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path]
+) -> None:
+    # two families with different context windows, default decodings (beam sampling, top-k sampling) and sizes
+    pool = [Contender(str(standin_dir("eva2")), "eva"), Contender(str(standin_dir("gpt2-dialogbot")), "dialogbot")]
+    app = make_app(arena_pool=pool)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(lambda: isinstance(app.screen, ArenaScreen), what="the arena")
+        arena = app.screen
+        assert isinstance(arena, ArenaScreen)
+        await models_loaded_in(arena)
+        composer = arena.query_one(Composer)
+        composer.text = "你好，介绍一下你自己"
+        await pilot.press("enter")
+        await wait_until(lambda: all(not p.busy for p in arena.bench.panes) and arena.bench.pane("b").history)
+        await wait_until(lambda: "RAM" in str(arena.query_one("#meter").content), what="a memory reading")
+        await pilot.pause()
+
+        assert pane_chrome(app, "a") == pane_chrome(app, "b")
+        # both answered with the arena's own preset, as both headers say
+        params = [arena.bench.pane(name).params for name in "ab"]
+        assert all(p is not None and not p.greedy and p.num_beams == 1 and p.temperature == 0.7 for p in params)
+        assert "both sampled alike: temp 0.7" in pane_chrome(app, "a")
+        shown = screen_text(app)
+        secrets = ("eva", "dialogbot", "gpt2", "tiny-", str(Path(pool[0].spec).parent), "ctx ", "tokens ·", "seed")
+        assert not [secret for secret in secrets if secret in shown], shown
+        meter = str(arena.query_one("#meter").content)
+        assert "A:" not in meter and "B:" not in meter  # the total only
+
+        await pilot.press("f7")  # after the vote everything shows
+        await wait_until(lambda: "A:" in str(arena.query_one("#meter").content), what="the sides' memory")
+        assert "tokens" in pane_chrome(app, "a") and arena.pair is not None
+        assert pane_chrome(app, "a") != pane_chrome(app, "b")

@@ -45,6 +45,12 @@ def register(commands: Commands) -> None:
         metavar="DIR",
         help="review the answers of this batch run instead: two models' answers to each item, blind, one vote each",
     )
+    arena.add_argument(
+        "--own-decoding",
+        action="store_true",
+        help="each model at its own upstream decoding (beam search where its family uses it), not the arena's "
+        "preset that samples both sides alike",
+    )
     arena.set_defaults(handler=cmd_arena)
 
 
@@ -58,7 +64,7 @@ def cmd_arena(args: argparse.Namespace) -> int:
         return _run(ZhbenchApp(review=args.batch, device=args.app_device))
     # named after the reveal as given, a folder by its name
     pool = [Contender(spec, Path(spec).name if Path(spec).exists() else spec) for spec in args.pool]
-    return _run(ZhbenchApp(arena_pool=pool, device=args.app_device))
+    return _run(ZhbenchApp(arena_pool=pool, arena_own_decoding=args.own_decoding, device=args.app_device))
 
 
 def _run(app: ZhbenchApp) -> int:

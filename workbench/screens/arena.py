@@ -1,18 +1,21 @@
 """The blind arena: two models drawn from a pool answer as "Model A" and "Model B"; the person votes with
 one key, and only then sees which was which.
 
-The bench screen's panes, composer and reply flow, with everything that could name a model kept off the
-screen until the vote: headers say "Model A"/"Model B", loading and failures say the same, there is no
-model list, no parameter dialog (every model runs at its upstream defaults, which is also what makes the
-comparison fair), no export, and the palette offers only the arena's own commands. Each round unloads
-the last pair before loading the next, so two models at a time are in memory, not four, and draws only a
-pair whose estimates fit together in what is free.
+The bench screen's panes, composer and reply flow, with everything that could tell the two sides apart
+kept off the screen until the vote: headers say "Model A"/"Model B" and the same decoding (both sides
+answer with the arena's own preset, ``ARENA_DECODING``), loading says the same, a reply's stats line
+shows only its timing, the memory meter no per-side figures; there is no model list, no parameter dialog,
+no export, and the palette offers only the arena's own commands. After the vote everything shows. Each
+round unloads the last pair before loading the next, so two models at a time are in memory, not four,
+and draws only a pair whose estimates fit together in what is free.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import ClassVar
 
 from textual.binding import ActiveBinding, Binding, BindingType
@@ -21,9 +24,19 @@ from textual.screen import Screen
 from zhbench.workbench import workers
 from zhbench.workbench.commands import ArenaCommands
 from zhbench.workbench.screens.bench import BenchScreen
-from zhbench.workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, Contender, draw_pair, pair_fit_problem
+from zhbench.workbench.session.arena.rounds import (
+    VERDICT_NAMES,
+    ArenaError,
+    Contender,
+    blind_stats,
+    decoding_text,
+    draw_pair,
+    pair_fit_problem,
+)
 from zhbench.workbench.session.arena.votes import Battle, Verdict, VoteStore
 from zhbench.workbench.session.bench import Bench
+from zhbench.workbench.session.memory import MemoryReading
+from zhbench.workbench.session.panes import ShownEntry
 
 #: one key per vote, in the arena and in a batch review (priority: the composer's text area has F6 and F7 of
 #: its own, select line and select all)
@@ -78,6 +91,8 @@ class ArenaScreen(BenchScreen):
         self.rng = rng or random.Random()
         self.pair: tuple[Contender, Contender] | None = None
         self.revealed = False
+        #: models that cannot decode as the arena's preset asks: not drawn again (their specs)
+        self.unpaired: set[str] = set()
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._start)
@@ -128,8 +143,9 @@ class ArenaScreen(BenchScreen):
         """A pair whose two models fit in memory together, tried over a few draws; ``ArenaError`` saying
         why (in sizes, not names) when none did."""
         problem = None
+        pool = [contender for contender in self.pool if contender.spec not in self.unpaired]
         for _ in range(PAIR_DRAWS):
-            pair = draw_pair(self.pool, self.rng, self.pair)
+            pair = draw_pair(pool, self.rng, self.pair)
             problem = pair_fit_problem(
                 pair, device=self.app.device, servers=self.app.config.servers, freed_bytes=freed_bytes
             )
@@ -141,7 +157,41 @@ class ArenaScreen(BenchScreen):
         if self.revealed:
             super()._show_header(pane)
             return
-        self.pane_widget(pane).set_model(BLIND_NAMES[pane], f"blind · chat, then vote: {VOTE_KEYS}")
+        detail = f"blind · {decoding_text(self.bench.decoding)}\nchat, then vote: {VOTE_KEYS}"
+        self.pane_widget(pane).set_model(BLIND_NAMES[pane], detail)
+
+    def stats_line(self, pane: str, entry: ShownEntry) -> str:
+        """Before the vote, a reply's timing only (the rest could tell a family or a size); then all of it."""
+        return (entry.stats or "") if self.revealed else blind_stats(entry.reply_stats)
+
+    def report_load_problem(self, pane: str, problem: str) -> None:
+        """A model that cannot take the arena's preset would not answer as the other does: it leaves the pool
+        (its reason unsaid, which could name its family) and another pair is drawn."""
+        if self.pair is None:
+            return
+        self.unpaired.add(self.pair[self.bench.names.index(pane)].spec)
+        self.notify(
+            f"Model {pane.upper()} cannot decode as the arena's preset asks, so the two would not answer alike: "
+            "it leaves the pool and another pair is drawn (`zhbench arena --own-decoding` keeps it, each model "
+            "at its own decoding).",
+            severity="warning",
+            timeout=15,
+        )
+        self.call_after_refresh(self.action_new_round)
+
+    def _tick_loading(self) -> None:
+        """While blind, loading says how long, not what step: the steps are a family's own."""
+        if self.revealed:
+            super()._tick_loading()
+            return
+        for state in self.bench.panes:
+            if state.loading is not None:
+                elapsed = time.monotonic() - state.load_started
+                self.pane_widget(state.name).set_status(f"loading {state.loading}… {elapsed:.1f}s")
+
+    def memory_shown(self, reading: MemoryReading) -> MemoryReading:
+        """Before the vote the meter shows the whole process's memory, not what each side's model holds."""
+        return reading if self.revealed else replace(reading, panes=())
 
     # --- votes --------------------------------------------------------------------------------------
 
@@ -158,7 +208,7 @@ class ArenaScreen(BenchScreen):
         self.revealed = True
         for name, contender in zip(self.bench.names, self.pair, strict=False):
             self.bench.pane(name).label = contender.name
-            self._show_header(name)
+            self._redraw(name)  # the headers, and each reply's whole stats line
         names = f"A was {self.pair[0].name}, B was {self.pair[1].name}"
         leaked = " A reply named its maker: the battle is kept, left out of the ranking by default." * battle.leaked
         self.notify(f"Voted: {VERDICT_NAMES[verdict]}. {names}.{leaked} Ctrl+N: next round.", timeout=15)

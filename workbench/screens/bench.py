@@ -36,6 +36,7 @@ from zhbench.workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, Co
 from zhbench.workbench.session.arena.votes import ArenaDataError, Battle, Verdict, VoteStore
 from zhbench.workbench.session.bench import Bench, ReplyJob
 from zhbench.workbench.session.byte_sizes import format_bytes
+from zhbench.workbench.session.memory import MemoryReading
 from zhbench.workbench.session.model_rows import DEMO_MODELS
 from zhbench.workbench.session.panes import (
     ShownEntry,
@@ -361,8 +362,12 @@ class BenchScreen(Screen[None]):
         if self.bench.current(event.pane, event.generation) is None:
             return
         if problem:
-            self.notify(problem, severity="warning")
+            self.report_load_problem(event.pane, problem)
         self._redraw(event.pane)
+
+    def report_load_problem(self, pane: str, problem: str) -> None:
+        """A model loaded, but not with the settings asked for (the config's ``[params.FAMILY]``)."""
+        self.notify(problem, severity="warning")
 
     @on(workers.ModelLoadFailed)
     def _model_load_failed(self, event: workers.ModelLoadFailed) -> None:
@@ -462,12 +467,19 @@ class BenchScreen(Screen[None]):
             version = f"reply {place[0]}/{place[1]} ({keys})"
         view.finish(
             entry.text,
-            stats=entry.stats or "",
+            stats=self.stats_line(pane, entry),
             stopped=entry.stopped,
             error=entry.error,
             reasoning=entry.reasoning,
             version=version,
         )
+
+    def stats_line(self, pane: str, entry: ShownEntry) -> str:
+        """The line under a finished reply: its stats, after the model that wrote it where that is not the
+        pane's model now (a conversation another model carried on)."""
+        label = self.bench.pane(pane).label
+        author = f"by {entry.model} · " if entry.model is not None and entry.model != label else ""
+        return author + (entry.stats or "")
 
     def _keys_of(self, binding_id: str) -> str:
         """The key of a binding as the footer writes it (the config's keymap may have changed it)."""
@@ -681,4 +693,8 @@ class BenchScreen(Screen[None]):
     def show_memory(self, event: workers.MemoryRead) -> None:
         if self._ready and not self._screen_gone():
             for meter in self.query(GpuMeter):  # none once the screen's widgets are removed as the app exits
-                meter.show(event.reading)
+                meter.show(self.memory_shown(event.reading))
+
+    def memory_shown(self, reading: MemoryReading) -> MemoryReading:
+        """What of a memory reading the meter shows: all of it."""
+        return reading

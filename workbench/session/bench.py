@@ -49,6 +49,7 @@ class Bench:
         *,
         pane_count: int = 2,
         param_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        decoding: Mapping[str, object] | None = None,
         on_problem: Callable[[str], None] | None = None,
     ) -> None:
         if not 1 <= pane_count <= len(PANE_NAMES):
@@ -56,6 +57,9 @@ class Bench:
         self.panes = [PaneState(name) for name in PANE_NAMES[:pane_count]]
         self.transcripts_folder = transcripts_folder
         self.param_overrides = dict(param_overrides or {})
+        #: settings every model answers with, whatever its family (the arena's preset): a model that cannot
+        #: take them keeps its defaults, and loading it reports why
+        self.decoding = dict(decoding or {})
         self.on_problem = on_problem or _to_stderr
         self.transcript: TranscriptWriter | None = None
         self.turn = 0
@@ -128,8 +132,16 @@ class Bench:
         return what or "?"
 
     def initial_params(self, engine: ChatEngine) -> tuple[GenerationParams, str | None]:
-        """The engine's upstream defaults with the config's ``[params.FAMILY]`` on top (or without, and why)."""
+        """The engine's upstream defaults with the config's ``[params.FAMILY]`` on top (or without, and why),
+        or with the bench's own ``decoding`` (or without, and why)."""
         params = default_params(engine)
+        if self.decoding:
+            try:
+                decoded = params.with_overrides(self.decoding)
+                decoded.validate()
+            except ValueError as exc:
+                return params, f"cannot decode as asked ({exc})"
+            return decoded, None
         overrides = self.param_overrides.get(engine.family)
         if not overrides:
             return params, None
@@ -237,7 +249,9 @@ class Bench:
         stopped = reply.stats.stop_reason is StopReason.CANCELLED
         self._record(self._reply_record(state, reply.text, partial=reply.partial, reply=reply))
         stats = stats_summary(reply.stats.to_dict(), reply.params.to_dict())
-        entry = ShownEntry("assistant", reply.text, stats, stopped, reasoning=reply.reasoning)
+        entry = ShownEntry(
+            "assistant", reply.text, stats, stopped, reasoning=reply.reasoning, reply_stats=reply.stats.to_dict()
+        )
         return self._end_reply(state, entry, reply.history_content)
 
     def reply_failed(self, name: str, generation: int, error: str, partial: Reply | None) -> ShownEntry | None:
@@ -261,7 +275,9 @@ class Bench:
         underway = state.reply
         assert underway is not None
         state.reply = None
-        entry = dataclasses.replace(entry, record_id=underway.record_id, fed_back=history_content or None)
+        entry = dataclasses.replace(
+            entry, record_id=underway.record_id, fed_back=history_content or None, model=state.label
+        )
         if entry.fed_back is not None:
             state.history.append({"role": "assistant", "content": entry.fed_back})
         state.shown.append(entry)

@@ -9,6 +9,7 @@ import dataclasses
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from zhbench.engines.api import ChatEngine
 from zhbench.engines.types import GenerationParams, Message
@@ -31,6 +32,11 @@ class ShownEntry:
     #: a reply: its id in the transcript, and what of it goes back into the conversation (None: nothing, it failed)
     record_id: str = ""
     fed_back: str | None = None
+    #: a finished reply's stats as ``ReplyStats.to_dict()`` (what ``stats`` says, for another way to say it)
+    reply_stats: dict[str, Any] | None = None
+    #: the model that wrote a reply (the pane's label then): a conversation carried on by another model
+    #: keeps who wrote what
+    model: str | None = None
 
 
 @dataclass

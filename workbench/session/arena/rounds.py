@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from zhbench.engines.remote.server import RemoteServer
 from zhbench.engines.types import Message
@@ -17,6 +18,36 @@ from zhbench.workbench.session.panes import PaneState
 
 #: what each vote key means, in the order the keys are offered
 VERDICT_NAMES: dict[Verdict, str] = {"a": "A is better", "b": "B is better", "tie": "a tie", "bothbad": "both are bad"}
+#: the arena's own decoding, the same for both sides whatever their families: sampled (one beam, so both
+#: stream), at the temperature and top_p FastChat's arena asks of its models, to the same length
+ARENA_DECODING: dict[str, object] = {
+    "greedy": False,
+    "num_beams": 1,
+    "temperature": 0.7,
+    "top_p": 1.0,
+    "max_new_tokens": 512,
+}
+
+
+def decoding_text(decoding: Mapping[str, object]) -> str:
+    """The arena's decoding as its header says it, the same line on both sides."""
+    if not decoding:
+        return "each model at its own upstream decoding (not the same for both)"
+    return (
+        f"both sampled alike: temp {decoding['temperature']:g} · top_p {decoding['top_p']:g}"
+        f" · max {decoding['max_new_tokens']} tokens"
+    )
+
+
+def blind_stats(stats: Mapping[str, Any] | None) -> str:
+    """A reply's stats line before the vote: its timing only. Token counts, speed in tokens, the context
+    window, the seed and why it stopped tell a tokenizer, a family or a size apart; they show after the vote."""
+    if not stats:
+        return "no stats"
+    ttft = stats.get("ttft_s")
+    first = f"first after {ttft:.2f}s" if isinstance(ttft, (int, float)) else "no token"
+    total = stats.get("total_s")
+    return f"{first} · {total:.2f}s in all" if isinstance(total, (int, float)) else first
 
 
 class ArenaError(ValueError):
