@@ -25,6 +25,7 @@ from zhbench.engines.remote.server import RemoteServer
 from zhbench.engines.types import Reply
 from zhbench.widgets.chat_pane import FLUSH_INTERVAL_S
 from zhbench.workbench.session.bench import ReplyJob
+from zhbench.workbench.session.identity import ModelIdentity, model_identity
 from zhbench.workbench.session.memory import MemoryReading, NvmlReader
 from zhbench.workbench.session.model_rows import DEMO_PREFIX, ModelRow
 
@@ -61,6 +62,7 @@ class ModelLoaded(Message):
     generation: int
     engine: ChatEngine
     demo: bool
+    identity: ModelIdentity
 
 
 @dataclass
@@ -158,7 +160,9 @@ def load_model(
             reason = f"out of memory while loading ({exc})"
         post(ModelLoadFailed(pane, generation, reason))
     else:
-        post(ModelLoaded(pane, generation, engine, demo=spec.startswith(DEMO_PREFIX)))
+        # named here, off the screen's thread: the weights' fingerprint reads them whole the first time
+        identity = model_identity(engine)
+        post(ModelLoaded(pane, generation, engine, demo=spec.startswith(DEMO_PREFIX), identity=identity))
 
 
 def _load_local(
@@ -244,7 +248,7 @@ def compute_leaderboard(post: Post, *, include_named: bool, include_leaked: bool
     try:
         battles = []
         if votes_path().exists():
-            with VoteStore.open() as store:
+            with VoteStore.open(read_only=True) as store:  # no lock taken: a vote being cast is not held up
                 battles = store.battles()
         selection = select_outcomes(
             [battle.outcome() for battle in battles], include_named=include_named, include_leaked=include_leaked

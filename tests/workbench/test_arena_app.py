@@ -125,6 +125,8 @@ async def test_the_leaderboard_screen_ranks_the_stored_votes_and_counts_named_on
             vote(store, "qwen3", "glm4")
         for _ in range(3):
             vote(store, "glm4", "yi")
+        vote(store, "glm4", "qwen3")  # no model won (or lost) every battle: each has a finite rating
+        vote(store, "yi", "glm4")
         vote(store, "yi", "qwen3", anonymous=False)
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -133,13 +135,13 @@ async def test_the_leaderboard_screen_ranks_the_stored_votes_and_counts_named_on
         table = shown(app, "#board-table")
         rows = [line for line in table.splitlines() if line.split()[:1] in (["1"], ["2"], ["3"])]
         assert [row.split()[1] for row in rows] == ["qwen3", "glm4", "yi"]  # best first
-        assert table.startswith("9 battles") and "1 cast knowing the models left out" in table
+        assert table.startswith("11 battles") and "1 cast knowing the models left out" in table
         assert all("█" in row for row in rows)  # each interval drawn as a bar
         matrix = shown(app, "#board-matrix")
-        assert "1.00" in matrix and "qwen3" in matrix
+        assert "0.86" in matrix and "qwen3" in matrix
 
         await pilot.press("n")  # count the named vote too
-        await wait_until(lambda: shown(app, "#board-table").startswith("10 battles"))
+        await wait_until(lambda: shown(app, "#board-table").startswith("12 battles"))
         await pilot.press("escape")
         assert not isinstance(app.screen, LeaderboardScreen)
 

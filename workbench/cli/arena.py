@@ -95,7 +95,7 @@ def _stored_battles() -> list[Battle]:
 
     if not votes_path().exists():
         return []
-    with VoteStore.open() as store:
+    with VoteStore.open(read_only=True) as store:  # reading takes no lock, and works on a read-only disk
         return store.battles()
 
 

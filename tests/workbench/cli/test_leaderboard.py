@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def vote(store: VoteStore, model_a: str, model_b: str, verdict: Verdict, reply: str = "好", **options: bool) -> None:
+def vote(store: VoteStore, model_a: str, model_b: str, verdict: Verdict, reply: str = "好", **options: Any) -> None:
     turns = [{"role": "user", "content": "写一首诗"}, {"role": "assistant", "content": reply}]
     store.record(
         new_battle(
@@ -64,8 +65,9 @@ def test_the_plain_table_has_a_row_and_a_bar_per_model(capsys, voted) -> None:
     assert code == 0
     assert lines[0].startswith("9 battles from ") and "anchor glm = 1000" in lines[0]
     assert "1 cast knowing the models left out (--include-named)" in lines[0]
-    rows = {line.split()[1]: line for line in lines[2:]}
+    rows = {line.split()[1]: line for line in lines[2:5]}
     assert set(rows) == {"qwen", "glm", "deepseek"}
+    assert lines[5] == "too few battles for the intervals to say much: 3 of 3 models have fewer than 10 battles"
     assert " 1000.0 " in rows["glm"] and all("█" in row for row in rows.values())
     assert "\x1b" not in out  # plain text: pipes and files get no escape sequences
 
@@ -86,6 +88,7 @@ def test_exported_votes_rank_the_same_from_the_file(capsys, voted, tmp_path: Pat
 def test_no_votes_yet_is_an_empty_board(capsys, user_dirs) -> None:
     code, out, _ = run(capsys, "leaderboard")
     assert code == 0 and out.startswith("0 battles from ")
+    assert "no votes yet: vote in the blind arena (`zhbench arena`" in out
     assert run(capsys, "votes", "export")[1] == "[]\n"
     assert not (user_dirs["data"] / "zhbench" / "votes.sqlite3").exists()  # reading made no database
 
@@ -122,3 +125,33 @@ def test_a_broken_battles_file_or_option_is_one_clear_line(capsys, tmp_path: Pat
     code, out, err = run(capsys, "leaderboard", "--battles", str(path), *argv)
     assert code == 1 and out == ""
     assert err.startswith("zhbench: error: ") and message in err and len(err.splitlines()) == 1
+
+
+def test_judge_votes_stay_out_after_an_export_round_trip(capsys, voted, tmp_path: Path) -> None:
+    with VoteStore.open() as store:
+        for _ in range(80):
+            vote(store, "glm", "qwen", "a", source="judge")
+    path = tmp_path / "battles.json"
+    assert run(capsys, "votes", "export", "-o", str(path))[0] == 0
+    _, out, _ = run(capsys, "leaderboard", "--json", "--bootstrap", "0", "--battles", str(path))
+    data = json.loads(out)
+    assert data["battles"] == 9 and data["left_out"] == {"named": 1, "leaked": 1, "judge": 80}
+    _, out, _ = run(capsys, "leaderboard", "--json", "--bootstrap", "0", "--battles", str(path), "--include-judge")
+    assert json.loads(out)["battles"] == 89
+
+
+def test_formats_for_papers_and_issues(capsys, voted) -> None:
+    _, text, _ = run(capsys, "leaderboard", "--bootstrap", "20")
+    code, csv_out, _ = run(capsys, "leaderboard", "--bootstrap", "20", "--format", "csv")
+    lines = csv_out.splitlines()
+    assert code == 0 and lines[0] == "rank,model,rating,ci_low,ci_high,battles,wins,ties,losses,bounded"
+    first = lines[1].split(",")
+    assert first[1] == "qwen" and float(first[3]) < float(first[2]) < float(first[4]) and first[-1] == "yes"
+    assert f"{float(first[2]):>7.1f}" in text  # the same numbers as the screen's table
+    _, md, _ = run(capsys, "leaderboard", "--bootstrap", "20", "--format", "md")
+    table = [line for line in md.splitlines() if line.startswith("|")]
+    assert table[0] == "| rank | model | rating | 95% interval | battles | W/T/L |" and len(table) == 5
+    assert f"| {first[2]} | {float(first[3]):.0f} – {float(first[4]):.0f} |" in table[2]
+    _, as_json, _ = run(capsys, "leaderboard", "--bootstrap", "20", "--format", "json")
+    _, flag_json, _ = run(capsys, "leaderboard", "--bootstrap", "20", "--json")
+    assert as_json == flag_json and json.loads(as_json)["models"][0]["bounded"] is True

@@ -118,10 +118,10 @@ def win_probability(rating: FloatArray) -> FloatArray:
 
 
 def style_features(style_a: FloatArray, style_b: FloatArray) -> FloatArray:
-    """Arena's style covariates: per battle and feature, (A − B) / (A + B), then standardised over the
-    battles (a feature that never differs stays 0). Rows are battles, columns the features."""
-    total = style_a + style_b
-    ratio = np.divide(style_a - style_b, total, out=np.zeros_like(total), where=total > 0)
+    """Arena's style covariates: per battle and feature, (A − B) / (A + B + 1) (FastChat's
+    ``preprocess_for_style`` with ``add_one``), then standardised over the battles (a feature that never
+    differs stays 0). Rows are battles, columns the features."""
+    ratio = (style_a - style_b) / (style_a + style_b + 1.0)
     spread = ratio.std(axis=0)
     centred = ratio - ratio.mean(axis=0)
     return np.asarray(np.divide(centred, spread, out=np.zeros_like(centred), where=spread > 0), dtype=np.float64)

@@ -2,8 +2,8 @@
 
 Arena's style control (FastChat ``fastchat/serve/monitor/elo_analysis.py``, ``count_markdown_elements``)
 counts, over all the assistant's replies of a conversation, its tokens, headers, list items and bold
-spans, after removing code blocks. Length here is in characters: Chinese has no spaces, and the models of
-a battle do not share a tokenizer.
+spans, after removing code blocks. Length counted here is in characters: Chinese has no spaces, and the
+models of a battle do not share a tokenizer; a FastChat file's ``conv_metadata`` gives it in tokens.
 """
 
 from __future__ import annotations
@@ -11,8 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from zhbench.engines.types import Message
+
+#: what a reply's length is counted in
+LengthUnit = Literal["tokens", "characters"]
 
 _CODE_BLOCK = re.compile(r"```[^`]*```")
 _HEADER = re.compile(r"^#{1,6}\s", re.MULTILINE)
@@ -31,6 +35,7 @@ class StyleCounts:
     headers: int
     list_items: int
     bold: int
+    length_unit: LengthUnit = "characters"
 
     def as_tuple(self) -> tuple[int, int, int, int]:
         return (self.length, self.headers, self.list_items, self.bold)

@@ -7,6 +7,7 @@ loses nothing. The ``schema`` table records each migration applied; ``MIGRATIONS
 
 from __future__ import annotations
 
+import errno
 import json
 import sqlite3
 import uuid
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, get_args
+from urllib.parse import quote
 
 from zhbench.engines.errors import HistoryError
 from zhbench.engines.types import Message, validate_messages
@@ -28,6 +30,7 @@ Verdict = Literal["a", "b", "tie", "bothbad"]
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
 #: who voted: a person, or a model judging the two conversations
 Source = Literal["human", "judge"]
+SOURCES: tuple[Source, ...] = get_args(Source)
 
 #: Each step brings the database one version up, in one transaction. Append new steps; never edit one.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -55,6 +58,12 @@ _COLUMNS = (
 _PLACEHOLDERS = ", ".join("?" for _ in _COLUMNS.split(", "))
 
 
+#: how long a command waits for another program's write to the vote database before it says it is busy
+BUSY_WAIT_S = 5.0
+#: what to do with a vote database zhbench cannot use
+_MOVE_ASIDE = "move the file aside and zhbench starts a new one"
+
+
 class ArenaDataError(ValueError):
     """Votes or battles that cannot be read: a damaged or too new database, a broken battles file."""
 
@@ -68,16 +77,19 @@ def votes_path() -> Path:
 class BattleModel:
     """One side's model, as revealed after the vote: enough to run it again the same way."""
 
-    id: str  # the name shown after the reveal: hub id, folder name, or the server's model name
+    id: str  # the model's one id (``identity.model_identity``): hub id, SERVER/MODEL, name:tag or folder name
     family: str
     path: str | None = None  # local weights
     server: str | None = None  # an OpenAI-compatible server's address
     params: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
+    #: what the model's content is (``sha256:HEX`` or ``revision:HASH``): two models of one id are told apart
+    fingerprint: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "fingerprint": self.fingerprint,
             "family": self.family,
             "path": self.path,
             "server": self.server,
@@ -95,6 +107,7 @@ class BattleModel:
             server=data.get("server") if isinstance(data.get("server"), str) else None,
             params=dict(data.get("params") or {}),
             seed=seed if isinstance(seed, int) else None,
+            fingerprint=data.get("fingerprint") if isinstance(data.get("fingerprint"), str) else None,
         )
 
 
@@ -178,23 +191,30 @@ class VoteStore:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path | None = None) -> VoteStore:
-        """The store at ``path`` (default ``votes_path()``), created or brought up to the latest schema."""
+    def open(cls, path: Path | None = None, *, read_only: bool = False) -> VoteStore:
+        """The store at ``path`` (default ``votes_path()``), created or brought up to the latest schema. With
+        ``read_only`` nothing is created, migrated or locked, so a store on a read-only disk reads too.
+
+        Every problem is an ``ArenaDataError`` naming the file and what to do: damaged, not zhbench's, too
+        new, or busy (another program holds its write lock for longer than ``BUSY_WAIT_S``).
+        """
         path = path or votes_path()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # autocommit mode: every transaction below is explicit
-            connection = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+            connection = _connect_read_only(path) if read_only else _connect(path)
         except (OSError, sqlite3.Error) as exc:
-            raise ArenaDataError(f"{path}: cannot open the vote database ({exc})") from None
+            raise _store_problem(path, exc) from None
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            # FULL: the log is fsynced at every commit, so a vote survives a power cut, not only a killed process
-            connection.execute("PRAGMA synchronous=FULL")
-            migrate(connection, MIGRATIONS)
-        except sqlite3.DatabaseError as exc:
+            _check_tables(connection)
+            if read_only:
+                _check_version(connection, len(MIGRATIONS))
+            else:
+                connection.execute("PRAGMA journal_mode=WAL")
+                # FULL: the log is fsynced at every commit, so a vote survives a power cut, not only a killed process
+                connection.execute("PRAGMA synchronous=FULL")
+                migrate(connection, MIGRATIONS)
+        except sqlite3.Error as exc:
             connection.close()
-            raise ArenaDataError(f"{path}: not a zhbench vote database ({exc})") from None
+            raise _store_problem(path, exc) from None
         except ArenaDataError as exc:
             connection.close()
             raise ArenaDataError(f"{path}: {exc}") from None
@@ -209,7 +229,10 @@ class VoteStore:
 
     def battles(self) -> list[Battle]:
         """Every stored battle, in the order they were recorded."""
-        rows = self._connection.execute(f"SELECT {_COLUMNS} FROM battles ORDER BY rowid").fetchall()
+        try:
+            rows = self._connection.execute(f"SELECT {_COLUMNS} FROM battles ORDER BY rowid").fetchall()
+        except sqlite3.Error as exc:
+            raise _store_problem(self.path, exc) from None
         return [_battle_of(row, self.path) for row in rows]
 
     def close(self) -> None:
@@ -222,6 +245,67 @@ class VoteStore:
         self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # autocommit mode: every transaction below is explicit
+    return sqlite3.connect(path, isolation_level=None, timeout=BUSY_WAIT_S)
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """``path`` opened for reading only. A WAL database whose folder cannot be written (so SQLite cannot make
+    its shared-memory file) is opened as immutable: on a read-only disk nobody is writing it."""
+    if not path.is_file():
+        raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
+    address = f"file:{quote(str(path.absolute()))}?mode=ro"
+    connection = sqlite3.connect(address, uri=True, isolation_level=None, timeout=BUSY_WAIT_S)
+    try:
+        connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        connection.close()
+        if exc.sqlite_errorcode != sqlite3.SQLITE_CANTOPEN:
+            raise
+        connection = sqlite3.connect(address + "&immutable=1", uri=True, isolation_level=None)
+    return connection
+
+
+def _check_tables(connection: sqlite3.Connection) -> None:
+    """Refuse a database holding tables but no ``schema`` table: another program's, which zhbench must not
+    add its tables to."""
+    tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    if tables and "schema" not in tables:
+        shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+        raise ArenaDataError(f"not a zhbench vote database (it holds other tables: {shown}); {_MOVE_ASIDE}")
+
+
+def _check_version(connection: sqlite3.Connection, latest: int) -> None:
+    """Refuse to read a database of another schema than ``latest`` (reading must not migrate it)."""
+    version = schema_version(connection)
+    if version > latest:
+        raise ArenaDataError(f"written by a newer zhbench (schema {version}; this one knows up to {latest})")
+    if version < latest:
+        raise ArenaDataError(
+            f"written by an older zhbench (schema {version}): open the arena once where the file can be written, "
+            "to bring it up to date"
+        )
+
+
+def _store_problem(path: Path, exc: OSError | sqlite3.Error) -> ArenaDataError:
+    """What went wrong with the database at ``path``, as one line saying what to do."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return ArenaDataError(
+            f"{path}: busy: another program has been writing to the vote database for {BUSY_WAIT_S:.0f} s; "
+            "try again when it is done"
+        )
+    if code in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
+        return ArenaDataError(
+            f"{path}: damaged or not a vote database ({exc}); {_MOVE_ASIDE}, or try `sqlite3 {path} .recover`"
+        )
+    if isinstance(exc, OSError):
+        return ArenaDataError(f"{path}: cannot open the vote database ({exc.strerror or exc})")
+    return ArenaDataError(f"{path}: cannot use the vote database ({exc}); {_MOVE_ASIDE}")
 
 
 def schema_version(connection: sqlite3.Connection) -> int:
@@ -280,6 +364,8 @@ def _battle_of(row: Sequence[Any], path: Path) -> Battle:
     """A stored row as a ``Battle``; a row whose JSON was damaged outside zhbench is named, not guessed at."""
     battle_id, time, _, _, info_a, info_b, verdict, anonymous, leaked, source, turns_a, turns_b = row
     try:
+        if verdict not in VERDICTS or source not in SOURCES:  # a row written with its checks switched off
+            raise ValueError(f"verdict {verdict!r} by {source!r}: known are {', '.join(VERDICTS)} by human or judge")
         return Battle(
             id=battle_id,
             time=time,
@@ -293,7 +379,9 @@ def _battle_of(row: Sequence[Any], path: Path) -> Battle:
             source=source,
         )
     except (ValueError, KeyError, TypeError, HistoryError) as exc:
-        raise ArenaDataError(f"{path}: battle {battle_id} is damaged ({exc})") from None
+        raise ArenaDataError(
+            f"{path}: battle {battle_id} is damaged ({exc}); delete that row, or {_MOVE_ASIDE}"
+        ) from None
 
 
 def _json(value: object) -> str:

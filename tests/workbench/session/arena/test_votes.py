@@ -84,7 +84,7 @@ def test_a_database_from_a_newer_zhbench_is_refused_untouched(tmp_path: Path) ->
 def test_a_file_that_is_not_a_database_is_one_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "votes.sqlite3"
     path.write_bytes(b"not sqlite, just bytes " * 100)
-    with pytest.raises(ArenaDataError, match="not a zhbench vote database"):
+    with pytest.raises(ArenaDataError, match="damaged or not a vote database"):
         VoteStore.open(path)
 
 
