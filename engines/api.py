@@ -126,6 +126,15 @@ class MemoryNeed:
         return self.weights_bytes + self.cache_bytes + self.overhead_bytes
 
 
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a model's files say of it, for a model list: read from headers, without loading it."""
+
+    parameters: int | None = None
+    #: how its weights are stored, where a family publishes several (a GGUF file's ``Q4_K_M``, ``Q8_0``, ``F16``)
+    quantization: str | None = None
+
+
 #: a family's memory estimate: ``(path, options, context)`` -> what loading the model at ``path`` with
 #: ``options`` takes with its cache at ``context`` positions (None: the family's default), read from the files'
 #: headers without loading them; the device, when ``options`` names none, is the one the load would choose
@@ -161,6 +170,8 @@ class FamilySpec:
     #: the placements to suggest, in order, when an estimate does not fit (each as the load options that ask for
     #: it); None: a smaller dtype on the same GPU, then the CPU
     fallbacks: Callable[[MemoryNeed], Sequence[LoadOptions]] | None = None
+    #: what the files at a path say of the model (parameters, quantization) for a model list; None: nothing
+    facts: Callable[[Path], ModelFacts] | None = None
 
     def dtype_on(self, device: str) -> str:
         """The dtype this family loads in on ``device`` (``cpu``, ``cuda``, ``cuda:1``) when none is asked."""

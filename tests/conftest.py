@@ -28,6 +28,8 @@ def _isolated_caches(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
     root = tmp_path_factory.getbasetemp() / "caches"
     monkeypatch.setenv("HF_HUB_CACHE", str(root / "hf"))
     monkeypatch.setenv("MODELSCOPE_CACHE", str(root / "ms"))
+    monkeypatch.setenv("OLLAMA_MODELS", str(root / "ollama"))
+    monkeypatch.setattr("zhbench.engines.hub.lmstudio.FOLDERS", (root / "lmstudio", root / "lm-studio-cache"))
 
 
 @pytest.fixture(scope="session")

@@ -15,11 +15,9 @@ from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Static
 
 from zhbench.workbench.session.byte_sizes import format_bytes
-from zhbench.workbench.session.model_rows import ModelRow, download_offer
+from zhbench.workbench.session.model_rows import FIT_MARKS, ModelRow, download_offer
 from zhbench.workbench.session.safe_text import visible_text
 
-#: beside the memory estimate: will it fit where the app loads models
-FIT_MARKS = {"fits": "✓", "tight": "~", "does not fit": "✗"}
 FIT_STYLES = {"tight": "yellow", "does not fit": "red"}
 
 
@@ -141,11 +139,14 @@ class ModelList(Vertical):
         for row in self.shown:
             style = "" if row.available else "dim"
             label = visible_text(row.name) + (" (demo)" if row.source == "demo" else "")
+            if row.problem is not None:
+                label += f" ({visible_text(row.problem)})"
+                style = "dim"
             if row.source == "hub":
                 label = "download " + label
             table.add_row(
                 Text(label, style=style),
-                Text(row.family, style=style),
+                Text(" ".join(part for part in (row.family, row.quantization) if part), style=style),
                 Text(format_bytes(row.size_bytes, compact=True), style=style, justify="right"),
                 Text(
                     format_bytes(row.estimated_bytes, compact=True) + FIT_MARKS.get(row.fit or "", " "),

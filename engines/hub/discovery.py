@@ -1,29 +1,45 @@
-"""Finding models already on this machine: the Hugging Face and ModelScope caches and extra folders."""
+"""Finding models already on this machine: the Hugging Face and ModelScope caches, extra folders, Ollama's
+store and LM Studio's folder. Each source is a module of its own yielding ``(id, path)`` pairs; a folder
+holding several models (an RWKV repository's checkpoints, a GGUF repository's quantizations) is one model
+per file."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from zhbench.engines.errors import ZhbenchError
+from zhbench.engines.api import ModelFacts
+from zhbench.engines.errors import ModelLoadError, ZhbenchError
+from zhbench.engines.families.gguf.files import chat_model_files, split_parts
 from zhbench.engines.hub.caches import huggingface_cached, modelscope_cached
 from zhbench.engines.hub.catalog import CATALOG, CatalogEntry
-from zhbench.engines.registry import detect_family
+from zhbench.engines.hub.lmstudio import lmstudio_models
+from zhbench.engines.hub.ollama import ollama_models
+from zhbench.engines.registry import detect_family, family_spec
+
+#: a family not told, for a model listed only to say why it cannot be used
+UNKNOWN_FAMILY = "?"
 
 
 @dataclass(frozen=True)
 class LocalModel:
-    id: str  # hub id for cached models, the folder path otherwise
+    id: str  # hub id for cached models (and its file, for a repository of several), the Ollama or LM Studio
+    # name, the folder or file path otherwise
     family: str
     path: Path
     size_bytes: int
+    #: what its files say of it (parameters, quantization), as its family reads them
+    facts: ModelFacts = field(default_factory=ModelFacts)
+    #: why it cannot be used, for a model that is listed all the same (a missing blob, a truncated file)
+    problem: str | None = None
 
 
 def folder_size(path: Path) -> int:
-    """Bytes on disk of a model folder (symlinked cache blobs counted once each)."""
+    """Bytes on disk of a model folder (symlinked cache blobs counted once each), or of a model file (every
+    part of a split GGUF model)."""
     if path.is_file():
-        return path.stat().st_size
+        return sum(part.stat().st_size for part in split_parts(path))
     seen: set[Path] = set()
     total = 0
     for item in path.rglob("*"):
@@ -38,12 +54,21 @@ def folder_size(path: Path) -> int:
 
 
 def _expanded(model_id: str, path: Path) -> Iterator[tuple[str, Path]]:
-    """A folder holding several ``.pth`` checkpoints (an RWKV repository) is one model per file."""
-    checkpoints = sorted(path.glob("*.pth")) if path.is_dir() else []
-    if len(checkpoints) > 1 and not (path / "config.json").is_file():
+    """A folder holding several ``.pth`` checkpoints (an RWKV repository) is one model per file, and so is one
+    holding GGUF files (a repository of quantizations: each file, or each split model, is one)."""
+    if not path.is_dir():
+        yield model_id, path
+        return
+    checkpoints = sorted(path.glob("*.pth"))
+    has_config = (path / "config.json").is_file()
+    if len(checkpoints) > 1 and not has_config:
         for checkpoint in checkpoints:
             yield f"{model_id}/{checkpoint.name}", checkpoint
-    else:
+        return
+    ggufs = chat_model_files(path.iterdir())
+    for file in ggufs:
+        yield f"{model_id}/{file.name}", file
+    if has_config or not ggufs:
         yield model_id, path
 
 
@@ -52,23 +77,42 @@ def _candidate(model_id: str, path: Path) -> LocalModel | None:
         family = detect_family(path, model_id)
     except ZhbenchError:
         return None
-    return LocalModel(model_id, family, path, folder_size(path))
+    facts, problem = ModelFacts(), None
+    read_facts = family_spec(family).facts
+    if read_facts is not None:
+        try:
+            facts = read_facts(path)
+        except ZhbenchError as exc:  # a truncated or corrupt file: listed, with the reason
+            problem = exc.reason if isinstance(exc, ModelLoadError) else str(exc)
+    return LocalModel(model_id, family, path, folder_size(path), facts, problem)
 
 
 def folder_models(folders: Iterable[Path]) -> Iterator[tuple[str, Path]]:
+    """Each model folder, ``.pth`` file and GGUF model file directly in ``folders``."""
     for folder in folders:
         if folder.is_dir():
-            for child in sorted(p for p in folder.iterdir() if p.is_dir() or p.suffix == ".pth"):
+            children = sorted(folder.iterdir())
+            files = [p for p in children if p.is_file()]
+            models = {p for p in children if p.is_dir() or p.suffix == ".pth"} | set(chat_model_files(files))
+            for child in sorted(models):
                 yield str(child), child
 
 
 def local_models(extra_folders: Iterable[Path] = ()) -> list[LocalModel]:
-    """Every model found locally whose family zhbench can tell."""
+    """Every model found locally whose family zhbench can tell, and every Ollama model that cannot be used,
+    with its reason."""
     found: dict[Path, LocalModel] = {}
-    for source in (huggingface_cached(), modelscope_cached(), folder_models(extra_folders)):
+    listed = (huggingface_cached(), modelscope_cached(), folder_models(extra_folders), lmstudio_models())
+    for source in listed:
         for model_id, path in (pair for listed in source for pair in _expanded(*listed)):
             if path not in found and (model := _candidate(model_id, path)) is not None:
                 found[path] = model
+    for ollama in ollama_models():
+        if ollama.problem is not None:
+            unusable = LocalModel(ollama.name, UNKNOWN_FAMILY, ollama.manifest, 0, problem=ollama.problem)
+            found.setdefault(ollama.manifest, unusable)
+        elif ollama.blob not in found and (model := _candidate(ollama.name, ollama.blob)) is not None:
+            found[ollama.blob] = model
     return list(found.values())
 
 

@@ -1,4 +1,4 @@
-"""From what a person types (a folder, a ``.pth`` file, a hub id) to the files of a model on this machine."""
+"""From what a person types (a folder, a file, a hub id, an Ollama name) to the files of a model on this machine."""
 
 from __future__ import annotations
 
@@ -6,16 +6,23 @@ from pathlib import Path
 
 from zhbench.engines.errors import ModelNotFoundError
 from zhbench.engines.hub.caches import huggingface_snapshot, modelscope_snapshot
+from zhbench.engines.hub.ollama import find_ollama_model
 
 
 def resolve_model(spec: str) -> Path:
-    """A local path as given, or the local snapshot of a hub id in the Hugging Face or ModelScope cache.
+    """A local path as given, the weights of a model in Ollama's store (``qwen2.5:7b``), or the local snapshot
+    of a hub id in the Hugging Face or ModelScope cache.
 
     Nothing is downloaded: a hub id must already be in a cache.
     """
     path = Path(spec).expanduser()
     if path.exists():
         return path.resolve()
+    ollama = find_ollama_model(spec) if ":" in spec or "/" not in spec else None  # OWNER/NAME: a hub id
+    if ollama is not None:
+        if ollama.problem is not None:
+            raise ModelNotFoundError(f"{spec} (Ollama): {ollama.problem}")
+        return ollama.blob
     if spec.count("/") == 1 and not spec.startswith((".", "/", "~")):
         for finder in (huggingface_snapshot, modelscope_snapshot):
             found = finder(spec)

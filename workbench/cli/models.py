@@ -9,7 +9,7 @@ from pathlib import Path
 
 from zhbench.workbench.cli.common import CommandError, Commands
 from zhbench.workbench.session.byte_sizes import format_bytes
-from zhbench.workbench.session.model_rows import ModelRow
+from zhbench.workbench.session.model_rows import FIT_MARKS, ModelRow
 
 
 def register(commands: Commands) -> None:
@@ -37,28 +37,42 @@ def cmd_models(args: argparse.Namespace) -> int:
     from zhbench.engines.hub.discovery import local_models
     from zhbench.engines.registry import family_problems
     from zhbench.workbench.session.config import load_config
+    from zhbench.workbench.session.memory import NvmlReader
     from zhbench.workbench.session.model_specs import list_server_models
-    from zhbench.workbench.session.offer import rows_on_offer, server_problems, server_rows
+    from zhbench.workbench.session.offer import rows_on_offer, server_problems, server_rows, with_fit
 
     for problem in family_problems():
         print(f"zhbench: warning: {problem}", file=sys.stderr)
     listings = list_server_models(load_config().servers)
     for problem in server_problems(listings):  # after a few seconds at most: a warning, not a failure
         print(f"zhbench: warning: {problem}", file=sys.stderr)
-    offered = rows_on_offer(local_models(args.dir), gpu=False)
+    nvml = NvmlReader()  # one NVML session for the GPU count and every row's fit
+    gpus, _ = nvml.read()
+    offered = [with_fit(row, None, nvml) for row in rows_on_offer(local_models(args.dir), gpu=bool(gpus))]
     rows = [row for row in offered if row.source != "demo"] + server_rows(listings)
     if args.json:
         print(json.dumps([row.to_json() for row in rows], ensure_ascii=False, indent=2))
         return 0
     # the demos too, as the app lists them: what a newcomer can try without downloading anything
     shown = rows + [row for row in offered if row.source == "demo"]
-    print(f"{'FAMILY':<15} {'MODEL':<42} {'PARAMS':>6}  {'LICENCE':<10} {'MODELSCOPE':<22} {'ON DISK':>10}  WHERE")
+    print(
+        f"{'FAMILY':<15} {'MODEL':<42} {'PARAMS':>6} {'QUANT':<7} {'LICENCE':<10} {'MODELSCOPE':<22} "
+        f"{'ON DISK':>10} {'MEMORY':>12}  WHERE"
+    )
     for row in shown:
         print(
-            f"{row.family:<15} {row.id:<42} {_parameters(row.parameters):>6}  {_licence(row):<10} "
-            f"{_modelscope(row):<22} {format_bytes(row.size_bytes) if row.size_bytes else '':>10}  {_where(row)}"
+            f"{row.family:<15} {row.id:<42} {_parameters(row.parameters):>6} {row.quantization or '':<7} "
+            f"{_licence(row):<10} {_modelscope(row):<22} {format_bytes(row.size_bytes) if row.size_bytes else '':>10} "
+            f"{_memory(row):>12}  {_where(row)}"
         )
     return 0
+
+
+def _memory(row: ModelRow) -> str:
+    """A model here: its memory estimate and fit mark (``✓`` fits, ``~`` tight, ``✗`` does not fit)."""
+    if row.path is None or row.estimated_bytes is None or row.problem is not None:
+        return ""
+    return f"{format_bytes(row.estimated_bytes)} {FIT_MARKS.get(row.fit or '', '?')}"
 
 
 def _parameters(count: int | None) -> str:
@@ -85,6 +99,8 @@ def _modelscope(row: ModelRow) -> str:
 
 
 def _where(row: ModelRow) -> str:
+    if row.problem is not None:
+        return f"{row.path}: {row.problem}"
     if row.source == "demo":
         return "tiny random weights, written when the app first opens it"
     return row.base_url or (str(row.path) if row.path else "not downloaded")

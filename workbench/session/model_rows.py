@@ -13,6 +13,8 @@ from typing import Any, Literal
 #: the demo pair offered when no model is on the machine: (row key, family), for pane A then B
 DEMO_MODELS: tuple[tuple[str, str], ...] = (("demo:gpt2-dialogbot", "gpt2-dialogbot"), ("demo:chatyuan", "chatyuan"))
 DEMO_PREFIX = "demo:"
+#: beside a memory estimate: will it fit where models load
+FIT_MARKS = {"fits": "✓", "tight": "~", "does not fit": "✗"}
 
 #: "hub": a model on a hub that is neither in the catalog nor here, offered for download by its id
 Source = Literal["catalog", "local", "demo", "server", "hub"]
@@ -44,6 +46,10 @@ class ModelRow:
     base_url: str | None = None
     #: a local model against the memory free where the app loads: "fits", "tight" or "does not fit"
     fit: str | None = None
+    #: how its weights are stored, where its family publishes several (a GGUF file's ``Q4_K_M``)
+    quantization: str | None = None
+    #: why a model found here cannot be used (an Ollama manifest whose blob is missing, a truncated file)
+    problem: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The shape ``zhbench models --json`` prints (catalog rows carry the catalog's fields)."""
@@ -55,7 +61,11 @@ class ModelRow:
                 "parameters": self.parameters,
                 "licence": self.licence,
             }
+        elif self.source == "local":
+            data |= {"parameters": self.parameters, "quantization": self.quantization, "problem": self.problem}
         data |= {"path": str(self.path) if self.path else None, "size_bytes": self.size_bytes, "source": self.source}
+        if self.path is not None:  # a model here: its memory estimate and whether it fits
+            data |= {"estimated_bytes": self.estimated_bytes, "fit": self.fit}
         return data | ({"base_url": self.base_url} if self.source == "server" else {})
 
 

@@ -48,7 +48,7 @@ def rows_on_offer(local: Iterable[LocalModel], *, gpu: bool) -> list[ModelRow]:
     for model in others:
         rows.append(
             ModelRow(
-                key=str(model.path),
+                key=str(model.path) if model.problem is None else model.id,  # loading it says why not
                 id=model.id,
                 name=model.id if not Path(model.id).is_absolute() else model.path.name,
                 family=model.family,
@@ -56,7 +56,10 @@ def rows_on_offer(local: Iterable[LocalModel], *, gpu: bool) -> list[ModelRow]:
                 available=True,
                 path=model.path,
                 size_bytes=model.size_bytes,
-                estimated_bytes=model.size_bytes,
+                estimated_bytes=model.size_bytes if model.problem is None else None,
+                parameters=model.facts.parameters,
+                quantization=model.facts.quantization,
+                problem=model.problem,
             )
         )
     for key, family in DEMO_MODELS:
@@ -71,7 +74,7 @@ def with_fit(row: ModelRow, device: str | None, nvml: NvmlReader | None = None) 
     from zhbench.engines.errors import ZhbenchError
     from zhbench.workbench.session.fit_check import check_fit
 
-    if row.path is None or row.source == "demo":
+    if row.path is None or row.source == "demo" or row.problem is not None:
         return row
     try:
         verdict = check_fit(str(row.path), family=row.family, device=device, nvml=nvml)
