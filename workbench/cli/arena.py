@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zhbench.workbench.cli.common import CommandError, Commands, write_output, write_stdout
-from zhbench.workbench.session.arena.board_text import leaderboard_text
-from zhbench.workbench.session.safe_text import json_text
+from zhbench.workbench.session.arena.board_text import BOARD_FORMATS
 
 if TYPE_CHECKING:
     from zhbench.workbench.session.arena.votes import Battle, Outcome
@@ -18,7 +17,13 @@ def register(commands: Commands) -> None:
     board = commands.add_parser(
         "leaderboard", help="Bradley–Terry ratings with 95%% intervals, from the arena votes or a FastChat file"
     )
-    board.add_argument("--json", action="store_true", help="print a JSON object")
+    board.add_argument(
+        "--format",
+        choices=tuple(BOARD_FORMATS),
+        default="text",
+        help="text (default: the table with its intervals as bars), csv, md (a Markdown table) or json",
+    )
+    board.add_argument("--json", action="store_true", help="print a JSON object (the same as --format json)")
     board.add_argument("--include-named", action="store_true", help="also count votes cast knowing the models")
     board.add_argument(
         "--include-leaked", action="store_true", help="also count battles in which a reply named its maker"
@@ -70,15 +75,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     board = compute_leaderboard(
         selection.outcomes, rounds=args.bootstrap, seed=args.seed, anchor=args.anchor, style_control=args.style_control
     )
-    if args.json:
-        data = board.to_json() | {
-            "left_out": {"named": selection.named, "leaked": selection.leaked, "judge": selection.judged},
-            "skipped": skipped,
-            "source": source,
-        }
-        write_stdout(json_text(data, indent=2) + "\n")
-    else:
-        write_stdout(leaderboard_text(board, selection, skipped, source))
+    form = "json" if args.json else args.format
+    write_stdout(BOARD_FORMATS[form](board, selection, skipped, source))
     return 0
 
 
