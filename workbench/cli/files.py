@@ -16,8 +16,11 @@ def register(commands: Commands) -> None:
     paths.add_argument("--json", action="store_true", help="print a JSON object")
     paths.set_defaults(handler=cmd_paths)
 
-    transcripts = commands.add_parser("transcripts", help="list the saved sessions")
+    transcripts = commands.add_parser("transcripts", help="list the saved sessions, or find them by their text")
     transcripts.add_argument("--json", action="store_true", help="print a JSON list")
+    transcripts.add_argument(
+        "--search", metavar="TEXT", help="only the sessions where a message or reply contains TEXT (any case)"
+    )
     transcripts.set_defaults(handler=cmd_transcripts)
 
     export = commands.add_parser("export", help="write a saved session as Markdown or JSON")

@@ -15,6 +15,7 @@ read-only folder) is bypassed: the search reads the transcripts themselves. Eith
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import closing
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from zhbench.workbench.session.records import MessageRecord
-from zhbench.workbench.session.transcripts import Session, TranscriptError, read_session, session_files
+from zhbench.workbench.session.transcripts import SUFFIX, Session, TranscriptError, read_session, session_files
 
 #: the index file, in the transcripts folder
 INDEX_NAME = "search-index.sqlite3"
@@ -202,13 +203,7 @@ class SearchIndex:
 
     def refresh(self) -> None:
         """Catch up with the folder: read new and changed files, drop the rows of files that are gone."""
-        on_disk: dict[str, tuple[int, int]] = {}
-        for path in session_files(self.folder):
-            try:
-                found = path.stat()
-            except OSError:
-                continue
-            on_disk[path.name] = (found.st_size, found.st_mtime_ns)
+        on_disk = _stat_sessions(self.folder)
         listed = self.db.execute("SELECT name, size, mtime_ns FROM files")
         indexed = {name: (size, mtime) for name, size, mtime in listed}
         stale = [name for name, seen in on_disk.items() if indexed.get(name) != seen]
@@ -253,6 +248,23 @@ class SearchIndex:
                 (pattern,),
             )
         return [SessionRow.from_json(json.loads(row)) for (row,) in found]
+
+
+def _stat_sessions(folder: Path) -> dict[str, tuple[int, int]]:
+    """Each session file's name, size and modification time (one directory read; empty files left out, as
+    ``session_files`` leaves them)."""
+    found: dict[str, tuple[int, int]] = {}
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not entry.name.endswith(SUFFIX):
+                continue
+            try:
+                seen = entry.stat()
+            except OSError:
+                continue
+            if seen.st_size > 0:
+                found[entry.name] = (seen.st_size, seen.st_mtime_ns)
+    return found
 
 
 class _Transaction:
