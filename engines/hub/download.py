@@ -2,7 +2,8 @@
 
 Only the files a family needs are fetched (``choose_files``): one weight format (safetensors before ``.bin``),
 a sharded model's shards and index, the config, tokenizer and chat-template files; never training checkpoints
-or other formats. An RWKV repository of several ``.pth`` checkpoints needs the one to fetch named.
+or other formats. An RWKV repository of several ``.pth`` checkpoints needs the one to fetch named, and a
+repository of GGUF files the quantization (``--quant q4_k_m``: that quantization's file, or a split model's parts).
 
 ``plan_pull`` lists the repository and checks the disk; ``pull`` downloads, reporting ``PullProgress`` to a
 callback and stopping when a ``threading.Event`` is set, so the CLI and a thread worker of the app drive it
@@ -27,13 +28,14 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from zhbench.engines.errors import ZhbenchError
 from zhbench.engines.hub.caches import huggingface_cache_dir, modelscope_download_dir
+from zhbench.engines.hub.gguf_repos import quant_name, quantizations
 
 Hub = Literal["hf", "modelscope"]
 
@@ -129,25 +131,32 @@ def _matches(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
 
 
-def choose_files(files: Iterable[RemoteFile], pick: str | None = None) -> FileChoice:
+def choose_files(files: Iterable[RemoteFile], pick: str | None = None, quant: str | None = None) -> FileChoice:
     """The files a family needs out of a repository's listing.
 
-    Top-level files only (families read nothing in subfolders). Weights: ``pick`` (a glob or an exact name)
-    when given; else the safetensors (shards with their index), else ``pytorch_model*.bin`` (with its index),
+    Top-level files only (families read nothing in subfolders), but for a GGUF repository's. Weights: ``pick``
+    (a glob or an exact name) when given; else the GGUF file(s) of the quantization ``quant`` (a split model's
+    every part); else the safetensors (shards with their index), else ``pytorch_model*.bin`` (with its index),
     else the only ``.pth`` checkpoint. Beside them the small config, tokenizer and template files.
-    Raises a ``DownloadError`` listing the checkpoints when several ``.pth`` files leave the choice open.
+    Raises a ``DownloadError`` listing the checkpoints when several ``.pth`` files leave the choice open, and a
+    ``QuantizationNeeded`` listing the quantizations when a GGUF repository's is not chosen.
     """
     listed = {f.name: f for f in files}
     top = [f for name, f in listed.items() if "/" not in name and not _matches(name, TRAINING_FILES)]
     names = [f.name for f in top]
+    offered = quantizations(listed)
     if pick is not None:
         weights = [n for n in names if n == pick or fnmatch.fnmatch(n, pick)]
         if not weights:
             raise DownloadError(f"--file {pick!r} matches no file of the repository ({_listing(top)})")
+    elif quant is not None:
+        weights = _quantization_files(listed, offered, quant)
     elif safetensors := [n for n in names if n.endswith(".safetensors")]:
         weights = safetensors + [n for n in names if n == SAFETENSORS_INDEX]
     elif pickles := [n for n in names if n.startswith("pytorch_model") and n.endswith(".bin")]:
         weights = pickles + [n for n in names if n == PICKLE_INDEX]
+    elif offered:
+        raise QuantizationNeeded({q: _sum_sizes(listed[n] for n in parts) for q, parts in offered.items()})
     else:
         checkpoints = [f for f in top if f.name.endswith(".pth")]
         if len(checkpoints) > 1:
@@ -161,6 +170,35 @@ def choose_files(files: Iterable[RemoteFile], pick: str | None = None) -> FileCh
     chosen = [listed[n] for n in dict.fromkeys(weights + support)]
     skipped = tuple(name for name in listed if name not in {f.name for f in chosen})
     return FileChoice(tuple(chosen), skipped)
+
+
+def _quantization_files(listed: Mapping[str, RemoteFile], offered: Mapping[str, list[str]], quant: str) -> list[str]:
+    """The files of the quantization ``quant`` (any case: ``q4_k_m``), or a ``DownloadError`` saying what is offered."""
+    if not offered:
+        raise DownloadError(f"--quant {quant}: the repository holds no GGUF files of a quantization")
+    wanted = quant_name(quant)
+    if wanted not in offered:
+        sizes = {q: _sum_sizes(listed[n] for n in parts) for q, parts in offered.items()}
+        raise DownloadError(f"--quant {quant}: not offered; the repository offers {_offers(sizes)}")
+    return offered[wanted]
+
+
+class QuantizationNeeded(DownloadError):
+    """A repository of GGUF files whose quantization was not chosen; ``offers``: each one's bytes."""
+
+    def __init__(self, offers: Mapping[str, int | None]) -> None:
+        self.offers = dict(offers)
+        count = len(offers)
+        super().__init__(f"the repository offers {count} quantizations; choose one with --quant: {_offers(offers)}")
+
+
+def _offers(sizes: Mapping[str, int | None]) -> str:
+    return ", ".join(f"{quant} ({format_size(size)})" for quant, size in sizes.items())
+
+
+def _sum_sizes(files: Iterable[RemoteFile]) -> int | None:
+    sizes = [f.size for f in files]
+    return None if None in sizes else sum(size or 0 for size in sizes)
 
 
 def _listing(files: Iterable[RemoteFile]) -> str:
@@ -191,11 +229,19 @@ def modelscope_endpoint() -> str:
     return (endpoint if "://" in endpoint else f"https://{endpoint}").rstrip("/")
 
 
-def plan_pull(repo_id: str, *, hub: Hub = "hf", revision: str | None = None, pick: str | None = None) -> PullPlan:
-    """List ``repo_id`` on its hub, choose the files to fetch and check that they fit on the disk.
+def plan_pull(
+    repo_id: str,
+    *,
+    hub: Hub = "hf",
+    revision: str | None = None,
+    pick: str | None = None,
+    quant: str | None = None,
+) -> PullPlan:
+    """List ``repo_id`` on its hub, choose the files to fetch (of a GGUF repository: those of ``quant``) and
+    check that they fit on the disk.
 
     Raises a ``DownloadError`` with one line: no such repository, the hub cannot be reached, a checkpoint
-    to choose, or not enough free disk space.
+    or a quantization to choose (``QuantizationNeeded``), or not enough free disk space.
     """
     if repo_id.count("/") != 1 or repo_id.startswith("/"):
         raise DownloadError(f"{repo_id!r} is not a hub id (expected OWNER/NAME)")
@@ -207,7 +253,7 @@ def plan_pull(repo_id: str, *, hub: Hub = "hf", revision: str | None = None, pic
         commit, files = None, _modelscope_listing(repo_id, revision)
         cache_dir = modelscope_download_dir()
         endpoint = modelscope_endpoint()
-    choice = choose_files(files, pick)
+    choice = choose_files(files, pick, quant)
     plan = PullPlan(
         hub=hub,
         repo_id=repo_id,

@@ -13,7 +13,7 @@ from zhbench.workbench.session.byte_sizes import format_bytes
 from zhbench.workbench.session.safe_text import json_text, visible_text
 
 if TYPE_CHECKING:
-    from zhbench.engines.hub.download import ProgressCallback, PullProgress
+    from zhbench.engines.hub.download import ProgressCallback, PullPlan, PullProgress
 
 
 def register(commands: Commands) -> None:
@@ -30,6 +30,12 @@ def register(commands: Commands) -> None:
         "--file",
         metavar="PATTERN",
         help="the weight file(s) to take, a name or a glob; needed for a repository of several RWKV checkpoints",
+    )
+    pull.add_argument(
+        "--quant",
+        metavar="TYPE",
+        help="a GGUF repository's quantization to take, e.g. q4_k_m, q8_0, f16 (default: the config's quant, "
+        "else it lists them and asks)",
     )
     pull.set_defaults(handler=cmd_pull)
 
@@ -51,10 +57,10 @@ def hub_id(model_id: str, hub: str) -> str:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from zhbench.engines.hub.download import DownloadCancelled, plan_pull, pull
+    from zhbench.engines.hub.download import DownloadCancelled, pull
 
     repo_id = hub_id(args.id, args.hub)
-    plan = plan_pull(repo_id, hub=args.hub, revision=args.revision, pick=args.file)
+    plan = _plan(args, repo_id)
     print(
         f"{repo_id} from {plan.endpoint}: {len(plan.files)} files, {format_bytes(plan.total_bytes)}"
         + (f" ({format_bytes(plan.cached_bytes)} already here)" if plan.cached_bytes else ""),
@@ -70,8 +76,40 @@ def cmd_pull(args: argparse.Namespace) -> int:
         print("stopped: run the same pull again to finish it", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(f"pulled {repo_id} into {folder}", file=sys.stderr)
-    print(f"try it: zhbench chat --model {repo_id}", file=sys.stderr)
+    ggufs = [f.name for f in plan.files if f.name.endswith(".gguf")]
+    model = str(folder / ggufs[0]) if ggufs else repo_id  # a file of several: the (first) file of the one pulled
+    print(f"try it: zhbench chat --model {model}", file=sys.stderr)
     return 0
+
+
+def _plan(args: argparse.Namespace, repo_id: str) -> PullPlan:
+    """The pull's plan; for a GGUF repository pulled without ``--quant``, of the config's ``quant`` when the
+    repository offers it, else of the one the person picks from the list (off a terminal: the list, as an error)."""
+    from zhbench.engines.hub.download import QuantizationNeeded, plan_pull
+    from zhbench.engines.hub.gguf_repos import quant_name
+    from zhbench.workbench.session.config import load_config
+
+    def plan(quant: str | None) -> PullPlan:
+        return plan_pull(repo_id, hub=args.hub, revision=args.revision, pick=args.file, quant=quant)
+
+    try:
+        return plan(args.quant)
+    except QuantizationNeeded as needed:
+        configured = load_config().quant
+        if configured is not None and quant_name(configured) in needed.offers:
+            return plan(configured)
+        if not sys.stdin.isatty():
+            raise CommandError(f"{repo_id}: {needed}") from None
+        print(f"{repo_id} offers these quantizations:", file=sys.stderr)
+        for quant, size in needed.offers.items():
+            print(f"  {quant:<10} {format_bytes(size)}", file=sys.stderr)
+        try:
+            answer = input("quantization to pull: ").strip()
+        except EOFError:
+            answer = ""
+        if not answer:
+            raise CommandError(f"{repo_id}: no quantization chosen; nothing pulled") from None
+        return plan(answer)
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ The config file (``zhbench paths`` prints where it is) looks like::
     theme = "zhbench-light"          # remembered when switched from the command palette
     model_dirs = ["~/models"]        # extra folders whose sub-folders (and .pth files) are models
     maker_names = ["星火", "讯飞"]     # arena: more names that, in a reply, reveal its model
+    quant = "Q4_K_M"                 # the quantization `zhbench pull` takes from a GGUF repository
 
     [keymap]                         # binding id = "keys" (comma-separated), see the README
     send-active = "ctrl+t"
@@ -83,6 +84,8 @@ class Config:
     servers: dict[str, RemoteServer] = field(default_factory=dict)
     #: arena: names that mark a blind battle as identity-leaked, on top of ``arena.leaks.DEFAULT_MAKER_NAMES``
     maker_names: list[str] = field(default_factory=list)
+    #: the quantization ``zhbench pull`` takes from a GGUF repository when none is given (``Q4_K_M``)
+    quant: str | None = None
     #: what was wrong with the file, if anything (the defaults are used for what was wrong)
     problems: list[str] = field(default_factory=list)
     path: Path = field(default_factory=config_path)
@@ -125,6 +128,7 @@ def load_config(path: Path | None = None) -> Config:
     config.servers, problems = servers_from_config(read("servers", {}, _table_of(dict), "[servers.NAME] tables"))
     config.problems += [f"{path}: {problem}" for problem in problems]
     config.maker_names = list(read("maker_names", [], _list_of(str), "a list of names"))
+    config.quant = read("quant", None, lambda v: v is None or isinstance(v, str), "a quantization type such as Q4_K_M")
     return config
 
 

@@ -16,9 +16,9 @@ SUFFIX = ".gguf"
 SPLIT_PART = re.compile(r"^(?P<stem>.+)-(?P<part>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
 
 
-def is_projector(path: Path) -> bool:
-    """A multimodal projector file: not a chat model."""
-    return "mmproj" in path.name.lower()
+def is_projector(name: str) -> bool:
+    """Whether the file named ``name`` is a multimodal projector: not a chat model."""
+    return "mmproj" in name.rsplit("/", 1)[-1].lower()
 
 
 def split_parts(first: Path) -> list[Path]:
@@ -46,7 +46,7 @@ def chat_model_files(files: Iterable[Path]) -> list[Path]:
     split one, projectors left out, in name order."""
     chosen = []
     for file in sorted(files):
-        if file.suffix.lower() != SUFFIX or is_projector(file):
+        if file.suffix.lower() != SUFFIX or is_projector(file.name):
             continue
         split = SPLIT_PART.match(file.name)
         if split is None or int(split["part"]) == 1:
