@@ -16,6 +16,7 @@ tail off before it appends, and the answer is made again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -35,8 +36,9 @@ from zhbench.workbench.session.transcripts import json_line, json_objects
 RUN_FILE = "run.json"
 ANSWERS_FILE = "answers.jsonl"
 LOCK_FILE = ".lock"
-#: 1: the first version of run.json and of the answer records
-SCHEMA = 1
+#: 1: the first version of run.json and of the answer records; 2: each answer carries the hash of the prompt
+#: it answers and of the run's settings (``prompt_hash``, ``settings_hash``), which a rerun matches it on
+SCHEMA = 2
 
 #: an answer's place in the run: (model, item id, repeat index)
 AnswerKey = tuple[str, str, int]
@@ -91,6 +93,14 @@ class RunSettings:
             schema=int(data.get("schema", SCHEMA)),
         )
 
+    def settings_hash(self) -> str:
+        """A digest of what decides an answer besides its prompt: the decoding options and the run's seed."""
+        return _digest({"options": dict(self.options), "seed": self.seed})
+
+    def prompt_hashes(self) -> dict[str, str]:
+        """Each item's id and the digest of the conversation it asks to be answered."""
+        return {item.id: prompt_hash(item) for item in self.items}
+
     def differences(self, other: RunSettings) -> list[str]:
         """How ``other`` is a different run from this one, models aside (a run may take more models)."""
         found = []
@@ -105,6 +115,16 @@ class RunSettings:
         return found
 
 
+def prompt_hash(item: PromptItem) -> str:
+    """A digest of the conversation an item asks to be answered."""
+    return _digest([dict(message) for message in item.messages])
+
+
+def _digest(data: object) -> str:
+    canonical = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class AnswerRecord:
     """One model's answer to one item (or why it failed), the reply as the transcripts record it."""
@@ -114,6 +134,10 @@ class AnswerRecord:
     seed: int
     #: the reply: its pane and model the model's name, its params the settings used, seed included
     message: MessageRecord
+    #: what it answers: the prompt's and the run's settings' digests (None in a record written before schema 2)
+    prompt_hash: str | None = None
+    settings_hash: str | None = None
+    schema: int = SCHEMA
     type: Literal["answer"] = "answer"
 
     @property
@@ -134,6 +158,9 @@ class AnswerRecord:
             "item": self.item,
             "repeat": self.repeat,
             "seed": self.seed,
+            "prompt_hash": self.prompt_hash,
+            "settings_hash": self.settings_hash,
+            "schema": self.schema,
             "message": self.message.to_json(),
         }
 
@@ -142,12 +169,26 @@ class AnswerRecord:
         message = data.get("message")
         if not isinstance(message, Mapping):
             raise RecordError("an answer without its message")
+        hashes = [
+            data.get(name) if isinstance(data.get(name), str) else None for name in ("prompt_hash", "settings_hash")
+        ]
         return cls(
             item=str(data.get("item")),
             repeat=int(data.get("repeat", 0)),
             seed=int(data.get("seed", 0)),
             message=MessageRecord.from_json(message),
+            prompt_hash=hashes[0],
+            settings_hash=hashes[1],
+            schema=data["schema"] if isinstance(data.get("schema"), int) else 1,
         )
+
+    def answers(self, prompts: Mapping[str, str], settings_hash: str) -> bool:
+        """Whether this is an answer to the prompt of its item id in ``prompts``, under the settings of that
+        digest. A record from before schema 2 carries no digests: it is taken as answering them (its run.json,
+        checked against the run, vouches for it)."""
+        if self.prompt_hash is None and self.settings_hash is None:
+            return self.item in prompts
+        return prompts.get(self.item) == self.prompt_hash and self.settings_hash == settings_hash
 
 
 @dataclass(frozen=True)
@@ -185,8 +226,12 @@ class RunLog:
     damaged_lines: int = 0
 
     def answered(self) -> set[AnswerKey]:
-        """The keys with an answer: a failed one does not count, so a rerun tries it again."""
-        return {key for key, record in self.answers.items() if not record.failed}
+        """The keys with an answer to this run's prompt under its settings: a failed one does not count, so a
+        rerun tries it again."""
+        prompts, settings_hash = self.settings.prompt_hashes(), self.settings.settings_hash()
+        return {
+            key for key, record in self.answers.items() if not record.failed and record.answers(prompts, settings_hash)
+        }
 
 
 def read_run(folder: Path) -> RunLog:
@@ -195,14 +240,12 @@ def read_run(folder: Path) -> RunLog:
     if settings is None:
         raise RunFolderError(f"{folder}: not a batch run folder (no {RUN_FILE})")
     log = RunLog(folder, settings)
-    objects, log.damaged_lines = read_lines(folder / ANSWERS_FILE)
-    for found in objects:
-        try:
-            record = _record_from_json(found)
-        except (RecordError, ValueError, TypeError):
-            log.damaged_lines += 1
-            continue
+    prompts, settings_hash = settings.prompt_hashes(), settings.settings_hash()
+    records, log.damaged_lines = _read_records(folder)
+    for record in records:
         if isinstance(record, AnswerRecord):
+            if record.prompt_hash is None and record.item in prompts:  # before schema 2: its run.json vouches
+                record = replace(record, prompt_hash=prompts[record.item], settings_hash=settings_hash)
             log.answers[record.key] = record
         elif isinstance(record, LoadFailureRecord):
             log.load_failures[record.model] = record
@@ -222,6 +265,18 @@ def read_lines(path: Path) -> tuple[list[dict[str, Any]], int]:
     except OSError as exc:
         raise RunFolderError(f"{path}: unreadable ({exc.strerror or exc})") from None
     return json_objects(data[: data.rfind(b"\n") + 1])
+
+
+def _read_records(folder: Path) -> tuple[list[BatchRecord], int]:
+    """The records of a run folder's answers file, and how many lines of it could not be read."""
+    objects, damaged = read_lines(folder / ANSWERS_FILE)
+    records: list[BatchRecord] = []
+    for found in objects:
+        try:
+            records.append(_record_from_json(found))
+        except (RecordError, ValueError, TypeError):
+            damaged += 1
+    return records, damaged
 
 
 def _record_from_json(data: Mapping[str, Any]) -> BatchRecord:
@@ -269,6 +324,7 @@ class BatchStore:
         self._lock_file = exclusive_lock(folder / LOCK_FILE)
         try:
             self.settings = self._settle(settings)
+            self._prompts, self._settings_hash = self.settings.prompt_hashes(), self.settings.settings_hash()
             self.log = read_run(folder)
             self._answers = DurableLines(folder / ANSWERS_FILE)
         except BaseException:
@@ -278,6 +334,7 @@ class BatchStore:
     def _settle(self, wanted: RunSettings) -> RunSettings:
         recorded = _read_settings(self.folder)
         if recorded is None:
+            self._check_answers(wanted)
             write_atomically(self.folder / RUN_FILE, _settings_text(wanted))
             return wanted
         differences = recorded.differences(wanted)
@@ -286,14 +343,39 @@ class BatchStore:
                 f"{self.folder} holds another run ({'; '.join(differences)}): "
                 "give the same prompts and settings to continue it, or another --out folder"
             )
+        self._check_answers(recorded)
         added = tuple(model for model in wanted.models if model not in recorded.models)
         settled = replace(recorded, models=recorded.models + added)
         if added:
             write_atomically(self.folder / RUN_FILE, _settings_text(settled))
         return settled
 
+    def _check_answers(self, settings: RunSettings) -> None:
+        """Refuse a folder whose stored answers were given to other prompts or settings than ``settings``'
+        (its run.json was deleted, or answers.jsonl copied in): a rerun would take them for this run's. With no
+        run.json, an answer without digests (before schema 2) cannot be matched at all, and is refused too."""
+        prompts, settings_hash = settings.prompt_hashes(), settings.settings_hash()
+        vouched = (self.folder / RUN_FILE).exists()
+        for record in _read_records(self.folder)[0]:
+            if not isinstance(record, AnswerRecord):
+                continue
+            unmatched = record.prompt_hash is None and not vouched
+            if unmatched or not record.answers(prompts, settings_hash):
+                why = (
+                    "an answer that does not say what it answers, and no run.json"
+                    if unmatched
+                    else f"its answer to item {record.item!r} was given to another prompt or other settings"
+                )
+                raise RunFolderError(
+                    f"{self.folder} holds answers of another run ({why}): give another --out folder, or move "
+                    f"its {ANSWERS_FILE} aside to start again"
+                )
+
     def write(self, record: BatchRecord) -> None:
-        """Append one record; it is on disk when this returns."""
+        """Append one record; it is on disk when this returns. An answer is stamped with the digests of the
+        prompt and settings it answers."""
+        if isinstance(record, AnswerRecord):
+            record = replace(record, prompt_hash=self._prompts[record.item], settings_hash=self._settings_hash)
         self._answers.append(record.to_json())
 
     def close(self) -> None:
