@@ -41,10 +41,14 @@ def _header(path: Path, mtime_ns: int, size: int) -> GGUFHeader:
 
 def estimate_memory(path: Path, options: LoadOptions, context: int | None) -> MemoryNeed:
     """A GGUF load's need: the tensors as stored (quantized, read in place) and the cache at ``context``
-    positions (default: the trained context, capped as for the other families)."""
+    positions, else the load's ``n_ctx`` option, else the trained context capped as for the other families."""
     headers = model_headers(path)
     first = headers[0]
-    positions = context or min(first.context_length or DEFAULT_CONTEXT_CAP, DEFAULT_CONTEXT_CAP)
+    trained = first.context_length or DEFAULT_CONTEXT_CAP
+    asked = options.extra.get("n_ctx")
+    positions = context or (
+        min(int(asked), trained) if asked and asked.isdigit() else min(trained, DEFAULT_CONTEXT_CAP)
+    )
     device = options.device or "cpu"
     return MemoryNeed(
         device=device,
