@@ -15,14 +15,17 @@ import secrets
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from zhbench.engines.api import EngineInfo, TextCallback
 from zhbench.engines.errors import GenerationError, RemoteError
+from zhbench.engines.remote.reading import Bounds, event_data
 from zhbench.engines.remote.server import (
     RemoteServer,
+    SecretFilter,
+    blank_secrets,
     error_message,
     list_models,
     shorten,
@@ -37,6 +40,8 @@ FAMILY = "openai-compat"
 FINISH_REASONS = {"stop": StopReason.EOS, "eos": StopReason.EOS, "length": StopReason.LENGTH}
 #: the delta fields servers put a reasoning model's thinking in (vLLM and DeepSeek; llama.cpp and Ollama)
 REASONING_FIELDS = ("reasoning_content", "reasoning")
+#: how much of a malformed stream line a message quotes
+MALFORMED_CHARS = 60
 #: the statuses of ``GET /models`` that mean "this server does not list its models", not "it refused"
 NO_LISTING = frozenset({404, 405, 501})
 
@@ -133,10 +138,22 @@ def estimate_tokens(text: str) -> int:
     return wide + (len(text) - wide + 3) // 4
 
 
+#: the most tokens a server's ``usage`` may report before the number is taken for garbage
+MAX_USAGE_TOKENS = 10**9
+
+
+def _count(value: object) -> int | None:
+    """A token count from ``usage``, or None for anything that cannot be one (negative, absurd, not whole)."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_USAGE_TOKENS
+    return value if ok else None  # type: ignore[return-value]
+
+
 @dataclass
 class ReplyProgress:
-    """One reply as it streams in: its text, thinking, timings and what the server reported."""
+    """One reply as it streams in: its text, thinking, timings and what the server reported. Text and
+    thinking pass a ``SecretFilter`` each before they are kept or handed on."""
 
+    secrets: Sequence[str] = ()
     started: float = field(default_factory=time.perf_counter)
     first_at: float | None = None
     text: str = ""
@@ -150,37 +167,59 @@ class ReplyProgress:
     model: str | None = None
     done: bool = False
 
+    def __post_init__(self) -> None:
+        self._text_filter = SecretFilter(self.secrets)
+        self._reasoning_filter = SecretFilter(self.secrets)
+
+    @property
+    def chunks(self) -> int:
+        return self.text_chunks + self.reasoning_chunks
+
     def take(self, chunk: Chunk, on_text: TextCallback | None, on_reasoning: TextCallback | None) -> None:
         if (chunk.text or chunk.reasoning) and self.first_at is None:
             self.first_at = time.perf_counter()
         if chunk.reasoning:
-            self.reasoning += chunk.reasoning
             self.reasoning_chunks += 1
-            if on_reasoning is not None:
-                on_reasoning(chunk.reasoning)
+            self._add_reasoning(self._reasoning_filter.feed(chunk.reasoning), on_reasoning)
         if chunk.text:
-            self.text += chunk.text
             self.text_chunks += 1
-            if on_text is not None:
-                on_text(chunk.text)
+            self._add_text(self._text_filter.feed(chunk.text), on_text)
         self.finish_reason = chunk.finish_reason or self.finish_reason
         self.usage = chunk.usage or self.usage
-        self.model = chunk.model or self.model
+        self.model = blank_secrets(chunk.model, self.secrets) if chunk.model else self.model
+
+    def finish(self, on_text: TextCallback | None, on_reasoning: TextCallback | None) -> None:
+        """Hand on what the secret filters held back: the reply ended, however it did."""
+        self._add_reasoning(self._reasoning_filter.flush(), on_reasoning)
+        self._add_text(self._text_filter.flush(), on_text)
+
+    def _add_text(self, text: str, on_text: TextCallback | None) -> None:
+        if text:
+            self.text += text
+            if on_text is not None:
+                on_text(text)
+
+    def _add_reasoning(self, text: str, on_reasoning: TextCallback | None) -> None:
+        if text:
+            self.reasoning += text
+            if on_reasoning is not None:
+                on_reasoning(text)
 
     def stats(self, reason: StopReason, prompt_text: str) -> ReplyStats:
-        """The reply's stats: times measured here, token counts from ``usage`` or else estimated."""
+        """The reply's stats: times measured here, token counts from ``usage`` where they are believable,
+        or else estimated."""
         total = time.perf_counter() - self.started
         usage = self.usage or {}
-        new_tokens, prompt_tokens = usage.get("completion_tokens"), usage.get("prompt_tokens")
+        new_tokens, prompt_tokens = _count(usage.get("completion_tokens")), _count(usage.get("prompt_tokens"))
         details = usage.get("completion_tokens_details")
-        thinking = details.get("reasoning_tokens") if isinstance(details, Mapping) else None
-        estimated = not isinstance(new_tokens, int)
-        if not isinstance(new_tokens, int):
-            new_tokens = self.text_chunks + self.reasoning_chunks
-        if not isinstance(thinking, int):
-            thinking = self.reasoning_chunks
+        thinking = _count(details.get("reasoning_tokens")) if isinstance(details, Mapping) else None
+        estimated = new_tokens is None
+        if new_tokens is None:
+            new_tokens = self.chunks
+        if thinking is None or thinking > new_tokens:
+            thinking = min(self.reasoning_chunks, new_tokens)
         return ReplyStats(
-            prompt_tokens=prompt_tokens if isinstance(prompt_tokens, int) else estimate_tokens(prompt_text),
+            prompt_tokens=prompt_tokens if prompt_tokens is not None else estimate_tokens(prompt_text),
             new_tokens=new_tokens,
             ttft_s=None if self.first_at is None else self.first_at - self.started,
             tokens_per_s=new_tokens / total if total > 0 else 0.0,
@@ -233,8 +272,10 @@ class OpenAICompatEngine:
         on_text: TextCallback | None = None,
         on_reasoning: TextCallback | None = None,
     ) -> Reply:
-        """One streamed reply. Stops at the first chunk after ``cancel`` is set, closing the connection; a
-        failure (before or part-way) raises ``GenerationError`` with what came, and one line saying why."""
+        """One streamed reply. Stops at the first chunk after ``cancel`` is set, closing the connection, and
+        once ``max_new_tokens`` chunks have come (a server may ignore ``max_tokens``); a failure (before or
+        part-way, the server's deadline passed included) raises ``GenerationError`` with what came, and one
+        line saying why."""
         settings = remote_params(params)
         settings.validate()
         if settings.seed is None:
@@ -242,12 +283,16 @@ class OpenAICompatEngine:
         messages = self.messages_for(history, settings)
         prompt_text = "\n".join(message["content"] for message in messages)
         body = request_body(self.model, messages, settings, self.server.extra)
-        progress = ReplyProgress()
+        progress = ReplyProgress(self.server.secrets())
         try:
-            reason = self._stream(body, progress, cancel or threading.Event(), on_text, on_reasoning)
+            reason = self._stream(
+                body, progress, settings.max_new_tokens, cancel or threading.Event(), on_text, on_reasoning
+            )
         except RemoteError as exc:
+            progress.finish(on_text, on_reasoning)
             partial = self._reply(progress, settings, progress.stats(StopReason.ERROR, prompt_text), str(exc))
             raise GenerationError(str(exc), partial) from None
+        progress.finish(on_text, on_reasoning)
         return self._reply(progress, settings, progress.stats(reason, prompt_text), None)
 
     def _reply(self, progress: ReplyProgress, params: RemoteParams, stats: ReplyStats, error: str | None) -> Reply:
@@ -259,44 +304,46 @@ class OpenAICompatEngine:
         self,
         body: dict[str, Any],
         progress: ReplyProgress,
+        max_tokens: int,
         cancel: threading.Event,
         on_text: TextCallback | None,
         on_reasoning: TextCallback | None,
     ) -> StopReason:
         """Run the request; how the reply ended, or a ``RemoteError``. Leaving the ``with`` closes the
-        connection, also when the reply is cancelled part-way."""
+        connection, also when the reply is cancelled or cut part-way."""
         import httpx
-        from httpx_sse import SSEError, connect_sse
 
+        bounds = Bounds("the reply", self.server.deadline_s, cancel=cancel)
+        headers = self.server.headers() | {"Accept": "text/event-stream", "Cache-Control": "no-store"}
         try:
-            with connect_sse(
-                self._client, "POST", self.server.endpoint("chat/completions"), json=body, headers=self.server.headers()
-            ) as source:
-                if source.response.status_code != 200:
-                    raise status_failure(self.server, source.response, model=self.model)
-                for data in _event_data(source.iter_sse()):
+            with self._client.stream(
+                "POST", self.server.endpoint("chat/completions"), json=body, headers=headers
+            ) as response:
+                if response.status_code != 200:
+                    raise status_failure(self.server, response, model=self.model)
+                for data in event_data(self.server, response, bounds):
                     if cancel.is_set():
                         return StopReason.CANCELLED
                     if data == "[DONE]":
                         progress.done = True
                         break
-                    self._take(data, progress, on_text, on_reasoning)
+                    chunk = self._chunk(data)
+                    if progress.chunks >= max_tokens and (chunk.text or chunk.reasoning):
+                        return StopReason.LENGTH  # the server ignores max_tokens: stop reading here
+                    progress.take(chunk, on_text, on_reasoning)
         except httpx.HTTPError as exc:
             raise transport_failure(self.server, exc) from None
-        except SSEError as exc:
-            raise self.server.failure(f"the answer is not an event stream ({exc})") from None
         return self._end_reason(progress, cancel)
 
-    def _take(
-        self, data: str, progress: ReplyProgress, on_text: TextCallback | None, on_reasoning: TextCallback | None
-    ) -> None:
+    def _chunk(self, data: str) -> Chunk:
         try:
             chunk = read_chunk(data)
-        except ValueError:
-            raise self.server.failure(f"a malformed line in the stream: {data[:60]!r}") from None
+        except (ValueError, RecursionError):
+            line = shorten(self.server.scrub(data), MALFORMED_CHARS)  # blanked before it is cut
+            raise self.server.failure(f"a malformed line in the stream: {line!r}") from None
         if chunk.error is not None:
-            raise self.server.failure(f"the server stopped the reply: {shorten(chunk.error)}")
-        progress.take(chunk, on_text, on_reasoning)
+            raise self.server.failure(f"the server stopped the reply: {shorten(self.server.scrub(chunk.error))}")
+        return chunk
 
     def _end_reason(self, progress: ReplyProgress, cancel: threading.Event) -> StopReason:
         if progress.finish_reason is not None:
@@ -306,14 +353,6 @@ class OpenAICompatEngine:
         if not progress.done:
             raise self.server.failure("the stream ended before the reply did (no finish_reason, no [DONE])")
         return StopReason.EOS
-
-
-def _event_data(events: Iterator[Any]) -> Iterator[str]:
-    """The ``data`` of each server-sent event that has any (comments and keep-alives carry none)."""
-    for event in events:
-        data = event.data.strip()
-        if data:
-            yield data
 
 
 def remote_params(params: GenerationParams | None) -> RemoteParams:

@@ -89,12 +89,35 @@ def endless(server: FakeServer, interval: float = 0.02) -> ChatScript:
     return script
 
 
+def raw(code: int, headers: dict[str, str], pieces: Iterator[bytes], delay: float = 0.0) -> ChatScript:
+    """Answer with ``pieces`` as they are (no framing), ``delay`` seconds apart, until the client goes away."""
+
+    def script(handler: Handler, _: dict[str, Any]) -> None:
+        handler.send_response(code)
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.close_connection = True
+        try:
+            for piece in pieces:
+                handler.wfile.write(piece)
+                handler.wfile.flush()
+                time.sleep(delay)
+        except OSError:
+            pass
+
+    return script
+
+
 @dataclass
 class FakeServer:
     """The server's script and what it saw. ``url`` is its base URL (ending in /v1)."""
 
     models: list[str] = field(default_factory=lambda: ["tiny-chat"])
     models_status: int = 200
+    #: what ``GET /v1/models`` does instead of listing ``models``, where set
+    listing: ChatScript | None = None
     chat: ChatScript = field(default_factory=lambda: stream(answer("你好", "，世界")))
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
@@ -113,6 +136,8 @@ class Handler(BaseHTTPRequestHandler):
         fake.headers.append(dict(self.headers))
         if self.path != "/v1/models":
             self.send_json(404, {"error": {"message": f"no route {self.path}"}})
+        elif fake.listing is not None:
+            fake.listing(self, {})
         elif fake.models_status != 200:
             self.send_json(fake.models_status, {"error": {"message": "listing refused"}})
         else:
