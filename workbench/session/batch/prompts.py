@@ -15,6 +15,7 @@ import csv
 import hashlib
 import io
 import json
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -178,7 +179,24 @@ def _jsonl_rows(text: str) -> Iterator[_Row]:
         yield line, data if isinstance(data, dict) else "not a JSON object"
 
 
+#: the longest cell a CSV prompt file may hold (csv's own default limit): a row with a longer one is skipped
+MAX_CSV_CELL = 131_072
+_CSV_LIMIT = threading.Lock()
+
+
 def _csv_rows(text: str) -> Iterator[_Row]:
+    # csv stops at the first cell over its limit, and a row after it is lost: the file is read with the limit
+    # raised to its length (it is in memory already), and a cell over MAX_CSV_CELL makes its row alone bad
+    with _CSV_LIMIT:
+        limit = csv.field_size_limit(max(len(text), MAX_CSV_CELL))
+        try:
+            rows = list(_csv_records(text))
+        finally:
+            csv.field_size_limit(limit)
+    yield from rows
+
+
+def _csv_records(text: str) -> Iterator[_Row]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if reader.fieldnames is None or "prompt" not in reader.fieldnames:
         yield 1, 'a CSV prompt file needs a header row with a "prompt" column'
@@ -187,8 +205,11 @@ def _csv_rows(text: str) -> Iterator[_Row]:
         for row in reader:
             # a quoted cell may span lines: the row's number is where it ends, as the reader counts
             fields = {key: value for key, value in row.items() if key is not None and value not in (None, "")}
+            longest = max((len(value) for value in fields.values() if isinstance(value, str)), default=0)
             if None in row:
                 yield reader.line_num, "more cells than the header has columns"
+            elif longest > MAX_CSV_CELL:
+                yield reader.line_num, f"a cell of {longest:,} characters (at most {MAX_CSV_CELL:,})"
             else:
                 yield reader.line_num, fields
     except csv.Error as exc:

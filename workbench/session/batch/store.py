@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import threading
 from collections.abc import Mapping
@@ -115,6 +116,35 @@ class RunSettings:
         return found
 
 
+#: the stats a report computes with: an answer where one holds anything but a number (or nothing) is damaged
+_NUMERIC_STATS = (
+    "prompt_tokens",
+    "new_tokens",
+    "reasoning_tokens",
+    "ttft_s",
+    "tokens_per_s",
+    "total_s",
+    "context_tokens",
+    "context_window",
+    "dropped_messages",
+)
+
+
+def check_stats(stats: object) -> None:
+    """Refuse (``RecordError``) a reply's stats that a report cannot compute with: not a JSON object, or a
+    count or time that is not a finite number."""
+    if stats is None:
+        return
+    if not isinstance(stats, Mapping):
+        raise RecordError(f"its stats are {type(stats).__name__}, not an object")
+    for name in _NUMERIC_STATS:
+        value = stats.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise RecordError(f"its stats' {name} is {str(value)[:20]!r}, not a number")
+
+
 def prompt_hash(item: PromptItem) -> str:
     """A digest of the conversation an item asks to be answered."""
     return _digest([dict(message) for message in item.messages])
@@ -169,6 +199,7 @@ class AnswerRecord:
         message = data.get("message")
         if not isinstance(message, Mapping):
             raise RecordError("an answer without its message")
+        check_stats(message.get("stats"))
         hashes = [
             data.get(name) if isinstance(data.get(name), str) else None for name in ("prompt_hash", "settings_hash")
         ]
