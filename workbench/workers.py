@@ -273,15 +273,16 @@ class PullEnded(Message):
     problem: str | None = None
 
 
-def pull_model(post: Post, repo_id: str, hub: Hub, cancel: threading.Event) -> None:
-    """Download ``repo_id`` (only what its family needs, the disk checked first) into the hub's cache."""
+def pull_model(post: Post, repo_id: str, hub: Hub, cancel: threading.Event, quant: str | None = None) -> None:
+    """Download ``repo_id`` (only what its family needs, the disk checked first; of a GGUF repository, the
+    quantization ``quant``, the config's) into the hub's cache."""
     from zhbench.engines.hub.download import DownloadCancelled, plan_pull, pull
 
     def report(progress: PullProgress) -> None:
         post(PullProgressed(repo_id, progress))
 
     try:
-        plan = plan_pull(repo_id, hub=hub)
+        plan = plan_pull(repo_id, hub=hub, preferred_quant=quant)
         pull(plan, on_progress=report, cancel=cancel)
     except DownloadCancelled:
         post(PullEnded(repo_id, "cancelled; pull it again to go on"))

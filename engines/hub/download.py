@@ -131,13 +131,16 @@ def _matches(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
 
 
-def choose_files(files: Iterable[RemoteFile], pick: str | None = None, quant: str | None = None) -> FileChoice:
+def choose_files(
+    files: Iterable[RemoteFile], pick: str | None = None, quant: str | None = None, preferred: str | None = None
+) -> FileChoice:
     """The files a family needs out of a repository's listing.
 
     Top-level files only (families read nothing in subfolders), but for a GGUF repository's. Weights: ``pick``
     (a glob or an exact name) when given; else the GGUF file(s) of the quantization ``quant`` (a split model's
     every part); else the safetensors (shards with their index), else ``pytorch_model*.bin`` (with its index),
-    else the only ``.pth`` checkpoint. Beside them the small config, tokenizer and template files.
+    else a GGUF repository's quantization ``preferred`` (the config's) where it offers it, else the only
+    ``.pth`` checkpoint. Beside them the small config, tokenizer and template files.
     Raises a ``DownloadError`` listing the checkpoints when several ``.pth`` files leave the choice open, and a
     ``QuantizationNeeded`` listing the quantizations when a GGUF repository's is not chosen.
     """
@@ -155,6 +158,8 @@ def choose_files(files: Iterable[RemoteFile], pick: str | None = None, quant: st
         weights = safetensors + [n for n in names if n == SAFETENSORS_INDEX]
     elif pickles := [n for n in names if n.startswith("pytorch_model") and n.endswith(".bin")]:
         weights = pickles + [n for n in names if n == PICKLE_INDEX]
+    elif offered and preferred is not None and quant_name(preferred) in offered:
+        weights = offered[quant_name(preferred)]
     elif offered:
         raise QuantizationNeeded({q: _sum_sizes(listed[n] for n in parts) for q, parts in offered.items()})
     else:
@@ -236,9 +241,10 @@ def plan_pull(
     revision: str | None = None,
     pick: str | None = None,
     quant: str | None = None,
+    preferred_quant: str | None = None,
 ) -> PullPlan:
-    """List ``repo_id`` on its hub, choose the files to fetch (of a GGUF repository: those of ``quant``) and
-    check that they fit on the disk.
+    """List ``repo_id`` on its hub, choose the files to fetch (of a GGUF repository: those of ``quant``, else of
+    ``preferred_quant`` where it offers that) and check that they fit on the disk.
 
     Raises a ``DownloadError`` with one line: no such repository, the hub cannot be reached, a checkpoint
     or a quantization to choose (``QuantizationNeeded``), or not enough free disk space.
@@ -253,7 +259,7 @@ def plan_pull(
         commit, files = None, _modelscope_listing(repo_id, revision)
         cache_dir = modelscope_download_dir()
         endpoint = modelscope_endpoint()
-    choice = choose_files(files, pick, quant)
+    choice = choose_files(files, pick, quant, preferred_quant)
     plan = PullPlan(
         hub=hub,
         repo_id=repo_id,

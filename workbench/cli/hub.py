@@ -86,18 +86,16 @@ def _plan(args: argparse.Namespace, repo_id: str) -> PullPlan:
     """The pull's plan; for a GGUF repository pulled without ``--quant``, of the config's ``quant`` when the
     repository offers it, else of the one the person picks from the list (off a terminal: the list, as an error)."""
     from zhbench.engines.hub.download import QuantizationNeeded, plan_pull
-    from zhbench.engines.hub.gguf_repos import quant_name
     from zhbench.workbench.session.config import load_config
 
-    def plan(quant: str | None) -> PullPlan:
-        return plan_pull(repo_id, hub=args.hub, revision=args.revision, pick=args.file, quant=quant)
+    def plan(quant: str | None, preferred: str | None = None) -> PullPlan:
+        return plan_pull(
+            repo_id, hub=args.hub, revision=args.revision, pick=args.file, quant=quant, preferred_quant=preferred
+        )
 
     try:
-        return plan(args.quant)
+        return plan(args.quant, load_config().quant)
     except QuantizationNeeded as needed:
-        configured = load_config().quant
-        if configured is not None and quant_name(configured) in needed.offers:
-            return plan(configured)
         if not sys.stdin.isatty():
             raise CommandError(f"{repo_id}: {needed}") from None
         print(f"{repo_id} offers these quantizations:", file=sys.stderr)

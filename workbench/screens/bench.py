@@ -257,7 +257,7 @@ class BenchScreen(Screen[None]):
         self._pull = (repo_id, cancel)
         self.query_one(ModelList).set_status(f"{repo_id}: listing its files…")
         self.run_worker(
-            lambda: workers.pull_model(self.post_message, repo_id, hub, cancel),
+            lambda: workers.pull_model(self.post_message, repo_id, hub, cancel, self.app.config.quant),
             thread=True,
             group="pull",
             exit_on_error=False,

@@ -3,6 +3,7 @@ either hub's stand-in server; without ``--quant``, the list with sizes and a que
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,15 @@ def test_pull_from_modelscope_takes_just_that_quantization(
     assert f"try it: zhbench chat --model {folder / Q8}" in capsys.readouterr().err
     assert sorted(p.name for p in folder.iterdir() if p.suffix == ".gguf") == [Q8]
     assert (folder / Q8).read_bytes() == (gguf_repo / Q8).read_bytes()
+
+
+def test_the_apps_download_takes_the_configs_quantization(fake_hub: FakeHub, gguf_repo: Path):  # noqa: F811
+    from zhbench.workbench.workers import PullEnded, pull_model
+
+    fake_hub.repos[GGUF_REPO] = gguf_repo
+    posted: list[object] = []
+    pull_model(posted.append, GGUF_REPO, "hf", threading.Event(), "q8_0")
+    assert isinstance(posted[-1], PullEnded) and posted[-1].problem is None
+    assert fake_hub.fetched() == {Q8}
+    pull_model(posted.append, GGUF_REPO, "hf", threading.Event(), None)  # no quantization configured: why not
+    assert isinstance(posted[-1], PullEnded) and "offers 3 quantizations" in str(posted[-1].problem)
