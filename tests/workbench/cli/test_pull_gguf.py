@@ -12,7 +12,7 @@ from tests.engines.hub.conftest import fake_hub, fake_modelscope, repo_folder  #
 from tests.engines.hub.fake_hub import FakeHub
 from tests.engines.hub.fake_modelscope import FakeModelScope
 from tests.engines.hub.gguf_writer import write_gguf
-from zhbench.engines.hub.download import DownloadError, QuantizationNeeded, RemoteFile, choose_files
+from zhbench.engines.hub.download import DownloadError, QuantizationNeeded, RemoteFile, choose_files, plan_pull
 from zhbench.workbench.cli import main
 
 GGUF_REPO = "Qwen/Qwen2.5-0.5B-Instruct-GGUF"
@@ -50,6 +50,8 @@ def test_a_quantization_is_chosen_by_its_name_in_any_spelling():
 
 def test_pull_takes_just_that_quantizations_file(fake_hub: FakeHub, gguf_repo: Path, tmp_path, capsys):  # noqa: F811
     fake_hub.repos[GGUF_REPO] = gguf_repo
+    plan = plan_pull(GGUF_REPO, quant="q4_k_m")  # the disk check counts that file alone
+    assert plan.total_bytes == plan.missing_bytes == (gguf_repo / Q4).stat().st_size
     assert main(["pull", GGUF_REPO, "--quant", "q4_k_m"]) == 0
     err = capsys.readouterr().err
     assert fake_hub.fetched() == {Q4}
