@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import sqlite3
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,8 +34,37 @@ VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
 Source = Literal["human", "judge"]
 SOURCES: tuple[Source, ...] = get_args(Source)
 
+#: a migration's statement: SQL, or a function of the connection for what SQL alone cannot say
+Statement = str | Callable[[sqlite3.Connection], None]
+
+
+def _ids_from_paths(connection: sqlite3.Connection) -> None:
+    """Name each side with local weights by its id (``identity.path_model_id``): until then a model was the
+    name it was picked by, so one model voted in the arena (``chatyuan``) and through a batch review
+    (``/path/to/chatyuan``) was two. A side whose stored JSON is damaged is left as it is."""
+    from zhbench.workbench.session.identity import path_model_id
+
+    rows = connection.execute("SELECT rowid, model_a, model_a_info, model_b, model_b_info FROM battles").fetchall()
+    for rowid, *sides in rows:
+        named = list(sides)
+        for index in (0, 2):
+            try:
+                info = json.loads(named[index + 1])
+            except (TypeError, ValueError):
+                continue
+            path = info.get("path") if isinstance(info, dict) else None
+            if isinstance(path, str) and path:
+                named[index] = info["id"] = path_model_id(Path(path))
+                named[index + 1] = _json(info)
+        if named != sides:
+            connection.execute(
+                "UPDATE battles SET model_a = ?, model_a_info = ?, model_b = ?, model_b_info = ? WHERE rowid = ?",
+                (*named, rowid),
+            )
+
+
 #: Each step brings the database one version up, in one transaction. Append new steps; never edit one.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
+MIGRATIONS: tuple[tuple[Statement, ...], ...] = (
     (  # 1: the battles
         """CREATE TABLE battles (
             id TEXT PRIMARY KEY,
@@ -50,6 +81,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             turns_b TEXT NOT NULL
         ) STRICT""",
     ),
+    (_ids_from_paths,),  # 2: one id per model
 )
 
 _COLUMNS = (
@@ -227,6 +259,30 @@ class VoteStore:
             _row_of(battle),
         )
 
+    def rename_model(self, old: str, new: str, *, fingerprint: str = "") -> int:
+        """Name the model ``old`` ``new`` in every stored battle (merging it into ``new`` where that is stored
+        too), only where its fingerprint's digits start with ``fingerprint`` when one is given (one of two
+        models that share an id), in one transaction; the number of battles changed."""
+        matches = "(? = '' OR json_extract(model_{0}_info, '$.fingerprint') GLOB '*:' || ? || '*')"
+        where = {side: f"model_{side} = ? AND " + matches.format(side) for side in ("a", "b")}
+        given = (old, fingerprint, fingerprint)
+        self._connection.execute("BEGIN IMMEDIATE")
+        try:
+            (changed,) = self._connection.execute(
+                f"SELECT COUNT(*) FROM battles WHERE ({where['a']}) OR ({where['b']})", given * 2
+            ).fetchone()
+            for side in ("a", "b"):
+                self._connection.execute(
+                    f"UPDATE battles SET model_{side} = ?, model_{side}_info = json_set(model_{side}_info, '$.id', ?)"
+                    f" WHERE {where[side]}",
+                    (new, new, *given),
+                )
+            self._connection.execute("COMMIT")
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
+        return int(changed)
+
     def battles(self) -> list[Battle]:
         """Every stored battle, in the order they were recorded."""
         try:
@@ -296,7 +352,7 @@ def _store_problem(path: Path, exc: OSError | sqlite3.Error) -> ArenaDataError:
     code = getattr(exc, "sqlite_errorcode", None)
     if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
         return ArenaDataError(
-            f"{path}: busy: another program has been writing to the vote database for {BUSY_WAIT_S:.0f} s; "
+            f"{path}: busy: another program has been writing to the vote database for {BUSY_WAIT_S:g} s; "
             "try again when it is done"
         )
     if code in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
@@ -308,13 +364,28 @@ def _store_problem(path: Path, exc: OSError | sqlite3.Error) -> ArenaDataError:
     return ArenaDataError(f"{path}: cannot use the vote database ({exc}); {_MOVE_ASIDE}")
 
 
+def bring_up_to_date(path: Path | None = None) -> None:
+    """Apply the migrations a store an older zhbench wrote lacks, where the file can be written (reading it
+    read-only refuses an older store rather than change it)."""
+    path = path or votes_path()
+    if not path.is_file() or not os.access(path, os.W_OK):
+        return
+    try:
+        with closing(_connect_read_only(path)) as connection:  # no lock taken for a store already up to date
+            current = schema_version(connection)
+    except sqlite3.Error:
+        return  # reading it says what is wrong with it
+    if current < len(MIGRATIONS):
+        VoteStore.open(path).close()
+
+
 def schema_version(connection: sqlite3.Connection) -> int:
     """The last migration applied to the database (0 for a new one)."""
     row = connection.execute("SELECT MAX(version) FROM schema").fetchone()
     return int(row[0] or 0)
 
 
-def migrate(connection: sqlite3.Connection, steps: Sequence[Iterable[str]]) -> int:
+def migrate(connection: sqlite3.Connection, steps: Sequence[Iterable[Statement]]) -> int:
     """Apply the ``steps`` the database lacks, each in its own transaction; the version reached.
 
     ``BEGIN IMMEDIATE`` takes the write lock before reading the version, so two processes opening a new
@@ -332,7 +403,10 @@ def migrate(connection: sqlite3.Connection, steps: Sequence[Iterable[str]]) -> i
                 connection.execute("COMMIT")
                 return version
             for statement in steps[version]:
-                connection.execute(statement)
+                if callable(statement):
+                    statement(connection)
+                else:
+                    connection.execute(statement)
             connection.execute(
                 "INSERT INTO schema (version, applied) VALUES (?, ?)",
                 (version + 1, datetime.now(UTC).isoformat(timespec="seconds")),
