@@ -4,6 +4,8 @@ reported and skipped by ``batch report``, and a CSV cell over the limit skips it
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,15 @@ def test_a_csv_cell_over_the_limit_skips_its_row_only(tmp_path: Path, standin_di
     assert code == 0, err
     assert "line 3: a cell of 200,000 characters" in err
     assert {key[1] for key in read_run(out).answered()} == {"q1", "q3", "q4", "q5"}
+
+
+def test_an_out_folder_that_is_a_file_or_fifo_is_one_line(tmp_path: Path, capsys) -> None:
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("你好\n", encoding="utf-8")
+    plain, fifo = tmp_path / "a-file", tmp_path / "a-fifo"
+    plain.write_text("mine", encoding="utf-8")
+    os.mkfifo(fifo)
+    for target in (plain, fifo):
+        code, _, err = _run(capsys, "batch", prompts, "--model", tmp_path / "no-model", "--out", target)
+        assert code == 1 and err.count("\n") == 1 and "not a folder a run can be kept in" in err, err
+    assert plain.read_text(encoding="utf-8") == "mine" and stat.S_ISFIFO(fifo.lstat().st_mode)

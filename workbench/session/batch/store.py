@@ -350,7 +350,10 @@ class BatchStore:
         prompts, options and repeats) is continued, any model not yet in it added; another run's is refused."""
         if not (folder / RUN_FILE).exists() and any(p.name not in (LOCK_FILE, ANSWERS_FILE) for p in _entries(folder)):
             raise RunFolderError(f"{folder} holds other files and no batch run: give a new or empty folder")
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file, a FIFO or a device of that name; a folder that cannot be made
+            raise RunFolderError(f"{folder}: not a folder a run can be kept in ({exc.strerror or exc})") from None
         self.folder = folder
         self._lock_file = exclusive_lock(folder / LOCK_FILE)
         try:
