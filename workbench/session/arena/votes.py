@@ -231,6 +231,8 @@ class VoteStore:
         new, or busy (another program holds its write lock for longer than ``BUSY_WAIT_S``).
         """
         path = path or votes_path()
+        if path.exists() and not path.is_file():  # a FIFO or a device is never opened as a database
+            raise ArenaDataError(f"{path}: not a regular file; {_MOVE_ASIDE}")
         try:
             connection = _connect_read_only(path) if read_only else _connect(path)
         except (OSError, sqlite3.Error) as exc:
@@ -312,7 +314,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 def _connect_read_only(path: Path) -> sqlite3.Connection:
     """``path`` opened for reading only. A WAL database whose folder cannot be written (so SQLite cannot make
     its shared-memory file) is opened as immutable: on a read-only disk nobody is writing it."""
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
     address = f"file:{quote(str(path.absolute()))}?mode=ro"
     connection = sqlite3.connect(address, uri=True, isolation_level=None, timeout=BUSY_WAIT_S)

@@ -52,6 +52,12 @@ def test_random_bytes_are_one_line(capsys) -> None:
     _one_line_each(capsys, "damaged or not a vote database", "move the file aside")
 
 
+def test_a_fifo_in_its_place_is_one_line(capsys) -> None:
+    votes_path().parent.mkdir(parents=True)
+    os.mkfifo(votes_path())
+    _one_line_each(capsys, "not a regular file")
+
+
 @pytest.mark.parametrize(
     "tables",
     ["CREATE TABLE battles (x)", "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)"],
