@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.workbench.tmpfs import tmpfs
 from zhbench.workbench.cli import main
 from zhbench.workbench.session.config import load_config, remember_theme
 from zhbench.workbench.session.file_writes import FileWriteError, write_atomically
@@ -59,6 +60,24 @@ def test_a_full_disk_leaves_the_config_whole(tmp_path: Path):
     assert _others(tmp_path, "config.toml") == []  # no scratch file left behind
     assert remember_theme(config, "zhbench-light") is None
     assert load_config(path).theme == "zhbench-light" and load_config(path).servers.keys() == {"vllm"}
+
+
+def test_a_really_full_disk_leaves_the_config_whole(tmp_path: Path):
+    """On a tmpfs filled to the last page: the new config needs one page more than the old one freed."""
+    head = CONFIG + "\n[params.chatyuan]\n"
+    text = head + "# " + "x" * (4096 - len(head.encode()) - 3) + "\n"  # one page exactly: a longer theme needs two
+    with tmpfs(tmp_path / "disk", size="64k") as disk:
+        path = disk / "config.toml"
+        path.write_text(text, encoding="utf-8")
+        filler = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
+        with pytest.raises(OSError) as full:
+            while True:
+                os.write(filler, bytes(4096))
+        os.close(filler)
+        assert full.value.errno == errno.ENOSPC
+        problem = remember_theme(load_config(path), "zhbench-light")
+        assert problem is not None and "No space left on device" in problem and "\n" not in problem
+        assert path.read_text(encoding="utf-8") == text and _others(disk, "config.toml") == ["filler"]
 
 
 def test_no_space_part_way_is_one_line_and_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -7,12 +7,12 @@ import hashlib
 import json
 import os
 import sqlite3
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.workbench.tmpfs import make_read_only, tmpfs
 from zhbench.workbench.cli import main
 from zhbench.workbench.session.arena.votes import ArenaDataError, Battle, VoteStore, votes_path
 
@@ -126,16 +126,11 @@ def _read_only(folder: Path) -> Iterator[None]:
 
 def _read_only_mount(folder: Path) -> Iterator[None]:
     saved = {child.name: child.read_bytes() for child in folder.iterdir()}
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()})")
-    try:
+    with tmpfs(folder):
         for name, data in saved.items():
             (folder / name).write_bytes(data)
-        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        make_read_only(folder)
         yield
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 def test_a_read_only_store_is_read(make_battle, capsys) -> None:
