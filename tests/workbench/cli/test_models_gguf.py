@@ -13,6 +13,7 @@ import pytest
 from tests.engines.hub.gguf_writer import WIDTH, write_gguf, write_ollama_model
 from zhbench.engines.api import LoadOptions
 from zhbench.engines.families.gguf.memory import estimate_memory
+from zhbench.engines.registry import write_standin
 from zhbench.workbench.cli import main
 
 
@@ -74,3 +75,15 @@ def test_an_ollama_name_is_resolved_detected_and_checked_for_fit_before_loading(
     shutil.rmtree(store / "blobs")
     assert main(["ask", "--model", "qwen2.5:7b", "你好"]) == 1
     assert "qwen2.5:7b (Ollama): its weights blob sha256-" in capsys.readouterr().err
+
+
+def test_an_ollama_model_answers_from_its_blob_in_place(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("llama_cpp", reason="the gguf extra is not installed (pip install -e '.[gguf]')")
+    store = tmp_path / "ollama"
+    monkeypatch.setenv("OLLAMA_MODELS", str(store))
+    write_ollama_model(store, "tiny-qwen", "q8", write_standin("gguf", tmp_path / "standin"))
+    files = sorted(store.rglob("*"))
+    assert main(["ask", "--model", "tiny-qwen:q8", "--json", "--greedy", "--max-new-tokens", "4", "你好"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["family"] == "gguf" and answer["stats"]["new_tokens"] >= 1
+    assert sorted(store.rglob("*")) == files  # read where it is: nothing copied or added
