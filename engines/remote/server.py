@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from zhbench.engines.errors import RemoteError
 from zhbench.engines.remote.reading import ACCEPT_ENCODING, Bounds, read_body
+from zhbench.engines.text import partial_end
 
 if TYPE_CHECKING:
     import httpx
@@ -158,7 +159,7 @@ class SecretFilter:
         if not self.secrets:
             return piece
         text = self._held + piece
-        keep = self._could_start_secret(text)
+        keep = partial_end(text, self.secrets)
         self._held = text[len(text) - keep :] if keep else ""
         return blank_secrets(text[: len(text) - keep], self.secrets)
 
@@ -166,19 +167,6 @@ class SecretFilter:
         """The text held back, once no more comes."""
         text, self._held = self._held, ""
         return blank_secrets(text, self.secrets)
-
-    def _could_start_secret(self, text: str) -> int:
-        """The length of the longest end of ``text`` that is a secret's start but not a whole secret."""
-        longest = 0
-        for secret in self.secrets:
-            first = max(len(text) - len(secret) + 1, 0)
-            at = text.find(secret[0], first)
-            while at >= 0:
-                if secret.startswith(text[at:]):
-                    longest = max(longest, len(text) - at)
-                    break
-                at = text.find(secret[0], at + 1)
-        return longest
 
 
 def servers_from_config(tables: Mapping[str, Any]) -> tuple[dict[str, RemoteServer], list[str]]:

@@ -8,7 +8,9 @@ its one-line reason. Starlette and uvicorn are imported only when this command r
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import socket
 import sys
 import threading
 from typing import TYPE_CHECKING
@@ -46,7 +48,16 @@ def register(commands: Commands) -> None:
     serve.add_argument(
         "--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1, this machine only)"
     )
-    serve.add_argument("--port", type=int, default=8000, help="default: 8000")
+    serve.add_argument("--port", type=int, default=8000, help="1 to 65535 (default: 8000)")
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests addressed to NAME (the Host header; repeatable; *.lan for a domain, * for any). "
+        "By default only localhost, 127.0.0.1, [::1] and --host are, so a web page on another name that resolves "
+        "here (DNS rebinding) is refused",
+    )
     serve.add_argument(
         "--api-key-env",
         dest="key_env",
@@ -71,13 +82,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.queue < 0:
         raise CommandError("--queue must be 0 or more")
+    if not 0 < args.port < 2**16:
+        raise CommandError(f"--port must be from 1 to 65535, not {args.port}")
     ids = [served_model_id(spec) for spec in args.model]
     twice = sorted({ident for ident in ids if ids.count(ident) > 1})
     if twice:
         raise CommandError(f"two models would be served as {', '.join(twice)}: give each a folder of its own name")
     served = ServedModels.loading(ids, queue_limit=args.queue, api_key=_api_key(args.key_env), on_reply=_log_reply)
+    app = serving_app(served, _allowed_hosts(args.host, args.allow_host))
+    listening = _listen(args.host, args.port)  # a busy port is refused now, before any model loads
     config = uvicorn.Config(
-        serving_app(served),
+        app,
         host=args.host,
         port=args.port,
         log_level="warning",  # uvicorn's own lines: failures only; each reply gets one line of ours
@@ -95,7 +110,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     key = f", bearer key from ${args.key_env}" if args.key_env else ""
     print(f"zhbench serve: http://{host}:{args.port}/v1 ({', '.join(ids)}: loading{key}; Ctrl+C stops)", flush=True)
     loader.start()
-    server.run()
+    with listening:
+        server.run(sockets=[listening])
     if failures:
         raise failures[0]
     return 0
@@ -110,7 +126,44 @@ def _api_key(variable: str | None) -> str | None:
     key = os.environ.get(variable)
     if not key:
         raise CommandError(f"--api-key-env: the environment variable {variable} is not set")
+    if not (key.isascii() and key.isprintable()):  # no client could send it; and it is never echoed
+        raise CommandError(f"--api-key-env: the key in ${variable} holds a control or non-ASCII character")
     return key
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host``:``port`` for uvicorn to serve on; one line when it cannot be had."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError):
+        raise CommandError(f"--host {host!r} is not an address of this machine") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a restart may reuse it at once
+        sock.bind(address)
+        sock.listen(socket.SOMAXCONN)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise CommandError(
+                f"port {port} on {host} is in use (another zhbench serve?); choose one with --port"
+            ) from None
+        raise CommandError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+    return sock
+
+
+def _allowed_hosts(host: str, extra: list[str]) -> list[str]:
+    """The ``Host`` names requests may give: this machine's loopback names, ``--host`` (unless it is every
+    address) and each ``--allow-host``."""
+    from zhbench.workbench.session.serving.app import LOOPBACK_HOSTS
+
+    named = [] if host in ("0.0.0.0", "::", "") else [f"[{host}]" if ":" in host else host]
+    for name in extra:
+        if "*" in name[1:] or (name.startswith("*") and name != "*" and not name.startswith("*.")):
+            raise CommandError(f"--allow-host {name!r}: give a name, *.DOMAIN for a domain's names, or * for any")
+    return [*LOOPBACK_HOSTS, *named, *extra]
 
 
 def _load_models(

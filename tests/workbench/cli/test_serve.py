@@ -83,3 +83,34 @@ def test_a_model_that_cannot_load_stops_the_server_with_one_line(
     assert main(["serve", "--model", str(tmp_path / "nowhere"), "--port", str(free_port())]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("zhbench: error:") and "nowhere" in err
+
+
+def test_a_busy_port_is_refused_before_any_model_loads_and_a_port_out_of_range_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # the model does not exist: had it been loaded first, the line would name it
+        assert main(["serve", "--model", str(tmp_path / "nowhere"), "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"port {port} on 127.0.0.1 is in use" in err and "nowhere" not in err
+    for options, complaint in (
+        (["--port", "99999"], "--port must be from 1 to 65535, not 99999"),
+        (["--port", "-1"], "--port must be from 1 to 65535"),
+        (["--host", "no-such-host.invalid"], "--host 'no-such-host.invalid' is not an address of this machine"),
+        (["--allow-host", "evil.*"], "--allow-host 'evil.*'"),
+    ):
+        assert main(["serve", "--model", str(tmp_path / "nowhere"), *options]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and complaint in err, err
+
+
+def test_serve_refuses_a_key_with_a_control_character_without_printing_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZH_SERVE_KEY", f"{KEY}\n")
+    assert main(["serve", "--model", str(tmp_path / "nowhere"), "--api-key-env", "ZH_SERVE_KEY"]) == 1
+    err = capsys.readouterr().err
+    assert "holds a control or non-ASCII character" in err and KEY[:6] not in err

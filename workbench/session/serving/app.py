@@ -15,7 +15,7 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,8 @@ from pathlib import Path
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -43,6 +45,11 @@ from zhbench.workbench.session.serving.requests import BadRequest, ChatRequest, 
 
 #: requests that may wait for a busy model before the next is refused with 429
 DEFAULT_QUEUE = 8
+#: the largest request body read: far more text than any served model's context holds
+MAX_REQUEST_BYTES = 4 * 2**20
+#: the names a request's ``Host`` may give by default: this machine's own (a page on another name that
+#: resolves to 127.0.0.1, DNS rebinding, is refused)
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 def served_model_id(spec: str) -> str:
@@ -151,6 +158,23 @@ def unauthorized() -> Response:
     return error_response(401, message, "authentication_error", "invalid_api_key")
 
 
+class TooLarge(Exception):
+    """A request body past its cap."""
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The request's body, ``TooLarge`` as soon as it is past ``limit`` bytes (before reading the rest)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge
+    body = bytearray()
+    async for piece in request.stream():
+        body += piece
+        if len(body) > limit:
+            raise TooLarge
+    return bytes(body)
+
+
 class ChatCompletions:
     """``POST /v1/chat/completions`` as a plain ASGI app: it owns the whole exchange, so that it can watch for
     the client going away while the request waits and while the reply is generated."""
@@ -198,9 +222,16 @@ class ChatCompletions:
         """The model and request to answer, or the response that refuses the request."""
         if not self.served.authorized(request):
             return unauthorized(), None
+        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media_type != "application/json":  # a web page's form or text/plain post is no API call
+            message = "the request body must be JSON, sent with Content-Type: application/json"
+            return error_response(415, message, "invalid_request_error", None), None
         try:
-            body = await request.json()
-        except ValueError:  # not JSON, or not UTF-8
+            body = json.loads(await read_capped(request, MAX_REQUEST_BYTES))
+        except TooLarge:
+            message = f"the request body is larger than {MAX_REQUEST_BYTES // 2**20} MiB"
+            return error_response(413, message, "invalid_request_error", None), None
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep to read
             return error_response(400, "the request body is not valid JSON", "invalid_request_error", None), None
         try:
             model = self.served.models.get(requested_model(body))
@@ -264,8 +295,10 @@ async def _send_json(send: Send, status: int, body: Mapping[str, object]) -> Non
     await send({"type": "http.response.body", "body": content, "more_body": False})
 
 
-def serving_app(served: ServedModels) -> Starlette:
-    """The ASGI app serving ``served``; bind it with uvicorn (``zhbench serve``, or a test's own server)."""
+def serving_app(served: ServedModels, allowed_hosts: Sequence[str] = LOOPBACK_HOSTS) -> Starlette:
+    """The ASGI app serving ``served``; bind it with uvicorn (``zhbench serve``, or a test's own server).
+    A request whose ``Host`` is none of ``allowed_hosts`` (``*`` allows any, ``*.lan`` a domain's names) is
+    refused with 400 before anything else is read."""
 
     async def list_models(request: Request) -> Response:
         if not served.authorized(request):
@@ -287,4 +320,5 @@ def serving_app(served: ServedModels) -> Starlette:
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/chat/completions", ChatCompletions(served), methods=["POST"]),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    trusted = Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts), www_redirect=False)
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error}, middleware=[trusted])

@@ -23,6 +23,7 @@ import anyio.to_thread
 
 from zhbench.engines.api import ChatEngine
 from zhbench.engines.errors import GenerationError
+from zhbench.engines.text import partial_end
 from zhbench.engines.types import Reply, StopReason
 from zhbench.workbench.session.serving.requests import ChatRequest
 
@@ -35,10 +36,15 @@ def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
 
 class StopCutter:
     """Streams an answer's text with its stop strings applied: text that might be the start of a stop
-    string is held back until the next piece shows it is not, and nothing after a stop string goes out."""
+    string is held back until the next piece shows it is not, and nothing after a stop string goes out.
+
+    Each piece is searched only where a stop string could newly end (its own text and the stop strings'
+    length before it), so a long reply costs time in its length, not its length squared.
+    """
 
     def __init__(self, stops: Sequence[str]) -> None:
         self.stops = tuple(stops)
+        self._reach = max((len(stop) for stop in self.stops), default=1) - 1
         #: every piece given, uncut
         self.received = ""
         #: the answer so far, cut at the first stop string
@@ -50,9 +56,12 @@ class StopCutter:
         """Take a piece of the answer; return the text that may go out now."""
         if self.hit:
             return ""
+        start = max(len(self.received) - self._reach, 0)
         self.received += piece
-        self.text, self.hit = cut_at_stop(self.received, self.stops)
-        held = 0 if self.hit else self._possible_stop_start()
+        found = [index for stop in self.stops if (index := self.received.find(stop, start)) >= 0]
+        self.hit = bool(found)
+        self.text = self.received[: min(found)] if found else self.received
+        held = 0 if self.hit else partial_end(self.text, self.stops)
         end = max(self.sent, len(self.text) - held)
         out, self.sent = self.text[self.sent : end], end
         return out
@@ -64,13 +73,6 @@ class StopCutter:
         out = self.feed(tail)
         rest, self.sent = self.text[self.sent :], len(self.text)
         return out + rest
-
-    def _possible_stop_start(self) -> int:
-        """The length of the longest end of the text that a stop string starts with."""
-        return max(
-            (size for stop in self.stops for size in range(1, len(stop)) if self.text.endswith(stop[:size])),
-            default=0,
-        )
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ The field meanings follow OpenAI's API reference for ``POST /v1/chat/completions
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +20,14 @@ from zhbench.engines.types import MAX_SEED, GenerationParams, Message, validate_
 SYSTEM_ROLES = ("system", "developer")
 #: OpenAI's own range for ``temperature``; 0 means greedy decoding, as OpenAI-compatible servers take it
 MAX_TEMPERATURE = 2.0
+#: the lowest temperature that samples: below it the logits overflow when divided (1e-300 would)
+MIN_TEMPERATURE = 0.01
 #: more stop strings than this is a mistake (OpenAI allows 4; vLLM any number)
 MAX_STOP_STRINGS = 16
+#: the longest a stop string may be
+MAX_STOP_CHARS = 256
+#: half of a UTF-16 surrogate pair, alone: JSON's ``"\ud800"`` decodes to one, and no tokenizer can encode it
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 #: request fields zhbench's engines have no way to honour, with the value that asks for nothing: any other
 #: value is refused
 NEUTRAL_FIELDS: Mapping[str, object] = {
@@ -128,13 +135,20 @@ def read_messages(raw: object) -> tuple[str, list[Message]]:
 def message_text(content: object, index: int) -> str:
     """A message's text: a string, or a list of ``{"type": "text", "text"}`` parts joined (OpenAI's two shapes)."""
     if isinstance(content, str):
-        return content
+        return unicode_text(content, f"messages[{index}]", "messages")
     if isinstance(content, list):
         texts = [part.get("text") for part in content if isinstance(part, Mapping) and part.get("type") == "text"]
         if len(texts) == len(content) and all(isinstance(text, str) for text in texts):
-            return "".join(str(text) for text in texts)
+            return unicode_text("".join(str(text) for text in texts), f"messages[{index}]", "messages")
         raise BadRequest(f"messages[{index}]: only text content parts are supported", "messages")
     raise BadRequest(f"messages[{index}] has no text content", "messages")
+
+
+def unicode_text(text: str, where: str, param: str) -> str:
+    """``text`` if it is Unicode a tokenizer can take (``BadRequest`` for a lone surrogate)."""
+    if LONE_SURROGATE.search(text):
+        raise BadRequest(f"{where} holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text", param)
+    return text
 
 
 def read_stop(raw: object) -> tuple[str, ...]:
@@ -146,7 +160,9 @@ def read_stop(raw: object) -> tuple[str, ...]:
         raise BadRequest('"stop" must be a non-empty string or a list of them', "stop")
     if len(stops) > MAX_STOP_STRINGS:
         raise BadRequest(f'"stop" takes at most {MAX_STOP_STRINGS} strings', "stop")
-    return tuple(stops)
+    if any(len(stop) > MAX_STOP_CHARS for stop in stops):
+        raise BadRequest(f'"stop" strings may be at most {MAX_STOP_CHARS} characters long', "stop")
+    return tuple(unicode_text(stop, '"stop"', "stop") for stop in stops)
 
 
 def _setting_overrides(body: Mapping[str, Any]) -> dict[str, object]:
@@ -154,8 +170,9 @@ def _setting_overrides(body: Mapping[str, Any]) -> dict[str, object]:
     overrides: dict[str, object] = {}
     temperature = _number(body, "temperature")
     if temperature is not None:
-        if not 0 <= temperature <= MAX_TEMPERATURE:
-            raise BadRequest(f'"temperature" must be between 0 and {MAX_TEMPERATURE:g}', "temperature")
+        if not (temperature == 0 or MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
+            limits = f"between 0 and {MAX_TEMPERATURE:g}: 0 (greedy) or from {MIN_TEMPERATURE:g} up"
+            raise BadRequest(f'"temperature" must be {limits}', "temperature")
         # 0 is greedy decoding, exactly as `--greedy`; anything else samples at that temperature
         overrides |= {"greedy": True} if temperature == 0 else {"greedy": False, "temperature": temperature}
     for field, setting in (("top_p", "top_p"), ("repetition_penalty", "repetition_penalty")):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 
 from zhbench.engines.api import ChatEngine
-from zhbench.workbench.session.serving.app import ServedModels, ServedReply, serving_app
+from zhbench.workbench.session.serving.app import LOOPBACK_HOSTS, ServedModels, ServedReply, serving_app
 
 
 @dataclass
@@ -35,7 +35,11 @@ class RunningServer:
 
 @contextmanager
 def running(
-    engines: Mapping[str, ChatEngine | None], *, queue_limit: int = 8, api_key: str | None = None
+    engines: Mapping[str, ChatEngine | None],
+    *,
+    queue_limit: int = 8,
+    api_key: str | None = None,
+    allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
 ) -> Iterator[RunningServer]:
     """Serve ``engines`` by id (None: a model still loading) until the block ends."""
     replies: list[ServedReply] = []
@@ -47,7 +51,8 @@ def running(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(serving_app(served), log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
+    app = serving_app(served, allowed_hosts)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -65,6 +70,7 @@ def running(
 
 @pytest.fixture
 def serve_models() -> Iterator[Callable[..., RunningServer]]:
-    """``serve_models({id: engine}, queue_limit=, api_key=)``: a running server, stopped after the test."""
+    """``serve_models({id: engine}, queue_limit=, api_key=, allowed_hosts=)``: a running server, stopped after
+    the test."""
     with ExitStack() as stack:
         yield lambda engines, **options: stack.enter_context(running(engines, **options))

@@ -206,7 +206,8 @@ def test_a_reasoning_model_s_thinking_goes_as_reasoning_content(serve_models: Se
 
 def post(server: RunningServer, body: object, **options: Any) -> httpx.Response:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return httpx.post(f"{server.url}/chat/completions", content=content, **{"timeout": 30, **options})
+    headers = {"Content-Type": "application/json", **options.pop("headers", {})}
+    return httpx.post(f"{server.url}/chat/completions", content=content, headers=headers, **{"timeout": 30, **options})
 
 
 def test_each_refusal_has_its_status_and_openai_s_error_shape(
