@@ -1,6 +1,8 @@
-"""Choosing where a model runs: CUDA when there is one, else the CPU; the dtype follows upstream."""
+"""Choosing where a model runs: CUDA when there is one, else the CPU; the dtype follows upstream; the RAM free."""
 
 from __future__ import annotations
+
+import os
 
 from zhbench.engines.errors import ZhbenchError
 
@@ -39,3 +41,18 @@ def resolve_dtype(requested: str | None, device: str, cuda_default: str) -> str:
     except KeyError:
         known = ", ".join(sorted(set(DTYPE_ALIASES.values())))
         raise ZhbenchError(f"unknown dtype {requested!r} (expected one of {known})") from None
+
+
+def available_ram_bytes() -> int | None:
+    """RAM that can be had without swapping (Linux ``MemAvailable``; elsewhere the free pages), or None."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None

@@ -4,28 +4,13 @@ can call ``check_fit`` for its mark."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from zhbench.engines.api import LoadOptions, MemoryNeed
 from zhbench.engines.errors import ZhbenchError
 from zhbench.engines.hub.fit import FitVerdict, estimate_need, fallbacks, judge_fit
+from zhbench.engines.local.devices import available_ram_bytes
 from zhbench.workbench.session.memory import NvmlReader
-
-
-def available_ram_bytes() -> int | None:
-    """RAM that can be had without swapping (Linux ``MemAvailable``; elsewhere the free pages), or None."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def free_memory(nvml: NvmlReader | None = None) -> dict[str, int | None]:
