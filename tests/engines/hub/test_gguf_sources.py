@@ -3,6 +3,7 @@ folders, split files as one model, projectors left out, and their memory need fr
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -100,4 +101,27 @@ def test_the_memory_need_is_the_tensor_bytes_and_the_kv_cache_at_the_context_use
     at_1000 = estimate_memory(first, LoadOptions(device="cpu"), 1000)
     assert (at_1000.context, at_1000.cache_bytes) == (1000, LAYERS * 1000 * KV_HEADS * (head + head) * 2)
     assert need.weights_bytes < sum(part.stat().st_size for part in parts) < need.weights_bytes + 4096 * len(parts)
-    assert os.path.exists(first)
+
+
+def test_hostile_manifests_are_one_line_each_and_nothing_outside_the_store_is_read(tmp_path, ollama_store):
+    secret = tmp_path / "secret.gguf"
+    write_gguf(secret)
+    library = ollama_store / "manifests" / "registry.ollama.ai" / "library"
+    (library / "escape").mkdir(parents=True)
+    layer = {"mediaType": "application/vnd.ollama.image.model", "digest": "sha256:../../../secret.gguf"}
+    (library / "escape" / "latest").write_text(json.dumps({"layers": [layer]}), encoding="utf-8")
+    (library / "huge").mkdir()
+    (library / "huge" / "latest").write_bytes(b" " * (2 << 20))
+    (library / "nolayer").mkdir()
+    (library / "nolayer" / "latest").write_text('{"layers": [{"mediaType": "text/plain"}]}', encoding="utf-8")
+    (library / "fifo").mkdir()
+    os.mkfifo(library / "fifo" / "latest")  # not a file: skipped, never opened (it would block)
+
+    problems = {model.name: model.problem for model in ollama_models()}
+    assert problems == {
+        "escape:latest": "its manifest's model layer has no sha256 digest",
+        "huge:latest": "its manifest is too large to be one",
+        "nolayer:latest": "its manifest names no model layer",
+    }
+    with pytest.raises(ModelNotFoundError, match="no sha256 digest"):
+        resolve_model("escape:latest")
