@@ -23,6 +23,7 @@ from zhbench.workbench.screens.arena import ArenaScreen
 from zhbench.workbench.screens.bench import QUIT_BINDING, BenchScreen
 from zhbench.workbench.screens.leaderboard import LeaderboardScreen
 from zhbench.workbench.screens.review import ReviewScreen
+from zhbench.workbench.screens.sessions import PastArenaScreen, SessionsScreen
 from zhbench.workbench.session.arena.rounds import ARENA_DECODING, Contender
 from zhbench.workbench.session.bench import Bench
 from zhbench.workbench.session.config import (
@@ -35,6 +36,8 @@ from zhbench.workbench.session.config import (
 )
 from zhbench.workbench.session.memory import NvmlReader, read_memory
 from zhbench.workbench.session.model_rows import ModelRow
+from zhbench.workbench.session.reopen import reopen
+from zhbench.workbench.session.transcripts import TranscriptError, read_session
 
 
 class ZhbenchApp(App[None]):
@@ -157,7 +160,7 @@ class ZhbenchApp(App[None]):
         # Both sides answer with the arena's own preset (or, asked, each at its upstream defaults), never the
         # config's [params.FAMILY]: the same footing for both, and no problem to report that would name a family.
         decoding = None if self.arena_own_decoding else ARENA_DECODING
-        arena_bench = Bench(self.transcripts_folder, decoding=decoding, on_problem=self._show_problem)
+        arena_bench = Bench(self.transcripts_folder, decoding=decoding, on_problem=self._show_problem, arena=True)
         self.push_screen(ArenaScreen(arena_bench, pool))
 
     def rescan_models(self) -> None:
@@ -171,6 +174,23 @@ class ZhbenchApp(App[None]):
             exclusive=True,
             exit_on_error=False,
         )
+
+    def open_sessions(self) -> None:
+        """The past sessions; the one chosen reopens in the bench (an arena round read-only, over it)."""
+        self.push_screen(SessionsScreen(self.transcripts_folder), self._session_chosen)
+
+    def _session_chosen(self, path: Path | None) -> None:
+        if path is None:
+            return
+        try:
+            reopened = reopen(read_session(path))
+        except TranscriptError as exc:
+            self.notify(f"Not reopened: {exc}", severity="error")
+            return
+        if reopened.arena:
+            self.push_screen(PastArenaScreen(reopened))
+        else:
+            self.bench_screen.ask_to_reopen(reopened)
 
     def open_leaderboard(self) -> None:
         self.push_screen(LeaderboardScreen())

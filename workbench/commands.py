@@ -35,6 +35,7 @@ def bench_commands(screen: BenchScreen) -> Iterator[Command]:
     yield "Edit parameters", "Decoding settings of the active pane (F2)", screen.action_edit_params
     yield "Show or hide the model list", "More room for the panes (F9)", screen.action_toggle_models
     yield "Export session", "Write this session as Markdown and JSON (Ctrl+S)", screen.action_export
+    yield "Sessions", "Reopen a past session, or find one by its text (Ctrl+G)", screen.action_sessions
     yield "Rescan models", "Look for models on this machine and the servers again (F3)", screen.action_rescan
     yield "Cancel download", "Stop the download started from the model list", screen.action_cancel_download
     yield "Arena: blind battle", "Two models drawn at random answer unnamed; vote, then see", screen.app.open_arena

@@ -31,6 +31,7 @@ from zhbench.workbench.session.model_rows import DEMO_PREFIX, ModelRow
 
 if TYPE_CHECKING:
     from zhbench.engines.hub.download import Hub, PullProgress
+    from zhbench.workbench.session.search import SessionRow
 
 MEMORY_POLL_S = 1.0
 #: one model loads at a time: transformers' lazy imports are not safe from two threads at once
@@ -290,3 +291,20 @@ def pull_model(post: Post, repo_id: str, hub: Hub, cancel: threading.Event, quan
         post(PullEnded(repo_id, str(exc)))
     else:
         post(PullEnded(repo_id))
+
+
+@dataclass
+class SessionsFound(Message):
+    """The saved sessions whose text holds ``query`` (all for ""), oldest first, and what the search lacked."""
+
+    query: str
+    rows: list[SessionRow]
+    notes: list[str]
+
+
+def find_sessions(post: Post, folder: Path, query: str) -> None:
+    """The sessions list's rows: the search index caught up with the transcripts, then asked."""
+    from zhbench.workbench.session.search import find_sessions as search
+
+    found = search(folder, query or None)
+    post(SessionsFound(query, found.rows, found.notes))

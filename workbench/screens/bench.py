@@ -47,6 +47,7 @@ from zhbench.workbench.session.panes import (
     switch_names,
     value_problems,
 )
+from zhbench.workbench.session.reopen import Reopened, continue_in, model_spec
 from zhbench.workbench.session.transcripts import TranscriptError, export_session
 
 if TYPE_CHECKING:
@@ -104,6 +105,7 @@ class BenchScreen(Screen[None]):
         Binding("f4", "swap", "Swap A/B", id="swap"),
         Binding("ctrl+s", "export", "Export", id="export"),
         Binding("f3", "rescan", "Rescan", id="rescan", show=False),
+        Binding("ctrl+g", "sessions", "Sessions", id="sessions", show=False, tooltip="Reopen or search past sessions"),
     ]
 
     app: ZhbenchApp
@@ -125,6 +127,8 @@ class BenchScreen(Screen[None]):
         #: the download underway from the model list: its id, and the flag that cancels it
         self._pull: tuple[str, threading.Event] | None = None
         self._gone = False  # unmounted: the app is closing
+        #: the settings a reopened session's pane goes on with, applied when its model has loaded (by generation)
+        self._saved_params: dict[str, tuple[int, dict[str, object]]] = {}
 
     # --- layout -------------------------------------------------------------------------------
 
@@ -363,6 +367,7 @@ class BenchScreen(Screen[None]):
             return
         if problem:
             self.report_load_problem(event.pane, problem)
+        self._restore_params(event.pane, event.generation)
         self._redraw(event.pane)
 
     def report_load_problem(self, pane: str, problem: str) -> None:
@@ -566,7 +571,7 @@ class BenchScreen(Screen[None]):
         widget = self.pane_widget(pane)
         widget.clear()
         widget.set_status(None)
-        if state.engine is None:
+        if state.engine is None and not state.shown:
             widget.show_no_model()
             return
         self._show_header(pane)
@@ -575,6 +580,76 @@ class BenchScreen(Screen[None]):
                 widget.add_message(entry.text, role="user")
             else:
                 self._draw_reply(pane, widget.begin_reply(), entry)
+
+    # --- past sessions ------------------------------------------------------------------------
+
+    def action_sessions(self) -> None:
+        if self is not self.app.bench_screen:
+            self.notify("Past sessions open from the bench.", severity="warning")
+            return
+        self.app.open_sessions()
+
+    def ask_to_reopen(self, reopened: Reopened) -> None:
+        """Reopen a session here: at once when the panes hold no conversation, else once the person agrees."""
+        if any(state.busy or state.loading for state in self.bench.panes):
+            self.notify("Stop the replies and wait for the loads before reopening a session.", severity="warning")
+            return
+        if not any(state.shown for state in self.bench.panes):
+            self.reopen(reopened)
+            return
+
+        def answered(choice: str | None) -> None:
+            if choice == "reopen":
+                self.reopen(reopened)
+
+        title = f"Leave this conversation for session {reopened.session.id}?"
+        self.app.push_screen(QuestionDialog(title, ON_DISK, [("reopen", "Reopen")]), answered)
+
+    def reopen(self, reopened: Reopened) -> None:
+        """Show a saved session in these panes and go on with it: its conversations, its models loaded again
+        with the settings of their last replies, the next message appended to its file. A pane whose model
+        is not here shows its conversation read-only, with the reason."""
+        if not all(self.bench.unload(name) for name in self.bench.names):
+            return
+        if self.bench.transcript is not None:
+            self.bench.transcript.close()
+            self.bench.transcript = None
+        try:
+            continue_in(self.bench, reopened)
+        except OSError as exc:
+            self.bench.transcript = None
+            self.notify(f"Not reopened: its transcript cannot be written ({exc})", severity="error")
+            return
+        notes = list(reopened.notes)
+        left_out = [name.upper() for name in reopened.panes if name not in self.bench.names]
+        if left_out:
+            notes.append(f"pane(s) {', '.join(left_out)} of that session are not shown here")
+        for name in self.bench.names:
+            self._redraw(name)
+            model = reopened.models.get(name)
+            spec, why = model_spec(model, self.app.config.servers)
+            if spec is None or model is None:
+                if model is not None:
+                    self.pane_widget(name).set_model(model.model or "?", f"read-only: {why}")
+                continue
+            label = model.model or spec
+            self.load_model(name, spec, label, keep_conversation=True)
+            generation = self.bench.pane(name).generation
+            self._saved_params[name] = (generation, reopened.params.get(name, {}))
+        self.notify(" · ".join([f"Reopened {reopened.session.id}", *notes]), timeout=10)
+
+    def _restore_params(self, pane: str, generation: int) -> None:
+        """A reopened pane's model loaded: it goes on with the settings the session's replies used."""
+        saved = self._saved_params.pop(pane, None)
+        state = self.bench.pane(pane)
+        if saved is None or saved[0] != generation or state.params is None:
+            return
+        try:
+            state.params = state.params.with_overrides(saved[1])
+            state.params.validate()
+        except ValueError as exc:
+            state.params = self.bench.initial_params(state.engine)[0] if state.engine else None
+            self.notify(f"Pane {pane.upper()}: the session's settings no longer apply ({exc})", severity="warning")
 
     def action_switch_pane(self) -> None:
         names = self.bench.names

@@ -51,6 +51,7 @@ class Bench:
         param_overrides: Mapping[str, Mapping[str, Any]] | None = None,
         decoding: Mapping[str, object] | None = None,
         on_problem: Callable[[str], None] | None = None,
+        arena: bool = False,
     ) -> None:
         if not 1 <= pane_count <= len(PANE_NAMES):
             raise ValueError(f"a bench has 1 to {len(PANE_NAMES)} panes, not {pane_count}")
@@ -61,6 +62,8 @@ class Bench:
         #: take them keeps its defaults, and loading it reports why
         self.decoding = dict(decoding or {})
         self.on_problem = on_problem or _to_stderr
+        #: a round of the blind arena: its transcript says so, and reopens read-only
+        self.arena = arena
         self.transcript: TranscriptWriter | None = None
         self.turn = 0
 
@@ -386,7 +389,7 @@ class Bench:
         try:
             if self.transcript is None:
                 panes = {state.name: state.model() for state in self.panes}
-                self.transcript = TranscriptWriter(self.transcripts_folder, panes)
+                self.transcript = TranscriptWriter(self.transcripts_folder, panes, arena=self.arena)
             self.transcript.write(record)
         except OSError as exc:
             self.on_problem(f"the transcript could not be written: {exc}")
