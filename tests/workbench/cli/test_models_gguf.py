@@ -87,3 +87,11 @@ def test_an_ollama_model_answers_from_its_blob_in_place(tmp_path, capsys, monkey
     answer = json.loads(capsys.readouterr().out)
     assert answer["family"] == "gguf" and answer["stats"]["new_tokens"] >= 1
     assert sorted(store.rglob("*")) == files  # read where it is: nothing copied or added
+
+
+def test_a_truncated_gguf_file_is_listed_with_its_reason(tmp_path, capsys):
+    cut = write_gguf(tmp_path / "models" / "cut-Q8_0.gguf")
+    cut.write_bytes(cut.read_bytes()[:-5000])  # a download cut short
+    row = models_json(capsys, "--dir", str(tmp_path / "models"))[str(cut)]
+    assert row["family"] == "gguf" and row["fit"] is None and row["estimated_bytes"] is None
+    assert str(row["problem"]).startswith("truncated GGUF file: its tensors need")
