@@ -17,7 +17,7 @@ from zhbench.engines.families.gguf.memory import estimate_memory, facts
 from zhbench.engines.families.gguf.metadata import GGUFError, read_header
 from zhbench.engines.hub.discovery import folder_size, local_models
 from zhbench.engines.hub.lmstudio import lmstudio_models
-from zhbench.engines.hub.ollama import ollama_models
+from zhbench.engines.hub.ollama import display_name, manifest_path, ollama_models
 from zhbench.engines.hub.resolve import resolve_model
 
 
@@ -125,3 +125,18 @@ def test_hostile_manifests_are_one_line_each_and_nothing_outside_the_store_is_re
     }
     with pytest.raises(ModelNotFoundError, match="no sha256 digest"):
         resolve_model("escape:latest")
+
+
+@pytest.mark.parametrize(
+    ("parts", "name"),
+    [
+        (("registry.ollama.ai", "library", "qwen2.5", "7b"), "qwen2.5:7b"),
+        (("registry.ollama.ai", "someone", "mymodel", "latest"), "someone/mymodel:latest"),
+        (("hf.co", "bartowski", "Qwen2.5-7B-GGUF", "Q4_K_M"), "hf.co/bartowski/Qwen2.5-7B-GGUF:Q4_K_M"),
+    ],
+)
+def test_names_are_ollamas_and_lead_back_to_their_manifest(parts, name, tmp_path):
+    assert display_name(*parts) == name
+    assert manifest_path(name, tmp_path) == tmp_path / "manifests" / Path(*parts)
+    assert manifest_path(name.rpartition(":")[0], tmp_path) == tmp_path / "manifests" / Path(*parts[:3], "latest")
+    assert manifest_path("../etc:passwd", tmp_path) is None
