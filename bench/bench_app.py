@@ -33,10 +33,10 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
-from fresh_thread import in_fresh_thread
 from real_models import REAL_MODELS, tiny
 
 from zhbench.engines.registry import load_engine
+from zhbench.workbench.session.fresh_thread import in_fresh_thread
 
 FAMILIES = ("dialogpt-zh", "chatyuan")  # no context limit in the way of a long reply
 #: the published models of those families (``--size real``), as ``bench/real_models.py`` writes them
@@ -147,7 +147,7 @@ async def main_async(args: argparse.Namespace) -> None:
             return False
 
     paths = {pane: standin(family, args.size) for pane, family in zip("ab", FAMILIES, strict=True)}
-    # loaded off the main thread, as the app loads them (see fresh_thread.py)
+    # loaded off the main thread, as the app loads them (see workbench/session/fresh_thread.py)
     direct_engines = [in_fresh_thread(partial(load_engine, device="cpu"), str(paths[p])) for p in "ab"]
     folder = Path(tempfile.mkdtemp(prefix="zhbench-bench-"))
     app = TerminalApp(

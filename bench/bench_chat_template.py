@@ -32,11 +32,11 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
-from fresh_thread import in_fresh_thread
 
 from zhbench.engines.registry import load_engine
 from zhbench.engines.standins.chat_template import random_qwen2_state, write_chat_template_standin
 from zhbench.engines.standins.common import save_weights
+from zhbench.workbench.session.fresh_thread import in_fresh_thread
 
 MODELS = Path(__file__).resolve().parent / "models"
 QWEN2_TOKENIZER = Path(__file__).resolve().parents[2] / "shared" / "data" / "chat" / "qwen2-tokenizer"
@@ -153,7 +153,7 @@ def main() -> None:
     args = parser.parse_args()
     # Every torch call runs on a thread that ends with it, as the app runs loads and replies: a thread left
     # holding an idle OpenMP team (the main thread, had generate() run there) slows every other thread's
-    # team, and so the replies measured against it (see bench/fresh_thread.py).
+    # team, and so the replies measured against it (see workbench/session/fresh_thread.py).
     folder = in_fresh_thread(real_shape_model)
     bandwidth = in_fresh_thread(copy_bandwidth)
     threads = torch.get_num_threads()

@@ -31,11 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 from bench_chat_template import real_shape_model
 from bench_real_sizes import QUESTION, bytes_per_step, fixed_length, generate_ms, zhbench_ms
-from fresh_thread import in_fresh_thread
 from real_models import REAL_MODELS
 
 from zhbench.engines.local.layout import lay_out_for_cpu
 from zhbench.engines.registry import load_engine
+from zhbench.workbench.session.fresh_thread import in_fresh_thread
 
 MODELS: dict[str, Callable[[], Path]] = {
     "Qwen2.5-0.5B-Instruct (shape)": real_shape_model,

@@ -48,12 +48,12 @@ os.environ.setdefault("RWKV_JIT_ON", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
-from fresh_thread import in_fresh_thread
 from real_models import REAL_MODELS
 
 from zhbench.engines.local import token_engine
 from zhbench.engines.local.cpu_share import CpuShare
 from zhbench.engines.registry import load_engine
+from zhbench.workbench.session.fresh_thread import in_fresh_thread
 
 QUESTION = [{"role": "user", "content": "你好，今天天气怎么样？我们明天去北京吧。"}]
 MESSAGES = ["你好，今天天气怎么样？", "我们明天去北京吧，你觉得呢？", "为什么你喜欢这个电影？", "谢谢你，再见！"]

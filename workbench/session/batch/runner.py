@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol, TypeVar
 
 from zhbench.engines.api import ChatEngine
@@ -26,6 +27,7 @@ from zhbench.engines.types import GenerationParams, Message, Reply, StopReason
 from zhbench.workbench.session.batch.prompts import PromptItem
 from zhbench.workbench.session.batch.store import AnswerRecord, BatchStore, LoadFailureRecord
 from zhbench.workbench.session.bench import is_standin
+from zhbench.workbench.session.fresh_thread import in_fresh_thread
 from zhbench.workbench.session.records import MessageRecord, ModelRecord, PaneModel
 from zhbench.workbench.session.transcripts import now_iso
 
@@ -258,7 +260,8 @@ def ask(
     started = now_iso()
     reply: Reply | None
     try:
-        reply = engine.reply(list(messages), settings, cancel=cancel)
+        # on a thread of its own, as the app and ``ask`` answer (``fresh_thread``: 25x faster on a busy CPU)
+        reply = in_fresh_thread(partial(engine.reply, list(messages), settings, cancel=cancel), cancel=cancel)
         error = reply.error
     except GenerationError as exc:
         reply = exc.partial if isinstance(exc.partial, Reply) else None
