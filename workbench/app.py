@@ -16,6 +16,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
 
+from zhbench.engines.local.chat_render import set_render_limits
 from zhbench.themes import STYLESHEET, THEME_VARIABLE_DEFAULTS, THEMES
 from zhbench.workbench import workers
 from zhbench.workbench.paste import use_whole_paste_parser
@@ -66,6 +67,7 @@ class ZhbenchApp(App[None]):
         super().__init__()
         use_whole_paste_parser()
         self.config = config or load_config()
+        set_render_limits(self.config.render_limits)
         self.exports_folder = exports_folder or exports_dir()
         self.demo_folder = demo_folder or demo_models_dir()
         self.device = device

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zhbench.engines.errors import ModelLoadError, UnsafeCheckpointError
+from zhbench.engines.local.file_reads import read_regular_text
 
 if TYPE_CHECKING:
     import torch
@@ -46,11 +47,13 @@ def one_line(exc: BaseException) -> str:
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object from a model folder, or a ``ModelLoadError`` naming the file."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular_text(path))
     except FileNotFoundError:
         raise ModelLoadError(path.parent, f"missing {path.name}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelLoadError(path, f"unreadable JSON ({exc})") from None
+    except RecursionError:  # the decoder recurses once per level of nesting
+        raise ModelLoadError(path, "unreadable JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise ModelLoadError(path, "expected a JSON object")
     return data
@@ -156,6 +159,9 @@ SIZE_FIELDS = (
     "num_heads", "num_attention_heads", "num_key_value_heads", "hidden_size", "intermediate_size", "d_model",
     "d_ff", "d_kv", "vocab_size", "max_position_embeddings",
 )  # fmt: skip
+#: past any published model's (the longest context, Llama 4 Scout's, is 10,485,760 positions; the widest
+#: vocabulary about 262,144): a larger size is a broken or hostile config whose tensors would overflow
+MAX_SIZE = 2**24
 #: the fields that count layers, which the weights must hold
 LAYER_FIELDS = ("n_layer", "num_layers", "num_decoder_layers", "num_hidden_layers")
 #: a layer's index in a weight's name: GPT-2's ``h.N.``, Llama and Qwen's ``layers.N.``, T5 and EVA's ``block.N.``
@@ -163,11 +169,14 @@ _LAYER_INDEX = re.compile(r"(?:^|\.)(?:h|layers|block|blocks)\.(\d+)\.")
 
 
 def check_sizes(path: Path, config: Mapping[str, Any]) -> None:
-    """Refuse a config whose sizes are not positive whole numbers, naming the first, before any model is built."""
+    """Refuse a config whose sizes are not positive whole numbers up to ``MAX_SIZE``, naming the first, before
+    any model is built (or its memory estimated)."""
     for name in SIZE_FIELDS:
         value = config.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ModelLoadError(path, f"{name} is {value!r}; it must be a positive whole number")
+        if isinstance(value, int) and value > MAX_SIZE:
+            raise ModelLoadError(path, f"{name} is {value:,}, past any model's (at most {MAX_SIZE:,})")
 
 
 def check_layers_against_weights(folder: Path, config: Mapping[str, Any], state: Mapping[str, Any]) -> None:

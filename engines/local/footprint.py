@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import pickle
 import struct
 import zipfile
@@ -22,7 +23,10 @@ from typing import Any
 
 from zhbench.engines.api import LoadOptions, MemoryNeed
 from zhbench.engines.errors import ModelLoadError
+from zhbench.engines.local.file_reads import open_regular
 
+#: the longest header the safetensors library itself reads (``MAX_HEADER_SIZE`` in its Rust crate)
+SAFETENSORS_HEADER_LIMIT = 100_000_000
 #: bytes per element of the dtypes a model runs in
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 #: safetensors' dtype names, and torch's storage class names, as (dtype, bytes per element, floating?)
@@ -99,19 +103,46 @@ def _weight_files(path: Path) -> list[Path]:
 
 
 def _safetensors_header(file: Path) -> dict[str, TensorInfo]:
+    """The tensors a safetensors header lists, each checked as the format defines it: a length within the
+    file (and safetensors' own 100 MB cap), a JSON object, and per tensor a dtype name and a shape of sizes
+    whose bytes the file can hold. A header that lies is one ``ModelLoadError`` line, never a traceback."""
+
+    def lie(what: str) -> ModelLoadError:
+        return ModelLoadError(file, f"not a safetensors file: {what}")
+
     try:
-        with file.open("rb") as handle:
-            (length,) = struct.unpack("<Q", handle.read(8))
+        with open_regular(file) as handle:
+            file_bytes = os.fstat(handle.fileno()).st_size
+            start = handle.read(8)
+            if len(start) < 8:
+                raise lie("shorter than the 8 bytes giving its header's length")
+            (length,) = struct.unpack("<Q", start)
+            if length > min(file_bytes - 8, SAFETENSORS_HEADER_LIMIT):
+                raise lie(f"its header is said to be {length:,} bytes, in a file of {file_bytes:,}")
             header = json.loads(handle.read(length))
-    except (OSError, struct.error, ValueError) as exc:
+    except (OSError, ValueError) as exc:
         raise ModelLoadError(file, f"unreadable safetensors header ({exc})") from None
+    except RecursionError:  # the decoder recurses once per level of nesting
+        raise lie("its header is nested too deeply") from None
+    if not isinstance(header, dict):
+        raise lie(f"its header is a JSON {type(header).__name__}, not an object")
     tensors = {}
     for name, entry in header.items():
         if name == "__metadata__":
             continue
-        dtype, size, floating = _SAFETENSORS.get(entry["dtype"], (entry["dtype"].lower(), 1, False))
-        tensors[name] = TensorInfo(dtype, prod(entry["shape"]), size, floating)
+        dtype_name = entry.get("dtype") if isinstance(entry, dict) else None
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        if not isinstance(dtype_name, str) or not isinstance(shape, list) or not _is_shape(shape):
+            raise lie(f"tensor {name[:80]!r} has no dtype name and shape (a list of sizes)")
+        dtype, size, floating = _SAFETENSORS.get(dtype_name, (dtype_name.lower(), 1, False))
+        tensors[name] = TensorInfo(dtype, prod(shape), size, floating)
+        if tensors[name].numel * size > file_bytes:
+            raise lie(f"tensor {name[:80]!r} of shape {shape} would take more bytes than the file has")
     return tensors
+
+
+def _is_shape(shape: list[Any]) -> bool:
+    return all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
 
 
 class _RecordingUnpickler(pickle.Unpickler):
@@ -196,12 +227,16 @@ def weights_bytes(tensors: Mapping[str, TensorInfo], dtype: str) -> int:
 
 
 def _config(path: Path) -> dict[str, Any]:
-    folder = path if path.is_dir() else path.parent
-    try:
-        data = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """A checkpoint's ``config.json`` with its sizes checked (none: ``{}``); a broken one is refused as the
+    load refuses it, so the fit check names the problem rather than estimating from a guess."""
+    from zhbench.engines.local.checkpoints import check_sizes, read_json
+
+    file = (path if path.is_dir() else path.parent) / "config.json"
+    if not os.path.lexists(file):
         return {}
-    return data if isinstance(data, dict) else {}
+    config = read_json(file)
+    check_sizes(file, config)
+    return config
 
 
 def _first(config: Mapping[str, Any], *names: str) -> int | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from zhbench.engines.api import EngineInfo, ReplyStream, TextCallback
-from zhbench.engines.errors import GenerationError
+from zhbench.engines.errors import GenerationError, ZhbenchError
 from zhbench.engines.local.cpu_share import CPU_SHARE
 from zhbench.engines.types import (
     GenerationParams,
@@ -251,8 +251,9 @@ class TokenEngine(ABC):
                 close = getattr(tokens, "close", None)
                 if close is not None:
                     close()
-        except Exception as exc:  # the reply failed: keep what came and say why
-            reply = finish(StopReason.ERROR, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # the reply failed: keep what came and say why (our own errors say it in full)
+            said = str(exc) if isinstance(exc, ZhbenchError) else f"{type(exc).__name__}: {exc}"
+            reply = finish(StopReason.ERROR, said)
             raise GenerationError(f"{self.family} failed while generating: {reply.error}", reply) from exc
         reply = finish(stop)
         try:

@@ -76,6 +76,7 @@ def param_options(parser: argparse.ArgumentParser) -> None:
 def load(args: argparse.Namespace, model: str | None = None) -> ChatEngine:
     """The model the ``--model`` options name (or ``model``, for a command that takes several): local, on a
     configured server, or at ``--base-url``."""
+    from zhbench.engines.local.chat_render import set_render_limits
     from zhbench.engines.remote.server import ad_hoc_server
     from zhbench.workbench.session.config import load_config
     from zhbench.workbench.session.fit_check import refuse_unfit_load
@@ -85,7 +86,9 @@ def load(args: argparse.Namespace, model: str | None = None) -> ChatEngine:
         raise CommandError("--api-key-env goes with --base-url (a configured server names its key in the config)")
     at = ad_hoc_server(args.base_url, api_key_env=args.api_key_env) if args.base_url is not None else None
     spec = args.model if model is None else model
-    servers = load_config().servers if at is None and "/" in spec else {}
+    config = load_config()
+    set_render_limits(config.render_limits)
+    servers = config.servers if at is None and "/" in spec else {}
     extra = {"strategy": args.strategy} if args.strategy else None
     family = args.family
     if at is None and server_model(spec, servers) is None:
@@ -148,10 +151,11 @@ def command_line_text(text: str, name: str) -> str:
 
 def read_history(path: Path, *, answerable: bool = False) -> list[Message]:
     """Messages from a JSON history file; ``answerable`` also requires the last one to be the user's."""
+    from zhbench.engines.local.file_reads import read_regular_text
     from zhbench.engines.types import validate_history, validate_messages
 
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular_text(path))
     except FileNotFoundError:
         raise CommandError(f"{path}: no such history file") from None
     except (OSError, UnicodeDecodeError) as exc:

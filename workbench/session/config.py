@@ -16,6 +16,10 @@ The config file (``zhbench paths`` prints where it is) looks like::
     [strategy]                       # RWKV: how each model runs, by path, hub id or file name
     "RWKV-4-Pile-7B-Instruct-test2-20230209.pth" = "cuda fp16i8 *10 -> cuda fp16"
 
+    [chat_template]                  # how long one render of a model's chat template may run, and write
+    time_limit = 2.0                 # seconds
+    max_output_mb = 4                # millions of characters
+
     [servers.vllm]                   # an OpenAI-compatible server: its models are vllm/MODEL
     base_url = "http://127.0.0.1:8000/v1"
     api_key_env = "VLLM_API_KEY"     # the NAME of the variable holding its key; the key is never written
@@ -35,6 +39,8 @@ from typing import Any
 
 import platformdirs
 
+from zhbench.engines.local.chat_render import RenderLimits
+from zhbench.engines.local.file_reads import read_regular_text
 from zhbench.engines.remote.server import RemoteServer, servers_from_config
 from zhbench.workbench.session.file_writes import FileWriteError, write_atomically
 
@@ -84,6 +90,8 @@ class Config:
     servers: dict[str, RemoteServer] = field(default_factory=dict)
     #: arena: names that mark a blind battle as identity-leaked, on top of ``arena.leaks.DEFAULT_MAKER_NAMES``
     maker_names: list[str] = field(default_factory=list)
+    #: how long a chat template may render and how much it may write (``[chat_template]``)
+    render_limits: RenderLimits = field(default_factory=RenderLimits)
     #: the quantization ``zhbench pull`` takes from a GGUF repository when none is given (``Q4_K_M``)
     quant: str | None = None
     #: what was wrong with the file, if anything (the defaults are used for what was wrong)
@@ -100,11 +108,14 @@ def load_config(path: Path | None = None) -> Config:
     path = path or config_path()
     config = Config(path=path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_regular_text(path))
     except FileNotFoundError:
         return config
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         config.problems.append(f"{path}: {exc}; using the defaults")
+        return config
+    except RecursionError:  # the parser recurses once per level of nesting
+        config.problems.append(f"{path}: nested too deeply to read; using the defaults")
         return config
 
     def read(key: str, default: Any, valid: Callable[[Any], bool], expected: str) -> Any:
@@ -129,6 +140,15 @@ def load_config(path: Path | None = None) -> Config:
     config.problems += [f"{path}: {problem}" for problem in problems]
     config.maker_names = list(read("maker_names", [], _list_of(str), "a list of names"))
     config.quant = read("quant", None, lambda v: v is None or isinstance(v, str), "a quantization type such as Q4_K_M")
+    limits = read("chat_template", {}, _positive_numbers, "a table of time_limit and max_output_mb, both above 0")
+    unknown = sorted(set(limits) - {"time_limit", "max_output_mb"})
+    if unknown:
+        config.problems.append(f"{path}: [chat_template] has no setting {unknown[0]!r}; ignored")
+    defaults = RenderLimits()
+    config.render_limits = RenderLimits(
+        seconds=float(limits.get("time_limit", defaults.seconds)),
+        max_chars=int(limits.get("max_output_mb", defaults.max_chars / 1e6) * 1_000_000),
+    )
     return config
 
 
@@ -157,6 +177,11 @@ def _list_of(kind: type) -> Callable[[Any], bool]:
     return lambda value: isinstance(value, list) and all(isinstance(item, kind) for item in value)
 
 
+def _positive_numbers(value: Any) -> bool:
+    numbers = value.values() if isinstance(value, dict) else [None]
+    return all(isinstance(n, (int, float)) and not isinstance(n, bool) and 0 < n < 1e6 for n in numbers)
+
+
 def _table_of(kind: type) -> Callable[[Any], bool]:
     return lambda value: isinstance(value, dict) and all(isinstance(item, kind) for item in value.values())
 
@@ -173,7 +198,7 @@ def remember_theme(config: Config, theme: str) -> str | None:
     path = config.path
     line = f'theme = "{theme}"'
     try:
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        text = read_regular_text(path) if path.exists() else ""
         tomllib.loads(text)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         return f"theme not saved: {path} could not be read ({exc})"

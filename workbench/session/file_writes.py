@@ -16,15 +16,7 @@ import stat
 from pathlib import Path
 
 from zhbench.engines.errors import ZhbenchError
-
-#: what a target that is not a regular file is, by the kind ``stat`` reports
-_KINDS = (
-    (stat.S_ISDIR, "a folder"),
-    (stat.S_ISFIFO, "a FIFO"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
+from zhbench.engines.local.file_reads import kind_of
 
 
 class FileWriteError(ZhbenchError, OSError):
@@ -66,9 +58,9 @@ def writable_target(path: Path) -> Path:
         return target
     except OSError as exc:
         raise FileWriteError(f"{path}: cannot be written ({exc.strerror or exc})") from None
-    for test, kind in _KINDS:
-        if test(mode):
-            raise FileWriteError(f"{path} is {kind}, not a regular file: give the name of a file to write")
+    kind = kind_of(mode)
+    if kind is not None:
+        raise FileWriteError(f"{path} is {kind}, not a regular file: give the name of a file to write")
     return target
 
 

@@ -69,17 +69,19 @@ def rows_on_offer(local: Iterable[LocalModel], *, gpu: bool) -> list[ModelRow]:
 
 def with_fit(row: ModelRow, device: str | None, nvml: NvmlReader | None = None) -> ModelRow:
     """A local row with its memory estimate and fit on ``device`` (the GPUs read through ``nvml``, one reader
-    for every row); other rows, and a model whose files the estimate cannot read (its load will say why), as
-    they are."""
-    from zhbench.engines.errors import ZhbenchError
+    for every row); other rows as they are. A model whose files the estimate cannot read keeps its row, with
+    the reason: one bad model folder never costs the list its other rows."""
+    from zhbench.engines.errors import ModelLoadError, ZhbenchError
     from zhbench.workbench.session.fit_check import check_fit
 
     if row.path is None or row.source == "demo" or row.problem is not None:
         return row
     try:
         verdict = check_fit(str(row.path), family=row.family, device=device, nvml=nvml)
-    except (ZhbenchError, OSError, ValueError):
-        return row
+    except ZhbenchError as exc:
+        return replace(row, problem=exc.reason if isinstance(exc, ModelLoadError) else str(exc))
+    except Exception as exc:  # whatever a family's estimate trips on in a hostile folder
+        return replace(row, problem=f"cannot be estimated ({type(exc).__name__}: {exc})")
     fit = verdict.verdict if verdict.verdict != "unknown" else None
     return replace(row, estimated_bytes=verdict.need.total_bytes, fit=fit)
 

@@ -29,6 +29,7 @@ from zhbench.engines.families.chat_template.rules import (
     split_reasoning,
     template_variables,
 )
+from zhbench.engines.local.chat_render import ChatTemplate
 from zhbench.engines.local.checkpoints import read_json
 from zhbench.engines.local.token_engine import Generation
 from zhbench.engines.local.transformers import CausalLMEngine, TransformersGeneration, checked_tokenizer
@@ -74,6 +75,13 @@ class ChatTemplateEngine(CausalLMEngine):
         super().__init__(model_path, device, dtype, model, tokenizer)
         template = tokenizer.chat_template
         self.template: str = template if isinstance(template, str) else ""
+        self.chat_template()  # a template that does not compile is refused at load, naming it
+
+    def chat_template(self) -> ChatTemplate:
+        """The model's template, compiled (once per text), rendered within the process's limits."""
+        shipped = (self.model_path / TEMPLATE_FILE).is_file()
+        origin = TEMPLATE_FILE if shipped else "tokenizer_config.json's chat_template"
+        return ChatTemplate(self.template, model=str(self.model_path), origin=origin)
 
     # --- loading ------------------------------------------------------------------------------
 
@@ -160,13 +168,14 @@ class ChatTemplateEngine(CausalLMEngine):
         return Prompt(self._render(kept, settings, tokenize=False), ids_of(kept), fit=fit)
 
     def _render(self, history: Sequence[Message], settings: ChatTemplateParams, *, tokenize: bool) -> Any:
-        return self.tokenizer.apply_chat_template(
+        """What ``apply_chat_template`` gives (its variables: the special tokens, then ours), rendered within
+        the limits: a template that hangs, floods or fails is one ``ChatTemplateError`` line."""
+        text = self.chat_template().render(
             chat_messages(history, settings.system_prompt),
             add_generation_prompt=True,
-            tokenize=tokenize,
-            return_dict=False,
-            **template_variables(self.template, settings),
+            **{**self.tokenizer.special_tokens_map, **template_variables(self.template, settings)},
         )
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"] if tokenize else text
 
     def decode_reply(self, output_ids: Sequence[int]) -> str:
         return self.decode_text(output_ids, skip_special_tokens=True)

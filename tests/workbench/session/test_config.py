@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from zhbench.engines.local.chat_render import RenderLimits
 from zhbench.workbench.session.config import DEFAULT_THEME, key_problem, load_config, remember_theme
 
 
@@ -71,3 +72,14 @@ def test_keys_textual_names_are_taken(keys: str) -> None:
 @pytest.mark.parametrize("keys", ["", "ctrl+", "+x", "ctrl++", "ctrl+ t", "F10", "cmd+k", "ctrl+t,,f5"])
 def test_keys_no_terminal_sends_are_refused(keys: str) -> None:
     assert key_problem(keys) is not None
+
+
+def test_the_chat_template_limits_are_read_and_wrong_ones_named(tmp_path: Path) -> None:
+    """Issue 26 §3: how long a chat template may render and how much it may write are the user's to set."""
+    path = tmp_path / "config.toml"
+    path.write_text("[chat_template]\ntime_limit = 0.5\nmax_output_mb = 1\n", encoding="utf-8")
+    limits = load_config(path).render_limits
+    assert (limits.seconds, limits.max_chars) == (0.5, 1_000_000)
+    path.write_text("[chat_template]\ntime_limit = -1\n", encoding="utf-8")
+    config = load_config(path)
+    assert config.render_limits == RenderLimits() and "chat_template should be a table" in config.problems[0]

@@ -16,13 +16,14 @@ import hashlib
 import io
 import json
 import threading
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from zhbench.engines.errors import ZhbenchError
+from zhbench.engines.local.file_reads import read_regular_text
 from zhbench.engines.types import Message, validate_history
 
 #: the sets that ship with zhbench, by the name ``--builtin`` takes
@@ -113,6 +114,35 @@ class PromptSet:
         """A short name for folders and titles: the file's stem, or the built-in set's name."""
         return Path(self.source.removeprefix("builtin:")).stem or "prompts"
 
+    def categories(self) -> dict[str, int]:
+        """Each category and how many items it has, in the order they first appear (``-`` for none)."""
+        counts: dict[str, int] = {}
+        for item in self.items:
+            counts[item.category or "-"] = counts.get(item.category or "-", 0) + 1
+        return counts
+
+    def subset(self, *, ids: Sequence[str] = (), categories: Sequence[str] = (), limit: int | None = None) -> PromptSet:
+        """The items with one of ``ids`` (all when none given) and in one of ``categories`` (all when none
+        given), in the set's order, the first ``limit`` of them; an id or category the set lacks is refused."""
+        known_ids = {item.id for item in self.items}
+        unknown = [item_id for item_id in ids if item_id not in known_ids]
+        if unknown:
+            raise PromptSetError(f"{self.source} has no item {unknown[0]!r}")
+        known_categories = self.categories()
+        missing = [category for category in categories if category not in known_categories]
+        if missing:
+            raise PromptSetError(
+                f"{self.source} has no category {missing[0]!r} (it has: {', '.join(known_categories)})"
+            )
+        if limit is not None and limit < 1:
+            raise PromptSetError(f"--limit takes 1 or more, got {limit}")
+        items = [
+            item
+            for item in self.items
+            if (not ids or item.id in ids) and (not categories or (item.category or "-") in categories)
+        ]
+        return replace(self, items=tuple(items[:limit]))
+
     def fingerprint(self) -> str:
         """A digest of every item's content: two sets with the same items have the same one."""
         canonical = json.dumps([item.to_json() for item in self.items], ensure_ascii=False, sort_keys=True)
@@ -122,7 +152,7 @@ class PromptSet:
 def read_prompt_set(path: Path) -> PromptSet:
     """The items of a JSONL (``.jsonl``), CSV (``.csv``) or plain text file (any other name)."""
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a BOM, as spreadsheet programs write, is not a prompt
+        text = read_regular_text(path, encoding="utf-8-sig")  # a BOM, as spreadsheet programs write, is not a prompt
     except FileNotFoundError:
         raise PromptSetError(f"{path}: no such prompt file") from None
     except (OSError, UnicodeDecodeError) as exc:

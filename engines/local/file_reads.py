@@ -1,0 +1,55 @@
+"""Reading a file zhbench was pointed at (a config, a prompt file, a model's ``config.json``) only when it is
+a regular file: a FIFO would block the read until something writes to it (forever), a device can stream
+without end, and a folder is no file. The check is made on the opened file itself, opened without
+blocking, so nothing can swap the path between the check and the read."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+#: what a path that is not a regular file is, by the kind ``stat`` reports
+KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def kind_of(mode: int) -> str | None:
+    """What a file of this ``st_mode`` is when it is not a regular file (``"a FIFO"``), else None."""
+    return next((kind for test, kind in KINDS if test(mode)), None)
+
+
+class NotAFileError(OSError):
+    """A path that is not a regular file (an ``OSError``, so a reader's handling of unreadable files holds)."""
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """The regular file at ``path`` opened to read bytes (a link to one is followed); ``NotAFileError`` at
+    once for a FIFO, a device, a socket or a folder."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # opening a FIFO would wait for a writer
+    try:
+        kind = kind_of(os.fstat(descriptor).st_mode)
+        if kind is not None:
+            raise NotAFileError(f"{path} is {kind}, not a regular file")
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def read_regular_bytes(path: Path) -> bytes:
+    """The bytes of the regular file at ``path``, refused as ``open_regular`` refuses."""
+    with open_regular(path) as file:
+        return file.read()
+
+
+def read_regular_text(path: Path, *, encoding: str = "utf-8") -> str:
+    """``read_regular_bytes`` decoded (``UnicodeDecodeError`` as ``bytes.decode`` raises it)."""
+    return read_regular_bytes(path).decode(encoding)
