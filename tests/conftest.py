@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 # Set before anything imports rwkv, transformers or huggingface_hub.
 os.environ.setdefault("RWKV_JIT_ON", "0")
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from zhbench.engines.api import ChatEngine
-from zhbench.engines.registry import family_spec, load_engine, write_standin
+from zhbench.engines.registry import STANDIN_MARKER, family_spec, load_engine, write_standin
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -60,3 +61,30 @@ def engine_for(standin_dir: Callable[..., Path]) -> Callable[[str], Any]:
         return loaded[family]
 
     return get
+
+
+#: the commit every snapshot ``hf_cached`` writes is named by
+HF_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def hf_cached() -> Callable[[Path, str, Path], Path]:
+    """``hf_cached(cache, repo_id, files_from)``: the files of a folder (a stand-in) as ``repo_id`` in the real
+    Hugging Face cache layout under ``cache`` (blobs, a snapshot of symlinks, and refs/main); the snapshot."""
+
+    def make(cache: Path, repo_id: str, files_from: Path) -> Path:
+        repo = cache / f"models--{repo_id.replace('/', '--')}"
+        snapshot = repo / "snapshots" / HF_COMMIT
+        snapshot.mkdir(parents=True)
+        (repo / "blobs").mkdir()
+        for index, item in enumerate(sorted(files_from.iterdir())):
+            if item.name == STANDIN_MARKER:
+                continue
+            blob = repo / "blobs" / f"blob{index}"
+            shutil.copy(item, blob)
+            (snapshot / item.name).symlink_to(Path("..") / ".." / "blobs" / blob.name)
+        (repo / "refs").mkdir()
+        (repo / "refs" / "main").write_text(HF_COMMIT)
+        return snapshot
+
+    return make

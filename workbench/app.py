@@ -154,7 +154,7 @@ class ZhbenchApp(App[None]):
         if pool is None:
             available = [row for row in self.rows if row.available]
             real = [row for row in available if row.source != "demo"]
-            pool = [Contender(row.key, row.name) for row in (real if len(real) >= 2 else available)]
+            pool = [Contender(row.key) for row in (real if len(real) >= 2 else available)]
         if len(pool) < 2:
             found = "still looking for models" if self.discovered is None else f"{len(pool)} model(s) on this machine"
             self.notify(f"The arena needs two models to compare ({found}).", severity="warning")

@@ -242,23 +242,25 @@ class LeaderboardFailed(Message):
 def compute_leaderboard(post: Post, *, include_named: bool, include_leaked: bool, style_control: bool) -> None:
     """Rank the stored votes (numpy and scipy load here, not before) and post the board as text."""
     from zhbench.workbench.session.arena.board_text import leaderboard_text, win_rate_text
+    from zhbench.workbench.session.arena.identities import ranked_outcomes
     from zhbench.workbench.session.arena.leaderboard import compute_leaderboard as rank
     from zhbench.workbench.session.arena.leaderboard import select_outcomes
-    from zhbench.workbench.session.arena.votes import ArenaDataError, VoteStore, votes_path
+    from zhbench.workbench.session.arena.votes import ArenaDataError, VoteStore, bring_up_to_date, votes_path
 
     try:
         battles = []
         if votes_path().exists():
+            bring_up_to_date()
             with VoteStore.open(read_only=True) as store:  # no lock taken: a vote being cast is not held up
                 battles = store.battles()
-        selection = select_outcomes(
-            [battle.outcome() for battle in battles], include_named=include_named, include_leaked=include_leaked
-        )
+        outcomes, notes = ranked_outcomes(battles)
+        selection = select_outcomes(outcomes, include_named=include_named, include_leaked=include_leaked)
         board = rank(selection.outcomes, style_control=style_control)
     except (ArenaDataError, OSError, ValueError) as exc:
         post(LeaderboardFailed(str(exc)))
         return
-    post(LeaderboardComputed(leaderboard_text(board, selection, {}, str(votes_path())), win_rate_text(board)))
+    text = leaderboard_text(board, selection, {}, str(votes_path())) + "".join(f"{note}\n" for note in notes)
+    post(LeaderboardComputed(text, win_rate_text(board)))
 
 
 @dataclass

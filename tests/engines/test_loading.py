@@ -128,28 +128,10 @@ def test_unknown_folders_and_families_are_refused(tmp_path):
         load_engine(str(tmp_path / "empty"), family="gpt5")
 
 
-def make_hf_cache(cache: Path, repo_id: str, files_from: Path) -> Path:
-    """The real Hugging Face cache layout: blobs, a snapshot of symlinks, and refs/main."""
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    snapshot = repo / "snapshots" / commit
-    snapshot.mkdir(parents=True)
-    (repo / "blobs").mkdir()
-    for index, item in enumerate(sorted(files_from.iterdir())):
-        if item.name == STANDIN_MARKER:
-            continue
-        blob = repo / "blobs" / f"blob{index}"
-        shutil.copy(item, blob)
-        (snapshot / item.name).symlink_to(Path("..") / ".." / "blobs" / blob.name)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-    return snapshot
-
-
-def test_hub_ids_resolve_from_the_local_caches(standin_dir, tmp_path, monkeypatch):
+def test_hub_ids_resolve_from_the_local_caches(standin_dir, tmp_path, monkeypatch, hf_cached):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "ms"))
-    snapshot = make_hf_cache(tmp_path / "hf", "ClueAI/ChatYuan-large-v1", standin_dir("chatyuan"))
+    snapshot = hf_cached(tmp_path / "hf", "ClueAI/ChatYuan-large-v1", standin_dir("chatyuan"))
     assert resolve_model("ClueAI/ChatYuan-large-v1") == snapshot
     engine = load_engine("ClueAI/ChatYuan-large-v1")
     assert engine.family == "chatyuan"

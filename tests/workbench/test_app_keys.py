@@ -143,7 +143,7 @@ async def test_at_any_width_the_footer_shows_whole_keys_and_never_cuts_one(
 async def test_a_narrow_arena_footer_keeps_the_four_votes_in_order(
     make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path], width: int
 ) -> None:
-    pool = [Contender(str(standin_dir("gpt2-dialogbot")), "one"), Contender(str(standin_dir("dialogpt-zh")), "two")]
+    pool = [Contender(str(standin_dir("gpt2-dialogbot"))), Contender(str(standin_dir("dialogpt-zh")))]
     app = make_app(arena_pool=pool)
     async with app.run_test(size=(width, 30)) as pilot:
         await wait_until(lambda: isinstance(app.screen, ArenaScreen), what="the arena")
@@ -169,7 +169,7 @@ async def test_quit_has_a_keymap_id(make_app: Callable[..., ZhbenchApp], tmp_pat
 async def test_the_arena_has_no_key_that_could_name_a_model_or_change_the_pair(
     make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path], key: str
 ) -> None:
-    pool = [Contender(str(standin_dir("gpt2-dialogbot")), "one"), Contender(str(standin_dir("dialogpt-zh")), "two")]
+    pool = [Contender(str(standin_dir("gpt2-dialogbot"))), Contender(str(standin_dir("dialogpt-zh")))]
     app = make_app(arena_pool=pool)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(lambda: isinstance(app.screen, ArenaScreen), what="the arena")

@@ -35,8 +35,8 @@ async def test_a_blind_round_names_no_model_until_the_vote_then_stores_it_and_re
     make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path]
 ) -> None:
     pool = [
-        Contender(str(standin_dir("gpt2-dialogbot")), "dialogbot"),
-        Contender(str(standin_dir("dialogpt-zh")), "dialogpt"),
+        Contender(str(standin_dir("gpt2-dialogbot"))),
+        Contender(str(standin_dir("dialogpt-zh"))),
     ]
     app = make_app(arena_pool=pool)
     async with app.run_test(size=SIZE) as pilot:
@@ -64,13 +64,15 @@ async def test_a_blind_round_names_no_model_until_the_vote_then_stores_it_and_re
         with VoteStore.open() as store:
             (battle,) = store.battles()
         assert battle.verdict == "b" and battle.anonymous and battle.source == "human"
-        assert {battle.model_a.id, battle.model_b.id} == {"dialogbot", "dialogpt"}
-        assert battle.model_a.id == arena.pair[0].name  # sides as drawn
+        # each side named by its model's id (its folder's name here), its fingerprint beside it
+        assert {battle.model_a.id, battle.model_b.id} == {"tiny-gpt2-dialogbot", "tiny-dialogpt-zh"}
+        assert battle.model_a.id == Path(arena.pair[0].spec).name  # sides as drawn
+        assert battle.model_a.fingerprint and battle.model_a.fingerprint.startswith("sha256:")
         assert [m["role"] for m in battle.turns_a] == ["user", "assistant"]
         assert battle.turns_a[0]["content"] == "你好，介绍一下你自己"
         assert battle.model_a.family in ("gpt2-dialogbot", "dialogpt-zh") and battle.model_a.path
         # revealed: each header names its model now
-        assert (title(app, "a"), title(app, "b")) == (f"A · {arena.pair[0].name}", f"B · {arena.pair[1].name}")
+        assert (title(app, "a"), title(app, "b")) == (f"A · {battle.model_a.id}", f"B · {battle.model_b.id}")
 
         await pilot.press("f5")  # one vote per round
         with VoteStore.open() as store:
@@ -97,7 +99,7 @@ async def test_the_arena_refuses_a_pool_of_one_model(
     app = make_app(preload={"a": str(standin_dir("gpt2-dialogbot"))})
     async with app.run_test(size=SIZE) as pilot:
         await models_loaded(app, "a")
-        app.open_arena([Contender(str(standin_dir("gpt2-dialogbot")), "one")])
+        app.open_arena([Contender(str(standin_dir("gpt2-dialogbot")))])
         await pilot.pause()
         assert not isinstance(app.screen, ArenaScreen)
         assert "needs two models" in screen_text(app)
@@ -170,8 +172,8 @@ async def test_a_pair_that_does_not_fit_in_memory_together_is_not_loaded(
 ) -> None:
     monkeypatch.setattr("zhbench.workbench.session.fit_check.free_memory", lambda nvml=None: {"cpu": 50_000_000})
     pool = [
-        Contender(str(standin_dir("gpt2-dialogbot")), "dialogbot"),
-        Contender(str(standin_dir("chatyuan")), "chatyuan"),
+        Contender(str(standin_dir("gpt2-dialogbot"))),
+        Contender(str(standin_dir("chatyuan"))),
     ]
     app = make_app(arena_pool=pool)
     async with app.run_test(size=SIZE) as pilot:
@@ -210,10 +212,12 @@ async def test_a_batch_run_is_reviewed_blind_item_by_item_and_each_vote_stored(
         with VoteStore.open() as store:
             (battle,) = store.battles()
         assert battle.verdict == "tie" and battle.anonymous
-        assert (battle.model_a.id, battle.model_b.id) == (first.answer_a.model, first.answer_b.model)
-        assert {battle.model_a.id, battle.model_b.id} == set(models)
+        # named as the arena names them (not by the paths the run was given), fingerprints beside them
+        assert (battle.model_a.id, battle.model_b.id) == (first.answer_a.message.model, first.answer_b.message.model)
+        assert {battle.model_a.id, battle.model_b.id} == {"tiny-gpt2-dialogbot", "tiny-dialogpt-zh"}
+        assert battle.model_a.fingerprint and battle.model_a.fingerprint.startswith("sha256:")
         assert battle.turns_a[-1] == {"role": "assistant", "content": first.answer_a.message.content}
-        assert title(app, "a") == f"A · {first.answer_a.model}"  # revealed
+        assert title(app, "a") == f"A · {battle.model_a.id}"  # revealed
         await pilot.press("ctrl+n")
         assert "item 2 of 2" in screen_text(app) and title(app, "b") == "B · Model B"
 
@@ -235,7 +239,7 @@ async def test_before_the_vote_the_two_sides_differ_only_in_their_replies_and_th
     make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path]
 ) -> None:
     # two families with different context windows, default decodings (beam sampling, top-k sampling) and sizes
-    pool = [Contender(str(standin_dir("eva2")), "eva"), Contender(str(standin_dir("gpt2-dialogbot")), "dialogbot")]
+    pool = [Contender(str(standin_dir("eva2"))), Contender(str(standin_dir("gpt2-dialogbot")))]
     app = make_app(arena_pool=pool)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(lambda: isinstance(app.screen, ArenaScreen), what="the arena")

@@ -62,8 +62,7 @@ def cmd_arena(args: argparse.Namespace) -> int:
         if args.pool:
             raise CommandError("--batch reviews a run's answers: it takes no --pool")
         return _run(ZhbenchApp(review=args.batch, device=args.app_device))
-    # named after the reveal as given, a folder by its name
-    pool = [Contender(spec, Path(spec).name if Path(spec).exists() else spec) for spec in args.pool]
+    pool = [Contender(spec) for spec in args.pool]
     return _run(ZhbenchApp(arena_pool=pool, arena_own_decoding=args.own_decoding, device=args.app_device))
 
 

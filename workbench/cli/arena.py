@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,6 +59,14 @@ def register(commands: Commands) -> None:
     export.add_argument("--format", choices=("fastchat",), default="fastchat")
     export.add_argument("-o", "--output", type=Path, help="write to this file (default, or -: stdout)")
     export.set_defaults(handler=cmd_votes_export)
+    rename = actions.add_parser(
+        "rename",
+        help="name the model OLD NEW in every stored vote, merging it into NEW where NEW has votes too "
+        "(OLD#FINGERPRINT, as the leaderboard shows two models that share an id, renames one of them)",
+    )
+    rename.add_argument("old", metavar="OLD")
+    rename.add_argument("new", metavar="NEW")
+    rename.set_defaults(handler=cmd_votes_rename)
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -65,7 +74,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     if args.bootstrap < 0:
         raise CommandError(f"--bootstrap takes 0 or more rounds, got {args.bootstrap}")
-    outcomes, skipped, source = _outcomes(args.battles)
+    outcomes, skipped, source, notes = _outcomes(args.battles)
     selection = select_outcomes(
         outcomes,
         include_named=args.include_named,
@@ -77,6 +86,26 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     )
     form = "json" if args.json else args.format
     write_stdout(BOARD_FORMATS[form](board, selection, skipped, source))
+    for note in notes:  # under the table on screen; beside a file's output, which it must not break
+        print(note, file=sys.stdout if form == "text" else sys.stderr)
+    return 0
+
+
+def cmd_votes_rename(args: argparse.Namespace) -> int:
+    from zhbench.workbench.session.arena.identities import split_fingerprint
+    from zhbench.workbench.session.arena.votes import VoteStore, votes_path
+
+    old, fingerprint = split_fingerprint(args.old)
+    new = args.new.strip()
+    if not new or (new == old and not fingerprint):
+        raise CommandError(f"votes rename needs a new name other than {args.old!r}")
+    if not votes_path().exists():
+        raise CommandError("no votes are stored yet: nothing to rename")
+    with VoteStore.open() as store:
+        changed = store.rename_model(old, new, fingerprint=fingerprint)
+    if not changed:
+        raise CommandError(f"no stored vote names {args.old!r} (`zhbench leaderboard` lists the names)")
+    write_stdout(f"{args.old} is {new} now, in {changed} battle{'s' * (changed != 1)}\n")
     return 0
 
 
@@ -89,20 +118,24 @@ def cmd_votes_export(args: argparse.Namespace) -> int:
 
 def _stored_battles() -> list[Battle]:
     """Every stored vote; none (and no database made) when nothing was ever voted."""
-    from zhbench.workbench.session.arena.votes import VoteStore, votes_path
+    from zhbench.workbench.session.arena.votes import VoteStore, bring_up_to_date, votes_path
 
     if not votes_path().exists():
         return []
+    bring_up_to_date()
     with VoteStore.open(read_only=True) as store:  # reading takes no lock, and works on a read-only disk
         return store.battles()
 
 
-def _outcomes(battles_file: Path | None) -> tuple[list[Outcome], dict[str, int], str]:
-    """The battles to rank, what was skipped reading them (by reason), and where they came from."""
+def _outcomes(battles_file: Path | None) -> tuple[list[Outcome], dict[str, int], str, list[str]]:
+    """The battles to rank, what was skipped reading them (by reason), where they came from, and a line for
+    each id that two different models share (ranked apart)."""
     from zhbench.workbench.session.arena.fastchat import read_fastchat_battles
+    from zhbench.workbench.session.arena.identities import ranked_outcomes
     from zhbench.workbench.session.arena.votes import votes_path
 
     if battles_file is not None:
         found = read_fastchat_battles(battles_file)
-        return found.outcomes, found.skipped, str(battles_file)
-    return [battle.outcome() for battle in _stored_battles()], {}, str(votes_path())
+        return found.outcomes, found.skipped, str(battles_file), []
+    outcomes, notes = ranked_outcomes(_stored_battles())
+    return outcomes, {}, str(votes_path()), notes

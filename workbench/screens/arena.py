@@ -202,14 +202,13 @@ class ArenaScreen(BenchScreen):
         if self.revealed:
             self.notify("This round has its vote: Ctrl+N starts the next.", severity="warning")
             return
-        battle = self.record_vote(self.pair, verdict, anonymous=True)
+        battle = self.record_vote(verdict, anonymous=True)
         if battle is None:
             return
         self.revealed = True
-        for name, contender in zip(self.bench.names, self.pair, strict=False):
-            self.bench.pane(name).label = contender.name
+        for name in self.bench.names:
             self._redraw(name)  # the headers, and each reply's whole stats line
-        names = f"A was {self.pair[0].name}, B was {self.pair[1].name}"
+        names = f"A was {battle.model_a.id}, B was {battle.model_b.id}"
         leaked = " A reply named its maker: the battle is kept, left out of the ranking by default." * battle.leaked
         self.notify(f"Voted: {VERDICT_NAMES[verdict]}. {names}.{leaked} Ctrl+N: next round.", timeout=15)
 

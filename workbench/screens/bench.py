@@ -23,7 +23,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
-from zhbench.widgets.chat_pane import ChatPane, ReplyView
+from zhbench.widgets.chat_pane import ChatPane, MessageView, ReplyView
 from zhbench.widgets.composer import Composer
 from zhbench.widgets.gpu_meter import GpuMeter
 from zhbench.widgets.model_list import ModelList
@@ -32,7 +32,7 @@ from zhbench.widgets.question import QuestionDialog
 from zhbench.workbench import workers
 from zhbench.workbench.commands import BenchCommands
 from zhbench.workbench.session.arena.leaks import maker_names
-from zhbench.workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, Contender, battle_of_round
+from zhbench.workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, battle_of_round
 from zhbench.workbench.session.arena.votes import ArenaDataError, Battle, Verdict, VoteStore
 from zhbench.workbench.session.bench import Bench, ReplyJob
 from zhbench.workbench.session.byte_sizes import format_bytes
@@ -362,7 +362,9 @@ class BenchScreen(Screen[None]):
     def _model_loaded(self, event: workers.ModelLoaded) -> None:
         if self._screen_gone():
             return
-        problem = self.bench.model_loaded(event.pane, event.generation, event.engine, demo=event.demo)
+        problem = self.bench.model_loaded(
+            event.pane, event.generation, event.engine, demo=event.demo, identity=event.identity
+        )
         if self.bench.current(event.pane, event.generation) is None:
             return
         if problem:
@@ -575,11 +577,14 @@ class BenchScreen(Screen[None]):
             widget.show_no_model()
             return
         self._show_header(pane)
+        views: list[MessageView | ReplyView] = []
         for entry in state.shown:
             if entry.role == "user":
-                widget.add_message(entry.text, role="user")
+                views.append(MessageView(entry.text, role="user"))
             else:
-                self._draw_reply(pane, widget.begin_reply(), entry)
+                views.append(view := ReplyView())
+                self._draw_reply(pane, view, entry)
+        widget.add_all(views)
 
     # --- past sessions ------------------------------------------------------------------------
 
@@ -708,20 +713,18 @@ class BenchScreen(Screen[None]):
     def action_vote_named(self, verdict: Verdict) -> None:
         """A vote on panes A and B knowing which model is which: stored with ``anonymous: false``, so the
         ranking leaves it out unless asked (``--include-named``)."""
-        states = [self.bench.pane(name) for name in self.bench.names[:2]]
-        pair = [Contender(s.engine.describe().path or s.label or "?", s.label or "?") for s in states if s.engine]
-        if len(pair) != 2:
+        if not all(self.bench.pane(name).engine for name in self.bench.names[:2]):
             self.notify("Not recorded: both panes need a model.", severity="warning")
             return
-        if self.record_vote((pair[0], pair[1]), verdict, anonymous=False) is not None:
+        if self.record_vote(verdict, anonymous=False) is not None:
             self.notify(f"Voted (named): {VERDICT_NAMES[verdict]}. Left out of the ranking unless --include-named.")
 
-    def record_vote(self, pair: tuple[Contender, Contender], verdict: Verdict, *, anonymous: bool) -> Battle | None:
+    def record_vote(self, verdict: Verdict, *, anonymous: bool) -> Battle | None:
         """Store a vote on the conversations of panes A and B; the battle, or None (and why, on screen)."""
         first, second = (self.bench.pane(name) for name in self.bench.names[:2])
         names = maker_names(self.app.config.maker_names)
         try:
-            battle = battle_of_round(pair, (first, second), verdict, anonymous=anonymous, maker_names=names)
+            battle = battle_of_round((first, second), verdict, anonymous=anonymous, maker_names=names)
             self.store_battle(battle)
         except ArenaError as exc:
             self.notify(f"Not recorded: {exc}.", severity="warning")

@@ -18,18 +18,16 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from zhbench.engines.types import stats_summary
 from zhbench.widgets.chat_pane import ChatPane
 from zhbench.workbench.screens.arena import VOTE_BINDINGS, VOTE_KEYS
 from zhbench.workbench.session.arena.leaks import maker_names
-from zhbench.workbench.session.arena.rounds import VERDICT_NAMES
+from zhbench.workbench.session.arena.rounds import VERDICT_NAMES, blind_stats
 from zhbench.workbench.session.arena.votes import ArenaDataError, Verdict, VoteStore
 from zhbench.workbench.session.batch.review import ReviewPair, battle_of_review, review_pairs
 from zhbench.workbench.session.batch.store import AnswerRecord, RunLog
 
 if TYPE_CHECKING:
     from zhbench.workbench.app import ZhbenchApp
-
 
 
 class ReviewScreen(Screen[None]):
@@ -111,14 +109,14 @@ class ReviewScreen(Screen[None]):
             self.notify(f"The vote could not be stored: {exc}", severity="error", timeout=15)
             return
         self.voted = True
-        for name, answer in (("a", pair.answer_a), ("b", pair.answer_b)):
-            self.query_one(f"#pane-{name}", ChatPane).set_model(answer.model, f"answer seed {answer.seed}")
-        names = f"A was {pair.answer_a.model}, B was {pair.answer_b.model}"
+        for name, answer, side in (("a", pair.answer_a, battle.model_a), ("b", pair.answer_b, battle.model_b)):
+            self.query_one(f"#pane-{name}", ChatPane).set_model(side.id, f"answer seed {answer.seed}")
+        names = f"A was {battle.model_a.id}, B was {battle.model_b.id}"
         self.notify(f"Voted: {VERDICT_NAMES[verdict]}. {names}. Ctrl+N: next item.", timeout=10)
 
 
 def _show_answer(pane: ChatPane, answer: AnswerRecord) -> None:
-    """The run's answer as a finished reply, its stats without anything that names the model."""
+    """The run's answer as a finished reply, its stats only its timing (the rest could tell a family apart)."""
     message = answer.message
-    stats = stats_summary(message.stats) if message.stats else ""
+    stats = blind_stats(message.stats)
     pane.begin_reply().finish(message.content, stats=stats, error=message.error, reasoning=message.reasoning or "")

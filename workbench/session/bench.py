@@ -20,6 +20,7 @@ from typing import Any
 from zhbench.engines.api import ChatEngine, default_params
 from zhbench.engines.registry import standin_label
 from zhbench.engines.types import GenerationParams, Message, Reply, StopReason, stats_summary
+from zhbench.workbench.session.identity import ModelIdentity, model_identity
 from zhbench.workbench.session.panes import PANE_NAMES, PaneState, ReplyUnderway, ShownEntry, apply_values
 from zhbench.workbench.session.records import BodyRecord, ChoiceRecord, ClearRecord, MessageRecord, ModelRecord
 from zhbench.workbench.session.transcripts import TranscriptWriter, now_iso
@@ -97,13 +98,18 @@ class Bench:
         if state is not None and state.loading is not None:
             state.load_step = step
 
-    def model_loaded(self, name: str, generation: int, engine: ChatEngine, *, demo: bool) -> str | None:
-        """The pane now runs ``engine`` (with the pane's conversation, or a new one, as the load was begun); a
-        problem with the configured settings as text, or None. Nothing happens for a load a newer one replaced."""
+    def model_loaded(
+        self, name: str, generation: int, engine: ChatEngine, *, demo: bool, identity: ModelIdentity | None = None
+    ) -> str | None:
+        """The pane now runs ``engine`` (with the pane's conversation, or a new one, as the load was begun),
+        named by its ``identity`` (read here when not given: its weights may be hashed, so a screen reads it in
+        its load worker); a problem with the configured settings as text, or None. Nothing happens for a load
+        a newer one replaced."""
         state = self.current(name, generation)
         if state is None:
             return None
-        state.label, state.loading = state.loading or "?", None
+        identity = identity or model_identity(engine)
+        state.label, state.fingerprint, state.loading = identity.id, identity.fingerprint, None
         state.engine = engine
         state.demo = demo
         state.random_weights = demo or is_standin(engine.describe().path)
@@ -121,7 +127,7 @@ class Bench:
         state = self.pane(name)
         if state.busy or state.loading:
             return False
-        state.engine, state.params, state.label, state.weight_bytes = None, None, None, None
+        state.engine, state.params, state.label, state.weight_bytes, state.fingerprint = None, None, None, None, None
         state.demo = state.random_weights = False
         state.forget_conversation()
         return True

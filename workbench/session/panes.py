@@ -57,7 +57,9 @@ class ReplyUnderway:
 class PaneState:
     name: str
     engine: ChatEngine | None = None
-    label: str | None = None  # the model's name on screen
+    label: str | None = None  # the model's name on screen: its id (``identity.model_identity``) once loaded
+    #: what the model's content is (``ModelIdentity.fingerprint``), kept beside its id in every record
+    fingerprint: str | None = None
     demo: bool = False
     #: a stand-in's random weights (a demo, or a model ``zhbench make-tiny`` wrote)
     random_weights: bool = False
@@ -100,6 +102,7 @@ class PaneState:
         info = self.engine.describe()
         return PaneModel(
             model=self.label,
+            fingerprint=self.fingerprint,
             family=info.family,
             path=info.path,
             device=info.device,

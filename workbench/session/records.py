@@ -40,6 +40,8 @@ class PaneModel:
     #: a model on a server: where the API is (no credentials), and the model id the server lists
     base_url: str | None = None
     server_model: str | None = None
+    #: what the model's content is: ``sha256:HEX`` of its weights, or ``revision:HASH`` of a hub snapshot
+    fingerprint: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -51,6 +53,8 @@ class PaneModel:
             "demo": self.demo,
             "params": self.params,
         }
+        if self.fingerprint is not None:
+            data["fingerprint"] = self.fingerprint
         if self.base_url is not None:
             data |= {"base_url": self.base_url, "server_model": self.server_model}
         return data | {"random_weights": True} if self.random_weights else data
@@ -68,6 +72,7 @@ class PaneModel:
             random_weights=bool(data.get("random_weights", False)),
             base_url=_optional_str(data, "base_url"),
             server_model=_optional_str(data, "server_model"),
+            fingerprint=_optional_str(data, "fingerprint"),
         )
 
     def label(self) -> str:

@@ -201,7 +201,7 @@ def test_kill_9_mid_run_then_the_same_command_finishes_with_every_answer_once(ca
     code, _, err = run(capsys, *argv)
     assert code == 0, err
     records = answer_lines(out)
-    keys = [(r["message"]["model"], r["item"], r["repeat"]) for r in records]
+    keys = [(r["message"]["pane"], r["item"], r["repeat"]) for r in records]  # the run's name for each model
     assert len(keys) == len(set(keys)) == 8 * 2 * 2  # every answer exactly once
     assert before <= {r["message"]["id"] for r in records}  # nothing written before the kill was lost
     assert len(read_run(out).answered()) == 32

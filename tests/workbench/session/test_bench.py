@@ -61,7 +61,7 @@ def test_one_message_goes_to_every_pane_and_each_reply_is_recorded(three_panes: 
     assert all(not state.busy and state.history[-1]["role"] == "assistant" for state in bench.panes)
     assert bench.transcript is not None
     session = read_session(bench.transcript.path)
-    assert sorted(session.header.panes) == ["a", "b", "c"] and session.header.panes["c"].model == "dialogbot"
+    assert sorted(session.header.panes) == ["a", "b", "c"] and session.header.panes["c"].model == "tiny-gpt2-dialogbot"
     users = [m for m in session.messages if m.role == "user"]
     assert [(m.pane, m.to) for m in users] == [(p, ("a", "b", "c")) for p in "abc"]
     replies = {m.pane: m for m in session.messages if m.role == "assistant"}
@@ -109,7 +109,7 @@ def test_reports_about_an_ended_reply_or_a_replaced_load_change_nothing(
     bench.model_loaded("b", older, engine, demo=False)
     assert bench.pane("b").loading == "second choice" and bench.pane("b").engine is not engine
     bench.model_loaded("b", newer, engine, demo=False)
-    assert bench.pane("b").engine is engine and bench.pane("b").label == "second choice"
+    assert bench.pane("b").engine is engine and bench.pane("b").label == "tiny-chatyuan"  # the model's id
 
 
 def test_regenerate_marks_the_reply_it_replaces_and_swap_moves_whole_conversations(three_panes: Bench) -> None:
@@ -178,7 +178,7 @@ def test_a_model_loaded_into_a_talking_pane_carries_on_its_conversation_or_start
     assert generation is not None
     assert bench.regenerate("a") is None  # not by the old model while the new one loads (its load was lost)
     bench.model_loaded("a", generation, load_engine(str(standin_dir("dialogpt-zh")), device="cpu"), demo=False)
-    assert bench.pane("a").history == history and bench.pane("a").label == "another"
+    assert bench.pane("a").history == history and bench.pane("a").label == "tiny-dialogpt-zh"
     (job,) = bench.send("接着说", ["a"])
     assert job.history[:2] == history  # the new model answers the conversation so far
     run(bench, job)

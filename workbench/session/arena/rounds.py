@@ -56,10 +56,10 @@ class ArenaError(ValueError):
 
 @dataclass(frozen=True)
 class Contender:
-    """A model in the arena's pool: what loading takes, and the name revealed after the vote."""
+    """A model in the arena's pool: what loading takes. The name revealed after the vote is the loaded
+    model's id (``identity.model_identity``), the same however the pool named it."""
 
     spec: str
-    name: str
 
 
 def draw_pair(
@@ -110,14 +110,16 @@ def conversation(state: PaneState) -> list[Message]:
     return list(state.history)
 
 
-def battle_model(contender: Contender, state: PaneState) -> BattleModel:
-    """One side as the vote store keeps it: enough to run the model again the same way."""
+def battle_model(state: PaneState) -> BattleModel:
+    """One side as the vote store keeps it: the model's id and fingerprint, and enough to run it again the
+    same way."""
     if state.engine is None or state.params is None:
         raise ArenaError(f"pane {state.name.upper()} has no model")
     info = state.engine.describe()
     server = info.details.get("base_url")
     return BattleModel(
-        id=contender.name,
+        id=state.label or "?",
+        fingerprint=state.fingerprint,
         family=info.family,
         path=info.path,
         server=server if isinstance(server, str) else None,
@@ -127,7 +129,6 @@ def battle_model(contender: Contender, state: PaneState) -> BattleModel:
 
 
 def battle_of_round(
-    pair: tuple[Contender, Contender],
     panes: tuple[PaneState, PaneState],
     verdict: Verdict,
     *,
@@ -141,8 +142,8 @@ def battle_of_round(
         if not any(message["role"] == "assistant" for message in state.history):
             raise ArenaError("nothing to vote on yet: send a message, and vote when both have answered")
     return new_battle(
-        battle_model(pair[0], panes[0]),
-        battle_model(pair[1], panes[1]),
+        battle_model(panes[0]),
+        battle_model(panes[1]),
         verdict,
         conversation(panes[0]),
         conversation(panes[1]),

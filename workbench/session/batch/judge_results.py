@@ -157,7 +157,8 @@ def judge_battles(log: JudgeLog, run: RunLog) -> list[Battle]:
 def _battle_model(run: RunLog, answer: AnswerRecord) -> BattleModel:
     pane = run.models.get(answer.model)
     return BattleModel(
-        id=answer.model,
+        id=answer.message.model or answer.model,
+        fingerprint=pane.fingerprint if pane else None,
         family=answer.message.family or "?",
         path=pane.path if pane else None,
         server=pane.base_url if pane else None,

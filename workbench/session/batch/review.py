@@ -56,7 +56,8 @@ def battle_of_review(pair: ReviewPair, log: RunLog, verdict: Verdict, *, maker_n
     def side(answer: AnswerRecord) -> BattleModel:
         loaded = log.models.get(answer.model)
         return BattleModel(
-            id=answer.model,
+            id=answer.message.model or answer.model,
+            fingerprint=loaded.fingerprint if loaded else None,
             family=answer.message.family or (loaded.family if loaded else "?"),
             path=loaded.path if loaded else None,
             server=loaded.base_url if loaded else None,

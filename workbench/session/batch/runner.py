@@ -28,6 +28,7 @@ from zhbench.workbench.session.batch.prompts import PromptItem
 from zhbench.workbench.session.batch.store import AnswerRecord, BatchStore, LoadFailureRecord
 from zhbench.workbench.session.bench import is_standin
 from zhbench.workbench.session.fresh_thread import in_fresh_thread
+from zhbench.workbench.session.identity import model_identity
 from zhbench.workbench.session.records import MessageRecord, ModelRecord, PaneModel
 from zhbench.workbench.session.transcripts import now_iso
 
@@ -152,8 +153,10 @@ def _run_model(
         return
     state.started_at = time.monotonic()
     try:
-        store.write(ModelRecord(pane=state.model, time=now_iso(), model=pane_model(state.model, engine, params)))
-        answerer = _Answerer(engine, state.model, params, store.settings.seed, cancel)
+        identity = model_identity(engine)  # the run names the model as given; its records, by its one id
+        named = pane_model(identity.id, engine, params, fingerprint=identity.fingerprint)
+        store.write(ModelRecord(pane=state.model, time=now_iso(), model=named))
+        answerer = _Answerer(engine, state.model, params, store.settings.seed, cancel, name=identity.id)
         _answer_all(answerer, pending, concurrency, store, state, progress)
         del answerer
     finally:
@@ -240,11 +243,13 @@ class _Answerer:
     params: GenerationParams
     run_seed: int
     cancel: threading.Event
+    #: the model's id (``identity.model_identity``), which its answers name
+    name: str
 
     def __call__(self, item: PromptItem, repeat: int) -> AnswerRecord | None:
         seed = item_seed(self.run_seed, item.id, repeat)
         settings = self.params.with_overrides({"seed": seed})
-        message = ask(self.engine, self.model, item.messages, settings, self.cancel)
+        message = ask(self.engine, self.model, item.messages, settings, self.cancel, name=self.name)
         return None if message is None else AnswerRecord(item=item.id, repeat=repeat, seed=seed, message=message)
 
 
@@ -254,9 +259,12 @@ def ask(
     messages: Sequence[Message],
     settings: GenerationParams,
     cancel: threading.Event,
+    *,
+    name: str | None = None,
 ) -> MessageRecord | None:
-    """``engine``'s reply to ``messages`` as the transcripts record it, a failure recorded with its reason;
-    None when ``cancel`` stopped it (not an answer: a rerun asks again)."""
+    """``engine``'s reply to ``messages`` as the transcripts record it (under ``model``, the run's name for
+    it, and naming it ``name``, its id, where that differs), a failure recorded with its reason; None when
+    ``cancel`` stopped it (not an answer: a rerun asks again)."""
     started = now_iso()
     reply: Reply | None
     try:
@@ -276,7 +284,7 @@ def ask(
         turn=sum(1 for message in messages if message["role"] == "user"),
         role="assistant",
         content=reply.text if reply else "",
-        model=model,
+        model=name or model,
         time=now_iso(),
         family=engine.family,
         params=(reply.params if reply else settings).to_dict(),
@@ -289,10 +297,11 @@ def ask(
     )
 
 
-def pane_model(name: str, engine: ChatEngine, params: GenerationParams) -> PaneModel:
+def pane_model(name: str, engine: ChatEngine, params: GenerationParams, *, fingerprint: str | None = None) -> PaneModel:
     info = engine.describe()
     return PaneModel(
         model=name,
+        fingerprint=fingerprint,
         family=info.family,
         path=info.path,
         device=info.device,

@@ -55,8 +55,9 @@ def test_an_older_database_is_upgraded_and_keeps_its_votes(tmp_path: Path, make_
     connection = sqlite3.connect(path, isolation_level=None)
     assert migrate(connection, later) == len(MIGRATIONS) + 1
     assert connection.execute("SELECT id, note FROM battles").fetchall() == [(battle.id, "")]
-    assert [row[0] for row in connection.execute("SELECT version FROM schema ORDER BY version")] == [1, 2]
-    assert migrate(connection, later) == 2  # nothing left to apply
+    versions = [row[0] for row in connection.execute("SELECT version FROM schema ORDER BY version")]
+    assert versions == list(range(1, len(later) + 1))
+    assert migrate(connection, later) == len(later)  # nothing left to apply
     connection.close()
 
 

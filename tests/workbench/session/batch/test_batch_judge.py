@@ -61,8 +61,8 @@ def shown(history):
 def answered(run_dir, make_settings, scripted, progress):
     """A finished run: base, strong and odd answering 6 items."""
 
-    def by_model(name):
-        return scripted(lambda history, params: ANSWERS[name])
+    def by_model(name):  # each model in a folder of its name, which is then its id
+        return scripted(lambda history, params: ANSWERS[name], path=f"/models/{name}")
 
     models = ["base", "strong", "odd"]
     with BatchStore(run_dir, make_settings(models, items=6)) as store:
