@@ -4,9 +4,7 @@ parameters, size on disk, memory estimate and fit; an Ollama name loads its blob
 from __future__ import annotations
 
 import json
-import os
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -34,7 +32,8 @@ def test_gguf_models_from_every_place_are_listed_with_quantization_size_and_fit(
     studio = tmp_path / "lmstudio"
     monkeypatch.setattr("zhbench.engines.hub.lmstudio.FOLDERS", (studio,))
     write_gguf(studio / "lmstudio-community" / "Yi-GGUF" / "Yi-6B-Q8_0.gguf")
-    hf_repo = Path(os.environ["HF_HUB_CACHE"]) / "models--Qwen--Qwen2.5-7B-Instruct-GGUF"
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))  # its own: the session's cache is shared
+    hf_repo = tmp_path / "hf" / "models--Qwen--Qwen2.5-7B-Instruct-GGUF"
     write_gguf(hf_repo / "snapshots" / "abc" / "qwen2.5-7b-instruct-q4_k_m.gguf", "Q4_K_M")
     (hf_repo / "refs").mkdir()
     (hf_repo / "refs" / "main").write_text("abc")
