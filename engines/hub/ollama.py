@@ -112,3 +112,19 @@ def find_ollama_model(name: str) -> OllamaModel | None:
     if manifest is None or not manifest.is_file():
         return None
     return read_model(manifest, name, store)
+
+
+def blob_digest(path: Path) -> str | None:
+    """The sha256 a blob of the store is named by (``blobs/sha256-HEX``: its content's digest), or None."""
+    digest = _DIGEST.fullmatch(path.name)
+    return digest[1] if digest and path.parent.name == "blobs" else None
+
+
+def blob_name(path: Path) -> str | None:
+    """The name Ollama gives the weights blob at ``path`` (the first in name order where several tags share
+    it), or None when ``path`` is no model's blob in an Ollama store."""
+    if blob_digest(path) is None:
+        return None
+    target = path.resolve()
+    models = ollama_models(path.parent.parent)
+    return next((model.name for model in models if model.problem is None and model.blob.resolve() == target), None)

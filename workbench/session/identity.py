@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zhbench.engines.api import ChatEngine
+from zhbench.engines.hub import ollama
 from zhbench.engines.hub.caches import modelscope_cache_root
 from zhbench.workbench.session.config import data_dir
 from zhbench.workbench.session.file_writes import write_atomically
@@ -36,10 +37,10 @@ HASH_CHUNK_BYTES = 1 << 20
 SNAPSHOTS = "snapshots"
 
 #: what names a model file from a store that names its own (``path -> id``, or None when the path is not
-#: one of its files), asked before the hub caches' layouts. A source module adds its own: Ollama's store
-#: names a weights blob ``name:tag`` in its manifests.
+#: one of its files), asked before the hub caches' layouts: Ollama's manifests name a weights blob
+#: ``name:tag``. Another such source adds its own function here.
 Namer = Callable[[Path], str | None]
-NAMERS: list[Namer] = []
+NAMERS: list[Namer] = [ollama.blob_name]
 
 _cache_lock = threading.Lock()
 
@@ -122,6 +123,9 @@ def path_fingerprint(path: Path) -> str | None:
     snapshot = hub_snapshot(path)
     if snapshot is not None and snapshot[1] is not None:
         return f"revision:{snapshot[1]}"
+    named = ollama.blob_digest(path)  # Ollama names a blob by its digest, which it checked when it pulled it
+    if named is not None:
+        return f"sha256:{named}"
     files = weight_files(path)
     if not files:
         return None
