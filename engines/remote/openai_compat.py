@@ -49,9 +49,15 @@ NO_LISTING = frozenset({404, 405, 501})
 @dataclass(frozen=True)
 class RemoteParams(GenerationParams):
     """What the chat-completions API can carry: temperature (greedy sends 0), top_p, max tokens, seed, stop
-    strings and a system prompt. The local decoders' other settings have no field there and are refused."""
+    strings and a system prompt. The local decoders' other settings have no field there and are refused.
 
-    max_new_tokens: int = 1024  # room for a reasoning model's thinking
+    Temperature, top_p and max tokens are None until someone sets them (a pane, a preset, ``--set``, the
+    config): a request leaves them out, so the server's own defaults apply (vLLM reads the model's
+    ``generation_config.json``; a hosted API has its own)."""
+
+    temperature: float | None = None  # type: ignore[assignment]
+    top_p: float | None = None  # type: ignore[assignment]
+    max_new_tokens: int | None = None  # type: ignore[assignment]
     #: sent as a ``system`` message before the history
     system_prompt: str = ""
     #: strings that end the reply, separated by ``|``
@@ -66,27 +72,40 @@ class RemoteParams(GenerationParams):
     def stop_strings(self) -> list[str]:
         return [text for text in self.stop.split("|") if text]
 
+    def problems(self) -> dict[str, str]:
+        """The generic checks, on the settings that are set (an unset one is the server's business)."""
+        unset = {name: getattr(GenerationParams, name) for name in SERVER_DEFAULTS if getattr(self, name) is None}
+        return GenerationParams.problems(dataclasses.replace(self, **unset))
+
+    def server_defaults(self) -> bool:
+        """Whether the sampling is all the server's own: nothing set, and not greedy."""
+        return not self.greedy and all(getattr(self, name) is None for name in SERVER_DEFAULTS)
+
+
+#: the settings a request leaves out until they are set, so that the server's defaults apply
+SERVER_DEFAULTS = ("temperature", "top_p", "max_new_tokens")
+
 
 def request_body(
     model: str, messages: list[dict[str, str]], params: RemoteParams, extra: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The JSON of one streamed chat request; the config's ``extra`` fields go along, zhbench's own win."""
+    """The JSON of one streamed chat request: the settings that are set, nothing for the rest (the server's
+    defaults apply); the config's ``extra`` fields go along, zhbench's own win."""
+    settings: dict[str, Any] = {"max_tokens": params.max_new_tokens, "seed": params.seed}
+    if params.greedy:
+        settings["temperature"] = 0  # what these servers take for argmax decoding
+    else:
+        settings |= {"temperature": params.temperature, "top_p": params.top_p}
+    if params.stop_strings():
+        settings["stop"] = params.stop_strings()
     body: dict[str, Any] = {
         **extra,
         "model": model,
         "messages": messages,
         "stream": True,
         "stream_options": {"include_usage": True},
-        "max_tokens": params.max_new_tokens,
-        "seed": params.seed,
     }
-    if params.greedy:
-        body["temperature"] = 0  # what these servers take for argmax decoding
-    else:
-        body |= {"temperature": params.temperature, "top_p": params.top_p}
-    if params.stop_strings():
-        body["stop"] = params.stop_strings()
-    return body
+    return body | {name: value for name, value in settings.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -251,8 +270,8 @@ class OpenAICompatEngine:
         return EngineInfo(family=FAMILY, path=None, details=details | {"server_model": self.served_model or self.model})
 
     def presets(self) -> dict[str, GenerationParams]:
-        """The API's own defaults (temperature 1, top_p 1), and greedy decoding."""
-        return {"api-defaults": RemoteParams(), "greedy": RemoteParams(greedy=True)}
+        """The server's own defaults (nothing sent), and greedy decoding."""
+        return {"server-defaults": RemoteParams(), "greedy": RemoteParams(greedy=True)}
 
     def chat_commands(self) -> dict[str, str]:
         return {}
@@ -304,7 +323,7 @@ class OpenAICompatEngine:
         self,
         body: dict[str, Any],
         progress: ReplyProgress,
-        max_tokens: int,
+        max_tokens: int | None,
         cancel: threading.Event,
         on_text: TextCallback | None,
         on_reasoning: TextCallback | None,
@@ -328,7 +347,7 @@ class OpenAICompatEngine:
                         progress.done = True
                         break
                     chunk = self._chunk(data)
-                    if progress.chunks >= max_tokens and (chunk.text or chunk.reasoning):
+                    if max_tokens is not None and progress.chunks >= max_tokens and (chunk.text or chunk.reasoning):
                         return StopReason.LENGTH  # the server ignores max_tokens: stop reading here
                     progress.take(chunk, on_text, on_reasoning)
         except httpx.HTTPError as exc:

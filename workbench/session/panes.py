@@ -124,23 +124,24 @@ class PaneState:
 def params_summary(params: GenerationParams) -> str:
     """The header line of a pane's settings: the ones people tune, then any the family adds."""
     base = {f.name for f in dataclasses.fields(GenerationParams)}
-    shown = {  # what the engine cannot apply (a server's API has no top_k, RWKV no penalty) is not shown
-        name: text
-        for name, text in (
-            ("temperature", f"temp {params.temperature:g}"),
-            ("top_p", f"top_p {params.top_p:g}"),
-            ("top_k", f"top_k {params.top_k}"),
+    shown = {  # what the engine cannot apply (a server's API has no top_k, RWKV no penalty) is not shown, nor
+        # what is left to a server's own defaults (None)
+        name: f"{label} {value:g}"
+        for name, label, value in (
+            ("temperature", "temp", params.temperature),
+            ("top_p", "top_p", params.top_p),
+            ("top_k", "top_k", params.top_k),
         )
-        if name not in params.fixed_settings
+        if name not in params.fixed_settings and value is not None
     }
-    mode = "greedy" if params.greedy else " · ".join(shown.values())
+    mode = "greedy" if params.greedy else " · ".join(shown.values()) or "server defaults"
     if params.num_beams > 1:
         mode += f" · {params.num_beams} beams"
     penalty = [] if "repetition_penalty" in params.fixed_settings else [f"rep {params.repetition_penalty:g}"]
     parts = [
         mode,
         *penalty,
-        f"max {params.max_new_tokens}",
+        *([f"max {params.max_new_tokens}"] if params.max_new_tokens is not None else []),
         f"seed {params.seed if params.seed is not None else 'random'}",
     ]
     extras = [_setting(f.name, getattr(params, f.name)) for f in dataclasses.fields(params) if f.name not in base]

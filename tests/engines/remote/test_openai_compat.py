@@ -241,3 +241,23 @@ def test_describe_names_the_server_without_credentials(fake_server, monkeypatch)
     assert info.details["base_url"] == fake_server.url and info.details["server_model"] == "tiny-chat"
     assert info.placement() == "remote"
     assert KEY not in str(info.to_dict())
+
+
+def test_a_pane_sends_what_its_config_or_preset_sets_and_says_server_defaults_otherwise(fake_server, tmp_path):
+    from zhbench.workbench.session.bench import Bench
+    from zhbench.workbench.session.panes import params_summary
+
+    model = engine(fake_server)
+    plain, _ = Bench(tmp_path).initial_params(model)
+    assert params_summary(plain).startswith("server defaults")
+    model.reply(HISTORY, plain)
+    assert not {"temperature", "top_p", "max_tokens"} & set(fake_server.requests[-1])
+
+    configured, problem = Bench(tmp_path, param_overrides={"openai-compat": {"temperature": 0.6}}).initial_params(model)
+    assert problem is None and params_summary(configured).startswith("temp 0.6 · seed random")
+    model.reply(HISTORY, configured)
+    assert fake_server.requests[-1]["temperature"] == 0.6 and "top_p" not in fake_server.requests[-1]
+
+    model.reply(HISTORY, model.presets()["greedy"])
+    assert fake_server.requests[-1]["temperature"] == 0
+    assert set(model.presets()) == {"server-defaults", "greedy"}

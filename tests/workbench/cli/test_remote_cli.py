@@ -159,3 +159,15 @@ def test_an_unreachable_base_url_is_one_line(capsys):
     code, _, err = run(capsys, "ask", "--base-url", closed_port_url(), "--model", "m", "你好")
     assert code == 1
     assert "connection refused at http://127.0.0.1:" in err and err.count("\n") == 1
+
+
+def test_only_the_sampling_settings_someone_set_are_sent_the_rest_is_the_servers(capsys, configured):
+    sampling = {"temperature", "top_p", "max_tokens"}
+    assert run(capsys, "ask", "--model", "local/tiny-chat", "你好")[0] == 0
+    assert not sampling & set(configured.requests[-1])  # nothing set: the server's own defaults apply
+    argv = ["ask", "--model", "local/tiny-chat", "--set", "top_p=0.8", "--max-new-tokens", "9", "你好"]
+    assert run(capsys, *argv)[0] == 0
+    sent = configured.requests[-1]
+    assert (sent["top_p"], sent["max_tokens"]) == (0.8, 9) and "temperature" not in sent
+    assert run(capsys, "ask", "--model", "local/tiny-chat", "--greedy", "你好")[0] == 0
+    assert configured.requests[-1]["temperature"] == 0 and "top_p" not in configured.requests[-1]

@@ -40,6 +40,9 @@ def test_a_server_models_header_shows_only_what_its_api_sends() -> None:
     from zhbench.engines.remote.openai_compat import RemoteParams
 
     header = params_summary(RemoteParams(temperature=0.6, top_p=0.9, seed=5))
-    assert header.startswith("temp 0.6 · top_p 0.9 · max 1024 · seed 5")
+    assert header.startswith("temp 0.6 · top_p 0.9 · seed 5")
     assert "top_k" not in header and "rep " not in header
+    # nothing set: the server's own defaults apply, and the header says so; greedy is still greedy
+    assert params_summary(RemoteParams()).startswith("server defaults · seed random")
+    assert params_summary(RemoteParams(greedy=True, max_new_tokens=64)).startswith("greedy · max 64")
     assert "top_k 0" in params_summary(GenerationParams())

@@ -76,6 +76,16 @@ def test_a_body_past_the_cap_is_refused_with_413_declared_or_streamed(server):
         (json.dumps({**ASK, "stop": "停" * (MAX_STOP_CHARS + 1)}).encode(), f"at most {MAX_STOP_CHARS} characters"),
         (json.dumps({**ASK, "stop": [str(n) for n in range(17)]}).encode(), "at most 16 strings"),
     ],
+    ids=[
+        "deep-list",
+        "deep-object",
+        "temperature-1e-300",
+        "temperature-0.001",
+        "surrogate",
+        "surrogate-stop",
+        "long-stop",
+        "many-stops",
+    ],
 )
 def test_what_no_tokenizer_or_sampler_can_take_is_a_400_naming_it(server, body, complaint):
     response = post(server, body)
