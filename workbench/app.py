@@ -38,6 +38,7 @@ from zhbench.workbench.session.config import (
 from zhbench.workbench.session.memory import NvmlReader, read_memory
 from zhbench.workbench.session.model_rows import ModelRow
 from zhbench.workbench.session.reopen import reopen
+from zhbench.workbench.session.safe_text import visible_text
 from zhbench.workbench.session.transcripts import TranscriptError, read_session
 
 
@@ -102,7 +103,10 @@ class ZhbenchApp(App[None]):
         markup: bool = False,
     ) -> None:
         """Textual's notification, plain text unless asked: a message carries names, paths, config values and
-        servers' errors, and ``[/]`` or ``[@click=app.quit]`` in one of them must show as written."""
+        servers' errors, and ``[/]`` or ``[@click=app.quit]`` in one of them must show as written, and an
+        escape sequence in one as its visible escape (drawn raw, an OSC sequence would retitle the terminal)."""
+        if not markup:
+            message, title = visible_text(message), visible_text(title)
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def _show_problem(self, problem: str) -> None:

@@ -12,8 +12,11 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+from textual.markup import escape
 
 from zhbench.workbench.session.arena.rounds import VERDICT_NAMES
+from zhbench.workbench.session.safe_text import visible_text
 
 if TYPE_CHECKING:
     from zhbench.workbench.screens.arena import ArenaScreen
@@ -83,16 +86,25 @@ class ScreenCommands(Provider):
     def _commands(self) -> list[Command]:
         raise NotImplementedError
 
-    async def discover(self) -> Hits:
+    def _shown(self) -> Iterator[tuple[str, str, Callable[[], object]]]:
+        """Each command's title with its controls made visible, and its help as markup that shows it as
+        written: titles and help carry model names and servers' model ids, and Textual reads a string
+        prompt or help as markup (``[link=file:///etc/passwd]`` in an id stopped the app)."""
         for title, help_text, callback in self._commands():
-            yield DiscoveryHit(title, callback, help=help_text)
+            yield visible_text(title), escape(visible_text(help_text)), callback
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in self._shown():
+            yield DiscoveryHit(Content(title), callback, text=title, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, help_text, callback in self._commands():
+        for title, help_text, callback in self._shown():
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), callback, help=help_text)
+                # Textual's highlight reads its text as markup: a title with a bracket shows unhighlighted
+                shown = Content(title) if "[" in title else matcher.highlight(title)
+                yield Hit(score, shown, callback, text=title, help=help_text)
 
 
 class BenchCommands(ScreenCommands):

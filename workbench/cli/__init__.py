@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from zhbench.engines.errors import ZhbenchError
 from zhbench.workbench.cli import app_command, arena, batch, chat, files, hub, models, serve
 from zhbench.workbench.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, CommandError
+from zhbench.workbench.session.safe_text import visible_text
 from zhbench.workbench.session.transcripts import TranscriptError
 
 
@@ -23,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except (ZhbenchError, CommandError, TranscriptError, ValueError) as exc:
-        print(f"zhbench: error: {exc}", file=sys.stderr)
+        print(visible_text(f"zhbench: error: {exc}"), file=sys.stderr)  # ids, names and servers' words in it
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import sys
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from zhbench.workbench.cli.common import (
     stream_to_stdout,
 )
 from zhbench.workbench.session.bench import Bench, ReplyJob
-from zhbench.workbench.session.safe_text import visible_text
+from zhbench.workbench.session.safe_text import json_text, visible_text
 
 
 def register(commands: Commands) -> None:
@@ -74,14 +73,14 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     if isinstance(engine, MessagesInspecting):  # a server builds the prompt itself: it has no ids to show
         messages = engine.messages_for(history, params(engine, args))
         shown_messages = {"family": engine.family, "messages": messages} if args.json else messages
-        print(json.dumps(shown_messages, ensure_ascii=False, indent=None if args.json else 2))
+        print(json_text(shown_messages, indent=None if args.json else 2))
         return 0
     if not isinstance(engine, PromptInspecting):
         raise CommandError(f"{engine.family} runs elsewhere: it has no prompt ids to show")
     prompt = engine.prompt_for(history, params(engine, args))
     if args.json:
         shown = {"family": engine.family, "text": prompt.text, "input_ids": prompt.input_ids}
-        print(json.dumps(shown, ensure_ascii=False))
+        print(json_text(shown))
     else:
         print(visible_text(prompt.text))
         print(" ".join(map(str, prompt.input_ids)))
@@ -98,7 +97,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     settings = params(engine, args)
     if args.json:
         reply = engine.reply(history, settings)
-        print(json.dumps(reply_json(reply), ensure_ascii=False))
+        print(json_text(reply_json(reply)))
         return 0
     reply = stream_to_stdout(engine, history, settings)
     return EXIT_INTERRUPTED if reply.stats.stop_reason.value == "cancelled" else 0
@@ -130,7 +129,7 @@ def _ask_in_session(args: argparse.Namespace) -> int:
             print(f"{job.pane.upper()}> ", end="", flush=True)
         _stream_reply(bench, job)
     if args.json:
-        print(json.dumps(results[0] if len(results) == 1 else results, ensure_ascii=False))
+        print(json_text(results[0] if len(results) == 1 else results))
     return 0
 
 

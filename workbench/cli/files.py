@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from zhbench.workbench.cli.common import Commands, command_line_text, write_output
-from zhbench.workbench.session.safe_text import visible_text
+from zhbench.workbench.session.safe_text import json_text, visible_text
 
 
 def register(commands: Commands) -> None:
@@ -35,10 +34,10 @@ def cmd_paths(args: argparse.Namespace) -> int:
 
     found = {name: str(path) for name, path in user_paths().items()}
     if args.json:
-        print(json.dumps(found, indent=2))
+        print(json_text(found, indent=2))
     else:
         for name, path in found.items():
-            print(f"{name:<12} {path}")
+            print(visible_text(f"{name:<12} {path}"))
     return 0
 
 
@@ -50,15 +49,16 @@ def cmd_transcripts(args: argparse.Namespace) -> int:
     query = command_line_text(args.search, "--search") if args.search else None
     found = find_sessions(folder, query)
     for note in found.notes:
-        print(f"zhbench: {note}", file=sys.stderr)
+        print(visible_text(f"zhbench: {note}"), file=sys.stderr)
     if args.json:
-        print(json.dumps([row.to_json() for row in found.rows], ensure_ascii=False, indent=2))
+        print(json_text([row.to_json() for row in found.rows], indent=2))
         return 0
     if not found.rows:
-        print(f"no saved session contains {query!r} in {folder}" if query else f"no saved sessions in {folder}")
+        nothing = f"no saved session contains {query!r} in {folder}" if query else f"no saved sessions in {folder}"
+        print(visible_text(nothing))
     for row in found.rows:
         if row.error is not None:
-            print(f"unreadable: {row.error}")
+            print(visible_text(f"unreadable: {row.error}"))
             continue
         models = " | ".join(f"{k.upper()}: {m or '-'}" for k, m in row.models.items())
         arena = "  arena" if row.arena else ""

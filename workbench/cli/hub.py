@@ -62,23 +62,25 @@ def cmd_pull(args: argparse.Namespace) -> int:
     repo_id = hub_id(args.id, args.hub)
     plan = _plan(args, repo_id)
     print(
-        f"{repo_id} from {plan.endpoint}: {len(plan.files)} files, {format_bytes(plan.total_bytes)}"
-        + (f" ({format_bytes(plan.cached_bytes)} already here)" if plan.cached_bytes else ""),
+        visible_text(
+            f"{repo_id} from {plan.endpoint}: {len(plan.files)} files, {format_bytes(plan.total_bytes)}"
+            + (f" ({format_bytes(plan.cached_bytes)} already here)" if plan.cached_bytes else "")
+        ),
         file=sys.stderr,
     )
     if plan.skipped:
         shown = ", ".join(plan.skipped[:6]) + (f", … ({len(plan.skipped) - 6} more)" if len(plan.skipped) > 6 else "")
-        print(f"not fetched (not needed): {shown}", file=sys.stderr)
+        print(visible_text(f"not fetched (not needed): {shown}"), file=sys.stderr)  # names the hub gave
     try:
         with _progress_bar(plan.total_bytes) as report:
             folder = pull(plan, on_progress=report)
     except (KeyboardInterrupt, DownloadCancelled):
         print("stopped: run the same pull again to finish it", file=sys.stderr)
         return EXIT_INTERRUPTED
-    print(f"pulled {repo_id} into {folder}", file=sys.stderr)
+    print(visible_text(f"pulled {repo_id} into {folder}"), file=sys.stderr)
     ggufs = [f.name for f in plan.files if f.name.endswith(".gguf")]
     model = str(folder / ggufs[0]) if ggufs else repo_id  # a file of several: the (first) file of the one pulled
-    print(f"try it: zhbench chat --model {model}", file=sys.stderr)
+    print(visible_text(f"try it: zhbench chat --model {model}"), file=sys.stderr)
     return 0
 
 
@@ -98,9 +100,9 @@ def _plan(args: argparse.Namespace, repo_id: str) -> PullPlan:
     except QuantizationNeeded as needed:
         if not sys.stdin.isatty():
             raise CommandError(f"{repo_id}: {needed}") from None
-        print(f"{repo_id} offers these quantizations:", file=sys.stderr)
+        print(visible_text(f"{repo_id} offers these quantizations:"), file=sys.stderr)
         for quant, size in needed.offers.items():
-            print(f"  {quant:<10} {format_bytes(size)}", file=sys.stderr)
+            print(visible_text(f"  {quant:<10} {format_bytes(size)}"), file=sys.stderr)
         try:
             answer = input("quantization to pull: ").strip()
         except EOFError:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from zhbench.workbench.cli.common import CommandError, Commands
 from zhbench.workbench.session.byte_sizes import format_bytes
 from zhbench.workbench.session.model_rows import FIT_MARKS, ModelRow
+from zhbench.workbench.session.safe_text import json_text, visible_text
 
 
 def register(commands: Commands) -> None:
@@ -42,16 +42,16 @@ def cmd_models(args: argparse.Namespace) -> int:
     from zhbench.workbench.session.offer import rows_on_offer, server_problems, server_rows, with_fit
 
     for problem in family_problems():
-        print(f"zhbench: warning: {problem}", file=sys.stderr)
+        print(visible_text(f"zhbench: warning: {problem}"), file=sys.stderr)
     listings = list_server_models(load_config().servers)
     for problem in server_problems(listings):  # after a few seconds at most: a warning, not a failure
-        print(f"zhbench: warning: {problem}", file=sys.stderr)
+        print(visible_text(f"zhbench: warning: {problem}"), file=sys.stderr)
     nvml = NvmlReader()  # one NVML session for the GPU count and every row's fit
     gpus, _ = nvml.read()
     offered = [with_fit(row, None, nvml) for row in rows_on_offer(local_models(args.dir), gpu=bool(gpus))]
     rows = [row for row in offered if row.source != "demo"] + server_rows(listings)
     if args.json:
-        print(json.dumps([row.to_json() for row in rows], ensure_ascii=False, indent=2))
+        print(json_text([row.to_json() for row in rows], indent=2))
         return 0
     # the demos too, as the app lists them: what a newcomer can try without downloading anything
     shown = rows + [row for row in offered if row.source == "demo"]
@@ -59,12 +59,13 @@ def cmd_models(args: argparse.Namespace) -> int:
         f"{'FAMILY':<15} {'MODEL':<42} {'PARAMS':>6} {'QUANT':<7} {'LICENCE':<10} {'MODELSCOPE':<22} "
         f"{'ON DISK':>10} {'MEMORY':>12}  WHERE"
     )
-    for row in shown:
-        print(
+    for row in shown:  # names, ids and servers' model ids are not ours: their controls are shown, never sent
+        line = (
             f"{row.family:<15} {row.id:<42} {_parameters(row.parameters):>6} {row.quantization or '':<7} "
             f"{_licence(row):<10} {_modelscope(row):<22} {format_bytes(row.size_bytes) if row.size_bytes else '':>10} "
             f"{_memory(row):>12}  {_where(row)}"
         )
+        print(visible_text(line))
     return 0
 
 
