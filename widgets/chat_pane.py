@@ -8,6 +8,7 @@ break the screen.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
@@ -16,6 +17,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.markup import escape as escape_markup
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Static
 
 from zhbench.workbench.session.safe_text import visible_text
@@ -136,6 +138,10 @@ class ReplyView(Static):
         self.update(body + footer)
 
 
+#: a conversation drawn at once paints this many of its last messages and replies first
+FIRST_PAINT_VIEWS = 40
+
+
 class ChatPane(Vertical, can_focus=True):
     """Pane A or B: a header naming its model, device and parameters, then the conversation."""
 
@@ -197,6 +203,27 @@ class ChatPane(Vertical, can_focus=True):
         self.current_reply = ReplyView(note=note)
         self.log_view.mount(self.current_reply)
         return self.current_reply
+
+    def add_all(self, views: Sequence[Callable[[], MessageView | ReplyView]]) -> None:
+        """A whole conversation (a reopened session's), each message or finished reply made by its function:
+        the last ``FIRST_PAINT_VIEWS``, which fill the pane, made and mounted at once; the earlier ones above
+        them ``FIRST_PAINT_VIEWS`` at a time, one batch after each frame, so a long conversation is on
+        screen at once and the app answers keys while the rest goes in."""
+        tail = [make() for make in views[-FIRST_PAINT_VIEWS:]]
+        replies = [view for view in tail if isinstance(view, ReplyView)]
+        if replies:
+            self.current_reply = replies[-1]
+        self.log_view.mount_all(tail)
+        if tail and len(views) > len(tail):
+            self.call_after_refresh(self._add_earlier, list(views[: -len(tail)]), tail[0])
+
+    def _add_earlier(self, views: list[Callable[[], MessageView | ReplyView]], first_shown: Widget) -> None:
+        if first_shown.parent is not self.log_view:  # cleared or redrawn meanwhile
+            return
+        batch = [make() for make in views[-FIRST_PAINT_VIEWS:]]
+        self.log_view.mount_all(batch, before=first_shown)
+        if len(views) > len(batch):
+            self.call_after_refresh(self._add_earlier, views[: -len(batch)], batch[0])
 
     def clear(self) -> None:
         self.current_reply = None

@@ -12,13 +12,14 @@ from textual.widgets import DataTable, Input
 
 from zhbench.engines.api import ReplyStream
 from zhbench.engines.registry import load_engine
-from zhbench.widgets.chat_pane import ChatPane, MessageView, ReplyView
+from zhbench.widgets.chat_pane import FIRST_PAINT_VIEWS, ChatPane, MessageView, ReplyView
 from zhbench.widgets.composer import Composer
 from zhbench.widgets.question import QuestionDialog
 from zhbench.workbench.app import ZhbenchApp
 from zhbench.workbench.screens.sessions import PastArenaScreen, SessionsScreen
 from zhbench.workbench.session.bench import Bench
-from zhbench.workbench.session.transcripts import read_session, session_files
+from zhbench.workbench.session.records import MessageRecord, PaneModel
+from zhbench.workbench.session.transcripts import TranscriptWriter, read_session, session_files
 
 SIZE = (150, 40)
 
@@ -162,3 +163,24 @@ async def test_an_arena_round_reopens_read_only_and_a_damaged_one_up_to_the_dama
         assert app.bench.transcript is None and not app.bench.pane("a").shown
         await pilot.press("escape")
         assert app.screen is app.bench_screen
+
+
+async def test_a_long_session_paints_its_last_messages_first_then_every_earlier_one_in_order(
+    make_app: Callable[..., ZhbenchApp], tmp_path: Path
+) -> None:
+    folder = tmp_path / "transcripts"
+    gone = PaneModel("gone", "gpt2-dialogbot", str(tmp_path / "gone"), "cpu", None)
+    writer = TranscriptWriter(folder, {"a": gone, "b": None})
+    for turn in range(1, 31):
+        writer.write(MessageRecord(f"a-{turn}-user", "a", turn, "user", f"问题{turn}", "gone", "t", to=("a",)))
+        writer.write(MessageRecord(f"a-{turn}-1", "a", turn, "assistant", f"回答{turn}", "gone", "t"))
+    writer.close()
+    expected = [text for turn in range(1, 31) for text in (f"问题{turn}", f"回答{turn}")]
+    app = make_app(transcripts_folder=folder)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_sessions(app, pilot)
+        await pilot.press("enter")
+        assert len(expected) > FIRST_PAINT_VIEWS  # drawn in batches, the last ones first
+        await wait_until(lambda: len(pane_texts(app, "a")) == len(expected), what="the earlier messages")
+        assert pane_texts(app, "a") == expected
+        assert "read-only" in str(app.query_one("#pane-a", ChatPane).query_one(".pane-header").content)

@@ -577,14 +577,15 @@ class BenchScreen(Screen[None]):
             widget.show_no_model()
             return
         self._show_header(pane)
-        views: list[MessageView | ReplyView] = []
-        for entry in state.shown:
-            if entry.role == "user":
-                views.append(MessageView(entry.text, role="user"))
-            else:
-                views.append(view := ReplyView())
-                self._draw_reply(pane, view, entry)
-        widget.add_all(views)
+        widget.add_all([partial(self._view_of, pane, entry) for entry in state.shown])
+
+    def _view_of(self, pane: str, entry: ShownEntry) -> MessageView | ReplyView:
+        """A message, or a finished reply drawn as the session recorded it."""
+        if entry.role == "user":
+            return MessageView(entry.text, role="user")
+        view = ReplyView()
+        self._draw_reply(pane, view, entry)
+        return view
 
     # --- past sessions ------------------------------------------------------------------------
 
@@ -629,6 +630,7 @@ class BenchScreen(Screen[None]):
         left_out = [name.upper() for name in reopened.panes if name not in self.bench.names]
         if left_out:
             notes.append(f"pane(s) {', '.join(left_out)} of that session are not shown here")
+        loads: list[tuple[str, str, str]] = []
         for name in self.bench.names:
             self._redraw(name)
             model = reopened.models.get(name)
@@ -637,11 +639,15 @@ class BenchScreen(Screen[None]):
                 if model is not None:
                     self.pane_widget(name).set_model(model.model or "?", f"read-only: {why}")
                 continue
-            label = model.model or spec
-            self.load_model(name, spec, label, keep_conversation=True)
-            generation = self.bench.pane(name).generation
-            self._saved_params[name] = (generation, reopened.params.get(name, {}))
+            loads.append((name, spec, model.model or spec))
+        # after the conversation is painted: importing a model's libraries holds the interpreter for seconds
+        self.call_after_refresh(self._load_reopened, loads, reopened.params)
         self.notify(" · ".join([f"Reopened {reopened.session.id}", *notes]), timeout=10)
+
+    def _load_reopened(self, loads: list[tuple[str, str, str]], params: dict[str, dict[str, object]]) -> None:
+        for name, spec, label in loads:
+            self.load_model(name, spec, label, keep_conversation=True)
+            self._saved_params[name] = (self.bench.pane(name).generation, params.get(name, {}))
 
     def _restore_params(self, pane: str, generation: int) -> None:
         """A reopened pane's model loaded: it goes on with the settings the session's replies used."""
