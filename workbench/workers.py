@@ -276,16 +276,23 @@ class PullEnded(Message):
     problem: str | None = None
 
 
-def pull_model(post: Post, repo_id: str, hub: Hub, cancel: threading.Event, quant: str | None = None) -> None:
+def pull_model(
+    post: Post,
+    repo_id: str,
+    hub: Hub,
+    cancel: threading.Event,
+    quant: str | None = None,
+    preferred_quant: str | None = None,
+) -> None:
     """Download ``repo_id`` (only what its family needs, the disk checked first; of a GGUF repository, the
-    quantization ``quant``, the config's) into the hub's cache."""
+    quantization ``quant`` as typed, else ``preferred_quant``, the config's) into the hub's cache."""
     from zhbench.engines.hub.download import DownloadCancelled, plan_pull, pull
 
     def report(progress: PullProgress) -> None:
         post(PullProgressed(repo_id, progress))
 
     try:
-        plan = plan_pull(repo_id, hub=hub, preferred_quant=quant)
+        plan = plan_pull(repo_id, hub=hub, quant=quant, preferred_quant=preferred_quant)
         pull(plan, on_progress=report, cancel=cancel)
     except DownloadCancelled:
         post(PullEnded(repo_id, "cancelled; pull it again to go on"))

@@ -249,19 +249,20 @@ class BenchScreen(Screen[None]):
 
         def answered(choice: str | None) -> None:
             if choice == "download":
-                self._start_download(repo_id, hub)
+                self._start_download(repo_id, hub, row.quantization)
 
         # asked first: a letter typed in the list on its way to the filter must not start gigabytes
-        self.app.push_screen(QuestionDialog(f"Download {repo_id}?", question, [("download", "Download")]), answered)
+        title = f"Download {repo_id}" + (f" ({row.quantization})?" if row.quantization else "?")
+        self.app.push_screen(QuestionDialog(title, question, [("download", "Download")]), answered)
 
-    def _start_download(self, repo_id: str, hub: Hub) -> None:
+    def _start_download(self, repo_id: str, hub: Hub, quant: str | None = None) -> None:
         if self._pull is not None or self._screen_gone():
             return
         cancel = threading.Event()
         self._pull = (repo_id, cancel)
         self.query_one(ModelList).set_status(f"{repo_id}: listing its files…")
         self.run_worker(
-            lambda: workers.pull_model(self.post_message, repo_id, hub, cancel, self.app.config.quant),
+            lambda: workers.pull_model(self.post_message, repo_id, hub, cancel, quant, self.app.config.quant),
             thread=True,
             group="pull",
             exit_on_error=False,

@@ -19,8 +19,11 @@ FIT_MARKS = {"fits": "✓", "tight": "~", "does not fit": "✗"}
 #: "hub": a model on a hub that is neither in the catalog nor here, offered for download by its id
 Source = Literal["catalog", "local", "demo", "server", "hub"]
 #: a hub id as typed in the model filter: ``OWNER/NAME``, from Hugging Face, or with the hub first as
-#: ``zhbench pull --from`` names it (``hf:OWNER/NAME``, ``modelscope:OWNER/NAME``)
-_TYPED_HUB_ID = re.compile(r"(?:(hf|modelscope):)?([A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)", re.ASCII)
+#: ``zhbench pull --from`` names it (``hf:OWNER/NAME``, ``modelscope:OWNER/NAME``); a GGUF repository's with
+#: the quantization to take after a colon (``OWNER/NAME-GGUF:q4_k_m``)
+_TYPED_HUB_ID = re.compile(
+    r"(?:(hf|modelscope):)?([A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)(?::([A-Za-z0-9][A-Za-z0-9_]*))?", re.ASCII
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,8 @@ class ModelRow:
 
 def download_offer(text: str) -> ModelRow | None:
     """The row offering to download the hub id ``text`` (``OWNER/NAME``, ``hf:OWNER/NAME`` or
-    ``modelscope:OWNER/NAME``), or None when ``text`` is no hub id. Its family is known once it is here."""
+    ``modelscope:OWNER/NAME``, each with ``:QUANT`` for one quantization of a GGUF repository), or None when
+    ``text`` is no hub id. Its family is known once it is here."""
     typed = _TYPED_HUB_ID.fullmatch(text.strip())
     if typed is None:
         return None
@@ -85,4 +89,5 @@ def download_offer(text: str) -> ModelRow | None:
         available=False,
         hf_id=repo_id if hub == "hf" else None,
         modelscope_id=repo_id if hub == "modelscope" else None,
+        quantization=typed.group(3).upper() if typed.group(3) else None,
     )

@@ -102,13 +102,15 @@ def test_pull_from_modelscope_takes_just_that_quantization(
     assert (folder / Q8).read_bytes() == (gguf_repo / Q8).read_bytes()
 
 
-def test_the_apps_download_takes_the_configs_quantization(fake_hub: FakeHub, gguf_repo: Path):  # noqa: F811
+def test_the_apps_download_takes_the_typed_or_the_configs_quantization(fake_hub: FakeHub, gguf_repo: Path):  # noqa: F811
     from zhbench.workbench.workers import PullEnded, pull_model
 
     fake_hub.repos[GGUF_REPO] = gguf_repo
     posted: list[object] = []
-    pull_model(posted.append, GGUF_REPO, "hf", threading.Event(), "q8_0")
+    pull_model(posted.append, GGUF_REPO, "hf", threading.Event(), preferred_quant="q8_0")  # the config's
     assert isinstance(posted[-1], PullEnded) and posted[-1].problem is None
     assert fake_hub.fetched() == {Q8}
-    pull_model(posted.append, GGUF_REPO, "hf", threading.Event(), None)  # no quantization configured: why not
+    pull_model(posted.append, GGUF_REPO, "hf", threading.Event(), "q4_k_m", "q8_0")  # typed OWNER/NAME:q4_k_m
+    assert fake_hub.fetched() == {Q8, Q4}
+    pull_model(posted.append, GGUF_REPO, "hf", threading.Event())  # neither: says what is offered
     assert isinstance(posted[-1], PullEnded) and "offers 3 quantizations" in str(posted[-1].problem)
