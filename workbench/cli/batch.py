@@ -23,6 +23,7 @@ from zhbench.workbench.cli.common import (
     CommandError,
     Commands,
     load,
+    load_options,
     param_options,
     params,
     write_output,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from zhbench.workbench.session.batch.store import RunSettings
 
 USAGE = """zhbench batch (PROMPTS | --builtin NAME) --model M --model M2 [--model M3 ...] [options]
+       zhbench batch --list-builtin
        zhbench batch judge DIR --judge M [--baseline M] [--judge-prompt FILE] [--to-votes] [options]
        zhbench batch report DIR [--format md|html|json] [-o FILE]"""
 
@@ -66,6 +68,20 @@ def register(commands: Commands) -> None:
     run = batch.add_argument_group("running a set")
     run.add_argument("--builtin", metavar="NAME", help="a set that ships with zhbench instead of PROMPTS: zh-basic")
     run.add_argument(
+        "--list-builtin", action="store_true", help="list the sets that ship with zhbench, with their categories"
+    )
+    run.add_argument("--limit", type=int, metavar="N", help="run only the first N items (after --category, --ids)")
+    run.add_argument(
+        "--category",
+        action="append",
+        default=[],
+        metavar="C",
+        help="run only the items of this category (repeatable; `--list-builtin` lists the built-in set's)",
+    )
+    run.add_argument(
+        "--ids", action="append", default=[], metavar="ID[,ID...]", help="run only the items with these ids"
+    )
+    run.add_argument(
         "--model",
         action="append",
         default=[],
@@ -87,9 +103,7 @@ def register(commands: Commands) -> None:
         help="requests at once to a model (or judge) on a server (default 1)",
     )
     run.add_argument("--skip-bad", action="store_true", help="run without the lines of PROMPTS that are not prompts")
-    run.add_argument(
-        "--force", action="store_true", help="load a local model even when the memory estimate says it will not fit"
-    )
+    load_options(batch)  # ask's own loading options, for every --model (and the judge)
     param_options(batch)
     judging = batch.add_argument_group("batch judge DIR (the decoding options above then go to the judge)")
     judging.add_argument("--judge", metavar="M", help="the judge model, local or SERVER/MODEL")
@@ -112,12 +126,12 @@ def register(commands: Commands) -> None:
     report = batch.add_argument_group("batch report DIR")
     report.add_argument("--format", choices=("md", "html", "json"), help="default: from -o's suffix, else md")
     report.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to this file (default, or -: stdout)")
-    # one name for several models: the options ``common.load`` reads for a single model have no meaning here
-    single_model = dict.fromkeys(("family", "device", "dtype", "strategy", "base_url", "api_key_env"))
-    batch.set_defaults(handler=cmd_batch, **single_model)
+    batch.set_defaults(handler=cmd_batch)
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
+    if args.list_builtin:
+        return cmd_list_builtin(args)
     # "report" and "judge" are words, unless a prompts file of that name is meant
     action = args.prompts if args.prompts in ("report", "judge") else None
     if action is not None and (args.run_dir is not None or not Path(action).exists()):
@@ -196,7 +210,9 @@ def _prompt_set(args: argparse.Namespace) -> PromptSet:
 
     if (args.prompts is None) == (args.builtin is None):
         raise CommandError("give PROMPTS or --builtin NAME (one of them)")
-    prompt_set = builtin_set(args.builtin) if args.builtin else read_prompt_set(Path(args.prompts))
+    whole = builtin_set(args.builtin) if args.builtin else read_prompt_set(Path(args.prompts))
+    ids = [item_id.strip() for given in args.ids for item_id in given.split(",") if item_id.strip()]
+    prompt_set = whole.subset(ids=ids, categories=args.category, limit=args.limit)
     for bad in prompt_set.bad_lines:
         print(f"zhbench: {visible_text(prompt_set.source)}: {visible_text(str(bad))}", file=sys.stderr)
     if prompt_set.bad_lines and not args.skip_bad:
@@ -208,6 +224,22 @@ def _prompt_set(args: argparse.Namespace) -> PromptSet:
     if not prompt_set.items:
         raise CommandError(f"{prompt_set.source}: no good prompts in it")
     return prompt_set
+
+
+def cmd_list_builtin(args: argparse.Namespace) -> int:
+    """The built-in sets, each with its items' count and its categories."""
+    from zhbench.workbench.session.batch.prompts import BUILTIN_SETS, builtin_set
+
+    if args.prompts is not None or args.builtin or args.model:
+        raise CommandError("--list-builtin takes nothing else")
+    lines = []
+    for name in BUILTIN_SETS:
+        prompt_set = builtin_set(name)
+        lines.append(f"{name}: {len(prompt_set.items)} items")
+        lines.extend(f"  {count:>3}  {category}" for category, count in prompt_set.categories().items())
+    lines.append("run one category: zhbench batch --builtin NAME --category C --model M ...")
+    write_output(None, "\n".join(lines) + "\n")
+    return 0
 
 
 def _default_folder(prompt_set: PromptSet, options: dict[str, Any], repeat: int) -> Path:

@@ -36,6 +36,12 @@ def model_options(parser: argparse.ArgumentParser, *, required: bool = True) -> 
         help=f"a model folder, a .pth file, a cached hub id, or SERVER/MODEL ({SPEC_HELP}); with --base-url, "
         "the model id on that server",
     )
+    load_options(parser)
+
+
+def load_options(parser: argparse.ArgumentParser) -> None:
+    """How the models a command names load (``load`` reads them): ``local_load_options`` and a server that is
+    not in the config; for ``batch`` they go to each of its models."""
     local_load_options(parser)
     server = parser.add_argument_group("a model on an OpenAI-compatible server that is not in the config")
     server.add_argument("--base-url", metavar="URL", help="where its API starts, e.g. http://127.0.0.1:8000/v1")
