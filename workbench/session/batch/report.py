@@ -1,10 +1,14 @@
 """A batch run as a report: each item's prompt with every model's answer beside it, and each model's totals.
 
-Three forms of one ``BatchReport``: JSON (``{"models": [...], "items": [{"id", "prompt", "answers": [...]}],
-"judges": [...]}``), Markdown, and one self-contained HTML file. The report reads a run as it is on disk, so a
-run still going, or killed, is reported as far as it got; the same goes for its judges (``judge.py``): each
-judge's win rates against the baseline, its consistency across the swap, its unparseable replies, and every
-judgement with the judge's raw reply.
+Three forms of one ``BatchReport``: JSON (``{"models": [...], "short_names": {...}, "categories": [...],
+"items": [{"id", "prompt", "answers": [...]}], "judges": [...]}``), Markdown, and one self-contained HTML
+file. Markdown and HTML open with a table of contents, name each model by a short name (a folder's or
+repository's last part; more of it where two would read the same) with the full ids in a legend, and sum
+each category up: answers, mean tokens, and each judge's win rate on its items.
+
+The report reads a run as it is on disk, so a run still going, or killed, is reported as far as it got; the
+same goes for its judges (``judge.py``): each judge's win rates against the baseline, its consistency across
+the swap, its unparseable replies, and every judgement with the judge's raw reply.
 
 The HTML shows text from models, which may hold anything: every piece is escaped (``html.escape``), control
 characters are made visible, the page loads nothing and a Content-Security-Policy forbids it any script.
@@ -14,7 +18,8 @@ from __future__ import annotations
 
 import html
 import statistics
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +68,38 @@ class ModelTotals:
 
 
 @dataclass(frozen=True)
+class CategoryModel:
+    """One model's figures on one category's items."""
+
+    model: str
+    answers: int
+    mean_tokens: float | None
+    #: each judge's win rate of the model against its baseline on these items, in the report's judge order
+    #: (None: no verdict there, or the model is that judge's baseline)
+    win_rates: tuple[float | None, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "answers": self.answers,
+            "mean_tokens": self.mean_tokens,
+            "win_rates": list(self.win_rates),
+        }
+
+
+@dataclass(frozen=True)
+class CategorySummary:
+    """A category of the set (``-`` for items with none): its items and each model's figures on them."""
+
+    category: str
+    items: int
+    models: tuple[CategoryModel, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"category": self.category, "items": self.items, "models": [m.to_json() for m in self.models]}
+
+
+@dataclass(frozen=True)
 class JudgeReport:
     """One judge's judgements of the run and what they add up to."""
 
@@ -87,10 +124,16 @@ class BatchReport:
     log: RunLog
     models: tuple[ModelTotals, ...]
     judges: tuple[JudgeReport, ...] = ()
+    categories: tuple[CategorySummary, ...] = ()
 
     @property
     def model_names(self) -> tuple[str, ...]:
         return tuple(totals.model for totals in self.models)
+
+    @property
+    def short_names(self) -> dict[str, str]:
+        """Each model's short name (``short_names``)."""
+        return short_names(self.model_names)
 
     def answers_to(self, item: PromptItem) -> list[AnswerRecord]:
         """The item's answers (and failures), by model in the run's order, then by repeat."""
@@ -109,7 +152,49 @@ def build_report(folder: Path, *, bootstrap_rounds: int = 1000, bootstrap_seed: 
         JudgeReport(judge, tuple(pair_results(judge, rounds=bootstrap_rounds, seed=bootstrap_seed)))
         for judge in read_judge_logs(folder)
     )
-    return BatchReport(folder, log, tuple(_totals(log, model) for model in log.settings.models), judges)
+    totals = tuple(_totals(log, model) for model in log.settings.models)
+    return BatchReport(folder, log, totals, judges, _categories(log, judges))
+
+
+def short_names(models: Sequence[str]) -> dict[str, str]:
+    """A short name for each model id: its last part (``/models/Qwen2.5-0.5B`` and ``Qwen/Qwen2.5-0.5B`` are
+    ``Qwen2.5-0.5B``, ``local/qwen`` is ``qwen``), with as many parts before it as make it differ from the
+    others' (``a/model``, ``b/model``)."""
+    parts = {model: [part for part in model.replace("\\", "/").split("/") if part] or [model] for model in models}
+    names: dict[str, str] = {}
+    for model in models:
+        for taken in range(1, len(parts[model]) + 1):
+            name = "/".join(parts[model][-taken:])
+            if all(other == model or "/".join(parts[other][-taken:]) != name for other in models):
+                break
+        names[model] = name if name else model
+    return names
+
+
+def _categories(log: RunLog, judges: Sequence[JudgeReport]) -> tuple[CategorySummary, ...]:
+    """Each category's items and every model's answers, mean tokens and judges' win rates on them."""
+    by_category: dict[str, set[str]] = {}
+    for item in log.settings.items:
+        by_category.setdefault(item.category or "-", set()).add(item.id)
+    summaries = []
+    for category, items in by_category.items():
+        rates = []
+        for judge in judges:
+            judged = {key: r for key, r in judge.log.judgements.items() if r.item in items}
+            results = pair_results(replace(judge.log, judgements=judged), rounds=0)
+            rates.append({result.model: result.win_rate for result in results})
+        rows = []
+        for model in log.settings.models:
+            answers = [r for key, r in log.answers.items() if key[0] == model and key[1] in items and not r.failed]
+            tokens = [_new_tokens(record) for record in answers]
+            win_rates = tuple(rate.get(model) for rate in rates)
+            rows.append(CategoryModel(model, len(answers), statistics.fmean(tokens) if tokens else None, win_rates))
+        summaries.append(CategorySummary(category, len(items), tuple(rows)))
+    return tuple(summaries)
+
+
+def _new_tokens(record: AnswerRecord) -> int:
+    return int((record.message.stats or {}).get("new_tokens", 0))
 
 
 def _totals(log: RunLog, model: str) -> ModelTotals:
@@ -117,7 +202,7 @@ def _totals(log: RunLog, model: str) -> ModelTotals:
     answers = [record for record in records if not record.failed]
     stats = [record.message.stats or {} for record in answers]
     ttfts = [float(s["ttft_s"]) for s in stats if isinstance(s.get("ttft_s"), (int, float))]
-    tokens = [int(s.get("new_tokens", 0)) for s in stats]
+    tokens = [_new_tokens(record) for record in answers]
     seconds = sum(float(s.get("total_s", 0.0)) for s in stats)
     failure = log.load_failures.get(model)
     pane = log.models.get(model)
@@ -149,6 +234,8 @@ def report_json(report: BatchReport) -> dict[str, Any]:
         "seed": settings.seed,
         "damaged_lines": report.log.damaged_lines,
         "models": [totals.to_json() for totals in report.models],
+        "short_names": report.short_names,
+        "categories": [summary.to_json() for summary in report.categories],
         "items": [
             {
                 **item.to_json(),
@@ -222,12 +309,17 @@ def report_markdown(report: BatchReport) -> str:
         f"{_run_size(report)}, run seed {settings.seed}, started {literal_markdown(settings.created)}.",
         "",
     ]
+    out += _markdown_contents(report)
+    out += ['<a id="models"></a>', "", "## Models", ""]
     out += _markdown_totals(report)
-    for judge in report.judges:
+    out += _markdown_legend(report)
+    out += _markdown_categories(report)
+    for number, judge in enumerate(report.judges, 1):
+        out += [f'<a id="judge-{number}"></a>', ""]
         out += _markdown_judge(judge)
-    for item in settings.items:
+    for number, item in enumerate(settings.items, 1):
         category = f" · {literal_markdown(item.category)}" if item.category else ""
-        out += [f"## {literal_markdown(item.id)}{category}", ""]
+        out += [f'<a id="item-{number}"></a>', "", f"## {literal_markdown(item.id)}{category}", ""]
         for message in item.messages:
             who = "**User**" if message["role"] == "user" else "**Assistant** (given)"
             out += [f"{who}:", "", literal_quote(message["content"]), ""]
@@ -237,13 +329,39 @@ def report_markdown(report: BatchReport) -> str:
         if not answers:
             out += ["*Not answered yet.*", ""]
         for record in answers:
-            out += _markdown_answer(record, settings.repeat > 1)
+            out += _markdown_answer(record, settings.repeat > 1, report.short_names)
         for judge in report.judges:
             verdicts = [_verdict_line(record) for record in judge.judgements_of(item)]
             if verdicts:
                 out += [f"*Judge {literal_markdown(judge.judge)}:*", ""]
                 out += [f"- {literal_markdown(line)}" for line in verdicts] + [""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _markdown_contents(report: BatchReport) -> list[str]:
+    """Links to the summaries, each judge, and every item (grouped by category)."""
+    out = ["## Contents", "", "- [Models](#models) · [legend](#legend) · [by category](#categories)"]
+    out += [f"- [Judge: {literal_markdown(j.judge)}](#judge-{n})" for n, j in enumerate(report.judges, 1)]
+    for category, numbered in _items_by_category(report):
+        links = ", ".join(f"[{literal_markdown(item.id)}](#item-{number})" for number, item in numbered)
+        out.append(f"- {literal_markdown(category)}: {links}")
+    return [*out, ""]
+
+
+def _markdown_legend(report: BatchReport) -> list[str]:
+    out = ['<a id="legend"></a>', "", "Legend:", ""]
+    out += [f"- **{literal_markdown(short)}**: {literal_markdown(full)}" for full, short in report.short_names.items()]
+    return [*out, ""]
+
+
+def _markdown_categories(report: BatchReport) -> list[str]:
+    header = _category_header(report)
+    out = ['<a id="categories"></a>', "", "## By category", ""]
+    out += ["| " + " | ".join(header) + " |", "|---|---" + "|---:" * (len(header) - 2) + "|"]
+    for cells in _category_rows(report):
+        category, model, *figures = cells
+        out.append("| " + " | ".join([literal_markdown(category), literal_markdown(model), *figures]) + " |")
+    return [*out, ""]
 
 
 def _markdown_judge(judge: JudgeReport) -> list[str]:
@@ -262,7 +380,7 @@ def _markdown_judge(judge: JudgeReport) -> list[str]:
 def _markdown_totals(report: BatchReport) -> list[str]:
     out = ["| " + " | ".join(_TOTALS_HEADER) + " |", "|---" + "|---:" * (len(_TOTALS_HEADER) - 1) + "|"]
     for t in report.models:
-        title, *figures = _totals_cells(t)  # only the title is text from outside
+        title, *figures = _totals_cells(t, report.short_names)  # only the title is text from outside
         out.append("| " + " | ".join([literal_markdown(title), *figures]) + " |")
     out.append("")
     for t in report.models:
@@ -275,10 +393,10 @@ def _markdown_totals(report: BatchReport) -> list[str]:
     return out
 
 
-def _markdown_answer(record: AnswerRecord, repeated: bool) -> list[str]:
+def _markdown_answer(record: AnswerRecord, repeated: bool, names: dict[str, str]) -> list[str]:
     message = record.message
     repeat = f" (repeat {record.repeat + 1})" if repeated else ""
-    out = [f"### {literal_markdown(record.model)}{repeat}", ""]
+    out = [f"### {literal_markdown(names.get(record.model, record.model))}{repeat}", ""]
     if message.reasoning:
         out += ["*Thinking:*", "", literal_quote(message.reasoning), "", "*Answer:*", ""]
     out.append(literal_quote(message.content))
@@ -290,8 +408,16 @@ def _markdown_answer(record: AnswerRecord, repeated: bool) -> list[str]:
 
 # --- HTML ---------------------------------------------------------------------------------------
 
+#: fonts with Chinese glyphs on each system, most common first, so a page opened where the default font has
+#: none still finds one the system has (macOS, Windows, Linux desktops, Android), before the generic family
+CJK_FONTS = (
+    'system-ui, -apple-system, "Segoe UI", "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "Noto Sans CJK SC", '
+    '"Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Micro Hei", "Droid Sans Fallback", '
+    '"SimHei", "SimSun", sans-serif'
+)
+
 _STYLE = """
-body { font-family: system-ui, "PingFang SC", "Noto Sans CJK SC", "Microsoft YaHei", sans-serif;
+body { font-family: CJK_FONTS;
        margin: 2rem auto; max-width: 110rem; padding: 0 1rem; color: #1d232a; background: #fafafa; }
 h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin: 0 0 .5rem; }
 table { border-collapse: collapse; margin: 1rem 0; }
@@ -309,7 +435,8 @@ section.item { background: #fff; border: 1px solid #d0d7de; border-radius: 6px; 
 .error { color: #cf222e; white-space: pre-wrap; }
 details { margin-bottom: .4rem; color: #57606a; } details .text { font-size: .9rem; }
 .missing { color: #57606a; font-style: italic; }
-"""
+nav ul { margin: .3rem 0; padding-left: 1.2rem; } nav li { margin: .15rem 0; }
+""".replace("CJK_FONTS", CJK_FONTS)
 
 #: the page may show inline styles and nothing else: no script runs, nothing is fetched, whatever slips through
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; form-action 'none'"
@@ -331,19 +458,52 @@ def report_html(report: BatchReport) -> str:
         "<body>",
         f"<h1>{_escape(title)}</h1>",
         f"<p>{_run_size(report)} · run seed {settings.seed} · started {_escape(settings.created)}</p>",
+        _html_contents(report),
+        '<h2 id="models">Models</h2>',
         _html_totals(report),
+        _html_legend(report),
+        _html_categories(report),
     ]
-    out += [_html_judge(judge) for judge in report.judges]
-    for item in settings.items:
-        out.append(_html_item(report, item))
+    out += [_html_judge(judge, number) for number, judge in enumerate(report.judges, 1)]
+    for number, item in enumerate(settings.items, 1):
+        out.append(_html_item(report, item, number))
     out += ["</body>", "</html>"]
     return "\n".join(out) + "\n"
+
+
+def _html_contents(report: BatchReport) -> str:
+    """Links to the summaries, each judge, and every item (grouped by category)."""
+    out = [
+        "<nav><h2>Contents</h2><ul>",
+        '<li><a href="#models">Models</a> · <a href="#legend">legend</a> · <a href="#categories">by category</a></li>',
+    ]
+    out += [f'<li><a href="#judge-{n}">评审 {_escape(j.judge)}</a></li>' for n, j in enumerate(report.judges, 1)]
+    for category, numbered in _items_by_category(report):
+        links = ", ".join(f'<a href="#item-{number}">{_escape(item.id)}</a>' for number, item in numbered)
+        out.append(f"<li>{_escape(category)}: {links}</li>")
+    out.append("</ul></nav>")
+    return "\n".join(out)
+
+
+def _html_legend(report: BatchReport) -> str:
+    rows = [f"<li><b>{_escape(short)}</b>: {_escape(full)}</li>" for full, short in report.short_names.items()]
+    return "\n".join(['<div id="legend">Legend:<ul>', *rows, "</ul></div>"])
+
+
+def _html_categories(report: BatchReport) -> str:
+    rows = ['<h2 id="categories">By category</h2>', "<table>"]
+    rows.append("<tr>" + "".join(f"<th>{_escape(name)}</th>" for name in _category_header(report)) + "</tr>")
+    for cells in _category_rows(report):
+        rows.append("<tr>" + "".join(f"<td>{_escape(cell)}</td>" for cell in cells) + "</tr>")
+    rows.append("</table>")
+    return "\n".join(rows)
 
 
 def _html_totals(report: BatchReport) -> str:
     rows = ["<table>", "<tr>" + "".join(f"<th>{name}</th>" for name in _TOTALS_HEADER) + "</tr>"]
     for t in report.models:
-        rows.append("<tr>" + "".join(f"<td>{_escape(cell)}</td>" for cell in _totals_cells(t)) + "</tr>")
+        cells = _totals_cells(t, report.short_names)
+        rows.append("<tr>" + "".join(f"<td>{_escape(cell)}</td>" for cell in cells) + "</tr>")
     rows.append("</table>")
     for t in report.models:
         if t.load_error:
@@ -353,9 +513,9 @@ def _html_totals(report: BatchReport) -> str:
     return "\n".join(rows)
 
 
-def _html_item(report: BatchReport, item: PromptItem) -> str:
+def _html_item(report: BatchReport, item: PromptItem, number: int) -> str:
     category = f' <span class="category">{_escape(item.category)}</span>' if item.category else ""
-    out = ['<section class="item">', f"<h2>{_escape(item.id)}{category}</h2>"]
+    out = [f'<section class="item" id="item-{number}">', f"<h2>{_escape(item.id)}{category}</h2>"]
     for message in item.messages:
         who = "用户" if message["role"] == "user" else "助手（给定）"
         out.append(f'<div class="turn"><b>{who}：</b>{_escape(message["content"])}</div>')
@@ -367,7 +527,7 @@ def _html_item(report: BatchReport, item: PromptItem) -> str:
         out.append('<p class="missing">not answered yet</p>')
     repeated = report.log.settings.repeat > 1
     for record in answers:
-        out.append(_html_answer(record, repeated))
+        out.append(_html_answer(record, repeated, report.short_names))
     out.append("</div>")
     for judge in report.judges:
         for judgement in judge.judgements_of(item):
@@ -378,9 +538,9 @@ def _html_item(report: BatchReport, item: PromptItem) -> str:
     return "\n".join(out)
 
 
-def _html_judge(judge: JudgeReport) -> str:
+def _html_judge(judge: JudgeReport, number: int) -> str:
     rows = [
-        f"<h2>评审 (judge): {_escape(judge.judge)}</h2>",
+        f'<h2 id="judge-{number}">评审 (judge): {_escape(judge.judge)}</h2>',
         f"<p>prompt: {_escape(judge.log.setup.prompt.name)}</p>",
         "<table>",
         "<tr>" + "".join(f"<th>{name}</th>" for name in _JUDGE_HEADER) + "</tr>",
@@ -391,10 +551,10 @@ def _html_judge(judge: JudgeReport) -> str:
     return "\n".join(rows)
 
 
-def _html_answer(record: AnswerRecord, repeated: bool) -> str:
+def _html_answer(record: AnswerRecord, repeated: bool, names: dict[str, str]) -> str:
     message = record.message
     repeat = f" · repeat {record.repeat + 1}" if repeated else ""
-    out = ['<div class="answer">', f"<h3>{_escape(record.model)}{repeat}</h3>"]
+    out = ['<div class="answer">', f"<h3>{_escape(names.get(record.model, record.model))}{repeat}</h3>"]
     if message.reasoning:
         thinking = f'<div class="text">{_escape(message.reasoning)}</div>'
         out.append(f"<details><summary>思考过程</summary>{thinking}</details>")
@@ -429,9 +589,9 @@ def _run_size(report: BatchReport) -> str:
 _TOTALS_HEADER = ("model", "answers", "failures", "mean characters", "mean tokens", "first token", "tokens/s")
 
 
-def _totals_cells(t: ModelTotals) -> list[str]:
+def _totals_cells(t: ModelTotals, names: dict[str, str]) -> list[str]:
     return [
-        _model_title(t),
+        _model_title(t, names),
         f"{t.answers}/{t.expected}",
         str(t.failures),
         _number(t.mean_chars),
@@ -469,11 +629,42 @@ def _verdict_line(record: JudgementRecord) -> str:
     return f"A: {record.shown[0]}, B: {record.shown[1]} (repeat {record.repeat + 1}) → {verdict}"
 
 
-def _model_title(totals: ModelTotals) -> str:
+def _model_title(totals: ModelTotals, names: dict[str, str]) -> str:
     parts = [totals.family] if totals.family else []
     if totals.random_weights:
         parts.append("random weights")
-    return f"{totals.model} ({', '.join(parts)})" if parts else totals.model
+    name = names.get(totals.model, totals.model)
+    return f"{name} ({', '.join(parts)})" if parts else name
+
+
+def _items_by_category(report: BatchReport) -> list[tuple[str, list[tuple[int, PromptItem]]]]:
+    """The items numbered in the set's order (their anchors), grouped by category in order of appearance."""
+    groups: dict[str, list[tuple[int, PromptItem]]] = {}
+    for number, item in enumerate(report.log.settings.items, 1):
+        groups.setdefault(item.category or "-", []).append((number, item))
+    return list(groups.items())
+
+
+def _category_header(report: BatchReport) -> list[str]:
+    """The per-category table's columns: a win-rate column per judge (named by its short name)."""
+    judges = [f"win rate ({short_names([j.judge for j in report.judges])[j.judge]})" for j in report.judges]
+    return ["category", "model", "items", "answers", "mean tokens", *judges]
+
+
+def _category_rows(report: BatchReport) -> list[list[str]]:
+    names = report.short_names
+    return [
+        [
+            summary.category,
+            names.get(row.model, row.model),
+            str(summary.items),
+            str(row.answers),
+            _number(row.mean_tokens),
+            *("–" if rate is None else f"{rate:.1%}" for rate in row.win_rates),
+        ]
+        for summary in report.categories
+        for row in summary.models
+    ]
 
 
 def _number(value: float | None) -> str:

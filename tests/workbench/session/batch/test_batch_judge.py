@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 
 import pytest
@@ -269,7 +270,12 @@ def test_the_html_folds_the_judges_hostile_replies_as_text(run_dir, answered, sc
         "b",
         "details",
         "summary",
+        "nav",  # the table of contents: in-page links only
+        "ul",
+        "li",
+        "a",
     }
+    assert all(value.startswith("#") for name, value in parser.attrs if name == "href" and value is not None)
     assert parser.tags.count("style") == 1 and "\x1b" not in page
     assert all(not name.startswith("on") and "javascript:" not in (value or "") for name, value in parser.attrs)
     shown_text = "".join(parser.text)
@@ -296,3 +302,29 @@ def test_verdicts_become_judge_votes_once_and_are_left_out_of_the_board_by_defau
     default = select_outcomes(outcomes)
     assert default.outcomes == [] and default.judged == 22
     assert len(select_outcomes(outcomes, include_judge=True).outcomes) == 22
+
+
+def test_the_report_gives_each_categorys_win_rate(run_dir, make_settings, scripted, progress):
+    """Strong beats the base on the maths items (q1, q3, q5) and loses on the others."""
+    settings = make_settings(["base", "strong"], items=6)
+    items = tuple(replace(item, category="数学" if n % 2 else "闲聊") for n, item in enumerate(settings.items))
+    with BatchStore(run_dir, replace(settings, items=items)) as store:
+        run_batch(
+            store,
+            ["base", "strong"],
+            load=lambda name: scripted(lambda history, params: ANSWERS[name], path=f"/models/{name}"),
+            settings_for=preset,
+            progress=progress,
+        )
+
+    def maths_to_strong(a, b, history):
+        maths = any(f"问题{n}" in history[-1]["content"] for n in (1, 3, 5))
+        strong_shown_as = "A" if a == ANSWERS["strong"] else "B"
+        other = "B" if strong_shown_as == "A" else "A"
+        return f"[[{strong_shown_as if maths else other}]]"
+
+    judge_with(run_dir, read_run(run_dir), scripted, progress, maths_to_strong)
+    report = build_report(run_dir, bootstrap_rounds=10)
+    rates = {c.category: {m.model: m.win_rates for m in c.models} for c in report.categories}
+    assert rates == {"闲聊": {"base": (None,), "strong": (0.0,)}, "数学": {"base": (None,), "strong": (1.0,)}}
+    assert "| 数学 | strong | 3 | 3 | " in render(report, "md") and "| 100.0% |" in render(report, "md")

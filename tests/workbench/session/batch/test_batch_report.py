@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from html.parser import HTMLParser
 
-from zhbench.workbench.session.batch.report import build_report, render, report_json
+from zhbench.workbench.session.batch.report import CJK_FONTS, build_report, render, report_json
 from zhbench.workbench.session.batch.store import AnswerRecord, BatchStore, LoadFailureRecord
 from zhbench.workbench.session.records import MessageRecord
 
@@ -98,15 +99,49 @@ def test_html_escapes_hostile_answers_and_folds_reasoning(run_dir, make_settings
     parser.feed(page)
     tags = {tag for tag, _ in parser.tags}
     page_tags = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "table", "tr", "th", "td"}
-    assert tags <= page_tags | {"section", "span", "div", "b", "details", "summary"}
+    assert tags <= page_tags | {"section", "span", "div", "b", "details", "summary", "nav", "ul", "li", "a"}
     assert sum(tag == "style" for tag, _ in parser.tags) == 1  # ours only
     for _, attrs in parser.tags:
         for name, value in attrs:
             assert not name.startswith("on") and "javascript:" not in (value or "")
-            assert name in {"lang", "charset", "http-equiv", "content", "name", "class"}
+            assert name in {"lang", "charset", "http-equiv", "content", "name", "class", "id", "href"}
+            assert name != "href" or (value or "").startswith("#")  # the contents link within the page only
     assert "http://" not in page and "https://" not in page and "//evil" in "".join(parser.text)
     shown = "".join(parser.text)
     for text in HOSTILE[:4]:
         assert text in shown  # shown as text, exactly
     assert "\\x1b[31m" in shown and "\x1b" not in page
     assert page.count("<details>") == len(HOSTILE) and "default-src 'none'" in page
+
+
+def test_categories_short_names_legend_and_contents(run_dir, make_settings):
+    models = ["/models/qwen/Qwen2.5-0.5B-Instruct", "/data/Qwen2.5-0.5B-Instruct", "local/glm-4-9b-chat"]
+    settings = make_settings(models, items=4)
+    items = tuple(
+        replace(item, category="数学" if n % 2 else None) for n, item in enumerate(settings.items)
+    )  # q1, q3 数学; q0, q2 none
+    with BatchStore(run_dir, replace(settings, items=items)) as store:
+        for model, tokens in zip(models, (2, 4, 6), strict=True):
+            for item in ("q0", "q1", "q3"):
+                store.write(answer(model, item, "答", new_tokens=tokens + (item == "q3") * 2))
+    report = build_report(run_dir)
+    assert report.short_names == {
+        models[0]: "qwen/Qwen2.5-0.5B-Instruct",
+        models[1]: "data/Qwen2.5-0.5B-Instruct",
+        models[2]: "glm-4-9b-chat",
+    }
+    data = report_json(report)
+    math = next(c for c in data["categories"] if c["category"] == "数学")
+    assert math["items"] == 2 and [m["answers"] for m in math["models"]] == [2, 2, 2]
+    assert [m["mean_tokens"] for m in math["models"]] == [3.0, 5.0, 7.0]
+    none = next(c for c in data["categories"] if c["category"] == "-")
+    assert none["items"] == 2 and [m["answers"] for m in none["models"]] == [1, 1, 1]
+    text = render(report, "md")
+    assert "- **glm-4-9b-chat**: local/glm-4-9b-chat" in text
+    assert "| 数学 | qwen/Qwen2.5-0.5B-Instruct | 2 | 2 | 3.0 |" in text
+    assert "- 数学: [q1](#item-2), [q3](#item-4)" in text and '<a id="item-4"></a>' in text
+    assert "### glm-4-9b-chat" in text and "### local/glm-4-9b-chat" not in text
+    page = render(report, "html")
+    assert f"font-family: {CJK_FONTS};" in page and "Noto Sans CJK SC" in CJK_FONTS and "Microsoft YaHei" in CJK_FONTS
+    assert '<a href="#item-2">q1</a>' in page and '<section class="item" id="item-2">' in page
+    assert "<td>数学</td><td>glm-4-9b-chat</td><td>2</td><td>2</td><td>7.0</td>" in page
