@@ -715,7 +715,7 @@ async def test_a_system_prompt_and_thinking_switch_set_in_the_dialog_reach_the_t
 async def test_markup_in_a_model_path_and_a_config_value_shows_as_written(
     make_app: Callable[..., ZhbenchApp], tmp_path: Path
 ) -> None:
-    folder = write_standin("gpt2-dialogbot", tmp_path / "[@click=app.quit]Q[/]")
+    folder = write_standin("gpt2-dialogbot", tmp_path / "[@click=app.quit]Q[b]")  # the title: its folder's name
     config = Config(path=tmp_path / "config.toml", theme="[reverse]inject[/]")
     app = make_app(config=config, preload={"a": str(folder)})
     async with app.run_test(size=SIZE) as pilot:
@@ -723,7 +723,7 @@ async def test_markup_in_a_model_path_and_a_config_value_shows_as_written(
         await pilot.pause()
         pane = app.query_one("#pane-a", ChatPane)
         # the title as drawn: the name, literally, not a clickable "Q"
-        assert Content.from_markup(pane.border_title).plain == f"A · {folder}"
+        assert Content.from_markup(pane.border_title).plain == f"A · {folder.name}"
         assert any(n.message.startswith("unknown theme '[reverse]inject[/]'") for n in app._notifications)
         assert all(not n.markup for n in app._notifications)  # shown as written
 
