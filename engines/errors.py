@@ -21,6 +21,10 @@ class ModelLoadError(ZhbenchError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def reason_within(self, folder: Path) -> str:
+        """The reason, naming the file where it is not ``folder`` itself (for a row that shows the folder)."""
+        return self.reason if self.path == folder else f"{self.path.name}: {self.reason}"
+
 
 class UnsafeCheckpointError(ModelLoadError):
     """A pickled checkpoint would run code when unpickled; it was refused before any of it ran."""

@@ -73,8 +73,12 @@ def _expanded(model_id: str, path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def _candidate(model_id: str, path: Path) -> LocalModel | None:
+    """The model at ``path`` as the list shows it; None where it is no model. A model whose files its family
+    cannot read (a broken ``config.json``) is listed with the reason, not left out without a word."""
     try:
         family = detect_family(path, model_id)
+    except ModelLoadError as exc:
+        return LocalModel(model_id, UNKNOWN_FAMILY, path, folder_size(path), problem=exc.reason_within(path))
     except ZhbenchError:
         return None
     facts, problem = ModelFacts(), None

@@ -79,7 +79,7 @@ def with_fit(row: ModelRow, device: str | None, nvml: NvmlReader | None = None) 
     try:
         verdict = check_fit(str(row.path), family=row.family, device=device, nvml=nvml)
     except ZhbenchError as exc:
-        return replace(row, problem=exc.reason if isinstance(exc, ModelLoadError) else str(exc))
+        return replace(row, problem=exc.reason_within(row.path) if isinstance(exc, ModelLoadError) else str(exc))
     except Exception as exc:  # whatever a family's estimate trips on in a hostile folder
         return replace(row, problem=f"cannot be estimated ({type(exc).__name__}: {exc})")
     fit = verdict.verdict if verdict.verdict != "unknown" else None

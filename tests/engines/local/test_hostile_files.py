@@ -120,6 +120,8 @@ def models(standin_dir: Callable[..., Path], tmp_path: Path) -> Path:
     for name, (lie, _) in LIES.items():
         shutil.copytree(folder / "good", folder / name)
         lie(folder / name)
+    (folder / "half-written").mkdir()  # a config.json cut off mid-write: its family cannot even be told
+    (folder / "half-written" / "config.json").write_text('{"architectures": ["Qwen2ForCausalLM"], "model_type": ')
     return folder
 
 
@@ -128,10 +130,13 @@ def test_each_lie_is_one_line_from_the_fit_check_and_one_row_in_the_model_list(m
         outcome = within(10, lambda name=name: check_fit(str(models / name), device="cpu"))
         assert isinstance(outcome, ModelLoadError) and said in str(outcome) and "\n" not in str(outcome), name
     rows = {row.name: row for row in (with_fit(r, "cpu") for r in rows_on_offer(local_models([models]), gpu=False))}
-    assert {name for name in rows if name in LIES or name == "good"} == {*LIES, "good"}
+    everyone = {*LIES, "good", "half-written"}
+    assert {name for name in rows if name in everyone} == everyone
     assert rows["good"].problem is None and rows["good"].fit is not None
+    assert "config.json: unreadable JSON" in (rows["half-written"].problem or "")
     for name, (_, said) in LIES.items():
         assert said.split(": ")[-1] in (rows[name].problem or ""), name
+    assert (rows["length 2^63"].problem or "").startswith("model.safetensors: not a safetensors file")
 
 
 @pytest.mark.parametrize("name", ["config nested 100k deep", "sizes that overflow"])
