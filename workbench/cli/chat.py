@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+import threading
+from functools import partial
 from pathlib import Path
 
 from zhbench.engines.api import ChatEngine, MessagesInspecting, PromptInspecting
@@ -24,6 +26,7 @@ from zhbench.workbench.cli.common import (
     stream_to_stdout,
 )
 from zhbench.workbench.session.bench import Bench, ReplyJob
+from zhbench.workbench.session.fresh_thread import in_fresh_thread
 from zhbench.workbench.session.safe_text import json_text, visible_text
 
 
@@ -96,7 +99,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     engine = load(args)
     settings = params(engine, args)
     if args.json:
-        reply = engine.reply(history, settings)
+        cancel = threading.Event()  # on a thread of its own, as the streamed reply (``fresh_thread``)
+        reply = in_fresh_thread(partial(engine.reply, history, settings, cancel=cancel), cancel=cancel)
         print(json_text(reply_json(reply)))
         return 0
     reply = stream_to_stdout(engine, history, settings)

@@ -4,6 +4,7 @@ and Ctrl+C still stops the reply under way and keeps what was answered."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -59,3 +60,27 @@ def test_ctrl_c_while_a_reply_runs_stops_it_and_keeps_the_answers(tmp_path, make
     with BatchStore(tmp_path / "run", settings) as store, pytest.raises(KeyboardInterrupt):
         run_batch(store, ["m"], load=lambda _: engine, settings_for=lambda e: e.presets()["default"], progress=progress)
     assert len(read_run(tmp_path / "run").answered()) == 1
+
+
+def test_ask_json_answers_on_a_thread_of_its_own_too(capsys, standin_dir, monkeypatch) -> None:
+    from zhbench.workbench.cli import chat, main
+
+    threads: list[int] = []
+    real_load = chat.load
+
+    def watched_load(args):
+        engine = real_load(args)
+        real_reply = engine.reply
+
+        def watched_reply(*reply_args, **kwargs):
+            threads.append(threading.get_ident())
+            return real_reply(*reply_args, **kwargs)
+
+        monkeypatch.setattr(engine, "reply", watched_reply)
+        return engine
+
+    monkeypatch.setattr(chat, "load", watched_load)
+    model = str(standin_dir("gpt2-dialogbot"))
+    assert main(["ask", "--model", model, "--json", "--set", "max_new_tokens=3", "你好"]) == 0
+    assert threads and threads[0] != threading.get_ident()
+    assert json.loads(capsys.readouterr().out)["stats"]["new_tokens"] <= 3
