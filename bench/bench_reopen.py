@@ -64,6 +64,13 @@ def write_session(folder: Path, models: dict[str, Path], turns: int, rng: random
     return path
 
 
+async def next_frame(app: ZhbenchApp) -> None:
+    """Until the screen has been refreshed (painted) once more."""
+    painted = asyncio.Event()
+    app.screen.call_after_refresh(painted.set)
+    await painted.wait()
+
+
 async def time_reopen(folder: Path, path: Path, turns: int) -> tuple[float, float]:
     """Seconds from the choice to the first frame with each pane's last messages painted, and to every
     message of both panes mounted."""
@@ -79,11 +86,11 @@ async def time_reopen(folder: Path, path: Path, turns: int) -> tuple[float, floa
 
         while not all(drawn(pane) >= min(FIRST_PAINT_VIEWS, 2 * turns) for pane in panes):
             await asyncio.sleep(0.005)
-        await pilot.pause()  # the frame with them painted
+        await next_frame(app)  # the frame with them painted
         first_paint = time.perf_counter() - start
         while not all(drawn(pane) == 2 * turns for pane in panes):
             await asyncio.sleep(0.005)
-        await pilot.pause()
+        await next_frame(app)
         everything = time.perf_counter() - start
         app.exit()
     return first_paint, everything
