@@ -32,11 +32,25 @@ def prompt_budget(context_length: int, max_new_tokens: int) -> int:
 
 
 def fit_newest(items: list[T], fits: Callable[[list[T]], bool]) -> list[T]:
-    """The longest tail of ``items`` that ``fits`` (at least the last item, even if it does not fit)."""
-    start = 0
-    while start < len(items) - 1 and not fits(items[start:]):
-        start += 1
-    return items[start:]
+    """The longest tail of ``items`` that ``fits`` (at least the last item, even if it does not fit).
+
+    ``fits`` is asked about tails of 2, 4, 8… items from the newest until one does not fit, then between the
+    last two sizes by halving: a few questions, each about no more than twice what fits, so a conversation of
+    thousands of turns costs about what its window costs, never a question per turn over the whole of it.
+    """
+    if len(items) <= 1:
+        return items
+    fitting, size = 1, 2
+    while size < len(items) and fits(items[-size:]):
+        fitting, size = size, size * 2
+    if size >= len(items):
+        if fits(items):
+            return items
+        size = len(items)
+    while size - fitting > 1:  # the newest `fitting` items fit (or are the one item kept anyway), `size` do not
+        middle = (fitting + size) // 2
+        fitting, size = (middle, size) if fits(items[-middle:]) else (fitting, middle)
+    return items[-fitting:]
 
 
 def fit_newest_in_steps(sizes: Sequence[int], budget: int, *, may_start: Callable[[int], bool]) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zhbench.engines.api import FamilySpec
-from zhbench.engines.context import keep_tail_that_fits, prompt_budget
+from zhbench.engines.context import fit_messages, keep_tail_that_fits, prompt_budget
 from zhbench.engines.errors import ModelLoadError
 from zhbench.engines.families.chat_template.rules import (
     ChatTemplateParams,
@@ -151,11 +151,7 @@ class ChatTemplateEngine(CausalLMEngine):
         def ids_of(messages: Sequence[Message]) -> list[int]:
             return self._render(messages, settings, tokenize=True)
 
-        kept = list(history)
-        while len(kept) > 1 and len(ids_of(kept)) > budget:
-            kept = kept[2:] if kept[0]["role"] == "user" and len(kept) > 2 else kept[1:]
-            while len(kept) > 1 and kept[0]["role"] != "user":
-                kept = kept[1:]
+        kept = fit_messages(history, lambda messages: len(ids_of(messages)) <= budget)
         dropped, truncated = len(history) - len(kept), len(ids_of(kept)) > budget
         if truncated:
             older, last = kept[:-1], kept[-1]

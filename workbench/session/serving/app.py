@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -256,6 +257,12 @@ class ChatCompletions:
     async def _answer(self, send: Send, model_id: str, run: ReplyRun) -> None:
         """Generate the reply (this request's turn has come) and send it, whole or streamed."""
         ident = completion_id()
+        try:
+            await anyio.to_thread.run_sync(run.check_fits)
+        except BadRequest as exc:
+            error = error_json(str(exc), "invalid_request_error", "context_length_exceeded", exc.param)
+            await _send_json(send, 400, error)
+            return
         if not run.request.stream:
             try:
                 outcome = await run.run()

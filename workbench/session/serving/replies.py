@@ -21,11 +21,15 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
-from zhbench.engines.api import ChatEngine
+from zhbench.engines.api import ChatEngine, PromptInspecting
 from zhbench.engines.errors import GenerationError
 from zhbench.engines.text import partial_end
 from zhbench.engines.types import Reply, StopReason
-from zhbench.workbench.session.serving.requests import ChatRequest
+from zhbench.workbench.session.serving.requests import BadRequest, ChatRequest
+
+#: the most characters one token of a context is taken to hold: a message longer than the context's tokens
+#: times this cannot fit in it, and is refused without being tokenised
+MAX_CHARS_PER_TOKEN = 32
 
 
 def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
@@ -158,6 +162,28 @@ class ReplyRun:
             if rest:
                 await forward(Delta(content=rest))
         return outcome
+
+    def check_fits(self) -> None:
+        """``BadRequest`` when the newest message alone is longer than the model's context, where the engine
+        says what it feeds its model: a served model answers a question it was given whole, or not at all.
+        A message past ``MAX_CHARS_PER_TOKEN`` characters a token of the context is refused before it is
+        tokenised; one within that is tokenised once, with the conversation's window. (A blocking call: run
+        it in a worker thread, in the engine's turn.)"""
+        if not isinstance(self.engine, PromptInspecting):
+            return
+        history, params = self.request.history, self.request.params
+        probe = self.engine.prompt_for([{"role": "user", "content": "?"}], params).fit
+        if probe is None:  # a family without a window (RWKV carries its state)
+            return
+        if len(history[-1]["content"]) <= probe.window * MAX_CHARS_PER_TOKEN:
+            fit = self.engine.prompt_for(history, params).fit
+            if fit is None or not fit.truncated:
+                return
+        raise BadRequest(
+            f"the last message is longer than the model's context of {probe.window} tokens "
+            "(with room for the reply's max_tokens); shorten it",
+            "messages",
+        )
 
     def _generate(self, post: Callable[[Delta], None]) -> Reply:
         """The engine's reply, in the worker thread; a stop string in the answer cancels the rest."""

@@ -104,3 +104,56 @@ def test_stop_strings_are_found_across_pieces_only_where_they_newly_end() -> Non
     out = "".join(cutter.feed(piece) for piece in ["甲", *(["停"] * (MAX_STOP_CHARS - 1)), "乙"])
     out += "".join(cutter.feed(piece) for piece in ["丙", *(["停"] * MAX_STOP_CHARS), "丁"])
     assert out == "甲" + "停" * (MAX_STOP_CHARS - 1) + "乙丙" and cutter.hit
+
+
+class Inspected:
+    """A served engine that records the longest message it was asked to build a prompt of."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.family = engine.family
+        self.longest = 0
+
+    def describe(self) -> Any:
+        return self.engine.describe()
+
+    def presets(self) -> Any:
+        return self.engine.presets()
+
+    def chat_commands(self) -> dict[str, str]:
+        return {}
+
+    def prompt_for(self, history: Any, params: Any = None) -> Any:
+        self.longest = max([self.longest, *(len(message["content"]) for message in history)])
+        return self.engine.prompt_for(history, params)
+
+    def reply(self, history: Any, params: Any = None, **channels: Any) -> Any:
+        return self.engine.reply(history, params, **channels)
+
+
+def test_a_last_message_longer_than_the_context_is_a_400_and_a_huge_one_is_never_tokenised(
+    serve_models: ServeModels, engine_for: Callable[[str], Any]
+) -> None:
+    engine = Inspected(engine_for("chat-template"))
+    server = serve_models({"tiny": engine})
+    window = engine.engine.prompt_for([{"role": "user", "content": "?"}]).fit.window
+    for content in ("字" * window * 3, "a" * 2**20):  # within the length that is tokenised, and far past it
+        body = {"model": "tiny", "messages": [{"role": "user", "content": content}], "max_tokens": 2}
+        for stream in (False, True):
+            response = post(server, json.dumps({**body, "stream": stream}).encode())
+            assert response.status_code == 400, response.text
+            error = response.json()["error"]
+            assert error["code"] == "context_length_exceeded" and f"context of {window} tokens" in error["message"]
+    assert engine.longest < 2**20  # the huge one was refused by its length alone
+    assert server.replies == []  # nothing was generated
+
+
+def test_a_conversation_of_thousands_of_turns_keeps_its_newest_turns_and_is_answered(
+    serve_models: ServeModels, engine_for: Callable[[str], Any]
+) -> None:
+    server = serve_models({"tiny": engine_for("chat-template")})
+    turns = [{"role": ("user", "assistant")[i % 2], "content": f"第{i}句" * 40} for i in range(2001)]
+    body = {"model": "tiny", "messages": turns, "max_tokens": 2, "temperature": 0}
+    response = httpx.post(f"{server.url}/chat/completions", json=body, timeout=60)  # it was minutes
+    assert response.status_code == 200, response.text
+    assert response.json()["usage"]["prompt_tokens"] < 2001 * 40
