@@ -120,6 +120,8 @@ def find_sessions(folder: Path, query: str | None = None) -> Found:
     """The sessions in ``folder`` whose messages or replies contain ``query`` (case-insensitive), or every
     session for no query; through the index, else straight from the transcripts."""
     notes: list[str] = []
+    if not folder.is_dir():  # nothing saved yet
+        return Found([], notes)
     for attempt in range(2):
         try:
             with closing(SearchIndex(folder)) as index:

@@ -115,6 +115,12 @@ def test_a_damaged_transcript_is_searched_up_to_the_damage(folder: Path) -> None
     assert [row.error is not None for row in everything][-1]
 
 
+def test_no_transcripts_folder_is_no_sessions_and_no_note(tmp_path: Path) -> None:
+    found = find_sessions(tmp_path / "never-made", "你好")
+    assert (found.rows, found.notes) == ([], [])
+    assert not (tmp_path / "never-made").exists()  # searching writes nothing where nothing was saved
+
+
 def test_an_index_of_another_version_is_rebuilt(folder: Path) -> None:
     ids(folder, None)
     with sqlite3.connect(folder / INDEX_NAME) as db:
