@@ -120,3 +120,26 @@ def test_resuming_without_the_model_or_an_arena_round_is_one_clear_line(
     path.write_text(text.replace('"type": "session",', '"type": "session", "arena": true,', 1), encoding="utf-8")
     code, _, err = chat(capsys, monkeypatch, "再见\n", "--resume")
     assert code == 1 and "is an arena round" in err
+
+
+def test_ask_session_asks_every_pane_of_an_app_session(capsys, user_dirs, standin_dir):
+    from zhbench.engines.registry import load_engine
+    from zhbench.workbench.session.bench import Bench
+
+    bench = Bench(transcripts(user_dirs))
+    for name, family in (("a", "gpt2-dialogbot"), ("b", "dialogpt-zh")):
+        generation = bench.begin_load(name, family)
+        assert generation is not None
+        bench.model_loaded(name, generation, load_engine(str(standin_dir(family)), device="cpu"), demo=False)
+        bench.pane(name).params = bench.pane(name).params.with_overrides({"max_new_tokens": 2})  # type: ignore[union-attr]
+    for job in bench.send("你好", bench.names):
+        bench.reply_finished(job.pane, job.generation, job.engine.reply(job.history, job.params))
+    assert bench.transcript is not None
+    bench.transcript.close()
+    assert main(["ask", "--session", "latest", "--json", "然后呢"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [(reply["pane"], reply["family"]) for reply in shown] == [("a", "gpt2-dialogbot"), ("b", "dialogpt-zh")]
+    session = read_session(bench.transcript.path)
+    assert [(m.pane, m.turn) for m in session.messages if m.role == "user"][-2:] == [("a", 2), ("b", 2)]
+    replies = [m for m in session.messages if m.role == "assistant" and m.turn == 2]
+    assert [m.params["max_new_tokens"] for m in replies] == [2, 2]  # each pane's own settings, kept
