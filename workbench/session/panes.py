@@ -172,7 +172,8 @@ def switch_names(params: GenerationParams) -> frozenset[str]:
 
 def preset_values(presets: Mapping[str, GenerationParams]) -> dict[str, dict[str, str]]:
     """Each preset's decoding settings as the editor's text. Picking a preset keeps what the person chose for
-    the prompt (its prompt settings: a system prompt, a task) and what it leaves unset (the seed)."""
+    the prompt (its prompt settings: a system prompt, a task) and a seed it leaves to be drawn; any other
+    setting it leaves unset (a server's default) is emptied."""
     return {name: _preset_settings(preset) for name, preset in presets.items()}
 
 
@@ -180,7 +181,7 @@ def _preset_settings(preset: GenerationParams) -> dict[str, str]:
     return {
         name: value
         for name, value in editable_values(preset).items()
-        if name not in preset.prompt_settings and getattr(preset, name) is not None
+        if name not in preset.prompt_settings and not (name == "seed" and preset.seed is None)
     }
 
 

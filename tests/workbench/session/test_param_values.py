@@ -45,4 +45,7 @@ def test_a_server_models_header_shows_only_what_its_api_sends() -> None:
     # nothing set: the server's own defaults apply, and the header says so; greedy is still greedy
     assert params_summary(RemoteParams()).startswith("server defaults · seed random")
     assert params_summary(RemoteParams(greedy=True, max_new_tokens=64)).startswith("greedy · max 64")
+    # picking the server-defaults preset empties what an earlier choice set, so it is left to the server again
+    chosen = preset_values({"server-defaults": RemoteParams()})["server-defaults"]
+    assert chosen["temperature"] == chosen["top_p"] == chosen["max_new_tokens"] == "" and "seed" not in chosen
     assert "top_k 0" in params_summary(GenerationParams())
