@@ -206,6 +206,7 @@ async def test_a_batch_run_is_reviewed_blind_item_by_item_and_each_vote_stored(
         shown = screen_text(app)
         assert "item 1 of 2" in shown and title(app, "a") == "A · Model A"
         assert not [name for name in ("gpt2", "dialogpt", str(tmp_path)) if name in shown], shown
+        assert "tokens" not in shown and "ctx" not in shown and " in all" in shown  # a reply's timing only
         first = app.screen.pair
         await pilot.press("f7")  # a tie
         await pilot.press("f5")  # one vote per item
@@ -217,7 +218,9 @@ async def test_a_batch_run_is_reviewed_blind_item_by_item_and_each_vote_stored(
         assert {battle.model_a.id, battle.model_b.id} == {"tiny-gpt2-dialogbot", "tiny-dialogpt-zh"}
         assert battle.model_a.fingerprint and battle.model_a.fingerprint.startswith("sha256:")
         assert battle.turns_a[-1] == {"role": "assistant", "content": first.answer_a.message.content}
-        assert title(app, "a") == f"A · {battle.model_a.id}"  # revealed
+        assert title(app, "a") == f"A · {battle.model_a.id}"  # revealed, every figure of the stats too
+        await pilot.pause()
+        assert "tokens" in screen_text(app)
         await pilot.press("ctrl+n")
         assert "item 2 of 2" in screen_text(app) and title(app, "b") == "B · Model B"
 

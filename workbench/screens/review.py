@@ -18,11 +18,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from zhbench.engines.types import stats_summary
 from zhbench.widgets.chat_pane import ChatPane
 from zhbench.workbench.screens.arena import VOTE_BINDINGS, VOTE_KEYS
 from zhbench.workbench.session.arena.leaks import maker_names
 from zhbench.workbench.session.arena.rounds import VERDICT_NAMES, blind_stats
-from zhbench.workbench.session.arena.votes import ArenaDataError, Verdict, VoteStore
+from zhbench.workbench.session.arena.votes import ArenaDataError, Battle, Verdict, VoteStore
 from zhbench.workbench.session.batch.review import ReviewPair, battle_of_review, review_pairs
 from zhbench.workbench.session.batch.store import AnswerRecord, RunLog
 
@@ -86,13 +87,22 @@ class ReviewScreen(Screen[None]):
             return
         category = f" · {pair.item.category}" if pair.item.category else ""
         progress.update(f"{self.folder.name}: item {self.index + 1} of {len(self.pairs)}{category}")
-        for name, answer in (("a", pair.answer_a), ("b", pair.answer_b)):
+        self._draw(pair, None)
+
+    def _draw(self, pair: ReviewPair, battle: Battle | None) -> None:
+        """Both answers with the item: blind, or named as ``battle`` (the vote on them) names them, with
+        every figure of their stats."""
+        sides = (("a", pair.answer_a, battle and battle.model_a), ("b", pair.answer_b, battle and battle.model_b))
+        for name, answer, side in sides:
             pane = self.query_one(f"#pane-{name}", ChatPane)
             pane.clear()
-            pane.set_model(f"Model {name.upper()}", f"blind: the names show after your vote · {VOTE_KEYS}")
+            if side is None:
+                pane.set_model(f"Model {name.upper()}", f"blind: the names show after your vote · {VOTE_KEYS}")
+            else:
+                pane.set_model(side.id, f"answer seed {answer.seed}")
             for message in pair.item.messages:
                 pane.add_message(message["content"], role=message["role"])
-            _show_answer(pane, answer)
+            _show_answer(pane, answer, revealed=side is not None)
 
     def action_vote(self, verdict: Verdict) -> None:
         pair = self.pair
@@ -109,14 +119,17 @@ class ReviewScreen(Screen[None]):
             self.notify(f"The vote could not be stored: {exc}", severity="error", timeout=15)
             return
         self.voted = True
-        for name, answer, side in (("a", pair.answer_a, battle.model_a), ("b", pair.answer_b, battle.model_b)):
-            self.query_one(f"#pane-{name}", ChatPane).set_model(side.id, f"answer seed {answer.seed}")
+        self._draw(pair, battle)
         names = f"A was {battle.model_a.id}, B was {battle.model_b.id}"
         self.notify(f"Voted: {VERDICT_NAMES[verdict]}. {names}. Ctrl+N: next item.", timeout=10)
 
 
-def _show_answer(pane: ChatPane, answer: AnswerRecord) -> None:
-    """The run's answer as a finished reply, its stats only its timing (the rest could tell a family apart)."""
+def _show_answer(pane: ChatPane, answer: AnswerRecord, *, revealed: bool) -> None:
+    """The run's answer as a finished reply; until the vote its stats only its timing (the rest could tell a
+    family apart)."""
     message = answer.message
-    stats = blind_stats(message.stats)
+    if not revealed:
+        stats = blind_stats(message.stats)
+    else:
+        stats = stats_summary(message.stats, message.params) if message.stats else ""
     pane.begin_reply().finish(message.content, stats=stats, error=message.error, reasoning=message.reasoning or "")
