@@ -59,6 +59,12 @@ def local_load_options(parser: argparse.ArgumentParser) -> None:
         "--strategy", help="RWKV only: where and in what precision layers run, e.g. 'cuda fp16i8 *10 -> cuda fp16'"
     )
     parser.add_argument(
+        "--template",
+        metavar="NAME",
+        help="GGUF only: the chat template for a file that carries none, from the catalog (chatml, qwen2.5, "
+        "qwen3, deepseek-r1-distill, glm-4.6) or a .jinja file",
+    )
+    parser.add_argument(
         "--force", action="store_true", help="load even when the memory estimate says the model will not fit"
     )
 
@@ -95,7 +101,7 @@ def load(args: argparse.Namespace, model: str | None = None) -> ChatEngine:
     config = load_config()
     set_render_limits(config.render_limits)
     servers = config.servers if at is None and "/" in spec else {}
-    extra = {"strategy": args.strategy} if args.strategy else None
+    extra = {name: value for name in ("strategy", "template") if (value := getattr(args, name, None))} or None
     family = args.family
     if at is None and server_model(spec, servers) is None:
         from zhbench.engines.registry import resolve

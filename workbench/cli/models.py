@@ -28,8 +28,9 @@ def register(commands: Commands) -> None:
         "--weights", metavar="FORMAT", help="weights file format, as the family allows: bin, safetensors, pth "
         "(default: the published one)"
     )
-    tiny.add_argument("--template", metavar="FILE", help="chat-template: the .jinja chat template to ship")
-    tiny.add_argument("--tokenizer", metavar="DIR", help="chat-template: a folder whose tokenizer files to take")
+    tiny.add_argument("--template", metavar="FILE", help="chat-template, gguf: the .jinja chat template to ship")
+    tiny.add_argument("--tokenizer", metavar="DIR", help="chat-template, gguf: a folder whose tokenizer files to take")
+    tiny.add_argument("--quant", metavar="TYPE", help="gguf: the tensor type, f32, f16 or q8_0 (default q8_0)")
     tiny.set_defaults(handler=cmd_make_tiny)
 
 
@@ -131,7 +132,7 @@ def cmd_make_tiny(args: argparse.Namespace) -> int:
 
     if not args.force and args.dir.is_dir() and any(args.dir.iterdir()):
         raise CommandError(f"{args.dir} is not empty: give --force to write the stand-in into it anyway")
-    options = {name: value for name in ("template", "tokenizer") if (value := getattr(args, name)) is not None}
+    options = {name: value for name in ("template", "tokenizer", "quant") if (value := getattr(args, name)) is not None}
     path = write_standin(args.family, args.dir, args.weights, options)
     print(f"wrote a tiny random-weight {args.family} stand-in to {path}")
     return 0
