@@ -13,6 +13,7 @@ import pytest
 from zhbench.engines.errors import GenerationError, ZhbenchError
 from zhbench.engines.local.chat_render import ChatTemplate, ChatTemplateError, RenderLimits, set_render_limits
 from zhbench.engines.registry import load_engine
+from zhbench.workbench.cli import main
 
 QUESTION = [{"role": "user", "content": "你好"}]
 TIGHT = RenderLimits(seconds=0.5, max_chars=1_000_000)
@@ -79,3 +80,18 @@ def test_a_model_whose_template_hangs_answers_with_one_line_and_a_broken_one_doe
     (folder / "chat_template.jinja").write_text("{% if %}", encoding="utf-8")
     with pytest.raises(ZhbenchError, match=r"its chat template \(chat_template.jinja\) does not compile at line 1"):
         load_engine(str(folder), device="cpu")
+
+
+def test_zhbench_prompt_on_a_template_that_refuses_is_one_line(
+    standin_dir: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was a jinja2 traceback: the CLI's error line knows zhbench's errors, not the template engine's."""
+    folder = tmp_path / "tiny-refuses"
+    shutil.copytree(standin_dir("chat-template"), folder)
+    (folder / "chat_template.jinja").write_text(HOSTILE["raise_exception"][0], encoding="utf-8")
+    history = tmp_path / "history.json"
+    history.write_text('[{"role": "user", "content": "你好"}]', encoding="utf-8")
+    assert main(["prompt", "--model", str(folder), "--history", str(history)]) == 1
+    err = capsys.readouterr().err
+    said = "refused the conversation at line 1: Conversation roles must alternate"
+    assert err == f"zhbench: error: {folder}: its chat template (chat_template.jinja) {said}\n"
