@@ -113,6 +113,8 @@ def _take_reply(state: PaneState, record: MessageRecord) -> None:
         reasoning=record.reasoning or "",
         record_id=record.id,
         fed_back=record.content if record.error is None and record.content else None,
+        reply_stats=record.stats,
+        model=record.model,
     )
     if entry.fed_back is not None:
         state.history.append({"role": "assistant", "content": entry.fed_back})

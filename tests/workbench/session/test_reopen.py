@@ -18,7 +18,10 @@ from zhbench.workbench.session.transcripts import read_session, session_files
 
 def shown(entries: list[ShownEntry]) -> list[tuple[object, ...]]:
     """What a pane draws of each entry."""
-    return [(e.role, e.text, e.stats, e.stopped, e.error, e.reasoning, e.record_id, e.fed_back) for e in entries]
+    return [
+        (e.role, e.text, e.stats, e.stopped, e.error, e.reasoning, e.record_id, e.fed_back, e.reply_stats, e.model)
+        for e in entries
+    ]
 
 
 def conversation(state: PaneState) -> tuple[object, ...]:
