@@ -162,6 +162,8 @@ def load_model(
         post(ModelLoadFailed(pane, generation, reason))
     else:
         # named here, off the screen's thread: the weights' fingerprint reads them whole the first time
+        if engine.describe().path is not None:
+            step("naming it (its weights' sha256 is read once per model)")
         identity = model_identity(engine)
         post(ModelLoaded(pane, generation, engine, demo=spec.startswith(DEMO_PREFIX), identity=identity))
 
