@@ -103,7 +103,7 @@ def hub_snapshot(path: Path) -> tuple[str, str | None, tuple[str, ...]] | None:
         if parts[index] != SNAPSHOTS:
             continue
         repo, revision, rest = parts[index - 1], parts[index + 1], tuple(parts[index + 2 :])
-        if repo.startswith("models--") and repo.count("--") >= 2:
+        if repo.startswith("models--"):  # an id without an owner (``gpt2``) too
             return repo.removeprefix("models--").replace("--", "/"), revision, rest
         if index >= 2 and parts[index - 2] == "models" and "--" in repo:
             return repo.replace("--", "/", 1), revision, rest

@@ -41,6 +41,7 @@ def test_other_layouts_name_a_model_as_their_hub_does_and_a_plain_folder_by_its_
     assert path_model_id(modelscope / "models" / "ClueAI" / "PromptCLUE-base-v1___5") == "ClueAI/PromptCLUE-base-v1.5"
     rwkv = tmp_path / "hf" / "models--BlinkDL--rwkv-4-pile-7b" / "snapshots" / "abc" / "RWKV-4.pth"
     assert path_model_id(rwkv) == "BlinkDL/rwkv-4-pile-7b/RWKV-4.pth"  # one checkpoint of several
+    assert path_model_id(tmp_path / "hf" / "models--gpt2" / "snapshots" / "abc") == "gpt2"  # no owner
     assert path_model_id(tmp_path / "models" / "chatyuan") == "chatyuan"
 
 
