@@ -48,6 +48,7 @@ from zhbench.workbench.session.panes import (
     value_problems,
 )
 from zhbench.workbench.session.reopen import Reopened, continue_in, model_spec
+from zhbench.workbench.session.safe_text import visible_text
 from zhbench.workbench.session.transcripts import TranscriptError, export_session
 
 if TYPE_CHECKING:
@@ -486,7 +487,7 @@ class BenchScreen(Screen[None]):
         """The line under a finished reply: its stats, after the model that wrote it where that is not the
         pane's model now (a conversation another model carried on)."""
         label = self.bench.pane(pane).label
-        author = f"by {entry.model} · " if entry.model is not None and entry.model != label else ""
+        author = f"by {visible_text(entry.model)} · " if entry.model is not None and entry.model != label else ""
         return author + (entry.stats or "")
 
     def _keys_of(self, binding_id: str) -> str:
