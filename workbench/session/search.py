@@ -29,7 +29,7 @@ from zhbench.workbench.session.transcripts import SUFFIX, Session, TranscriptErr
 #: the index file, in the transcripts folder
 INDEX_NAME = "search-index.sqlite3"
 #: bumped when the index's tables or rows change shape: an index of another version is rebuilt
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 #: how long to wait for another zhbench writing the index before searching the transcripts directly
 LOCK_WAIT_S = 1.0
 #: the length of a first message in a session's row
@@ -195,9 +195,11 @@ class SearchIndex:
             self.db.execute("DROP TABLE IF EXISTS files")
             self.db.execute("DROP TABLE IF EXISTS texts")
             self.db.execute(
-                "CREATE TABLE files (name TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, summary TEXT NOT NULL)"
+                "CREATE TABLE files (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, size INTEGER, "
+                "mtime_ns INTEGER, summary TEXT NOT NULL)"
             )
-            self.db.execute("CREATE VIRTUAL TABLE texts USING fts5(name UNINDEXED, body, tokenize='trigram')")
+            # a session's texts share the rowid of its row in files: found and deleted by it, not by a scan
+            self.db.execute("CREATE VIRTUAL TABLE texts USING fts5(body, tokenize='trigram')")
             self.db.execute(f"PRAGMA user_version = {INDEX_VERSION}")
 
     def _transaction(self) -> _Transaction:
@@ -214,8 +216,9 @@ class SearchIndex:
             return
         with self._transaction():
             for name in [*gone, *stale]:
+                for (rowid,) in self.db.execute("SELECT rowid FROM files WHERE name = ?", (name,)).fetchall():
+                    self.db.execute("DELETE FROM texts WHERE rowid = ?", (rowid,))
                 self.db.execute("DELETE FROM files WHERE name = ?", (name,))
-                self.db.execute("DELETE FROM texts WHERE name = ?", (name,))
             for name in stale:
                 self._add(self.folder / name, on_disk[name])
 
@@ -226,11 +229,12 @@ class SearchIndex:
             row, text = SessionRow.unreadable(path, exc), ""
         else:
             row, text = SessionRow.of(session), session_text(session)
-        self.db.execute(
-            "INSERT INTO files VALUES (?, ?, ?, ?)", (path.name, *seen, json.dumps(row.to_json(), ensure_ascii=False))
+        added = self.db.execute(
+            "INSERT INTO files (name, size, mtime_ns, summary) VALUES (?, ?, ?, ?)",
+            (path.name, *seen, json.dumps(row.to_json(), ensure_ascii=False)),
         )
         if text:
-            self.db.execute("INSERT INTO texts VALUES (?, ?)", (path.name, text))
+            self.db.execute("INSERT INTO texts (rowid, body) VALUES (?, ?)", (added.lastrowid, text))
 
     def rows(self, query: str | None = None) -> list[SessionRow]:
         """The indexed sessions whose texts contain ``query`` (all for None), oldest first."""
@@ -239,13 +243,13 @@ class SearchIndex:
         elif len(query) >= 3:  # a phrase of trigrams: the index finds the substring
             phrase = '"' + query.replace('"', '""') + '"'
             found = self.db.execute(
-                "SELECT summary FROM files WHERE name IN (SELECT name FROM texts WHERE texts MATCH ?) ORDER BY name",
+                "SELECT summary FROM files WHERE rowid IN (SELECT rowid FROM texts WHERE texts MATCH ?) ORDER BY name",
                 (phrase,),
             )
         else:  # shorter than a trigram: a scan of the indexed texts
             pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             found = self.db.execute(
-                "SELECT summary FROM files WHERE name IN (SELECT name FROM texts WHERE body LIKE ? ESCAPE '\\') "
+                "SELECT summary FROM files WHERE rowid IN (SELECT rowid FROM texts WHERE body LIKE ? ESCAPE '\\') "
                 "ORDER BY name",
                 (pattern,),
             )

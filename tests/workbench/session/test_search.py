@@ -77,7 +77,9 @@ def test_the_index_follows_the_transcripts_never_holding_what_they_do_not(folder
     assert ids(folder, "天气怎") == []
     assert ids(folder, "下雨怎") == ["20260101-000000-aaaaaa"]
     with sqlite3.connect(folder / INDEX_NAME) as db:
-        names = {name for (name,) in db.execute("SELECT name FROM texts")}
+        texts = db.execute("SELECT files.name FROM files JOIN texts ON texts.rowid = files.id").fetchall()
+        assert db.execute("SELECT count(*) FROM texts").fetchone() == (2,)  # none left behind
+    names = {name for (name,) in texts}
     assert names == {"20260101-000000-aaaaaa.jsonl", "20260102-000000-bbbbbb.jsonl"}
 
 
