@@ -184,3 +184,21 @@ async def test_a_long_session_paints_its_last_messages_first_then_every_earlier_
         await wait_until(lambda: len(pane_texts(app, "a")) == len(expected), what="the earlier messages")
         assert pane_texts(app, "a") == expected
         assert "read-only" in str(app.query_one("#pane-a", ChatPane).query_one(".pane-header").content)
+
+
+async def test_the_list_holds_the_newest_sessions_and_the_filter_finds_the_others(
+    make_app: Callable[..., ZhbenchApp], tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr("zhbench.workbench.screens.sessions.MAX_ROWS", 2)
+    folder = tmp_path / "transcripts"
+    for number, text in enumerate(["最早的会话", "中间的会话", "最新的会话"]):
+        writer = TranscriptWriter(folder, {"a": None}, f"2026010{number + 1}-000000-aaaaaa")
+        writer.write(MessageRecord("a-1-user", "a", 1, "user", text, None, "t", to=("a",)))
+        writer.close()
+    app = make_app(transcripts_folder=folder)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_sessions(app, pilot)
+        assert [row.first_message for row in screen.rows] == ["最新的会话", "中间的会话"]
+        assert "3 session(s), the newest 2 listed" in str(screen.query_one("#sessions-note").content)
+        screen = await open_sessions(app, pilot, "最早的")
+        assert [row.first_message for row in screen.rows] == ["最早的会话"]

@@ -30,6 +30,8 @@ from zhbench.workbench.session.search import SessionRow
 #: the columns of the list, and how many cells of a first message it shows
 COLUMNS = ("Started", "Models", "First message", "Turns", "")
 FIRST_MESSAGE_CELLS = 48
+#: the most rows the list holds: the newest, the filter finds the rest
+MAX_ROWS = 500
 
 
 def row_cells(row: SessionRow) -> tuple[Text, ...]:
@@ -87,12 +89,14 @@ class SessionsScreen(Screen[Path | None]):
     def _found(self, event: workers.SessionsFound) -> None:
         if event.query != self.query_one(Input).value:
             return  # the filter has changed since: that search's answer is on its way
-        self.rows = event.rows[::-1]  # newest first
+        self.rows = event.rows[::-1][:MAX_ROWS]  # newest first
         table = self.query_one(DataTable)
         table.clear()
         for number, row in enumerate(self.rows):
             table.add_row(*row_cells(row), key=str(number))
-        what = f"{len(self.rows)} session(s)" + (f" containing {event.query!r}" if event.query else "")
+        what = f"{len(event.rows)} session(s)" + (f" containing {event.query!r}" if event.query else "")
+        if len(event.rows) > MAX_ROWS:
+            what += f", the newest {MAX_ROWS} listed (type to find the others)"
         keys = "Enter reopens the one selected · ↓ to the list · Esc back"
         self.query_one("#sessions-note", Static).update(" · ".join([what, *event.notes, keys]))
 
