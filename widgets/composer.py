@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
-
-from zhbench.workbench.session.safe_text import visible_text
 
 
 class Composer(TextArea):
@@ -37,13 +34,6 @@ class Composer(TextArea):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
         self.border_subtitle = "Enter: A+B · Ctrl+T: active pane · Shift+Enter / Ctrl+J: new line"
-
-    async def _on_paste(self, event: events.Paste) -> None:
-        """A paste goes in with its control characters as visible escapes (``\\x1b``), as every surface shows
-        text zhbench did not write: drawn raw, a pasted OSC sequence retitled the terminal before anything
-        was sent. What shows is what is sent."""
-        event.prevent_default()  # TextArea's own handler would insert the raw text after this one
-        await super()._on_paste(events.Paste(visible_text(event.text)))
 
     def action_submit(self, target: str) -> None:
         # Enter is a priority binding: the app runs this as soon as it reads the key, while the characters

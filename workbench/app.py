@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import App
 from textual.binding import BindingType
 from textual.notifications import SeverityLevel
@@ -92,6 +92,14 @@ class ZhbenchApp(App[None]):
         self.arena_own_decoding = arena_own_decoding
         #: ``zhbench arena --batch DIR``: the blind review of that batch run opens over the bench
         self.review = review
+
+    async def on_event(self, event: events.Event) -> None:
+        """A paste reaches whichever widget has the focus (the composer, a filter, a dialog's field) with
+        its control characters as visible escapes (``\\x1b``): drawn raw, a pasted OSC sequence retitled the
+        terminal. What shows is what is sent."""
+        if isinstance(event, events.Paste) and not event.is_forwarded:
+            event = events.Paste(visible_text(event.text))
+        await super().on_event(event)
 
     def notify(
         self,

@@ -11,6 +11,7 @@ import pytest
 from app_driver import wait_until
 from textual import events
 from textual.command import CommandPalette
+from textual.widgets import Input
 
 from tests.engines.remote.fake_server import FakeServer, serve
 from zhbench.engines.remote.server import ad_hoc_server
@@ -33,9 +34,14 @@ async def test_a_pasted_osc_sequence_arrives_as_visible_escapes(make_app: Callab
     async with app.run_test(size=SIZE) as pilot:
         composer = app.query_one(Composer)
         composer.focus()
-        app.post_message(events.Paste(f"{RETITLE}标题\u202e反转\n第二行"))
+        app.post_message(events.Paste(f"{RETITLE}标题\u202e反转\n第二行"))  # as the terminal driver posts it
         await pilot.pause()
         assert composer.text == "\\x1b]0;pwned\\x07标题\\u202e反转\n第二行"
+        model_filter = app.query_one("#model-filter", Input)  # any widget with the focus: a one-line field
+        model_filter.focus()
+        app.post_message(events.Paste(f"qwen{RETITLE}"))
+        await pilot.pause()
+        assert model_filter.value == "qwen\\x1b]0;pwned\\x07"
 
 
 async def test_a_server_model_id_holding_markup_is_listed_literally_in_the_palette(
