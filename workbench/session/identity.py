@@ -77,6 +77,13 @@ def model_identity(engine: ChatEngine, *, fingerprint: bool = True) -> ModelIden
     return ModelIdentity(path_model_id(path), content)
 
 
+def recorded_model_id(name: str | None, path: str | None) -> str:
+    """The id of a model a record names ``name`` with its weights at ``path``: read from the path where
+    there is one (a record written before ids named a model as it was given: ``/path/to/chatyuan``), else
+    the name (a server's model)."""
+    return path_model_id(Path(path)) if path else name or "?"
+
+
 def path_model_id(path: Path) -> str:
     """The id of the model whose files are at ``path``, from the path alone (no file is read)."""
     for namer in NAMERS:

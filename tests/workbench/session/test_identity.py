@@ -79,3 +79,10 @@ def test_a_source_that_names_its_own_files_is_asked_first(tmp_path: Path, monkey
     monkeypatch.setattr(identity, "NAMERS", [lambda path: "qwen2.5:7b" if path == blob else None])
     assert path_model_id(blob) == "qwen2.5:7b"
     assert path_model_id(tmp_path / "other") == "other"
+
+
+def test_a_record_from_before_ids_names_its_model_by_its_weights_path(tmp_path: Path) -> None:
+    """A batch run written before ids named each model as it was given (``/path/to/chatyuan``): its votes name
+    the model as the arena does."""
+    assert identity.recorded_model_id(str(tmp_path / "chatyuan"), str(tmp_path / "chatyuan")) == "chatyuan"
+    assert identity.recorded_model_id("vllm/qwen", None) == "vllm/qwen"  # a server's model: its name

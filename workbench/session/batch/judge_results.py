@@ -22,6 +22,7 @@ from zhbench.workbench.session.arena.votes import Battle, BattleModel, Verdict, 
 from zhbench.workbench.session.batch.judge import MODEL_FIRST, JudgeLog, JudgementRecord, Side, parsed_judgements
 from zhbench.workbench.session.batch.prompts import PromptItem
 from zhbench.workbench.session.batch.store import AnswerRecord, RunLog
+from zhbench.workbench.session.identity import recorded_model_id
 
 DEFAULT_ROUNDS = 1000
 #: a verdict's worth to the model: what the win rate averages
@@ -157,7 +158,7 @@ def judge_battles(log: JudgeLog, run: RunLog) -> list[Battle]:
 def _battle_model(run: RunLog, answer: AnswerRecord) -> BattleModel:
     pane = run.models.get(answer.model)
     return BattleModel(
-        id=answer.message.model or answer.model,
+        id=recorded_model_id(answer.message.model or answer.model, pane.path if pane else None),
         fingerprint=pane.fingerprint if pane else None,
         family=answer.message.family or "?",
         path=pane.path if pane else None,

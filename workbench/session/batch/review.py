@@ -16,6 +16,7 @@ from zhbench.engines.types import Message
 from zhbench.workbench.session.arena.votes import Battle, BattleModel, Verdict, new_battle
 from zhbench.workbench.session.batch.prompts import PromptItem
 from zhbench.workbench.session.batch.store import AnswerRecord, RunLog, read_run
+from zhbench.workbench.session.identity import recorded_model_id
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def battle_of_review(pair: ReviewPair, log: RunLog, verdict: Verdict, *, maker_n
     def side(answer: AnswerRecord) -> BattleModel:
         loaded = log.models.get(answer.model)
         return BattleModel(
-            id=answer.message.model or answer.model,
+            id=recorded_model_id(answer.message.model or answer.model, loaded.path if loaded else None),
             fingerprint=loaded.fingerprint if loaded else None,
             family=answer.message.family or (loaded.family if loaded else "?"),
             path=loaded.path if loaded else None,
