@@ -60,10 +60,6 @@ def set_render_limits(limits: RenderLimits) -> None:
     _limits = limits
 
 
-def render_limits() -> RenderLimits:
-    return _limits
-
-
 class ChatTemplateError(ZhbenchError):
     """A chat template that cannot be compiled or rendered: one line naming the model and the template."""
 

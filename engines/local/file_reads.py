@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 #: what a path that is not a regular file is, by the kind ``stat`` reports
-KINDS = (
+_KINDS = (
     (stat.S_ISDIR, "a folder"),
     (stat.S_ISFIFO, "a FIFO"),
     (stat.S_ISCHR, "a character device"),
@@ -22,7 +22,7 @@ KINDS = (
 
 def kind_of(mode: int) -> str | None:
     """What a file of this ``st_mode`` is when it is not a regular file (``"a FIFO"``), else None."""
-    return next((kind for test, kind in KINDS if test(mode)), None)
+    return next((kind for test, kind in _KINDS if test(mode)), None)
 
 
 class NotAFileError(OSError):
@@ -44,12 +44,8 @@ def open_regular(path: Path) -> BinaryIO:
         raise
 
 
-def read_regular_bytes(path: Path) -> bytes:
-    """The bytes of the regular file at ``path``, refused as ``open_regular`` refuses."""
-    with open_regular(path) as file:
-        return file.read()
-
-
 def read_regular_text(path: Path, *, encoding: str = "utf-8") -> str:
-    """``read_regular_bytes`` decoded (``UnicodeDecodeError`` as ``bytes.decode`` raises it)."""
-    return read_regular_bytes(path).decode(encoding)
+    """The text of the regular file at ``path``, refused as ``open_regular`` refuses (``UnicodeDecodeError``
+    as ``bytes.decode`` raises it)."""
+    with open_regular(path) as file:
+        return file.read().decode(encoding)
