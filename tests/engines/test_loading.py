@@ -23,6 +23,7 @@ def copy_of(standin_dir, family: str, tmp_path: Path, name: str | None = None) -
     return target
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", FAMILIES)
 def test_bin_and_safetensors_load_the_same_model(standin_dir, family):
     from_bin = load_engine(str(standin_dir(family, "bin")), device="cpu")

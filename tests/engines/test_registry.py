@@ -112,6 +112,7 @@ def test_the_built_in_families_are_registered_through_entry_points() -> None:
     assert family_spec("rwkv4").load_options.keys() == {"strategy"}
 
 
+@pytest.mark.slow
 def test_a_family_from_another_package_is_listed_loaded_and_made_tiny(tmp_path: Path) -> None:
     site = tmp_path / "site"
     install(site, "zhbench_mirror", f"[{ENTRY_POINT_GROUP}]\nmirror = zhbench_mirror:FAMILY\n", PLUGIN)

@@ -625,6 +625,7 @@ async def test_a_model_from_the_list_loads_into_the_pane_asked_for(
         assert "stand-in · random weights" in header
 
 
+@pytest.mark.slow
 async def test_rwkv_and_eva_run_side_by_side_with_rwkv_commands_in_the_palette(
     make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path], tmp_path: Path
 ) -> None:

@@ -10,6 +10,8 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from zhbench.workbench.session.transcripts import read_session
 
 HEAVY = ("torch", "transformers", "rwkv", "modelscope", "tokenizers", "jieba")
@@ -58,6 +60,7 @@ def test_the_first_screen_paints_before_torch_or_transformers_is_imported(
     assert report["after"] == ["torch", "transformers"]  # the loading worker imports them, and only it
 
 
+@pytest.mark.slow
 def test_killing_the_app_mid_reply_keeps_every_finished_message_and_the_partial_reply(
     tmp_path: Path, standin_dir: Callable[..., Path]
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -35,6 +36,7 @@ def upstream_dialogbot_reply(engine, input_ids, *, max_len, seed, repetition_pen
     return response
 
 
+@pytest.mark.slow
 def test_dialogbot_sampled_reply_matches_upstream_loop(engine_for):
     engine = engine_for("gpt2-dialogbot")
     for seed, penalty in ((11, 1.0), (12, 1.3)):
@@ -67,6 +69,7 @@ def test_dialogpt_greedy_reply_matches_the_cards_generate(engine_for):
     assert reply.text == engine.tokenizer.decode(new, skip_special_tokens=True)
 
 
+@pytest.mark.slow
 def test_chatyuan_seeded_sampling_matches_the_cards_generate(engine_for):
     """The card's answer(sample=True); generate() also applies its default top_k=50, and so must we."""
     engine = engine_for("chatyuan")
@@ -86,6 +89,7 @@ def test_chatyuan_seeded_sampling_matches_the_cards_generate(engine_for):
         assert reply.text == decoded.replace("\\n", "\n").replace("\\t", "\t")
 
 
+@pytest.mark.slow
 def test_promptclue_beam_search_matches_the_card(engine_for):
     engine = engine_for("promptclue")
     reply = engine.reply(QUESTION)
@@ -98,6 +102,7 @@ def test_promptclue_beam_search_matches_the_card(engine_for):
     assert reply.stats.ttft_s == reply.stats.total_s or reply.stats.new_tokens <= 1 or reply.stats.ttft_s > 0
 
 
+@pytest.mark.slow
 def test_promptclue_sampling_option_matches_the_card(engine_for):
     engine = engine_for("promptclue")
     params = promptclue_sampling().with_overrides({"seed": 5})

@@ -77,6 +77,7 @@ def test_regenerating_reuses_the_prompt_and_a_changed_history_is_encoded_again(f
     assert other.stats.prompt_tokens == len(other.prompt.input_ids)
 
 
+@pytest.mark.slow
 def test_a_failed_reply_drops_the_kept_cache(fresh_dialogpt, monkeypatch):
     engine = fresh_dialogpt()
     history, _ = chat(engine, 1)

@@ -158,6 +158,7 @@ def test_rich_progress_on_a_terminal(capsys, monkeypatch, tmp_path, prompts, sta
     assert code == 0 and "4/4" in err and "done" in err
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_then_the_same_command_finishes_with_every_answer_once(capsys, tmp_path, standin_dir):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("".join(f"请回答第{n}个问题。\n" for n in range(8)), encoding="utf-8")

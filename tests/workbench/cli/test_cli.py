@@ -76,6 +76,7 @@ def test_ask_json_and_streaming(capsys, standin_dir, tmp_path):
     assert "tok/s" in err
 
 
+@pytest.mark.slow
 def test_ask_greedy_presets_and_settings(capsys, standin_dir):
     model = str(standin_dir("promptclue"))
     _, out, _ = run(capsys, "ask", "--model", model, "--preset", "sample", "--seed", "1", "--json", "你好")

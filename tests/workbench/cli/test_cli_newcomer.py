@@ -47,6 +47,7 @@ def test_make_tiny_refuses_a_folder_that_holds_files_without_force(capsys, tmp_p
     assert code == 0 and (tmp_path / "config.json").is_file() and (tmp_path / "notes.txt").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["gpt2-dialogbot", "dialogpt-zh"])
 def test_gpt2_stand_ins_are_written_without_a_warning(tmp_path, family):
     """transformers warned that bos/eos 50256 lie outside a stand-in's vocabulary (once a process: so a

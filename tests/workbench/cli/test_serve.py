@@ -28,6 +28,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_serve_answers_while_loading_then_serves_each_model_with_the_key_and_stops_on_ctrl_c(
     standin_dir: Callable[..., Path],
 ) -> None:

@@ -167,6 +167,7 @@ def test_regenerated_versions_stay_and_the_one_chosen_is_what_the_next_turn_carr
     assert choices == [first.record_id, failed.record_id, first.record_id]
 
 
+@pytest.mark.slow
 def test_a_model_loaded_into_a_talking_pane_carries_on_its_conversation_or_starts_anew(
     three_panes: Bench, standin_dir: Callable[..., Path]
 ) -> None:

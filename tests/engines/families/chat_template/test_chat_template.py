@@ -168,6 +168,7 @@ def test_a_sliding_window_model_goes_on_past_its_window_turn_after_turn(tmp_path
     assert engine.reply(history[:-1], params).output_ids == reply.output_ids
 
 
+@pytest.mark.slow
 def test_a_long_chat_keeps_the_system_prompt_and_the_newest_question(standin_dir: Callable[..., Path]) -> None:
     engine = load_engine(str(standin_dir("chat-template")), device="cpu")
     history = []

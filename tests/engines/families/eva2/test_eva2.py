@@ -182,6 +182,7 @@ def eos_prone(standin_dir, tmp_path_factory):
     return load_engine(str(folder), device="cpu")
 
 
+@pytest.mark.slow
 def test_the_default_is_upstreams_beam_sample_as_transformers_4_ran_it(eos_prone):
     """Upstream ran on transformers 4.2x, whose beam sampling transformers 5 no longer does."""
     engine = eos_prone
@@ -213,6 +214,7 @@ def test_beam_sample_text_comes_only_once_decoding_is_done(engine_for):
     assert steps_at_piece and set(steps_at_piece) == {len(steps)}
 
 
+@pytest.mark.slow
 def test_streaming_sampling_matches_generate_token_for_token(engine_for):
     engine = engine_for("eva2")
     for seed in (1, 2):
@@ -352,6 +354,7 @@ def test_broken_config_and_vocabulary_are_named(standin_dir, tmp_path):
         load_engine(str(folder), family="eva2")
 
 
+@pytest.mark.slow
 def test_loading_and_replying_print_nothing(standin_dir):
     """jieba logs to stderr on first use; in the full-screen app that would corrupt the screen."""
     code = (

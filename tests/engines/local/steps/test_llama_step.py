@@ -56,6 +56,7 @@ def tiny(kind: str, dtype: torch.dtype = torch.float32, **changes: Any) -> Any:
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(ARCHITECTURES))
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_each_architecture_decodes_bitwise_as_its_forward(kind, dtype):

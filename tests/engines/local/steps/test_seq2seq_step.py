@@ -48,6 +48,7 @@ def assert_bitwise_same_as_forward(model, steps: int, weights) -> None:
         assert torch.equal(mine, theirs), f"step {step}: {(mine - theirs).abs().max()}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["chatyuan", "promptclue", "eva2"])
 def test_each_family_decodes_bitwise_as_its_forward(engine_for, family):
     # past the buffers' first size, so growing them is covered too
