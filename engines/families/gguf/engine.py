@@ -189,12 +189,7 @@ class GGUFEngine(TokenEngine):
 
     def cached_prefix(self, ids: Sequence[int]) -> int:
         """How many of ``ids`` llama.cpp's cache already holds (its ``generate`` re-feeds one when it holds all)."""
-        held = self.llama.n_tokens
-        same = 0
-        for cached, new in zip(self.llama._input_ids[:held], ids, strict=False):
-            if cached != new:
-                break
-            same += 1
+        same = int(self.llama.longest_token_prefix(self.llama._input_ids.tolist(), ids))
         return max(0, same - 1) if same == len(ids) else same
 
     def forget_conversation(self) -> None:
