@@ -14,7 +14,7 @@ from zhbench.widgets.composer import Composer
 from zhbench.workbench.app import ZhbenchApp
 from zhbench.workbench.screens.arena import ArenaScreen
 from zhbench.workbench.screens.leaderboard import LeaderboardScreen
-from zhbench.workbench.session.arena.rounds import Contender
+from zhbench.workbench.session.arena.rounds import ARENA_DECODING, Contender
 from zhbench.workbench.session.arena.votes import BattleModel, VoteStore, new_battle, votes_path
 
 SIZE = (150, 40)
@@ -271,3 +271,23 @@ async def test_before_the_vote_the_two_sides_differ_only_in_their_replies_and_th
         await wait_until(lambda: "A:" in str(arena.query_one("#meter").content), what="the sides' memory")
         assert "tokens" in pane_chrome(app, "a") and arena.pair is not None
         assert pane_chrome(app, "a") != pane_chrome(app, "b")
+
+
+async def test_a_model_that_cannot_take_the_arena_decoding_leaves_the_pool_unnamed(
+    make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path], monkeypatch
+) -> None:
+    # a decoding no model takes (every family refuses a negative temperature), as a beam-only family would
+    # refuse the arena's sampling
+    monkeypatch.setattr("zhbench.workbench.app.ARENA_DECODING", {**ARENA_DECODING, "temperature": -1.0})
+    pool = [Contender(str(standin_dir("gpt2-dialogbot"))), Contender(str(standin_dir("dialogpt-zh")))]
+    app = make_app(arena_pool=pool)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(lambda: isinstance(app.screen, ArenaScreen), what="the arena")
+        arena = app.screen
+        assert isinstance(arena, ArenaScreen)
+        await wait_until(lambda: arena.unpaired == {c.spec for c in pool}, what="both models to leave the pool")
+        await wait_until(lambda: any("No round" in n.message for n in app._notifications), what="no round")
+        await pilot.pause()
+        said = [n.message for n in app._notifications]
+        assert any("cannot decode as the arena's preset asks" in message for message in said)
+        assert not [m for m in said if "gpt2" in m or "dialogpt" in m or "temperature" in m]  # still blind
