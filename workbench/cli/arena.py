@@ -111,8 +111,12 @@ def cmd_votes_rename(args: argparse.Namespace) -> int:
 
 def cmd_votes_export(args: argparse.Namespace) -> int:
     from zhbench.workbench.session.arena.fastchat import to_fastchat_json
+    from zhbench.workbench.session.arena.identities import shared_id_notes, told_apart
 
-    write_output(args.output, to_fastchat_json(_stored_battles()))
+    battles, shared = told_apart(_stored_battles())  # two models of one id stay two in the file too
+    write_output(args.output, to_fastchat_json(battles))
+    for note in shared_id_notes(shared):
+        print(note, file=sys.stderr)
     return 0
 
 

@@ -49,6 +49,10 @@ def test_two_models_that_share_a_name_rank_apart_and_rename_names_one(capsys: py
     rows, said = board(capsys)
     assert rows == {"chatyuan#1a1a1a1a": 2, "chatyuan#2b2b2b2b": 1, "glm": 3}
     assert "2 different models share the id chatyuan" in said and "zhbench votes rename" in said
+    assert main(["votes", "export"]) == 0  # FastChat's file keeps them apart too
+    exported, said = capsys.readouterr()
+    assert {record["model_a"] for record in json.loads(exported)} == {"chatyuan#1a1a1a1a", "chatyuan#2b2b2b2b"}
+    assert "share the id chatyuan" in said
 
     assert main(["votes", "rename", "chatyuan#2b2b2b2b", "chatyuan-v2"]) == 0
     assert "in 1 battle" in capsys.readouterr().out

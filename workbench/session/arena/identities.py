@@ -28,10 +28,9 @@ def split_fingerprint(name: str) -> tuple[str, str]:
     return (told[1], told[2]) if told else (name.strip(), "")
 
 
-def ranked_outcomes(battles: Sequence[Battle]) -> tuple[list[Outcome], list[str]]:
-    """Each battle's outcome for the ranking, models of one id and different fingerprints apart, a battle of a
-    model against itself left out; and a line saying what was left out and one for each id of several
-    models, saying what its rows are and how to name them."""
+def told_apart(battles: Sequence[Battle]) -> tuple[list[Battle], dict[str, set[str]]]:
+    """``battles`` with each side of an id shared by models of different fingerprints named ``ID#DIGITS``;
+    and those ids, each with its fingerprints."""
     fingerprints: dict[str, set[str]] = {}
     for battle in battles:
         for side in (battle.model_a, battle.model_b):
@@ -39,22 +38,34 @@ def ranked_outcomes(battles: Sequence[Battle]) -> tuple[list[Outcome], list[str]
                 fingerprints.setdefault(side.id, set()).add(side.fingerprint)
     shared = {model: found for model, found in fingerprints.items() if len(found) > 1}
 
-    def name(side: BattleModel) -> str:
+    def named(side: BattleModel) -> BattleModel:
         if side.id in shared and side.fingerprint is not None:
-            return f"{side.id}#{short_fingerprint(side.fingerprint)}"
-        return side.id
+            return replace(side, id=f"{side.id}#{short_fingerprint(side.fingerprint)}")
+        return side
 
-    named = [replace(b.outcome(), model_a=name(b.model_a), model_b=name(b.model_b)) for b in battles]
+    return [replace(b, model_a=named(b.model_a), model_b=named(b.model_b)) for b in battles], shared
+
+
+def shared_id_notes(shared: dict[str, set[str]]) -> list[str]:
+    """A line for each id of several models: what they are called apart, and how to name them."""
+    return [
+        f"{len(found)} different models share the id {model} (their weights differ): ranked apart as "
+        + ", ".join(f"{model}#{short_fingerprint(fingerprint)}" for fingerprint in sorted(found))
+        + "; `zhbench votes rename` gives the stored votes another name"
+        for model, found in sorted(shared.items())
+    ]
+
+
+def ranked_outcomes(battles: Sequence[Battle]) -> tuple[list[Outcome], list[str]]:
+    """Each battle's outcome for the ranking, models of one id and different fingerprints apart, a battle of a
+    model against itself left out; and a line saying what was left out and one for each id of several
+    models, saying what its rows are and how to name them."""
+    apart, shared = told_apart(battles)
+    named = [battle.outcome() for battle in apart]
     outcomes = [outcome for outcome in named if outcome.model_a != outcome.model_b]
     alike = len(named) - len(outcomes)
     notes = [
         f"{alike} battle{'s' * (alike != 1)} of a model against itself (two names merged by `zhbench votes "
         "rename`) left out"
     ] * bool(alike)
-    notes += [
-        f"{len(found)} different models share the id {model} (their weights differ): ranked apart as "
-        + ", ".join(f"{model}#{short_fingerprint(fingerprint)}" for fingerprint in sorted(found))
-        + "; `zhbench votes rename` gives the stored votes another name"
-        for model, found in sorted(shared.items())
-    ]
-    return outcomes, notes
+    return outcomes, notes + shared_id_notes(shared)
