@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zhbench.engines.errors import ModelLoadError, UnsafeCheckpointError
-from zhbench.engines.local.file_reads import read_regular_text
+from zhbench.engines.local.file_reads import kind_of, read_regular_text
 
 if TYPE_CHECKING:
     import torch
@@ -68,10 +68,19 @@ def config_model_type(folder: Path) -> str | None:
 
 
 def require_files(folder: Path, *names: str) -> None:
-    """Raise a ``ModelLoadError`` naming the first of ``names`` missing from ``folder``."""
+    """Raise a ``ModelLoadError`` naming the first of ``names`` missing from ``folder``, or the first file in it
+    that is a FIFO, a device or a socket (transformers passes over a FIFO ``tokenizer.json`` and fails on
+    "an empty vocabulary"; a library that opened one would wait for a writer)."""
     for name in names:
         if not (folder / name).is_file():
             raise ModelLoadError(folder, f"missing {name}")
+    for entry in sorted(folder.iterdir()):
+        try:
+            kind = kind_of(entry.stat().st_mode)
+        except OSError:  # a dangling link: nothing reads it
+            continue
+        if kind is not None and kind != "a folder":
+            raise ModelLoadError(entry, f"is {kind}, not a regular file")
 
 
 def lacking_weights(where: Path, missing: list[str]) -> ModelLoadError:

@@ -145,3 +145,16 @@ def test_a_forced_load_of_a_lying_model_fails_cleanly_within_seconds(models: Pat
     with pytest.raises(ZhbenchError) as raised:
         load_engine(str(models / name), device="cpu")
     assert time.monotonic() - started < 30 and "\n" not in str(raised.value)
+
+
+def test_a_fifo_among_a_models_files_is_refused_before_a_library_reads_it(
+    standin_dir: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The load passed over it and failed on "an empty vocabulary", naming neither the file nor the cause."""
+    folder = tmp_path / "tiny-fifo-tokenizer"
+    shutil.copytree(standin_dir("chat-template"), folder)
+    (folder / "tokenizer.json").unlink()
+    os.mkfifo(folder / "tokenizer.json")
+    outcome = within(10, lambda: load_engine(str(folder), device="cpu"))
+    assert isinstance(outcome, ModelLoadError)
+    assert str(outcome) == f"{folder / 'tokenizer.json'}: is a FIFO, not a regular file"
