@@ -15,7 +15,10 @@ from zhbench.workbench.session.safe_text import json_text, visible_text
 def register(commands: Commands) -> None:
     models = commands.add_parser("models", help="list the catalog and the models found locally")
     models.add_argument("--json", action="store_true", help="print a JSON list")
-    models.add_argument("--dir", action="append", type=Path, default=[], help="also look in this folder (repeatable)")
+    models.add_argument(
+        "--dir", action="append", type=Path, default=[],
+        help="also look in this folder, besides the config's model_dirs (repeatable)",
+    )
     models.set_defaults(handler=cmd_models)
 
     tiny = commands.add_parser(
@@ -44,12 +47,14 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     for problem in family_problems():
         print(visible_text(f"zhbench: warning: {problem}"), file=sys.stderr)
-    listings = list_server_models(load_config().servers)
+    config = load_config()
+    listings = list_server_models(config.servers)
     for problem in server_problems(listings):  # after a few seconds at most: a warning, not a failure
         print(visible_text(f"zhbench: warning: {problem}"), file=sys.stderr)
     nvml = NvmlReader()  # one NVML session for the GPU count and every row's fit
     gpus, _ = nvml.read()
-    offered = [with_fit(row, None, nvml) for row in rows_on_offer(local_models(args.dir), gpu=bool(gpus))]
+    local = local_models([*config.model_dirs, *args.dir])  # the app's list reads model_dirs too
+    offered = [with_fit(row, None, nvml) for row in rows_on_offer(local, gpu=bool(gpus))]
     rows = [row for row in offered if row.source != "demo"] + server_rows(listings)
     if args.json:
         print(json_text([row.to_json() for row in rows], indent=2))

@@ -33,6 +33,16 @@ def test_models_lists_the_catalog_and_local_models(capsys, standin_dir):
     assert "ClueAI/ChatYuan-large-v1" in out and "not downloaded" in out
 
 
+
+def test_models_lists_the_config_model_dirs_as_the_app_does(capsys, standin_dir, user_dirs):
+    folder = standin_dir("chatyuan").parent
+    config = user_dirs["config"] / "zhbench" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f"model_dirs = [{json.dumps(str(folder))}]\n", encoding="utf-8")
+    code, out, _ = run(capsys, "models", "--json")
+    assert code == 0
+    assert str(standin_dir("chatyuan")) in {row["path"] for row in json.loads(out)}
+
 def test_current_models_are_listed_and_found_in_the_modelscope_cache(capsys, standin_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "ms"))
     # ModelScope writes the dots of a name as ___
