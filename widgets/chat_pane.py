@@ -20,14 +20,12 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static
 
-from zhbench.workbench.session.safe_text import visible_text
+from zhbench.plain.redraw import FLUSH_INTERVAL_S
+from zhbench.plain.safe_text import visible_text
 
 if TYPE_CHECKING:
     from textual.css.styles import RulesMap
 
-#: how often a streaming reply is redrawn at most: ten times a second, not once per token (every frame
-#: repaints the screen around the reply too, on the thread the generating threads share the GIL with)
-FLUSH_INTERVAL_S = 1 / 10
 #: a streaming reply that outgrows its lines takes those it will need this far ahead (a fast stream lays the
 #: screen out about once a second; a slow one as before, a line at a time)
 GROWTH_AHEAD_S = 2.0

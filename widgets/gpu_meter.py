@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from zhbench.workbench.session.byte_sizes import format_bytes
-from zhbench.workbench.session.memory import MemoryReading
+from zhbench.plain.byte_sizes import format_bytes
+from zhbench.plain.memory_reading import MemoryReading
 
 
 def _bar(fraction: float, width: int = 12) -> str:

@@ -14,9 +14,9 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Static
 
-from zhbench.workbench.session.byte_sizes import format_bytes
-from zhbench.workbench.session.model_rows import FIT_MARKS, ModelRow, download_offer
-from zhbench.workbench.session.safe_text import visible_text
+from zhbench.plain.byte_sizes import format_bytes
+from zhbench.plain.model_rows import FIT_MARKS, ModelRow, download_offer
+from zhbench.plain.safe_text import visible_text
 
 FIT_STYLES = {"tight": "yellow", "does not fit": "red"}
 

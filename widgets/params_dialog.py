@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
-from zhbench.workbench.session.safe_text import visible_text
+from zhbench.plain.safe_text import visible_text
 
 #: checks the edited values; returns what is wrong with each bad setting (setting -> one message)
 Validator = Callable[[dict[str, str]], dict[str, str]]

@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from zhbench.workbench.session.safe_text import visible_text
+from zhbench.plain.safe_text import visible_text
 
 #: one answer: what the dialog is dismissed with, and its button's label
 Choice = tuple[str, str]

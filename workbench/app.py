@@ -17,6 +17,8 @@ from textual.screen import Screen
 from textual.theme import Theme
 
 from zhbench.engines.local.chat_render import set_render_limits
+from zhbench.plain.model_rows import ModelRow
+from zhbench.plain.safe_text import visible_text
 from zhbench.themes import STYLESHEET, THEME_VARIABLE_DEFAULTS, THEMES
 from zhbench.workbench import workers
 from zhbench.workbench.paste import use_whole_paste_parser
@@ -36,9 +38,7 @@ from zhbench.workbench.session.config import (
     transcripts_dir,
 )
 from zhbench.workbench.session.memory import NvmlReader, read_memory
-from zhbench.workbench.session.model_rows import ModelRow
 from zhbench.workbench.session.reopen import reopen
-from zhbench.workbench.session.safe_text import visible_text
 from zhbench.workbench.session.transcripts import TranscriptError, read_session
 
 

@@ -15,8 +15,8 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.markup import escape
 
+from zhbench.plain.safe_text import visible_text
 from zhbench.workbench.session.arena.rounds import VERDICT_NAMES
-from zhbench.workbench.session.safe_text import visible_text
 
 if TYPE_CHECKING:
     from zhbench.workbench.screens.arena import ArenaScreen

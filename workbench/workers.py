@@ -23,11 +23,12 @@ from zhbench.engines.api import ChatEngine, ReplyStream
 from zhbench.engines.errors import GenerationError, ZhbenchError
 from zhbench.engines.remote.server import RemoteServer
 from zhbench.engines.types import Reply
-from zhbench.widgets.chat_pane import FLUSH_INTERVAL_S
+from zhbench.plain.memory_reading import MemoryReading
+from zhbench.plain.model_rows import DEMO_PREFIX, ModelRow
+from zhbench.plain.redraw import FLUSH_INTERVAL_S
 from zhbench.workbench.session.bench import ReplyJob
 from zhbench.workbench.session.identity import ModelIdentity, model_identity
-from zhbench.workbench.session.memory import MemoryReading, NvmlReader
-from zhbench.workbench.session.model_rows import DEMO_PREFIX, ModelRow
+from zhbench.workbench.session.memory import NvmlReader
 
 if TYPE_CHECKING:
     from zhbench.engines.hub.download import Hub, PullProgress

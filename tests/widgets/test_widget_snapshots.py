@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from textual.app import App, ComposeResult
 
+from zhbench.plain.memory_reading import GpuMemory, MemoryReading, PaneMemory
 from zhbench.themes import STYLESHEET, THEME_VARIABLE_DEFAULTS, THEMES
 from zhbench.widgets.chat_pane import ChatPane
 from zhbench.widgets.gpu_meter import GpuMeter
 from zhbench.widgets.params_dialog import ParamsDialog
-from zhbench.workbench.session.memory import GpuMemory, MemoryReading, PaneMemory
 
 STATS = "42 tokens · first after 0.12s · 35.0 tok/s · eos"
 

@@ -6,8 +6,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from zhbench.plain.memory_reading import MemoryReading
 from zhbench.workbench.app import ZhbenchApp
-from zhbench.workbench.session.memory import MemoryReading
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:

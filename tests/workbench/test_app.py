@@ -15,7 +15,9 @@ from textual.content import Content
 from textual.widgets import Static
 
 from zhbench.engines.registry import load_engine, write_standin
-from zhbench.widgets.chat_pane import FLUSH_INTERVAL_S, ChatPane, MessageView, ReplyView
+from zhbench.plain.redraw import FLUSH_INTERVAL_S
+from zhbench.plain.safe_text import literal_markdown
+from zhbench.widgets.chat_pane import ChatPane, MessageView, ReplyView
 from zhbench.widgets.composer import Composer
 from zhbench.widgets.gpu_meter import GpuMeter
 from zhbench.widgets.question import QuestionDialog
@@ -23,7 +25,6 @@ from zhbench.workbench.app import ZhbenchApp
 from zhbench.workbench.commands import bench_commands
 from zhbench.workbench.screens.bench import BenchScreen
 from zhbench.workbench.session.config import Config, load_config
-from zhbench.workbench.session.safe_text import literal_markdown
 from zhbench.workbench.session.transcripts import read_session
 
 SIZE = (150, 40)

@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from zhbench.engines.errors import ZhbenchError
+from zhbench.plain.safe_text import visible_text
 from zhbench.workbench.cli import app_command, arena, batch, chat, files, hub, models, serve
 from zhbench.workbench.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, CommandError
-from zhbench.workbench.session.safe_text import visible_text
 from zhbench.workbench.session.transcripts import TranscriptError
 
 

@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from zhbench.plain.safe_text import visible_text
 from zhbench.workbench.cli.common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -29,7 +30,6 @@ from zhbench.workbench.cli.common import (
     write_output,
 )
 from zhbench.workbench.session.model_specs import SPEC_HELP
-from zhbench.workbench.session.safe_text import visible_text
 
 #: what a run shown with progress returns
 Done = TypeVar("Done")

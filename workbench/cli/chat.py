@@ -12,6 +12,7 @@ from pathlib import Path
 from zhbench.engines.api import ChatEngine, MessagesInspecting, PromptInspecting
 from zhbench.engines.errors import GenerationError
 from zhbench.engines.types import GenerationParams, Reply, is_encodable
+from zhbench.plain.safe_text import json_text, visible_text
 from zhbench.workbench.cli.common import (
     EXIT_INTERRUPTED,
     CommandError,
@@ -27,7 +28,6 @@ from zhbench.workbench.cli.common import (
 )
 from zhbench.workbench.session.bench import Bench, ReplyJob
 from zhbench.workbench.session.fresh_thread import in_fresh_thread
-from zhbench.workbench.session.safe_text import json_text, visible_text
 
 
 def register(commands: Commands) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 from zhbench.engines.api import ChatEngine, ReplyStream, default_params
 from zhbench.engines.errors import GenerationError, ZhbenchError
 from zhbench.engines.types import GenerationParams, Message, Reply, is_encodable, stats_summary
+from zhbench.plain.safe_text import visible_text
 from zhbench.workbench.session.model_specs import SPEC_HELP
-from zhbench.workbench.session.safe_text import visible_text
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from zhbench.plain.safe_text import json_text, visible_text
 from zhbench.workbench.cli.common import Commands, command_line_text, write_output
-from zhbench.workbench.session.safe_text import json_text, visible_text
 
 
 def register(commands: Commands) -> None:

@@ -8,9 +8,9 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from zhbench.plain.byte_sizes import format_bytes
+from zhbench.plain.safe_text import json_text, visible_text
 from zhbench.workbench.cli.common import EXIT_INTERRUPTED, CommandError, Commands
-from zhbench.workbench.session.byte_sizes import format_bytes
-from zhbench.workbench.session.safe_text import json_text, visible_text
 
 if TYPE_CHECKING:
     from zhbench.engines.hub.download import ProgressCallback, PullPlan, PullProgress

@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from zhbench.plain.byte_sizes import format_bytes
+from zhbench.plain.model_rows import FIT_MARKS, ModelRow
+from zhbench.plain.safe_text import json_text, visible_text
 from zhbench.workbench.cli.common import CommandError, Commands
-from zhbench.workbench.session.byte_sizes import format_bytes
-from zhbench.workbench.session.model_rows import FIT_MARKS, ModelRow
-from zhbench.workbench.session.safe_text import json_text, visible_text
 
 
 def register(commands: Commands) -> None:

@@ -21,6 +21,7 @@ from typing import ClassVar
 from textual.binding import ActiveBinding, Binding, BindingType
 from textual.screen import Screen
 
+from zhbench.plain.memory_reading import MemoryReading
 from zhbench.workbench import workers
 from zhbench.workbench.commands import ArenaCommands
 from zhbench.workbench.screens.bench import BenchScreen
@@ -35,7 +36,6 @@ from zhbench.workbench.session.arena.rounds import (
 )
 from zhbench.workbench.session.arena.votes import Battle, Verdict, VoteStore
 from zhbench.workbench.session.bench import Bench
-from zhbench.workbench.session.memory import MemoryReading
 from zhbench.workbench.session.panes import ShownEntry
 
 #: one key per vote, in the arena and in a batch review (priority: the composer's text area has F6 and F7 of

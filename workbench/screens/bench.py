@@ -23,6 +23,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
+from zhbench.plain.byte_sizes import format_bytes
+from zhbench.plain.memory_reading import MemoryReading
+from zhbench.plain.model_rows import DEMO_MODELS
+from zhbench.plain.safe_text import visible_text
 from zhbench.widgets.chat_pane import ChatPane, MessageView, ReplyView
 from zhbench.widgets.composer import Composer
 from zhbench.widgets.gpu_meter import GpuMeter
@@ -35,9 +39,6 @@ from zhbench.workbench.session.arena.leaks import maker_names
 from zhbench.workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, battle_of_round
 from zhbench.workbench.session.arena.votes import ArenaDataError, Battle, Verdict, VoteStore
 from zhbench.workbench.session.bench import Bench, ReplyJob
-from zhbench.workbench.session.byte_sizes import format_bytes
-from zhbench.workbench.session.memory import MemoryReading
-from zhbench.workbench.session.model_rows import DEMO_MODELS
 from zhbench.workbench.session.panes import (
     ShownEntry,
     apply_values,
@@ -48,7 +49,6 @@ from zhbench.workbench.session.panes import (
     value_problems,
 )
 from zhbench.workbench.session.reopen import Reopened, continue_in, model_spec
-from zhbench.workbench.session.safe_text import visible_text
 from zhbench.workbench.session.transcripts import TranscriptError, export_session
 
 if TYPE_CHECKING:

@@ -19,12 +19,12 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from zhbench.plain.safe_text import visible_text
 from zhbench.widgets.composer import Composer
 from zhbench.workbench import workers
 from zhbench.workbench.screens.bench import BenchScreen
 from zhbench.workbench.session.bench import Bench
 from zhbench.workbench.session.reopen import Reopened
-from zhbench.workbench.session.safe_text import visible_text
 from zhbench.workbench.session.search import SessionRow
 
 #: the columns of the list, and how many cells of a first message it shows

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from zhbench.engines.hub.discovery import LocalModel, match_catalog
 from zhbench.engines.remote.openai_compat import FAMILY as SERVER_FAMILY
+from zhbench.plain.model_rows import DEMO_MODELS, DEMO_PREFIX, ModelRow
 from zhbench.workbench.session.memory import NvmlReader
-from zhbench.workbench.session.model_rows import DEMO_MODELS, DEMO_PREFIX, ModelRow
 from zhbench.workbench.session.model_specs import ServerListing
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from zhbench.engines.types import stats_summary
+from zhbench.plain.safe_text import json_text, literal_markdown, literal_quote
 from zhbench.workbench.session.file_writes import write_atomically
 from zhbench.workbench.session.records import (
     BodyRecord,
@@ -37,7 +38,6 @@ from zhbench.workbench.session.records import (
     SessionRecord,
     body_record_from_json,
 )
-from zhbench.workbench.session.safe_text import json_text, literal_markdown, literal_quote
 
 SUFFIX = ".jsonl"
 

@@ -9,7 +9,7 @@ import io
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from zhbench.workbench.session.safe_text import json_text, visible_text
+from zhbench.plain.safe_text import json_text, visible_text
 
 if TYPE_CHECKING:
     from zhbench.workbench.session.arena.leaderboard import Leaderboard, ModelRating, Selection, StyleEffect

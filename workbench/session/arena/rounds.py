@@ -86,7 +86,7 @@ def pair_fit_problem(
     """Why the two local models of ``pair`` would not fit in memory together (with ``freed_bytes`` given back
     by the pair before), or None. Says sizes, never names: the round is still blind."""
     from zhbench.engines.errors import ZhbenchError
-    from zhbench.workbench.session.byte_sizes import format_bytes
+    from zhbench.plain.byte_sizes import format_bytes
     from zhbench.workbench.session.fit_check import check_fit
     from zhbench.workbench.session.model_specs import server_model
 

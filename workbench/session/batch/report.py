@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from zhbench.engines.types import stats_summary
+from zhbench.plain.safe_text import json_text, literal_markdown, literal_quote, visible_text
 from zhbench.workbench.session.batch.judge import JudgeLog, JudgementRecord, read_judge_logs
 from zhbench.workbench.session.batch.judge_results import PairResult, pair_results
 from zhbench.workbench.session.batch.prompts import PromptItem
 from zhbench.workbench.session.batch.store import AnswerRecord, RunLog, read_run
-from zhbench.workbench.session.safe_text import json_text, literal_markdown, literal_quote, visible_text
 
 FORMATS = ("md", "html", "json")
 

@@ -28,10 +28,10 @@ from types import TracebackType
 from typing import IO, Any, Literal, Self
 
 from zhbench.engines.errors import ZhbenchError
+from zhbench.plain.safe_text import json_text
 from zhbench.workbench.session.batch.prompts import PromptItem
 from zhbench.workbench.session.file_writes import write_atomically
 from zhbench.workbench.session.records import MessageRecord, ModelRecord, PaneModel, RecordError
-from zhbench.workbench.session.safe_text import json_text
 from zhbench.workbench.session.transcripts import json_line, json_objects
 
 RUN_FILE = "run.json"

@@ -1,6 +1,6 @@
 """A model on offer, as plain data: one row of ``zhbench models`` and of the app's model list.
 
-Built by ``workbench.session.offer``; imports nothing of the engines, so the screen's widgets can show it.
+Built by ``workbench.session.offer``; imports nothing else of zhbench, so the screen's widgets can show it.
 """
 
 from __future__ import annotations

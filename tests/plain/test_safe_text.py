@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from zhbench.plain.safe_text import json_text, visible_text
 from zhbench.widgets.chat_pane import literal
-from zhbench.workbench.session.safe_text import json_text, visible_text
 
 
 def test_direction_overrides_are_shown_as_escapes_like_other_controls() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zhbench.workbench.session.model_rows import download_offer
+from zhbench.plain.model_rows import download_offer
 
 
 @pytest.mark.parametrize(
