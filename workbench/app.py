@@ -23,7 +23,14 @@ from zhbench.themes import STYLESHEET, THEME_VARIABLE_DEFAULTS, THEMES
 from zhbench.workbench import workers
 from zhbench.workbench.paste import use_whole_paste_parser
 from zhbench.workbench.screens.arena import ArenaScreen
-from zhbench.workbench.screens.bench import QUIT_BINDING, BenchScreen
+from zhbench.workbench.screens.bench import (
+    QUIT_BINDING,
+    ArenaAsked,
+    BenchScreen,
+    LeaderboardAsked,
+    RescanAsked,
+    SessionsAsked,
+)
 from zhbench.workbench.screens.leaderboard import LeaderboardScreen
 from zhbench.workbench.screens.review import ReviewScreen
 from zhbench.workbench.screens.sessions import PastArenaScreen, SessionsScreen
@@ -223,6 +230,22 @@ class ZhbenchApp(App[None]):
         problem = remember_theme(self.config, theme.name)
         if problem:
             self.notify(problem, severity="warning")
+
+    @on(RescanAsked)
+    def _rescan_asked(self) -> None:
+        self.rescan_models()
+
+    @on(ArenaAsked)
+    def _arena_asked(self) -> None:
+        self.open_arena()
+
+    @on(SessionsAsked)
+    def _sessions_asked(self) -> None:
+        self.open_sessions()
+
+    @on(LeaderboardAsked)
+    def _leaderboard_asked(self) -> None:
+        self.open_leaderboard()
 
     @on(workers.ModelsDiscovered)
     def _models_discovered(self, event: workers.ModelsDiscovered) -> None:

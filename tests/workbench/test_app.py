@@ -22,7 +22,6 @@ from zhbench.widgets.composer import Composer
 from zhbench.widgets.gpu_meter import GpuMeter
 from zhbench.widgets.question import QuestionDialog
 from zhbench.workbench.app import ZhbenchApp
-from zhbench.workbench.commands import bench_commands
 from zhbench.workbench.screens.bench import BenchScreen
 from zhbench.workbench.session.config import Config, load_config
 from zhbench.workbench.session.transcripts import read_session
@@ -288,7 +287,7 @@ async def test_regenerated_replies_are_browsed_from_the_composer_and_the_one_sho
         assert app.bench.pane("a").history[1]["content"] == first["a"].fed_back
         assert "reply" not in str(app.query_one("#pane-a", ChatPane).query(ReplyView).last().content)
         app.query_one("#pane-b", ChatPane).focus()
-        palette = {title: command for title, _, command in bench_commands(app.bench_screen)}
+        palette = {title: command for title, _, command in app.bench_screen.palette_commands()}
         palette["Later reply version"]()  # B's last reply is still two versions (alt+right, from the palette)
         assert "reply 2/2" in str(views["b"].last().content)
         session = read_session(app.bench.transcript.path)
@@ -651,7 +650,7 @@ async def test_rwkv_and_eva_run_side_by_side_with_rwkv_commands_in_the_palette(
         assert rwkv_turns[1] < 20 < len(whole_feed)
         assert eva_turns[1] > eva_turns[0]  # EVA re-encodes the whole context each turn, as upstream
 
-        commands = [title for title, _, _ in bench_commands(app.bench_screen)]
+        commands = [title for title, _, _ in app.bench_screen.palette_commands()]
         assert "Pane A: +reset" in commands and "Pane A: +gen TEXT" in commands
         assert not any(title.startswith("Pane B: +") for title in commands)
         app.bench_screen.run_chat_command("a", "+gen TEXT")

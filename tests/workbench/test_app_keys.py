@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 from app_driver import models_loaded, replies_done, wait_until
-from textual.widgets import Input
+from textual.command import CommandList, CommandPalette
+from textual.widgets import Input, Static
 
 from zhbench.widgets.composer import Composer
 from zhbench.widgets.model_list import ModelTable
 from zhbench.workbench.app import ZhbenchApp
 from zhbench.workbench.screens.arena import ArenaScreen
+from zhbench.workbench.screens.leaderboard import LeaderboardScreen
 from zhbench.workbench.session.arena.rounds import Contender
 from zhbench.workbench.session.config import Config
 
@@ -186,3 +188,44 @@ async def test_the_arena_has_no_key_that_could_name_a_model_or_change_the_pair(
         assert app.is_running and isinstance(app.screen, ArenaScreen)  # no dialog over it
         assert [arena.bench.pane(name).engine for name in "ab"] == engines  # not swapped
         assert not app.exports_folder.exists() or not any(app.exports_folder.iterdir())  # no export
+
+
+async def palette_shows(app: ZhbenchApp, pilot: object, query: str) -> str:
+    """What the palette lists (titles and help) once ``query`` is typed into it."""
+    await pilot.press("ctrl+p")  # type: ignore[attr-defined]
+    await wait_until(lambda: isinstance(app.screen, CommandPalette), what="the palette")
+    await pilot.press(*query)  # type: ignore[attr-defined]
+    await pilot.pause(0.5)  # type: ignore[attr-defined]
+    return "\n".join(str(option.prompt) for option in app.screen.query(CommandList).first().options)
+
+
+async def test_the_palette_names_the_keys_the_keymap_binds(make_app: Callable[..., ZhbenchApp], tmp_path: Path) -> None:
+    """Issue 28 item 3: the palette's help said "(Ctrl+R)" whatever key the config's keymap bound."""
+    app = make_app(config=Config(path=tmp_path / "config.toml", keymap={"regenerate": "f11", "swap": "f10"}))
+    async with app.run_test(size=SIZE) as pilot:
+        await bench_ready(app)
+        shown = await palette_shows(app, pilot, "Regenerate")
+        assert "Another reply to the last message (f11)" in shown, shown
+        await pilot.press("escape")
+        shown = await palette_shows(app, pilot, "Swap panes")
+        assert "Exchange pane A and pane B (f10)" in shown, shown
+        await pilot.press("escape")
+        await wait_until(lambda: app.screen is app.bench_screen, what="the bench")
+        palette = {title: run for title, _, run in app.bench_screen.palette_commands()}
+        palette["Leaderboard"]()  # the screen asks, the app opens it
+        await wait_until(lambda: isinstance(app.screen, LeaderboardScreen), what="the leaderboard")
+
+
+async def test_the_arena_names_the_vote_keys_the_keymap_binds(
+    make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Issue 28 item 3: the arena's panes said "F5 A better" and its palette "(F5)" whatever the keymap bound."""
+    pool = [Contender(str(standin_dir("gpt2-dialogbot"))), Contender(str(standin_dir("dialogpt-zh")))]
+    app = make_app(arena_pool=pool, config=Config(path=tmp_path / "config.toml", keymap={"vote-a": "f12"}))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(lambda: isinstance(app.screen, ArenaScreen), what="the arena")
+        arena = app.screen
+        header = arena.query_one("#pane-a .pane-header", Static)
+        await wait_until(lambda: "f12 A better · f6 B better" in str(header.content), what="the header")
+        shown = await palette_shows(app, pilot, "Vote: A")
+        assert "Store the vote, then see the names (f12)" in shown, shown

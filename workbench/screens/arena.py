@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import ClassVar
+from functools import partial
+from typing import Any, ClassVar
 
 from textual.binding import ActiveBinding, Binding, BindingType
 from textual.screen import Screen
 
 from zhbench.plain.memory_reading import MemoryReading
 from zhbench.workbench import workers
-from zhbench.workbench.commands import ArenaCommands
+from zhbench.workbench.commands import Command, key_of, keyed
 from zhbench.workbench.screens.bench import BenchScreen
 from zhbench.workbench.session.arena.rounds import (
     VERDICT_NAMES,
@@ -50,9 +51,14 @@ VOTE_BINDINGS: tuple[BindingType, ...] = (
 VOTE_IDS = [binding.id for binding in VOTE_BINDINGS if isinstance(binding, Binding)]
 #: what each pane is called until the vote
 BLIND_NAMES = {"a": "Model A", "b": "Model B"}
-VOTE_KEYS = "F5 A better · F6 B better · F7 tie · F8 both bad"
 #: pairs drawn before the arena gives up finding two models that fit in memory together
 PAIR_DRAWS = 12
+
+
+def vote_keys(screen: Screen[Any]) -> str:
+    """The vote keys as the person's keymap binds them, as the footer writes them (``f5 A better · …``)."""
+    votes = [binding for binding in VOTE_BINDINGS if isinstance(binding, Binding)]
+    return " · ".join(f"{key_of(screen, binding.id or '')} {binding.description}" for binding in votes)
 
 
 class ArenaScreen(BenchScreen):
@@ -67,7 +73,6 @@ class ArenaScreen(BenchScreen):
     #: a narrow arena's footer keeps the votes, Send and Stop: the rest leave it in this order (each stays
     #: bound, and all but Ctrl+T, sending to one pane only, are in the palette: Quit among Textual's own)
     FOOTER_GIVES_WAY = ("clear", "regenerate", "leave-arena", "send-active", "new-round", "quit")
-    COMMANDS: ClassVar = Screen.COMMANDS | {ArenaCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", id="stop"),
         Binding("ctrl+r", "regenerate", "Regenerate", id="regenerate"),
@@ -157,7 +162,7 @@ class ArenaScreen(BenchScreen):
         if self.revealed:
             super()._show_header(pane)
             return
-        detail = f"blind · {decoding_text(self.bench.decoding)}\nchat, then vote: {VOTE_KEYS}"
+        detail = f"blind · {decoding_text(self.bench.decoding)}\nchat, then vote: {vote_keys(self)}"
         self.pane_widget(pane).set_model(BLIND_NAMES[pane], detail)
 
     def stats_line(self, pane: str, entry: ShownEntry) -> str:
@@ -217,6 +222,22 @@ class ArenaScreen(BenchScreen):
         if self._store is None:
             self._store = VoteStore.open()
         self._store.record(battle)
+
+    def palette_commands(self) -> Iterator[Command]:
+        """What the palette offers in the arena: its own actions, none naming a model."""
+        votes: list[tuple[Verdict, str, str]] = [
+            ("a", "Vote: A is better", "Store the vote, then see the names"),
+            ("b", "Vote: B is better", "Store the vote, then see the names"),
+            ("tie", "Vote: tie", "Both as good"),
+            ("bothbad", "Vote: both bad", "Neither answered well"),
+        ]
+        for verdict, title, help_text in votes:
+            yield keyed(self, f"vote-{verdict}", title, help_text, partial(self.action_vote, verdict))
+        yield keyed(self, "new-round", "New round", "Draw and load the next pair", self.action_new_round)
+        yield self._stop_command()
+        yield self._regenerate_command()
+        yield self._clear_command()
+        yield keyed(self, "leave-arena", "Back to the bench", "Leave the arena", self.action_leave)
 
     def action_leave(self) -> None:
         self.bench.stop(self.bench.names)

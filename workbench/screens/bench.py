@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
@@ -20,6 +20,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import ActiveBinding, Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
@@ -34,7 +35,7 @@ from zhbench.widgets.model_list import ModelList
 from zhbench.widgets.params_dialog import ParamsDialog
 from zhbench.widgets.question import QuestionDialog
 from zhbench.workbench import workers
-from zhbench.workbench.commands import BenchCommands
+from zhbench.workbench.commands import Command, ScreenCommands, key_of, keyed
 from zhbench.workbench.session.arena.leaks import maker_names
 from zhbench.workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, battle_of_round
 from zhbench.workbench.session.arena.votes import ArenaDataError, Battle, Verdict, VoteStore
@@ -54,6 +55,22 @@ from zhbench.workbench.session.transcripts import TranscriptError, export_sessio
 if TYPE_CHECKING:
     from zhbench.engines.hub.download import Hub
     from zhbench.workbench.app import ZhbenchApp
+
+
+class RescanAsked(Message):
+    """Look for the models on this machine and the servers again (asked, or a download ended)."""
+
+
+class ArenaAsked(Message):
+    """Open the arena over the models on offer."""
+
+
+class SessionsAsked(Message):
+    """Open the past sessions; the one chosen reopens in the bench."""
+
+
+class LeaderboardAsked(Message):
+    """Open the leaderboard of the arena's votes."""
 
 
 #: the width (columns) from which the model list shows beside the panes
@@ -87,7 +104,7 @@ def footer_cells(screen: Screen[None], active: Iterable[ActiveBinding], *, compa
 class BenchScreen(Screen[None]):
     """Two models side by side, answering the same message at once."""
 
-    COMMANDS: ClassVar = Screen.COMMANDS | {BenchCommands}
+    COMMANDS: ClassVar = Screen.COMMANDS | {ScreenCommands}
     #: below 110 columns the screen is ``-narrow``: the model list hides (themes/zhbench.tcss)
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]  # noqa: RUF012 (Textual's own declaration style)
     #: in the footer's order: the keys a newcomer needs first
@@ -293,13 +310,13 @@ class BenchScreen(Screen[None]):
         self.query_one(ModelList).set_status(None)
         if event.problem is None:
             self.notify(f"{event.repo_id} downloaded: it is in the list now.")
-            self.app.rescan_models()
+            self.post_message(RescanAsked())
         else:
             self.notify(f"Download of {event.repo_id} stopped: {event.problem}", severity="error", timeout=15)
 
     def action_rescan(self) -> None:
         self.notify("Looking for models again…")
-        self.app.rescan_models()
+        self.post_message(RescanAsked())
 
     def request_load(self, pane: str, spec: str, label: str) -> None:
         """Load ``spec`` into ``pane`` as a person asked: into a pane with a conversation, only once they say
@@ -472,7 +489,7 @@ class BenchScreen(Screen[None]):
         place = state.reply_version() if entry is state.shown[-1] else None
         version = ""
         if place is not None:
-            keys = f"{self._keys_of('earlier-reply')} {self._keys_of('later-reply')}"
+            keys = f"{key_of(self, 'earlier-reply')} {key_of(self, 'later-reply')}"
             version = f"reply {place[0]}/{place[1]} ({keys})"
         view.finish(
             entry.text,
@@ -490,10 +507,77 @@ class BenchScreen(Screen[None]):
         author = f"by {visible_text(entry.model)} · " if entry.model is not None and entry.model != label else ""
         return author + (entry.stats or "")
 
-    def _keys_of(self, binding_id: str) -> str:
-        """The key of a binding as the footer writes it (the config's keymap may have changed it)."""
-        bound = [active.binding for active in self.active_bindings.values() if active.binding.id == binding_id]
-        return self.app.get_key_display(bound[0]) if bound else "?"
+    # --- the palette --------------------------------------------------------------------------
+
+    def palette_commands(self) -> Iterator[Command]:
+        """Everything the palette offers on the bench, in the order it lists them: every action, each pane's
+        chat commands, loading any model on offer into any pane."""
+        yield self._stop_command()
+        yield self._regenerate_command()
+        earlier, later = partial(self.action_other_reply, -1), partial(self.action_other_reply, 1)
+        yield keyed(self, "earlier-reply", "Earlier reply version", "Show and go on from the one before", earlier)
+        yield keyed(self, "later-reply", "Later reply version", "Show and go on from the one after", later)
+        yield self._clear_command()
+        yield keyed(self, "swap", "Swap panes", "Exchange pane A and pane B", self.action_swap)
+        yield keyed(
+            self, "switch-pane", "Switch active pane", "Make the other pane the one Send active sends to",
+            self.action_switch_pane,
+        )
+        yield keyed(self, "params", "Edit parameters", "Decoding settings of the active pane", self.action_edit_params)
+        yield keyed(
+            self, "toggle-models", "Show or hide the model list", "More room for the panes", self.action_toggle_models
+        )
+        yield keyed(self, "export", "Export session", "Write this session as Markdown and JSON", self.action_export)
+        yield keyed(
+            self, "sessions", "Sessions", "Reopen a past session, or find one by its text", self.action_sessions
+        )
+        yield keyed(
+            self, "rescan", "Rescan models", "Look for models on this machine and the servers again",
+            self.action_rescan,
+        )
+        yield "Cancel download", "Stop the download started from the model list", self.action_cancel_download
+        yield (
+            "Arena: blind battle",
+            "Two models drawn at random answer unnamed; vote, then see",
+            lambda: self.post_message(ArenaAsked()),
+        )
+        for verdict, meaning in VERDICT_NAMES.items():
+            yield (
+                f"Vote (named): {meaning}",
+                "On the conversations of A and B, knowing the models; left out of the ranking by default",
+                partial(self.action_vote_named, verdict),
+            )
+        yield (
+            "Leaderboard",
+            "Ratings of the arena's votes with 95% intervals, and win rates",
+            lambda: self.post_message(LeaderboardAsked()),
+        )
+        for state in self.bench.panes:
+            engine = state.engine
+            for command, help_text in (engine.chat_commands() if engine else {}).items():
+                yield (
+                    f"Pane {state.name.upper()}: {command}",
+                    f"{engine.family if engine else '?'} chat command: {help_text}",
+                    partial(self.run_chat_command, state.name, command),
+                )
+        for row in self.app.rows:
+            if row.available:
+                for pane in self.bench.names:
+                    yield (
+                        f"Load {row.name} into {pane.upper()}",
+                        f"{row.family} · {row.key}",
+                        partial(self.request_load, pane, row.key, row.name),
+                    )
+
+    def _stop_command(self) -> Command:
+        stop_help = "Stop the reply of the focused pane, or of both"
+        return keyed(self, "stop", "Stop generating", stop_help, self.action_stop)
+
+    def _regenerate_command(self) -> Command:
+        return keyed(self, "regenerate", "Regenerate", "Another reply to the last message", self.action_regenerate)
+
+    def _clear_command(self) -> Command:
+        return keyed(self, "clear", "Clear conversation", "Clear the focused pane, or both", self.action_clear)
 
     # --- actions ------------------------------------------------------------------------------
 
@@ -595,7 +679,7 @@ class BenchScreen(Screen[None]):
         if self is not self.app.bench_screen:
             self.notify("Past sessions open from the bench.", severity="warning")
             return
-        self.app.open_sessions()
+        self.post_message(SessionsAsked())
 
     def ask_to_reopen(self, reopened: Reopened) -> None:
         """Reopen a session here: at once when the panes hold no conversation, else once the person agrees."""

@@ -20,7 +20,7 @@ from textual.widgets import Footer, Header, Static
 
 from zhbench.engines.types import stats_summary
 from zhbench.widgets.chat_pane import ChatPane
-from zhbench.workbench.screens.arena import VOTE_BINDINGS, VOTE_KEYS
+from zhbench.workbench.screens.arena import VOTE_BINDINGS, vote_keys
 from zhbench.workbench.session.arena.leaks import maker_names
 from zhbench.workbench.session.arena.rounds import VERDICT_NAMES, blind_stats
 from zhbench.workbench.session.arena.votes import ArenaDataError, Battle, Verdict, VoteStore
@@ -97,7 +97,7 @@ class ReviewScreen(Screen[None]):
             pane = self.query_one(f"#pane-{name}", ChatPane)
             pane.clear()
             if side is None:
-                pane.set_model(f"Model {name.upper()}", f"blind: the names show after your vote · {VOTE_KEYS}")
+                pane.set_model(f"Model {name.upper()}", f"blind: the names show after your vote · {vote_keys(self)}")
             else:
                 pane.set_model(side.id, f"answer seed {answer.seed}")
             for message in pair.item.messages:
