@@ -23,6 +23,7 @@ EXIT_INTERRUPTED = 130
 #: what ``argparse.ArgumentParser.add_subparsers`` returns: each command group's module adds its commands to it
 Commands = argparse._SubParsersAction  # argparse names no public type for it
 
+
 class CommandError(Exception):
     """A problem with what the user asked for; reported as one line."""
 
@@ -252,10 +253,14 @@ def write_output(path: Path | None, text: str) -> None:
     """Write ``text`` to the file ``path`` (whole or not at all: a full disk leaves no half file; a FIFO, a
     device or a folder is refused), or to stdout when there is none or it is ``-``; a failure is one clear
     error (``FileWriteError``)."""
+    from zhbench.workbench.session.config import owned_by_zhbench
     from zhbench.workbench.session.file_writes import write_atomically
 
     if path is None or str(path) == "-":
         write_stdout(text)
         return
+    owned = owned_by_zhbench(path)
+    if owned is not None:  # an export over a transcript or the vote store would destroy what it reports on
+        raise CommandError(f"{path} is {owned}: give -o a file of your own")
     write_atomically(path, text)
     print(f"wrote {path}", file=sys.stderr)

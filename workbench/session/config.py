@@ -30,6 +30,7 @@ A config that cannot be read or has wrong types gives a clear message and the de
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Callable
@@ -67,6 +68,24 @@ def demo_models_dir() -> Path:
 
 def config_path() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
+
+
+def owned_by_zhbench(path: Path) -> str | None:
+    """What of zhbench's own records ``path`` would overwrite (its config, a transcript, the vote store, the
+    search index, a cache), or None for a file a person may write to (anything else, the exports folder
+    included)."""
+    target = Path(os.path.realpath(path.expanduser()))
+    cache = Path(os.path.realpath(platformdirs.user_cache_dir(APP_NAME, appauthor=False)))
+    data = Path(os.path.realpath(data_dir()))
+    if target == Path(os.path.realpath(config_path())):
+        return "zhbench's config file"
+    if target.is_relative_to(Path(os.path.realpath(exports_dir()))):
+        return None
+    if target.is_relative_to(data):
+        return "one of zhbench's own records (transcripts, votes, search index)"
+    if target.is_relative_to(cache):
+        return "one of zhbench's own cached files"
+    return None
 
 
 def user_paths() -> dict[str, Path]:

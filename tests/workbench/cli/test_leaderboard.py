@@ -155,3 +155,23 @@ def test_formats_for_papers_and_issues(capsys, voted) -> None:
     _, as_json, _ = run(capsys, "leaderboard", "--bootstrap", "20", "--format", "json")
     _, flag_json, _ = run(capsys, "leaderboard", "--bootstrap", "20", "--json")
     assert as_json == flag_json and json.loads(as_json)["models"][0]["bounded"] is True
+
+
+def test_an_export_onto_zhbenchs_own_records_is_refused_and_they_stay_whole(capsys, voted, user_dirs) -> None:
+    from zhbench.workbench.session.arena.votes import votes_path
+    from zhbench.workbench.session.config import config_path
+
+    store = votes_path()
+    before = store.read_bytes()
+    config = config_path()
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('theme = "zhbench-light"\n', encoding="utf-8")
+    for target in (store, config, user_dirs["data"] / "zhbench" / "transcripts" / "x.jsonl"):
+        code, _, err = run(capsys, "votes", "export", "-o", str(target))
+        assert code == 1 and "give -o a file of your own" in err
+    assert store.read_bytes() == before
+    assert config.read_text(encoding="utf-8") == 'theme = "zhbench-light"\n'
+    exports = user_dirs["data"] / "zhbench" / "exports"
+    exports.mkdir(parents=True)
+    code, _, err = run(capsys, "votes", "export", "-o", str(exports / "v.json"))
+    assert code == 0 and (exports / "v.json").is_file()
