@@ -115,8 +115,9 @@ def local_models(extra_folders: Iterable[Path] = ()) -> list[LocalModel]:
         if ollama.problem is not None:
             unusable = LocalModel(ollama.name, UNKNOWN_FAMILY, ollama.manifest, 0, problem=ollama.problem)
             found.setdefault(ollama.manifest, unusable)
-        elif ollama.blob not in found and (model := _candidate(ollama.name, ollama.blob)) is not None:
-            found[ollama.blob] = model
+        elif (model := _candidate(ollama.name, ollama.blob)) is not None:
+            # keyed by its manifest: Ollama's tags often share one blob (latest and 0.5b), each a row of its own
+            found.setdefault(ollama.manifest, model)
     return list(found.values())
 
 

@@ -43,6 +43,16 @@ def test_ollama_models_are_named_as_ollama_names_them_and_their_blob_is_read_in_
     assert {p: p.stat().st_mtime_ns for p in ollama_store.rglob("*")} == before  # nothing written or moved
 
 
+
+def test_two_tags_of_one_blob_are_a_row_each(tmp_path, ollama_store):
+    blob = write_ollama_model(ollama_store, "qwen2.5", "0.5b", write_gguf(tmp_path / "a.gguf"))
+    tags = ollama_store / "manifests" / "registry.ollama.ai" / "library" / "qwen2.5"
+    (tags / "latest").write_bytes((tags / "0.5b").read_bytes())  # as `ollama pull qwen2.5` leaves them
+
+    rows = {model.id: model for model in local_models()}
+    assert {"qwen2.5:0.5b", "qwen2.5:latest"} <= set(rows)
+    assert rows["qwen2.5:0.5b"].path == rows["qwen2.5:latest"].path == blob
+
 def test_a_manifest_pointing_at_a_missing_blob_is_one_row_with_its_reason(tmp_path, ollama_store):
     write_ollama_model(ollama_store, "qwen2.5", "7b", write_gguf(tmp_path / "a.gguf"))
     write_ollama_model(ollama_store, "deepseek-r1", "1.5b", None)  # its blob was deleted
