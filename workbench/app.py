@@ -171,7 +171,7 @@ class ZhbenchApp(App[None]):
         """Blind battles over ``pool``, by default every model on offer that is on this machine (the demos
         only when there is nothing else). Its panes are its own: the bench's stay as they are."""
         if pool is None:
-            available = [row for row in self.rows if row.available]
+            available = [row for row in self.rows if row.available and row.problem is None]
             real = [row for row in available if row.source != "demo"]
             pool = [Contender(row.key) for row in (real if len(real) >= 2 else available)]
         if len(pool) < 2:

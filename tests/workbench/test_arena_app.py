@@ -291,3 +291,22 @@ async def test_a_model_that_cannot_take_the_arena_decoding_leaves_the_pool_unnam
         said = [n.message for n in app._notifications]
         assert any("cannot decode as the arena's preset asks" in message for message in said)
         assert not [m for m in said if "gpt2" in m or "dialogpt" in m or "temperature" in m]  # still blind
+
+
+async def test_a_model_that_does_not_load_leaves_the_pool_without_naming_it(
+    make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path], tmp_path: Path
+) -> None:
+    broken = tmp_path / "secret-name-7b"
+    broken.mkdir()
+    (broken / "config.json").write_text("{cut mid-write", encoding="utf-8")
+    pool = [Contender(str(standin_dir("gpt2-dialogbot"))), Contender(str(broken))]
+    app = make_app(arena_pool=pool)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(lambda: isinstance(app.screen, ArenaScreen), what="the arena")
+        arena = app.screen
+        assert isinstance(arena, ArenaScreen)
+        await wait_until(lambda: str(broken) in arena.unpaired, what="the broken model to leave the pool")
+        await pilot.pause()
+        said = screen_text(app)
+        assert "could not be loaded, so it leaves the pool" in said
+        assert "secret-name" not in said and "config.json" not in said

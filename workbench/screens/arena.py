@@ -184,6 +184,21 @@ class ArenaScreen(BenchScreen):
         )
         self.call_after_refresh(self.action_new_round)
 
+    def show_load_failure(self, pane: str, what: str, reason: str) -> None:
+        """Before the vote, a model that did not load leaves the pool unnamed (its reason names its file or
+        its store) and another pair is drawn; after it, as on the bench."""
+        if self.revealed or self.pair is None:
+            super().show_load_failure(pane, what, reason)
+            return
+        self.unpaired.add(self.pair[self.bench.names.index(pane)].spec)
+        self.notify(
+            f"Model {pane.upper()} could not be loaded, so it leaves the pool and another pair is drawn "
+            "(`zhbench models` says what is wrong with each model).",
+            severity="warning",
+            timeout=15,
+        )
+        self.call_after_refresh(self.action_new_round)
+
     def _tick_loading(self) -> None:
         """While blind, loading says how long, not what step: the steps are a family's own."""
         if self.revealed:

@@ -401,7 +401,11 @@ class BenchScreen(Screen[None]):
             return
         what = self.bench.load_failed(event.pane, event.generation)
         if what is not None:
-            self.pane_widget(event.pane).set_status(f"could not load {what}:\n{event.reason}", error=True)
+            self.show_load_failure(event.pane, what, event.reason)
+
+    def show_load_failure(self, pane: str, what: str, reason: str) -> None:
+        """A model that did not load: its pane says which and why."""
+        self.pane_widget(pane).set_status(f"could not load {what}:\n{reason}", error=True)
 
     def _show_header(self, pane: str) -> None:
         state = self.bench.pane(pane)
