@@ -107,7 +107,7 @@ def zhbench(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_built_in_families_are_registered_through_entry_points() -> None:
-    built_in = {"gpt2-dialogbot", "dialogpt-zh", "chatyuan", "promptclue", "rwkv4", "eva2", "chat-template"}
+    built_in = {"gpt2-dialogbot", "dialogpt-zh", "chatyuan", "promptclue", "rwkv4", "eva2", "chat-template", "gguf"}
     assert set(families()) == built_in
     assert family_spec("rwkv4").load_options.keys() == {"strategy"}
 

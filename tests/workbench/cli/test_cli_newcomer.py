@@ -73,7 +73,9 @@ def test_models_shows_what_the_catalog_knows_and_the_demos(capsys):
     code, out, _ = run(capsys, "models")
     assert code == 0
     lines = {line.split()[1]: line for line in out.splitlines()[1:]}
-    assert out.splitlines()[0].split() == ["FAMILY", "MODEL", "PARAMS", "LICENCE", "MODELSCOPE", "ON", "DISK", "WHERE"]
+    assert out.splitlines()[0].split() == [
+        "FAMILY", "MODEL", "PARAMS", "QUANT", "LICENCE", "MODELSCOPE", "ON", "DISK", "MEMORY", "WHERE"
+    ]
     chatyuan = lines["ClueAI/ChatYuan-large-v1"].split()
     assert chatyuan[2:5] == ["783M", "?", "ClueAI/ChatYuan-large"]  # licence not confirmed: left to the card
     assert lines["Qwen/Qwen2.5-7B-Instruct"].split()[2:6] == ["7.6B", "apache-2.0", "same", "id"]
