@@ -146,7 +146,9 @@ class Bench:
         params = default_params(engine)
         if self.decoding:
             try:
-                decoded = params.with_overrides(self.decoding)
+                # a setting only some families have (llama.cpp's min_p) is set where the family has it
+                known = {f.name for f in dataclasses.fields(params)}
+                decoded = params.with_overrides({k: v for k, v in self.decoding.items() if k in known})
                 decoded.validate()
             except ValueError as exc:
                 return params, f"cannot decode as asked ({exc})"

@@ -251,3 +251,21 @@ def test_stopping_records_what_a_reply_has_said_so_far(three_panes: Bench) -> No
     replies = [m for m in read_session(bench.transcript.path).messages if m.role == "assistant"]
     # all that pane a said, partial; pane b had said nothing
     assert [(m.pane, m.content, m.partial) for m in replies] == [("a", "第一句。第二句。第三句。", True)]
+
+
+def test_the_arena_decodes_both_sides_alike_whatever_their_upstream_defaults(
+    tmp_path: Path, standin_dir: Callable[..., Path]
+) -> None:
+    from zhbench.workbench.session.arena.rounds import ARENA_DECODING
+
+    bench = Bench(tmp_path, decoding=ARENA_DECODING, arena=True)
+    for pane, family in zip("ab", ("chat-template", "dialogpt-zh"), strict=True):
+        generation = bench.begin_load(pane, family)
+        assert generation is not None
+        engine = load_engine(str(standin_dir(family)), device="cpu")
+        assert bench.model_loaded(pane, generation, engine, demo=False) is None
+    shared = ("greedy", "num_beams", "temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens")
+    a, b = (bench.pane(name).params for name in "ab")
+    assert a is not None and b is not None
+    assert {k: getattr(a, k) for k in shared} == {k: getattr(b, k) for k in shared}
+    assert a.repetition_penalty == 1.0  # the chat-template stand-in's own generation_config asks 1.1

@@ -19,13 +19,19 @@ from zhbench.workbench.session.panes import PaneState
 #: what each vote key means, in the order the keys are offered
 VERDICT_NAMES: dict[Verdict, str] = {"a": "A is better", "b": "B is better", "tie": "a tie", "bothbad": "both are bad"}
 #: the arena's own decoding, the same for both sides whatever their families: sampled (one beam, so both
-#: stream), at the temperature and top_p FastChat's arena asks of its models, to the same length
+#: stream), at the temperature and top_p FastChat's arena asks of its models, to the same length, with every
+#: other filter and penalty a family may start with switched off (a family's upstream repetition penalty of
+#: 1.1 or llama.cpp's min_p of 0.05 would otherwise tilt one side)
 ARENA_DECODING: dict[str, object] = {
     "greedy": False,
     "num_beams": 1,
     "temperature": 0.7,
     "top_p": 1.0,
     "max_new_tokens": 512,
+    "top_k": 0,
+    "repetition_penalty": 1.0,
+    "no_repeat_ngram_size": 0,
+    "min_p": 0.0,  # llama.cpp's (the gguf family's); a family without it has no such filter to switch off
 }
 
 
