@@ -26,7 +26,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -185,7 +185,10 @@ class ChatCompletions:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        refusal, chosen = await self._accept(request)
+        try:
+            refusal, chosen = await self._accept(request)
+        except ClientDisconnect:  # the client left before its body was whole: no one to answer, nothing to log
+            return
         if refusal is not None:
             await refusal(scope, receive, send)
             return

@@ -157,3 +157,23 @@ def test_a_conversation_of_thousands_of_turns_keeps_its_newest_turns_and_is_answ
     response = httpx.post(f"{server.url}/chat/completions", json=body, timeout=60)  # it was minutes
     assert response.status_code == 200, response.text
     assert response.json()["usage"]["prompt_tokens"] < 2001 * 40
+
+
+def test_a_client_that_hangs_up_mid_body_is_let_go_without_a_traceback(server, caplog):
+    import logging
+    import socket
+    import time
+
+    uvicorn_log = logging.getLogger("uvicorn.error")  # uvicorn's own logger does not pass records to the root
+    uvicorn_log.addHandler(caplog.handler)
+    host, port = server.url.split("//")[1].split("/")[0].split(":")
+    for _ in range(3):
+        with socket.create_connection((host, int(port)), timeout=5) as raw:
+            raw.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n\r\n{\"mo"
+            )
+    time.sleep(0.5)  # the server notices each hang-up
+    uvicorn_log.removeHandler(caplog.handler)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], [r.getMessage() for r in caplog.records]
+    assert post(server, json.dumps(ASK).encode()).status_code == 200  # and goes on serving
