@@ -7,8 +7,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from zhbench.plain.safe_text import visible_text
 from zhbench.workbench.cli.common import CommandError, Commands, write_output, write_stdout
 from zhbench.workbench.session.arena.board_text import BOARD_FORMATS
+
+#: the longest name ``votes rename`` gives a model (a hub id is at most 96 characters)
+MAX_MODEL_NAME = 200
 
 if TYPE_CHECKING:
     from zhbench.workbench.session.arena.votes import Battle, Outcome
@@ -99,6 +103,10 @@ def cmd_votes_rename(args: argparse.Namespace) -> int:
     new = args.new.strip()
     if not new or (new == old and not fingerprint):
         raise CommandError(f"votes rename needs a new name other than {args.old!r}")
+    if visible_text(new) != new or any(c in new for c in "\n\t") or len(new) > MAX_MODEL_NAME:
+        # a name is shown in every table, terminal and report: a control character would act or break rows
+        raise CommandError(f"a model's name has no control characters, tabs or newlines, and at most "
+                           f"{MAX_MODEL_NAME} characters: {new!r} is refused")
     if not votes_path().exists():
         raise CommandError("no votes are stored yet: nothing to rename")
     with VoteStore.open() as store:

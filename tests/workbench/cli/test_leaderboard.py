@@ -175,3 +175,12 @@ def test_an_export_onto_zhbenchs_own_records_is_refused_and_they_stay_whole(caps
     exports.mkdir(parents=True)
     code, _, err = run(capsys, "votes", "export", "-o", str(exports / "v.json"))
     assert code == 0 and (exports / "v.json").is_file()
+
+
+def test_votes_rename_refuses_a_name_with_control_characters_and_prints_none(capsys, voted) -> None:
+    for name in ("b\x1b]0;pwned\x07", "two\nlines", "tab\there", "x" * 201):
+        code, out, err = run(capsys, "votes", "rename", "qwen", name)
+        assert code == 1 and "refused" in err
+        assert "\x1b" not in out + err and "\x07" not in out + err
+    code, out, _ = run(capsys, "leaderboard", "--json", "--bootstrap", "0")
+    assert "qwen" in {row["model"] for row in json.loads(out)["models"]}  # nothing renamed
