@@ -25,6 +25,7 @@ from zhbench.workbench.cli.common import (
     read_history,
     reply_json,
     stream_to_stdout,
+    with_command_line_settings,
 )
 from zhbench.workbench.session.bench import Bench, ReplyJob
 from zhbench.workbench.session.fresh_thread import in_fresh_thread
@@ -333,6 +334,10 @@ def _session_bench(args: argparse.Namespace, spec: str) -> Bench:
                 f"zhbench: pane {state.name.upper()}: its settings no longer apply ({exc}); defaults", file=sys.stderr
             )
             settings = default_params(engine)
+        try:  # what is given on this command line (--seed, --temperature, --set ...) goes on top
+            settings = with_command_line_settings(engine, settings, args)
+        except ValueError as exc:
+            raise CommandError(f"pane {state.name.upper()}: {exc}") from None
         _put(bench, state.name, recorded.model or found, engine, settings, demo=recorded.demo)
     if not any(state.engine is not None for state in bench.panes):
         raise CommandError(f"none of the models of {reopened.session.id} can be loaded here")

@@ -127,6 +127,14 @@ def params(engine: ChatEngine, args: argparse.Namespace) -> GenerationParams:
         chosen = presets[args.preset]
     else:
         chosen = default_params(engine)
+    return with_command_line_settings(engine, chosen, args)
+
+
+def with_command_line_settings(
+    engine: ChatEngine, chosen: GenerationParams, args: argparse.Namespace
+) -> GenerationParams:
+    """``chosen`` with the decoding options given on the command line on top, checked (a resumed session's
+    settings, or a preset's)."""
     overrides: dict[str, object] = {
         name: value
         for name, value in (

@@ -143,3 +143,15 @@ def test_ask_session_asks_every_pane_of_an_app_session(capsys, user_dirs, standi
     assert [(m.pane, m.turn) for m in session.messages if m.role == "user"][-2:] == [("a", 2), ("b", 2)]
     replies = [m for m in session.messages if m.role == "assistant" and m.turn == 2]
     assert [m.params["max_new_tokens"] for m in replies] == [2, 2]  # each pane's own settings, kept
+
+
+def test_ask_session_takes_the_decoding_options_given(capsys, monkeypatch, user_dirs, standin_dir):
+    model = ["--model", str(standin_dir("gpt2-dialogbot")), "--max-new-tokens", "8", "--seed", "1"]
+    chat(capsys, monkeypatch, "你好\n", *model)
+    argv = ["ask", "--session", "latest", "--json", "--max-new-tokens", "1", "--seed", "7", "--temperature", "0.3"]
+    assert main([*argv, "第二句"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["params"]["max_new_tokens"], shown["params"]["seed"]) == (1, 7)
+    assert shown["params"]["temperature"] == 0.3
+    assert main(["ask", "--session", "latest", "--temperature", "-2", "第三句"]) == 1
+    assert "temperature" in capsys.readouterr().err
