@@ -29,4 +29,5 @@ def test_importing_the_cli_the_engine_api_and_the_registry_stays_light():
 
 
 def test_the_widgets_load_textual_and_nothing_that_runs_a_model():
-    assert loaded_by("import zhbench.widgets.chat_pane, zhbench.widgets.gpu_meter, zhbench.widgets.model_list") == ["textual"]
+    widgets = "zhbench.widgets.chat_pane, zhbench.widgets.gpu_meter, zhbench.widgets.model_list"
+    assert loaded_by(f"import {widgets}") == ["textual"]
