@@ -102,7 +102,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         cancel = threading.Event()  # on a thread of its own, as the streamed reply (``fresh_thread``)
         reply = in_fresh_thread(partial(engine.reply, history, settings, cancel=cancel), cancel=cancel)
-        print(json_text(reply_json(reply)))
+        print(json_text(reply_json(reply, engine.describe())))
         return 0
     reply = stream_to_stdout(engine, history, settings)
     return EXIT_INTERRUPTED if reply.stats.stop_reason.value == "cancelled" else 0
@@ -288,7 +288,7 @@ def _json_reply(bench: Bench, job: ReplyJob) -> dict[str, object]:
         bench.reply_failed(job.pane, job.generation, str(exc), partial)
         raise
     bench.reply_finished(job.pane, job.generation, reply)
-    return reply_json(reply)
+    return reply_json(reply, job.engine.describe())
 
 
 def _new_bench(args: argparse.Namespace) -> Bench:

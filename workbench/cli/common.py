@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from zhbench.engines.api import ChatEngine, ReplyStream, default_params
+from zhbench.engines.api import ChatEngine, EngineInfo, ReplyStream, default_params
 from zhbench.engines.errors import GenerationError, ZhbenchError
 from zhbench.engines.types import GenerationParams, Message, Reply, is_encodable, stats_summary
 from zhbench.plain.safe_text import visible_text
@@ -229,9 +229,11 @@ def _show_thinking(piece: str) -> None:
     sys.stderr.flush()
 
 
-def reply_json(reply: Reply) -> dict[str, Any]:
+def reply_json(reply: Reply, info: EngineInfo | None = None) -> dict[str, Any]:
     """``ask --json``'s object; a reasoning model's reply adds ``reasoning``, a server's reply the model id it
-    reported as ``served_model`` (the others keep their shape)."""
+    reported as ``served_model``, and a model whose engine (``info``) names its ``quantization`` and file
+    ``sha256`` (a GGUF file) adds both, so a verdict names exactly what answered (the others keep their
+    shape)."""
     data = {
         "family": reply.family,
         "reply": reply.text,
@@ -243,6 +245,9 @@ def reply_json(reply: Reply) -> dict[str, Any]:
         data["reasoning"] = reply.reasoning
     if reply.served_model is not None:
         data["served_model"] = reply.served_model
+    for key in ("quantization", "sha256"):
+        if info is not None and key in info.details:
+            data[key] = info.details[key]
     return data
 
 

@@ -309,3 +309,16 @@ def test_make_tiny_writes_the_quantization_asked_for(tmp_path: Path, capsys: pyt
     assert main(["make-tiny", "gguf", str(tmp_path / "f16"), "--quant", "f16"]) == 0
     written = Path(capsys.readouterr().out.strip().rsplit(" ", 1)[-1])
     assert read_header(written).quantization == "F16"
+
+
+def test_ask_json_names_the_quantization_and_the_files_sha256(
+    standin: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hashlib
+
+    from zhbench.workbench.cli import main
+
+    assert main(["ask", "--model", str(standin), "--json", "--max-new-tokens", "2", "你好"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["quantization"] == "Q8_0"
+    assert shown["sha256"] == hashlib.sha256(standin.read_bytes()).hexdigest()
