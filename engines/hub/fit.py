@@ -4,7 +4,7 @@ against what is free.
 need = weights at the dtype (or a family's own placement: an RWKV strategy, a GGUF quantization) it will run
        in, counted from the weight files' headers without loading them
      + key/value cache at the context it will use, or a recurrent model's state
-     + a measured overhead (``bench/bench_fit.py``, figures in docs/benchmarks.md); a prompt's activations
+     + a measured overhead (``benchmarks/bench_fit.py``, figures in docs/benchmarks.md); a prompt's activations
        are not counted apart: they stayed within that overhead on the shapes measured.
 
 The estimate is the family's own (``FamilySpec.estimate_memory``), else a transformers checkpoint's

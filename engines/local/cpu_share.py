@@ -10,7 +10,7 @@ its next token.
 Replies run on threads that end with them (``ReplyStream``), and the app's own thread runs no torch: a
 thread that has computed on several cores keeps an idle OpenMP team while it lives, and GNU OpenMP then
 counts more threads than cores and stops every other team from spin-waiting between operations (a
-ChatYuan-large step on 2 cores: 95 ms instead of 65 while such a thread lived; ``bench/bench_real_sizes.py``).
+ChatYuan-large step on 2 cores: 95 ms instead of 65 while such a thread lived; ``benchmarks/bench_real_sizes.py``).
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ _STORAGES = {
 #: what a load costs on the CPU beyond weights and cache, whatever the model: the modules a first load and
 #: reply import, torch's thread pools and first buffers, the tokenizer, a prompt's activations; measured as
 #: the peak RSS of a load and a reply above the RSS after the imports, for the tiny gpt2-dialogbot stand-in
-#: (164 MB; bench/bench_fit.py, docs/benchmarks.md "Memory fit")
+#: (164 MB; benchmarks/bench_fit.py, docs/benchmarks.md "Memory fit")
 CPU_OVERHEAD_BYTES = 160 * 2**20
 #: on a GPU: the CUDA context and the kernels torch loads (about 0.3-0.5 GiB on current GPUs; not measured
 #: here, where there is no GPU), taken at the upper end

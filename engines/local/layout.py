@@ -9,7 +9,7 @@ whose output is narrower (the down projection) the other way round; square ones 
 ``nn.Linear`` keeps its weight as ``[out, in]`` and computes ``x @ weight.T``; GPT-2's ``Conv1D`` keeps
 ``[in, out]`` and computes ``x @ weight``. So zhbench stores the weight of every widening ``nn.Linear`` and
 of every narrowing ``Conv1D`` column-major (the transpose of a contiguous copy): decoding at real sizes is
-14–30% faster (``bench/bench_layout.py``; figures in docs/benchmarks.md).
+14–30% faster (``benchmarks/bench_layout.py``; figures in docs/benchmarks.md).
 
 The model's own parameters are re-laid in place, so its forward, ``generate()`` and zhbench's lean steps
 all multiply the same tensors: their logits stay bitwise equal to each other. Against the same model kept

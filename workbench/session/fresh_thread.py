@@ -3,7 +3,7 @@
 Torch's CPU threads are an OpenMP team per calling thread, and GNU OpenMP waits between operations by
 spinning while no more threads exist than cores. Where a reply runs therefore changes its speed on the
 CPU (``engines/local/cpu_share.py``). Measured with the tiny gpt2-dialogbot stand-in on 2 cores, one kept
-busy by another process (``bench/bench_batch_load.py``): loaded on the main thread and answered on a
+busy by another process (``benchmarks/bench_batch_load.py``): loaded on the main thread and answered on a
 fresh thread (``ask``), about 140 tok/s; answered on the thread that loaded it (``batch`` before), 5 tok/s,
 its team spinning against the busy process. So a reply never runs on a thread that outlives it.
 """

@@ -13,7 +13,7 @@ greedy, streamed; a 429 sends it back to try again after the server's ``Retry-Af
 It prints requests/s (answered), p50/p95 time to first token as the client sees it (queue wait included),
 and the failures by kind.
 
-    python bench/bench_serve.py [--clients 32] [--seconds 30] [--family gpt2-dialogbot] [--max-tokens 16]
+    python benchmarks/bench_serve.py [--clients 32] [--seconds 30] [--family gpt2-dialogbot] [--max-tokens 16]
 """
 
 from __future__ import annotations

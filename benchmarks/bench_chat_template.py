@@ -14,7 +14,7 @@ Measured in one run, interleaved, for fp32 and bf16:
 - turns: time to first token of turn 30 of a conversation over that of turn 1 (target ≤ 1.3), the key/value
   cache of each turn carried to the next.
 
-    python bench/bench_chat_template.py [--tokens 32] [--rounds 3] [--turns 30] [--static-cache]
+    python benchmarks/bench_chat_template.py [--tokens 32] [--rounds 3] [--turns 30] [--static-cache]
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ QWEN25_05B = {
 
 
 def real_shape_model() -> Path:
-    """The stand-in folder with Qwen2.5-0.5B-Instruct's shape, written once into ``bench/models``."""
+    """The stand-in folder with Qwen2.5-0.5B-Instruct's shape, written once into ``benchmarks/models``."""
     folder = MODELS / "qwen2.5-0.5b-shape"
     if (folder / "model.safetensors").is_file():
         return folder

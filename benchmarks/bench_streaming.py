@@ -5,7 +5,7 @@ in one run: ``model.generate(...)`` with upstream's arguments (no streaming), an
 streaming every piece through ``ReplyStream`` (a background thread and a queue, as the CLI and the app
 use it). The ratio is streamed tokens/s over plain tokens/s; the target is at least 0.95.
 
-    python bench/bench_streaming.py [--tokens 64] [--rounds 5]
+    python benchmarks/bench_streaming.py [--tokens 64] [--rounds 5]
 """
 
 from __future__ import annotations

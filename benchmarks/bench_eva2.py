@@ -10,7 +10,7 @@ Random-weight checkpoints in the published layout (``write_random_checkpoint``),
   ``torch.load`` without memory mapping into a model built in float32 (two full copies), each in a
   fresh process, peak resident memory as the kernel reports it.
 
-    python bench/bench_eva2.py [--tokens 64] [--rounds 3] [--skip-load]
+    python benchmarks/bench_eva2.py [--tokens 64] [--rounds 3] [--skip-load]
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ over that time, the seconds re-laying takes at load, and how far the two layouts
 differ (float rounding only; each layout's own forward and lean step stay bitwise equal).
 
 Models: Qwen2.5-0.5B-Instruct's shape (``bench_chat_template.py``) and the seed models at their published
-sizes (``bench/real_models.py``); random weights in the real files.
+sizes (``benchmarks/real_models.py``); random weights in the real files.
 
-    python bench/bench_layout.py [--tokens 32] [--rounds 3] [--models NAME ...]
+    python benchmarks/bench_layout.py [--tokens 32] [--rounds 3] [--models NAME ...]
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Random-weight stand-ins at the published models' real sizes, written on demand under ``bench/models/``.
+"""Random-weight stand-ins at the published models' real sizes, written on demand under ``benchmarks/models/``.
 
 No model hub is reachable here, so the benchmarks run on models with the seed models' configurations
 (layers, widths, vocabulary sizes, positions) and random weights, in the files the real checkpoints ship:
 ``pytorch_model.bin`` for the transformers models, fp16 ``pytorch_model.bin`` for EVA2.0, a bf16 ``.pth``
 for RWKV-4. They load through exactly the code a downloaded checkpoint goes through. Never committed
-(``bench/models/`` is ignored); ``python bench/real_models.py`` writes them all.
+(``benchmarks/models/`` is ignored); ``python benchmarks/real_models.py`` writes them all.
 
 Tokenizers are the tiny stand-ins' (trained here) brought to the real vocabulary size: the BERT vocabulary
 cut to gpt2-dialogbot's 13317 ids, the byte-level BPE of DialoGPT padded to GPT-2's 50257 ids, T5's

@@ -8,7 +8,7 @@ with no index file), a query through an index that is up to date (the folder is 
 catches up first), a query after one session changed (one file read again), and the same query answered
 by reading every transcript (``scan_sessions``, what a locked or damaged index falls back to).
 
-    python bench/bench_search.py [--sessions 10000] [--runs 5]
+    python benchmarks/bench_search.py [--sessions 10000] [--runs 5]
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ is as big as the estimate counts it. Measured: the kernel's peak RSS (``VmHWM``)
 imports (``VmRSS``); estimated: weights + cache at the model's context + ``CPU_OVERHEAD_BYTES``.
 The last column is what the measurement leaves for the overhead (measured minus weights and cache).
 
-    python bench/bench_fit.py [--models NAME ...]
+    python benchmarks/bench_fit.py [--models NAME ...]
 
-Models: the tiny stand-ins and the published shapes of ``bench/real_models.py`` (written on demand).
+Models: the tiny stand-ins and the published shapes of ``benchmarks/real_models.py`` (written on demand).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from real_models import REAL_MODELS, tiny  # noqa: E402
 

@@ -8,7 +8,7 @@ own stats: new tokens over generation time summed over the replies (``ask`` prin
 ``batch`` records them with each answer), so process start and model loading count for neither. The
 ratio is the median of each round's batch rate over its ask rate. Target: at least 0.9.
 
-    python bench/bench_batch_load.py [--model DIR] [--items 6] [--tokens 48] [--rounds 3]
+    python benchmarks/bench_batch_load.py [--model DIR] [--items 6] [--tokens 48] [--rounds 3]
 """
 
 from __future__ import annotations

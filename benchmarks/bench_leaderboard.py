@@ -7,7 +7,7 @@ intervals, ranks, win rates and predictions. Importing numpy and scipy is paid b
 target is under 10 s. ``--style-control`` times the fit with style covariates instead (it cannot count
 battles per pair: every refit is over all of them).
 
-    python bench/bench_leaderboard.py [--battles 100000] [--models 50] [--rounds 100] [--runs 3] [--style-control]
+    python benchmarks/bench_leaderboard.py [--battles 100000] [--models 50] [--rounds 100] [--runs 3] [--style-control]
 """
 
 from __future__ import annotations

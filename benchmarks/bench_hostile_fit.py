@@ -9,7 +9,7 @@ reference. Printed: seconds per prompt and the ratio. The scan is skipped above 
 Gzip bomb: ``GET /v1/models`` from a loopback server answering 1 GiB of spaces gzipped to about 1 MiB;
 printed: the process's peak RSS growth (``ru_maxrss``) while zhbench reads and refuses it.
 
-    python bench/bench_hostile_fit.py [--turns 101 401 801 2001] [--chars 40] [--scan-limit 801]
+    python benchmarks/bench_hostile_fit.py [--turns 101 401 801 2001] [--chars 40] [--scan-limit 801]
 """
 
 from __future__ import annotations

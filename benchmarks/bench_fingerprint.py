@@ -6,7 +6,7 @@ A weights file of ``--mb`` MiB of random bytes is written to a temporary folder 
 as a model's weights are right after their load), and ``path_fingerprint`` is timed the first time and
 again. The digest cache goes to a temporary data folder, never the user's.
 
-    python bench/bench_fingerprint.py [--mb 1024] [--runs 3]
+    python benchmarks/bench_fingerprint.py [--mb 1024] [--runs 3]
 """
 
 from __future__ import annotations

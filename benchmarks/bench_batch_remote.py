@@ -8,7 +8,7 @@ the server configured as ``pace`` in a throwaway config, once with ``--concurren
 fresh run folder. The rate is answers over the command's wall time (loading the model, the answers file's
 fsyncs and the progress lines included); the target is a ratio of at least 6 for ``N`` = 8.
 
-    python bench/bench_batch_remote.py [--items 32] [--chunks 20] [--interval-ms 25] [--concurrency 8]
+    python benchmarks/bench_batch_remote.py [--items 32] [--chunks 20] [--interval-ms 25] [--concurrency 8]
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ In one run, on the threads torch uses (2 here), for each type:
 - against it, the chat-template family at float32 on the same weights: target chat-template/gguf Q8_0 >= 2.5;
 - turn 30's time to first token over turn 1's (Q8_0), llama.cpp's cache carried between turns: target <= 1.3.
 
-    python bench/bench_gguf.py [--tokens 32] [--rounds 3] [--turns 30]
+    python benchmarks/bench_gguf.py [--tokens 32] [--rounds 3] [--turns 30]
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ TYPES = ("f32", "f16", "q8_0", "q4_0")
 
 
 def gguf_files(folder: Path) -> dict[str, Path]:
-    """The real-shape model as one GGUF file per type, written once into ``bench/models``."""
+    """The real-shape model as one GGUF file per type, written once into ``benchmarks/models``."""
     import llama_cpp
 
     files = {}

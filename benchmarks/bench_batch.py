@@ -14,7 +14,7 @@ What a batch spends once per model besides (opening the run, letting the model g
 is shown apart. The ratio is the median of each round's ratio: the two sides of a round run back to back,
 so a machine shared with other work slows both alike.
 
-    python bench/bench_batch.py [--model DIR] [--items 16] [--tokens 32] [--rounds 9]
+    python benchmarks/bench_batch.py [--model DIR] [--items 16] [--tokens 32] [--rounds 9]
 """
 
 from __future__ import annotations

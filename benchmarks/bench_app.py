@@ -11,7 +11,7 @@
 The app runs headless but draws each frame into the escape sequences a terminal would get (then drops
 them), so the drawing cost a real terminal costs is counted.
 
-    python bench/bench_app.py [--tokens 300] [--rounds 5] [--keys 40] [--size tiny|real]
+    python benchmarks/bench_app.py [--tokens 300] [--rounds 5] [--keys 40] [--size tiny|real]
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from zhbench.engines.registry import load_engine
 from zhbench.workbench.session.fresh_thread import in_fresh_thread
 
 FAMILIES = ("dialogpt-zh", "chatyuan")  # no context limit in the way of a long reply
-#: the published models of those families (``--size real``), as ``bench/real_models.py`` writes them
+#: the published models of those families (``--size real``), as ``benchmarks/real_models.py`` writes them
 REAL_NAMES = {"dialogpt-zh": "chat-DialoGPT-small-zh", "chatyuan": "ChatYuan-large-v1"}
 QUESTION = "你好，今天天气怎么样？"
 
@@ -218,7 +218,8 @@ def main() -> None:
         "--size",
         choices=("tiny", "real"),
         default="tiny",
-        help="tiny stand-ins, or random weights with the published models' layer sizes (written once to bench/models)",
+        help="tiny stand-ins, or random weights with the published models' layer sizes "
+        "(written once to benchmarks/models)",
     )
     args = parser.parse_args()
     asyncio.run(main_async(args))

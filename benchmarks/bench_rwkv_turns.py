@@ -8,7 +8,7 @@ fixed reply length (a reply may end sooner at its blank line). Re-fed replies en
 two may differ in their tokens but not in their cost. "First token" is the time to the first reply token:
 the feed of the turn's prompt. The time per turn should stay flat for ``carried``.
 
-    python bench/bench_rwkv_turns.py [--turns 30] [--reply-tokens 32] [--n-embd 256] [--n-layer 6] [--rounds 3]
+    python benchmarks/bench_rwkv_turns.py [--turns 30] [--reply-tokens 32] [--n-embd 256] [--n-layer 6] [--rounds 3]
 """
 
 from __future__ import annotations

@@ -5,12 +5,12 @@ its own checkout (its folder first on ``sys.path``), so both see the same machin
 
 - ``zhbench --help`` and ``zhbench models --json`` (empty model caches): wall time of the whole process;
 - start to the first painted screen in a real pseudo-terminal (``bench_startup.one_start``);
-- decode speed: each checkout's own ``bench/bench_streaming.py`` (tokens/s streamed through zhbench);
-- the app with both panes streaming: each checkout's own ``bench/bench_app.py`` (ratio to the engines
+- decode speed: each checkout's own ``benchmarks/bench_streaming.py`` (tokens/s streamed through zhbench);
+- the app with both panes streaming: each checkout's own ``benchmarks/bench_app.py`` (ratio to the engines
   alone, key press to screen while streaming).
 
     git worktree add /tmp/zhbench-before <commit>
-    python bench/bench_versions.py --before /tmp/zhbench-before [--rounds 5] [--skip-app] [--app-size tiny|real]
+    python benchmarks/bench_versions.py --before /tmp/zhbench-before [--rounds 5] [--skip-app] [--app-size tiny|real]
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ class Checkout:
         self.root = root.resolve()
         # ``python -m zhbench`` since the one-package layout; ``python -m workbench`` before it
         self.module = "zhbench" if (self.root / "zhbench" / "__main__.py").exists() else "workbench"
+        # its benchmark scripts: benchmarks/ since the rename, bench/ before it
+        self.scripts = "benchmarks" if (self.root / "benchmarks").is_dir() else "bench"
         home = Path(tempfile.mkdtemp(prefix=f"zhbench-{name}-"))
         self.env = {
             **os.environ,
@@ -82,7 +84,7 @@ def table_rows(output: str) -> list[list[str]]:
 
 def streaming_rates(checkout: Checkout) -> dict[str, float]:
     """tokens/s streamed through zhbench, per family, from the checkout's own bench_streaming.py."""
-    result = checkout.run("bench/bench_streaming.py", "--rounds", "3")
+    result = checkout.run(f"{checkout.scripts}/bench_streaming.py", "--rounds", "3")
     if result.returncode != 0:
         raise SystemExit(f"{checkout.name}: bench_streaming.py failed:\n{result.stderr}")
     return {row[0]: float(row[2]) for row in table_rows(result.stdout) if re.fullmatch(r"[\d.]+", row[2])}
@@ -90,7 +92,7 @@ def streaming_rates(checkout: Checkout) -> dict[str, float]:
 
 def app_figures(checkout: Checkout, size: str) -> dict[str, float]:
     """The app's throughput ratio and the key-press median while streaming, from its own bench_app.py."""
-    result = checkout.run("bench/bench_app.py", "--rounds", "3", "--size", size)
+    result = checkout.run(f"{checkout.scripts}/bench_app.py", "--rounds", "3", "--size", size)
     if result.returncode != 0:
         raise SystemExit(f"{checkout.name}: bench_app.py failed:\n{result.stderr}")
     figures = {}

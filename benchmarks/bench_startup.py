@@ -4,7 +4,7 @@ Each run starts the app in a fresh process (in empty config, data and cache fold
 no model load competes) and reads the terminal until the footer of the first screen has been drawn.
 Median and slowest of the runs. The app is then quit with Ctrl+Q.
 
-    python bench/bench_startup.py [--runs 5]
+    python benchmarks/bench_startup.py [--runs 5]
 """
 
 from __future__ import annotations

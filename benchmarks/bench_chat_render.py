@@ -4,7 +4,7 @@ output counted, ``*`` ``+`` ``**`` ``~`` checked), interleaved, for each real te
 ``../shared/data/chat/templates``; and transformers' ``apply_chat_template`` (rendering only, no tokens) for
 reference. A prompt is rendered 2-3 times per turn (``build_prompt``), more when a long chat is cut.
 
-    python bench/bench_chat_render.py [--turns 41] [--rounds 30]
+    python benchmarks/bench_chat_render.py [--turns 41] [--rounds 30]
 """
 
 from __future__ import annotations

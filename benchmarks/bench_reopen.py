@@ -10,7 +10,7 @@ messages (``FIRST_PAINT_VIEWS``: they fill the pane), and up to every message an
 earlier ones go in above after that frame); the models' loads (tiny stand-ins) run in their workers
 meanwhile.
 
-    python bench/bench_reopen.py [--turns 500] [--runs 3]
+    python benchmarks/bench_reopen.py [--turns 500] [--runs 3]
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Speed at the seed models' real sizes: decoding against upstream and the memory-bandwidth floor, turn 30
 against turn 1, two models at once, and memory while loading.
 
-Models: random weights at the published configurations (``bench/real_models.py`` writes them on demand).
+Models: random weights at the published configurations (``benchmarks/real_models.py`` writes them on demand).
 Every reply is greedy with a fixed length: the end token and the families' text stop rules are ignored,
 as serving benchmarks' ``ignore_eos`` does, so every way of decoding does the same number of steps.
 
@@ -22,7 +22,7 @@ ab       an A/B turn: both engines answering at once (each reply thread with its
 memory   peak RSS and peak anonymous memory while loading each model in a fresh process, against the
          weights' size in memory; the imports alone, for reference.
 
-    python bench/bench_real_sizes.py [--sections decode,turns,ab,memory] [--models NAME ...]
+    python benchmarks/bench_real_sizes.py [--sections decode,turns,ab,memory] [--models NAME ...]
                                      [--tokens 32] [--rounds 3]
 """
 
