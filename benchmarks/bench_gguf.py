@@ -25,12 +25,11 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_chat_template import MODELS, QUESTION, real_shape_model, zhbench_decode
+from bench_chat_template import MODELS, QUESTION, real_shape_model, turn_ttfts, zhbench_decode
 
 from zhbench.engines.families.gguf.engine import cpu_cores
 from zhbench.engines.registry import load_engine
@@ -80,19 +79,6 @@ def llama_cpp_decode(path: Path, ids: list[int], tokens: int, threads: int) -> t
         llama.close()
     assert first is not None
     return total - first, first, count
-
-
-def turn_ttfts(engine: Any, params: Any, turns: int) -> list[tuple[float, int, int]]:
-    """Each turn of one conversation: (time to first token, prompt tokens fed, prompt tokens in all)."""
-    engine.forget_conversation()
-    history: list[dict[str, str]] = []
-    measured = []
-    for turn in range(turns):
-        history.append({"role": "user", "content": f"第{turn + 1}个问题：{QUESTION}"})
-        reply = engine.reply(history, params)
-        measured.append((reply.stats.ttft_s, reply.stats.prompt_tokens, len(reply.prompt.input_ids)))
-        history.append({"role": "assistant", "content": reply.history_content})
-    return measured
 
 
 def main() -> None:
