@@ -42,6 +42,9 @@ class PaneModel:
     server_model: str | None = None
     #: what the model's content is: ``sha256:HEX`` of its weights, or ``revision:HASH`` of a hub snapshot
     fingerprint: str | None = None
+    #: what the engine reports of a single-file model (a GGUF file): its quantization type and the file's sha256
+    quantization: str | None = None
+    sha256: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -55,6 +58,7 @@ class PaneModel:
         }
         if self.fingerprint is not None:
             data["fingerprint"] = self.fingerprint
+        data |= {key: value for key, value in self.file_facts().items() if value is not None}
         if self.base_url is not None:
             data |= {"base_url": self.base_url, "server_model": self.server_model}
         return data | {"random_weights": True} if self.random_weights else data
@@ -73,7 +77,13 @@ class PaneModel:
             base_url=_optional_str(data, "base_url"),
             server_model=_optional_str(data, "server_model"),
             fingerprint=_optional_str(data, "fingerprint"),
+            quantization=_optional_str(data, "quantization"),
+            sha256=_optional_str(data, "sha256"),
         )
+
+    def file_facts(self) -> dict[str, str | None]:
+        """The model file's quantization and sha256 (each None where the engine did not report it)."""
+        return {"quantization": self.quantization, "sha256": self.sha256}
 
     def label(self) -> str:
         """``name (family, path)`` for exports; a server's base URL stands for a path."""

@@ -50,9 +50,17 @@ class ModelTotals:
     tokens_per_s: float | None
     load_error: str | None = None
     random_weights: bool = False
+    #: the model file's quantization and sha256, where its engine reported them (a GGUF file)
+    quantization: str | None = None
+    sha256: str | None = None
+
+    def file_facts(self) -> str:
+        """``Q8_0, sha256 HEX`` for a GGUF file: what the legend adds to the model's id (empty for others)."""
+        parts = [self.quantization, f"sha256 {self.sha256}" if self.sha256 else None]
+        return ", ".join(part for part in parts if part)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "model": self.model,
             "family": self.family,
             "answers": self.answers,
@@ -65,6 +73,8 @@ class ModelTotals:
             "load_error": self.load_error,
             "random_weights": self.random_weights,
         }
+        facts = {"quantization": self.quantization, "sha256": self.sha256}
+        return data | {key: value for key, value in facts.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -218,6 +228,8 @@ def _totals(log: RunLog, model: str) -> ModelTotals:
         tokens_per_s=sum(tokens) / seconds if seconds > 0 else None,
         load_error=failure.error if failure else None,
         random_weights=bool(pane and pane.random_weights),
+        quantization=pane.quantization if pane else None,
+        sha256=pane.sha256 if pane else None,
     )
 
 
@@ -350,8 +362,15 @@ def _markdown_contents(report: BatchReport) -> list[str]:
 
 def _markdown_legend(report: BatchReport) -> list[str]:
     out = ['<a id="legend"></a>', "", "Legend:", ""]
-    out += [f"- **{literal_markdown(short)}**: {literal_markdown(full)}" for full, short in report.short_names.items()]
+    out += [f"- **{literal_markdown(short)}**: {literal_markdown(full)}" for full, short in _legend(report)]
     return [*out, ""]
+
+
+def _legend(report: BatchReport) -> list[tuple[str, str]]:
+    """(what names the model in full: its id, and its file's quantization and sha256 where known; its short
+    name), in the run's order."""
+    shorts = report.short_names
+    return [(f"{t.model} ({t.file_facts()})" if t.file_facts() else t.model, shorts[t.model]) for t in report.models]
 
 
 def _markdown_categories(report: BatchReport) -> list[str]:
@@ -486,7 +505,7 @@ def _html_contents(report: BatchReport) -> str:
 
 
 def _html_legend(report: BatchReport) -> str:
-    rows = [f"<li><b>{_escape(short)}</b>: {_escape(full)}</li>" for full, short in report.short_names.items()]
+    rows = [f"<li><b>{_escape(short)}</b>: {_escape(full)}</li>" for full, short in _legend(report)]
     return "\n".join(['<div id="legend">Legend:<ul>', *rows, "</ul></div>"])
 
 

@@ -310,6 +310,8 @@ def pane_model(name: str, engine: ChatEngine, params: GenerationParams, *, finge
         random_weights=is_standin(info.path),
         base_url=info.details.get("base_url"),
         server_model=info.details.get("server_model"),
+        quantization=info.details.get("quantization"),
+        sha256=info.details.get("sha256"),
     )
 
 
