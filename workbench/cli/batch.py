@@ -29,7 +29,9 @@ from zhbench.workbench.cli.common import (
     params,
     write_output,
 )
+from zhbench.workbench.session.batch.report import REPORT_FORMATS
 from zhbench.workbench.session.model_specs import SPEC_HELP
+from zhbench.workbench.session.output_formats import format_of_suffix, formats_help
 
 #: what a run shown with progress returns
 Done = TypeVar("Done")
@@ -44,13 +46,13 @@ if TYPE_CHECKING:
 USAGE = """zhbench batch (PROMPTS | --builtin NAME) --model M --model M2 [--model M3 ...] [options]
        zhbench batch --list-builtin
        zhbench batch judge DIR --judge M [--baseline M] [--judge-prompt FILE] [--to-votes] [options]
-       zhbench batch report DIR [--format md|html|json] [-o FILE]"""
+       zhbench batch report DIR [--format {formats}] [-o FILE]"""
 
 
 def register(commands: Commands) -> None:
     batch = commands.add_parser(
         "batch",
-        usage=USAGE,
+        usage=USAGE.format(formats="|".join(REPORT_FORMATS)),
         help="run a prompt set through several models (resumable); `batch judge DIR` judges the answers, "
         "`batch report DIR` shows them",
         description="Answer every prompt of a set with every model, one model loaded at a time. Each answer is "
@@ -124,7 +126,11 @@ def register(commands: Commands) -> None:
         "unless --include-judge)",
     )
     report = batch.add_argument_group("batch report DIR")
-    report.add_argument("--format", choices=("md", "html", "json"), help="default: from -o's suffix, else md")
+    report.add_argument(
+        "--format",
+        choices=tuple(REPORT_FORMATS),
+        help=f"{formats_help(REPORT_FORMATS)} (default: from -o's suffix, else md)",
+    )
     report.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to this file (default, or -: stdout)")
     batch.set_defaults(handler=cmd_batch)
 
@@ -343,8 +349,7 @@ def _print_judge_results(path: Path, folder: Path, *, to_votes: bool) -> None:
 
 
 def _format_of(output: Path | None) -> str:
-    suffix = output.suffix.lower() if output else ""
-    return {".html": "html", ".htm": "html", ".json": "json"}.get(suffix, "md")
+    return format_of_suffix(REPORT_FORMATS, output.suffix if output else "", "md")
 
 
 # --- progress -----------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from zhbench.plain.safe_text import json_text, visible_text
 from zhbench.workbench.cli.common import Commands, command_line_text, write_output
+from zhbench.workbench.session.output_formats import formats_help
+from zhbench.workbench.session.transcripts import EXPORT_FORMATS
 
 
 def register(commands: Commands) -> None:
@@ -24,7 +26,7 @@ def register(commands: Commands) -> None:
 
     export = commands.add_parser("export", help="write a saved session as Markdown or JSON")
     export.add_argument("session", metavar="SESSION", help="a session id (or its start), a .jsonl file, or latest")
-    export.add_argument("--format", choices=("md", "json"), default="md")
+    export.add_argument("--format", choices=tuple(EXPORT_FORMATS), default="md", help=formats_help(EXPORT_FORMATS))
     export.add_argument("-o", "--output", type=Path, help="write to this file (default, or -: stdout)")
     export.set_defaults(handler=cmd_export)
 
@@ -69,8 +71,8 @@ def cmd_transcripts(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from zhbench.workbench.session.config import transcripts_dir
-    from zhbench.workbench.session.transcripts import find_session, to_json_text, to_markdown
+    from zhbench.workbench.session.transcripts import find_session
 
     session = find_session(transcripts_dir(), args.session)
-    write_output(args.output, to_markdown(session) if args.format == "md" else to_json_text(session))
+    write_output(args.output, EXPORT_FORMATS[args.format].write(session))
     return 0

@@ -50,7 +50,7 @@ from zhbench.workbench.session.panes import (
     value_problems,
 )
 from zhbench.workbench.session.reopen import Reopened, continue_in, model_spec
-from zhbench.workbench.session.transcripts import TranscriptError, export_session
+from zhbench.workbench.session.transcripts import TranscriptError, export_descriptions, export_session
 
 if TYPE_CHECKING:
     from zhbench.engines.hub.download import Hub
@@ -531,7 +531,9 @@ class BenchScreen(Screen[None]):
         yield keyed(
             self, "toggle-models", "Show or hide the model list", "More room for the panes", self.action_toggle_models
         )
-        yield keyed(self, "export", "Export session", "Write this session as Markdown and JSON", self.action_export)
+        yield keyed(
+            self, "export", "Export session", "Write this session as " + export_descriptions(), self.action_export
+        )
         yield keyed(
             self, "sessions", "Sessions", "Reopen a past session, or find one by its text", self.action_sessions
         )

@@ -27,6 +27,7 @@ from typing import Any, TextIO
 from zhbench.engines.types import stats_summary
 from zhbench.plain.safe_text import json_text, literal_markdown, literal_quote
 from zhbench.workbench.session.file_writes import write_atomically
+from zhbench.workbench.session.output_formats import OutputFormat
 from zhbench.workbench.session.records import (
     BodyRecord,
     ChoiceRecord,
@@ -240,14 +241,21 @@ def find_session(folder: Path, spec: str) -> Session:
 
 
 def export_session(session_file: Path, folder: Path) -> list[Path]:
-    """Write a session as Markdown and JSON into ``folder``; return both paths."""
+    """Write a session into ``folder`` in every one of ``EXPORT_FORMATS``; return the paths."""
     session = read_session(session_file)
     folder.mkdir(parents=True, exist_ok=True)
-    markdown = folder / f"{session.id}.md"
-    write_atomically(markdown, to_markdown(session))
-    as_json = folder / f"{session.id}.json"
-    write_atomically(as_json, to_json_text(session))
-    return [markdown, as_json]
+    paths = []
+    for form in EXPORT_FORMATS.values():
+        path = folder / f"{session.id}{form.suffix}"
+        write_atomically(path, form.write(session))
+        paths.append(path)
+    return paths
+
+
+def export_descriptions() -> str:
+    """The export formats as a reader names them: ``Markdown and JSON``."""
+    names = [form.description for form in EXPORT_FORMATS.values()]
+    return " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def to_json_text(session: Session) -> str:
@@ -400,3 +408,11 @@ def _in_turn_order(messages: list[MessageRecord]) -> list[MessageRecord]:
 
 def _model_label(pane: PaneModel | None) -> str:
     return literal_markdown(pane.label()) if pane and pane.model else "no model"
+
+
+#: the formats a session is exported in: ``zhbench export --format``'s choices, and every file the app's
+#: export (Ctrl+S) and the chat's ``/save`` write
+EXPORT_FORMATS: dict[str, OutputFormat[Session]] = {
+    "md": OutputFormat(to_markdown, (".md",), "Markdown"),
+    "json": OutputFormat(to_json_text, (".json",), "JSON"),
+}

@@ -171,6 +171,37 @@ def test_no_command_opens_the_app_with_the_preloaded_models(monkeypatch):
     assert opened == {"preload": {"a": "models/甲", "b": "ClueAI/ChatYuan-large-v1"}, "device": "cpu", "ran": True}
 
 
+def test_an_export_format_added_to_the_registry_is_a_cli_choice_and_written_by_the_apps_export(
+    capsys, monkeypatch, tmp_path, user_dirs
+):
+    """One table per output format (issue 28 item 5): registering a session export format is the only edit
+    needed for `zhbench export --format` to take it and for the app's export (Ctrl+S) to write it."""
+    from zhbench.workbench.session.output_formats import OutputFormat
+    from zhbench.workbench.session.records import MessageRecord, PaneModel
+    from zhbench.workbench.session.transcripts import (
+        EXPORT_FORMATS,
+        TranscriptWriter,
+        export_descriptions,
+        export_session,
+    )
+
+    folder = user_dirs["data"] / "zhbench" / "transcripts"
+    writer = TranscriptWriter(folder, {"a": PaneModel("m", "chatyuan", "/m", "cpu", "float32")})
+    writer.write(MessageRecord("a-1-user", "a", 1, "user", "你好", "m", "t", to=("a",)))
+    writer.close()
+
+    def messages_only(session):
+        return "".join(f"{record.content}\n" for record in session.records if isinstance(record, MessageRecord))
+
+    monkeypatch.setitem(EXPORT_FORMATS, "txt", OutputFormat(messages_only, (".txt",), "plain text"))
+    assert main(["export", "latest", "--format", "txt", "-o", str(tmp_path / "out.txt")]) == 0
+    assert (tmp_path / "out.txt").read_text(encoding="utf-8") == "你好\n"
+    paths = export_session(writer.path, tmp_path / "exports")
+    assert [path.suffix for path in paths] == [".md", ".json", ".txt"]
+    assert paths[-1].read_text(encoding="utf-8") == "你好\n"
+    assert export_descriptions() == "Markdown, JSON and plain text"  # the palette's line names it
+
+
 def test_export_to_a_full_disk_is_one_clear_line(tmp_path):
     """Issue 18, item 21: `export … > /dev/full` ended in a traceback."""
     import subprocess

@@ -29,8 +29,7 @@ from zhbench.workbench.session.batch.judge import JudgeLog, JudgementRecord, rea
 from zhbench.workbench.session.batch.judge_results import PairResult, pair_results
 from zhbench.workbench.session.batch.prompts import PromptItem
 from zhbench.workbench.session.batch.store import AnswerRecord, RunLog, read_run
-
-FORMATS = ("md", "html", "json")
+from zhbench.workbench.session.output_formats import OutputFormat
 
 
 @dataclass(frozen=True)
@@ -695,11 +694,15 @@ def _seconds(value: float | None) -> str:
 
 
 def render(report: BatchReport, form: str) -> str:
-    """The report in one of ``FORMATS``."""
-    if form == "json":
-        return report_json_text(report)
-    if form == "html":
-        return report_html(report)
-    if form == "md":
-        return report_markdown(report)
-    raise ValueError(f"unknown report format {form!r} (known: {', '.join(FORMATS)})")
+    """The report in one of ``REPORT_FORMATS``."""
+    if form not in REPORT_FORMATS:
+        raise ValueError(f"unknown report format {form!r} (known: {', '.join(REPORT_FORMATS)})")
+    return REPORT_FORMATS[form].write(report)
+
+
+#: ``zhbench batch report --format``'s choices, each with its writer and the suffixes of ``-o`` that choose it
+REPORT_FORMATS: dict[str, OutputFormat[BatchReport]] = {
+    "md": OutputFormat(report_markdown, (".md",), "Markdown"),
+    "html": OutputFormat(report_html, (".html", ".htm"), "one self-contained HTML page"),
+    "json": OutputFormat(report_json_text, (".json",), "JSON"),
+}

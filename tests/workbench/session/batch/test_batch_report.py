@@ -145,3 +145,26 @@ def test_categories_short_names_legend_and_contents(run_dir, make_settings):
     assert f"font-family: {CJK_FONTS};" in page and "Noto Sans CJK SC" in CJK_FONTS and "Microsoft YaHei" in CJK_FONTS
     assert '<a href="#item-2">q1</a>' in page and '<section class="item" id="item-2">' in page
     assert "<td>数学</td><td>glm-4-9b-chat</td><td>2</td><td>2</td><td>7.0</td>" in page
+
+
+def test_a_format_added_to_the_registry_is_a_cli_choice_chosen_by_its_suffix_and_written_by_its_writer(
+    run_dir, make_settings, monkeypatch, capsys, tmp_path
+):
+    """One table per output format (issue 28 item 5): registering a report format is the only edit needed."""
+    from zhbench.workbench.cli import main
+    from zhbench.workbench.session.batch.report import REPORT_FORMATS
+    from zhbench.workbench.session.output_formats import OutputFormat
+
+    with BatchStore(run_dir, make_settings(["m1", "m2"], items=1)) as store:
+        store.write(answer("m1", "q0", "一二三"))
+
+    def models_line(report):
+        return "models: " + ", ".join(totals.model for totals in report.models) + "\n"
+
+    monkeypatch.setitem(REPORT_FORMATS, "txt", OutputFormat(models_line, (".txt",), "the models, one line"))
+    assert main(["batch", "report", str(run_dir), "--format", "txt"]) == 0
+    out, _ = capsys.readouterr()
+    assert out == "models: m1, m2\n"
+    assert main(["batch", "report", str(run_dir), "-o", str(tmp_path / "report.txt")]) == 0
+    assert (tmp_path / "report.txt").read_text(encoding="utf-8") == "models: m1, m2\n"
+    assert render(build_report(run_dir), "txt") == "models: m1, m2\n"
