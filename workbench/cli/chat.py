@@ -29,6 +29,7 @@ from zhbench.workbench.cli.common import (
 )
 from zhbench.workbench.session.bench import Bench, ReplyJob
 from zhbench.workbench.session.fresh_thread import in_fresh_thread
+from zhbench.workbench.session.transcripts import export_descriptions
 
 
 def register(commands: Commands) -> None:
@@ -143,7 +144,7 @@ CHAT_COMMANDS = {
     "/help": "list the commands",
     "/reset": "clear the conversation",
     "/system TEXT": "set the system prompt (no TEXT: none)",
-    "/save": "export the session as Markdown and JSON",
+    "/save": "export the session as " + export_descriptions(),
     "/exit": "quit (as Ctrl+D does)",
 }
 #: a line ending with this goes on to the next line: one message of several lines

@@ -24,7 +24,9 @@ def register(commands: Commands) -> None:
     )
     transcripts.set_defaults(handler=cmd_transcripts)
 
-    export = commands.add_parser("export", help="write a saved session as Markdown or JSON")
+    export = commands.add_parser(
+        "export", help="write a saved session as " + " or ".join(form.description for form in EXPORT_FORMATS.values())
+    )
     export.add_argument("session", metavar="SESSION", help="a session id (or its start), a .jsonl file, or latest")
     export.add_argument("--format", choices=tuple(EXPORT_FORMATS), default="md", help=formats_help(EXPORT_FORMATS))
     export.add_argument("-o", "--output", type=Path, help="write to this file (default, or -: stdout)")
