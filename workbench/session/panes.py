@@ -112,6 +112,8 @@ class PaneState:
             random_weights=self.random_weights,
             base_url=info.details.get("base_url"),
             server_model=info.details.get("server_model"),
+            quantization=info.details.get("quantization"),
+            sha256=info.details.get("sha256"),
         )
 
     def take_contents_of(self, other: PaneState) -> None:

@@ -269,3 +269,20 @@ def test_the_arena_decodes_both_sides_alike_whatever_their_upstream_defaults(
     assert a is not None and b is not None
     assert {k: getattr(a, k) for k in shared} == {k: getattr(b, k) for k in shared}
     assert a.repetition_penalty == 1.0  # the chat-template stand-in's own generation_config asks 1.1
+
+
+def test_a_gguf_models_transcript_names_its_quantization_and_files_sha256(tmp_path: Path, engine_for) -> None:
+    import hashlib
+
+    engine = engine_for("gguf")
+    bench = Bench(tmp_path / "transcripts", pane_count=1)
+    generation = bench.begin_load("a", "tiny-gguf")
+    assert generation is not None
+    bench.model_loaded("a", generation, engine, demo=False)
+    bench.pane("a").params = bench.pane("a").params.with_overrides({"max_new_tokens": 2})
+    (job,) = bench.send("你好", ["a"])
+    run(bench, job)
+    assert bench.transcript is not None
+    model = read_session(bench.transcript.path).header.panes["a"]
+    assert model is not None and model.quantization == "Q8_0"
+    assert model.sha256 == hashlib.sha256(Path(engine.describe().path).read_bytes()).hexdigest()
