@@ -29,7 +29,7 @@ from zhbench.workbench.cli.common import (
     params,
     write_output,
 )
-from zhbench.workbench.session.batch.report import REPORT_FORMATS
+from zhbench.workbench.session.batch.report_formats import REPORT_FORMATS
 from zhbench.workbench.session.model_specs import SPEC_HELP
 from zhbench.workbench.session.output_formats import format_of_suffix, formats_help
 

@@ -4,9 +4,10 @@ all read it, so a format added to the registry needs no other edit."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -34,3 +35,14 @@ def format_of_suffix(formats: dict[str, OutputFormat[T]], suffix: str, default: 
 def formats_help(formats: dict[str, OutputFormat[T]]) -> str:
     """The formats for a ``--format`` help text: ``md: Markdown; json: JSON``."""
     return "; ".join(f"{name}: {form.description}" for name, form in formats.items())
+
+
+def writer_in(module: str, name: str) -> Callable[[Any], str]:
+    """The writer ``name`` of ``module``, imported on its first use: a registry the CLI reads to build its
+    ``--format`` choices then costs ``zhbench --help`` nothing."""
+
+    def write(thing: Any) -> str:
+        found: Callable[[Any], str] = getattr(importlib.import_module(module), name)
+        return found(thing)
+
+    return write

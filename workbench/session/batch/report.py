@@ -28,8 +28,8 @@ from zhbench.plain.safe_text import json_text, literal_markdown, literal_quote, 
 from zhbench.workbench.session.batch.judge import JudgeLog, JudgementRecord, read_judge_logs
 from zhbench.workbench.session.batch.judge_results import PairResult, pair_results
 from zhbench.workbench.session.batch.prompts import PromptItem
+from zhbench.workbench.session.batch.report_formats import REPORT_FORMATS
 from zhbench.workbench.session.batch.store import AnswerRecord, RunLog, read_run
-from zhbench.workbench.session.output_formats import OutputFormat
 
 
 @dataclass(frozen=True)
@@ -698,11 +698,3 @@ def render(report: BatchReport, form: str) -> str:
     if form not in REPORT_FORMATS:
         raise ValueError(f"unknown report format {form!r} (known: {', '.join(REPORT_FORMATS)})")
     return REPORT_FORMATS[form].write(report)
-
-
-#: ``zhbench batch report --format``'s choices, each with its writer and the suffixes of ``-o`` that choose it
-REPORT_FORMATS: dict[str, OutputFormat[BatchReport]] = {
-    "md": OutputFormat(report_markdown, (".md",), "Markdown"),
-    "html": OutputFormat(report_html, (".html", ".htm"), "one self-contained HTML page"),
-    "json": OutputFormat(report_json_text, (".json",), "JSON"),
-}

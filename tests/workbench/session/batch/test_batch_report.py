@@ -152,7 +152,7 @@ def test_a_format_added_to_the_registry_is_a_cli_choice_chosen_by_its_suffix_and
 ):
     """One table per output format (issue 28 item 5): registering a report format is the only edit needed."""
     from zhbench.workbench.cli import main
-    from zhbench.workbench.session.batch.report import REPORT_FORMATS
+    from zhbench.workbench.session.batch.report_formats import REPORT_FORMATS
     from zhbench.workbench.session.output_formats import OutputFormat
 
     with BatchStore(run_dir, make_settings(["m1", "m2"], items=1)) as store:
