@@ -25,8 +25,9 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 @pytest.fixture(autouse=True)
 def _isolated_caches(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's own model caches."""
+    """No test sees the developer's own model caches, nor writes into their zhbench cache (file digests)."""
     root = tmp_path_factory.getbasetemp() / "caches"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(root / "xdg"))
     monkeypatch.setenv("HF_HUB_CACHE", str(root / "hf"))
     monkeypatch.setenv("MODELSCOPE_CACHE", str(root / "ms"))
     monkeypatch.setenv("OLLAMA_MODELS", str(root / "ollama"))

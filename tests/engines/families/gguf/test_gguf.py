@@ -124,8 +124,12 @@ def test_describe_names_the_quantization_and_the_files_sha256(engine: Any, stand
     assert info.to_dict()["sha256"] == info.details["sha256"]
 
 
-def test_sha256_is_computed_once_and_again_when_the_file_changes(tmp_path: Path) -> None:
+def test_sha256_is_computed_once_and_again_when_the_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from zhbench.engines.families.gguf.sha256 import cache_path, file_sha256
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # a digest cache of its own, to falsify
 
     model = tmp_path / "m.gguf"
     model.write_bytes(b"GGUF one")
