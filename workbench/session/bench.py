@@ -289,13 +289,7 @@ class Bench:
         entry = dataclasses.replace(
             entry, record_id=underway.record_id, fed_back=history_content or None, model=state.label
         )
-        if entry.fed_back is not None:
-            state.history.append({"role": "assistant", "content": entry.fed_back})
-        state.shown.append(entry)
-        if underway.regenerates is None:
-            state.reply_versions.clear()
-        state.reply_versions.append(entry)
-        state.chosen_version = len(state.reply_versions) - 1
+        state.add_reply(entry, regenerates=underway.regenerates is not None)
         return entry
 
     def stop(self, names: Sequence[str]) -> None:

@@ -89,6 +89,17 @@ class PaneState:
             return None
         return self.chosen_version + 1, len(self.reply_versions)
 
+    def add_reply(self, entry: ShownEntry, *, regenerates: bool) -> None:
+        """Show a finished reply and carry it on: a regenerated one joins the versions of the last reply and is
+        the one chosen; any other starts a new list of versions."""
+        if entry.fed_back is not None:
+            self.history.append({"role": "assistant", "content": entry.fed_back})
+        self.shown.append(entry)
+        if not regenerates:
+            self.reply_versions.clear()
+        self.reply_versions.append(entry)
+        self.chosen_version = len(self.reply_versions) - 1
+
     def forget_conversation(self) -> None:
         """Start the conversation afresh (the transcript keeps every message of it)."""
         self.history.clear()

@@ -116,13 +116,7 @@ def _take_reply(state: PaneState, record: MessageRecord) -> None:
         reply_stats=record.stats,
         model=record.model,
     )
-    if entry.fed_back is not None:
-        state.history.append({"role": "assistant", "content": entry.fed_back})
-    state.shown.append(entry)
-    if record.regenerates is None:
-        state.reply_versions.clear()
-    state.reply_versions.append(entry)
-    state.chosen_version = len(state.reply_versions) - 1
+    state.add_reply(entry, regenerates=record.regenerates is not None)
 
 
 def _choose(state: PaneState, reply: str) -> None:
