@@ -4,6 +4,7 @@ own file, an arena round read-only, a model that is gone leaving its pane read-o
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,6 +74,7 @@ async def test_a_past_session_is_found_reopened_and_continued_in_its_own_file(
     folder = tmp_path / "transcripts"
     models = {"a": str(standin_dir("gpt2-dialogbot")), "b": str(standin_dir("dialogpt-zh"))}
     old = saved_session(folder, models, ["你好", "第二句话"])
+    time.sleep(1.1)  # sessions are ordered by their start, to the second: two in one second could list either way
     saved_session(folder, models, ["别的会话"])
     app = make_app(transcripts_folder=folder)
     async with app.run_test(size=SIZE) as pilot:
