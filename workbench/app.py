@@ -45,6 +45,7 @@ from zhbench.workbench.session.config import (
     transcripts_dir,
 )
 from zhbench.workbench.session.memory import NvmlReader, read_memory
+from zhbench.workbench.session.panes import PANE_NAMES
 from zhbench.workbench.session.reopen import reopen
 from zhbench.workbench.session.transcripts import TranscriptError, read_session
 
@@ -85,14 +86,15 @@ class ZhbenchApp(App[None]):
         self.rows: list[ModelRow] = []
         self.discovered: workers.ModelsDiscovered | None = None
         self.transcripts_folder = transcripts_folder or transcripts_dir()
+        preload = {k: v for k, v in (preload or {}).items() if v}
         self.bench = Bench(
             self.transcripts_folder,
+            # the config's count, or more: one pane for each model asked for (``--pane``)
+            pane_count=max([self.config.panes, *(PANE_NAMES.index(name) + 1 for name in preload)]),
             param_overrides=self.config.params,
             on_problem=self._show_problem,
         )
-        self.bench_screen = BenchScreen(
-            self.bench, preload={k: v for k, v in (preload or {}).items() if v}, offer_demos=offer_demos
-        )
+        self.bench_screen = BenchScreen(self.bench, preload=preload, offer_demos=offer_demos)
         #: ``zhbench arena``: the arena opens over the bench with this pool (empty: every model found, once found)
         self.arena_pool = arena_pool
         #: ``zhbench arena --own-decoding``: each model at its upstream decoding, not the arena's preset

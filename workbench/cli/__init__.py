@@ -19,8 +19,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args.handler = app_command.cmd_app
-    elif args.a or args.b:
-        parser.error("--a and --b open the app: give them without a command")
+    elif args.a or args.b or args.pane:
+        parser.error("--a, --b and --pane open the app: give them without a command")
     try:
         return int(args.handler(args) or 0)
     except (ZhbenchError, CommandError, TranscriptError, ValueError) as exc:

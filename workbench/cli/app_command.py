@@ -1,5 +1,5 @@
-"""``zhbench`` with no command: the app, with ``--a``/``--b`` models already loading; ``zhbench arena``: the
-app opened on the blind arena.
+"""``zhbench`` with no command: the app, with ``--a``/``--b`` (or ``--pane``, up to four) models already
+loading; ``zhbench arena``: the app opened on the blind arena.
 
 The one command-line module that reaches the screen layer, and only when it runs.
 """
@@ -19,13 +19,26 @@ if TYPE_CHECKING:
 def add_app_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--a", metavar="M", help="open the app with model M (folder, .pth file or hub id) in pane A")
     parser.add_argument("--b", metavar="M", help="open the app with model M in pane B")
+    parser.add_argument(
+        "--pane",
+        action="append",
+        default=[],
+        metavar="M",
+        help="open the app with model M in the next pane, A first (repeatable: up to 4 panes side by side)",
+    )
     parser.add_argument("--device", dest="app_device", metavar="DEVICE", help="where the app loads models (cpu, cuda)")
 
 
 def cmd_app(args: argparse.Namespace) -> int:
     from zhbench.workbench.app import ZhbenchApp
+    from zhbench.workbench.session.panes import APP_PANES, PANE_NAMES
 
-    return _run(ZhbenchApp(preload={"a": args.a, "b": args.b}, device=args.app_device))
+    if args.pane and (args.a or args.b):
+        raise CommandError("--pane fills the panes from A on: give every model with --pane, or use --a and --b")
+    if len(args.pane) > APP_PANES[-1]:
+        raise CommandError(f"at most {APP_PANES[-1]} panes side by side, not {len(args.pane)} (--pane)")
+    preload = dict(zip(PANE_NAMES, args.pane, strict=False)) if args.pane else {"a": args.a, "b": args.b}
+    return _run(ZhbenchApp(preload=preload, device=args.app_device))
 
 
 def register(commands: Commands) -> None:

@@ -347,6 +347,26 @@ class Bench:
             self._record_if_started(ClearRecord(name, now_iso()))
         return True
 
+    def add_pane(self) -> str | None:
+        """Another pane after the last, empty; its name, or None when every name is taken. It is in the
+        transcript once a model loads into it (a ``ModelRecord`` of its own)."""
+        if len(self.panes) == len(PANE_NAMES):
+            return None
+        self.panes.append(PaneState(PANE_NAMES[len(self.panes)]))
+        return self.panes[-1].name
+
+    def remove_pane(self) -> str | None:
+        """Take the last pane away (its model and conversation with it); its name, or None while it replies or
+        loads, or when it is the only one. The transcript keeps its conversation and records that it ended
+        empty, so a reopened session leaves it out."""
+        state = self.panes[-1]
+        if len(self.panes) == 1 or state.busy or state.loading:
+            return None
+        if state.engine is not None or state.shown:
+            self._record_if_started(ModelRecord(state.name, now_iso(), None))
+        self.panes.pop()
+        return state.name
+
     def swap(self, first: str = "a", second: str = "b") -> bool:
         """Exchange what two panes hold (models, settings, conversations); False while either is busy."""
         one, other = self.pane(first), self.pane(second)

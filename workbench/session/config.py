@@ -6,6 +6,7 @@ The config file (``zhbench paths`` prints where it is) looks like::
     model_dirs = ["~/models"]        # extra folders whose sub-folders (and .pth files) are models
     maker_names = ["星火", "讯飞"]     # arena: more names that, in a reply, reveal its model
     quant = "Q4_K_M"                 # the quantization `zhbench pull` takes from a GGUF repository
+    panes = 3                        # the app opens with this many panes side by side (2 to 4)
 
     [keymap]                         # binding id = "keys" (comma-separated), see the README
     send-active = "ctrl+t"
@@ -15,6 +16,9 @@ The config file (``zhbench paths`` prints where it is) looks like::
 
     [strategy]                       # RWKV: how each model runs, by path, hub id or file name
     "RWKV-4-Pile-7B-Instruct-test2-20230209.pth" = "cuda fp16i8 *10 -> cuda fp16"
+
+    [templates]                      # GGUF: the chat template of a model file that carries none, by model id
+    "qwen2.5:7b" = "qwen2.5"         # (a catalog name or a .jinja file; the app writes it when asked)
 
     [chat_template]                  # how long one render of a model's chat template may run, and write
     time_limit = 2.0                 # seconds
@@ -44,6 +48,7 @@ from zhbench.engines.local.chat_render import RenderLimits
 from zhbench.engines.local.file_reads import read_regular_text
 from zhbench.engines.remote.server import RemoteServer, servers_from_config
 from zhbench.workbench.session.file_writes import FileWriteError, write_atomically
+from zhbench.workbench.session.panes import APP_PANES
 
 APP_NAME = "zhbench"
 DEFAULT_THEME = "zhbench-dark"
@@ -113,6 +118,10 @@ class Config:
     render_limits: RenderLimits = field(default_factory=RenderLimits)
     #: the quantization ``zhbench pull`` takes from a GGUF repository when none is given (``Q4_K_M``)
     quant: str | None = None
+    #: the chat template of a model file that carries none, by model id (``[templates]``; chat_templates.py)
+    templates: dict[str, str] = field(default_factory=dict)
+    #: how many panes the app opens with (``panes = 3``; 2 to 4)
+    panes: int = APP_PANES.start
     #: what was wrong with the file, if anything (the defaults are used for what was wrong)
     problems: list[str] = field(default_factory=list)
     path: Path = field(default_factory=config_path)
@@ -159,6 +168,8 @@ def load_config(path: Path | None = None) -> Config:
     config.problems += [f"{path}: {problem}" for problem in problems]
     config.maker_names = list(read("maker_names", [], _list_of(str), "a list of names"))
     config.quant = read("quant", None, lambda v: v is None or isinstance(v, str), "a quantization type such as Q4_K_M")
+    config.templates = dict(read("templates", {}, _table_of_names, 'a table of "model id" = "template name"'))
+    config.panes = read("panes", APP_PANES.start, _pane_count, f"a whole number from {APP_PANES[0]} to {APP_PANES[-1]}")
     limits = read("chat_template", {}, _positive_numbers, "a table of time_limit and max_output_mb, both above 0")
     unknown = sorted(set(limits) - {"time_limit", "max_output_mb"})
     if unknown:
@@ -194,6 +205,15 @@ def key_problem(keys: str) -> str | None:
 
 def _list_of(kind: type) -> Callable[[Any], bool]:
     return lambda value: isinstance(value, list) and all(isinstance(item, kind) for item in value)
+
+
+def _pane_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value in APP_PANES
+
+
+def _table_of_names(value: Any) -> bool:
+    """A table of names: one line each, of printable text (a template's name or a file's path)."""
+    return _table_of(str)(value) and all(0 < len(name) <= 1000 and name.isprintable() for name in value.values())
 
 
 def _positive_numbers(value: Any) -> bool:

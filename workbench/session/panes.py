@@ -17,6 +17,8 @@ from zhbench.workbench.session.records import PaneModel
 
 #: pane names in order: a session of N panes uses the first N
 PANE_NAMES = "abcdefghijklmnopqrstuvwxyz"
+#: how many panes the app's bench shows side by side (``--pane``, ``panes =`` in the config, add/remove pane)
+APP_PANES = range(2, 5)
 
 
 @dataclass(frozen=True)

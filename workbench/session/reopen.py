@@ -17,7 +17,7 @@ from typing import Any
 from zhbench.engines.remote.server import RemoteServer
 from zhbench.engines.types import stats_summary
 from zhbench.workbench.session.bench import Bench
-from zhbench.workbench.session.panes import PaneState, ShownEntry
+from zhbench.workbench.session.panes import PANE_NAMES, PaneState, ShownEntry
 from zhbench.workbench.session.records import ChoiceRecord, ClearRecord, MessageRecord, ModelRecord, PaneModel
 from zhbench.workbench.session.transcripts import Session, TranscriptWriter
 
@@ -39,6 +39,13 @@ class Reopened:
     @property
     def arena(self) -> bool:
         return self.session.header.arena
+
+    @property
+    def pane_count(self) -> int:
+        """How many panes the session ended with: up to the last that holds a model or a conversation (one
+        added during the session included, one taken away left out: it ended empty); at least one."""
+        used = [PANE_NAMES.find(name) for name, state in self.panes.items() if state.shown or self.models.get(name)]
+        return max(used, default=0) + 1
 
 
 def reopen(session: Session) -> Reopened:

@@ -149,7 +149,7 @@ def test_a_and_b_belong_to_the_app_not_to_a_command(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["--a", "some/model", "models"])
     assert exited.value.code == 2
-    assert "--a and --b open the app" in capsys.readouterr().err
+    assert "--a, --b and --pane open the app" in capsys.readouterr().err
 
 
 def test_no_command_opens_the_app_with_the_preloaded_models(monkeypatch):
@@ -169,6 +169,29 @@ def test_no_command_opens_the_app_with_the_preloaded_models(monkeypatch):
     monkeypatch.setattr(zhbench.workbench.app, "ZhbenchApp", RecordingApp)
     assert main(["--a", "models/甲", "--b", "ClueAI/ChatYuan-large-v1", "--device", "cpu"]) == 0
     assert opened == {"preload": {"a": "models/甲", "b": "ClueAI/ChatYuan-large-v1"}, "device": "cpu", "ran": True}
+
+
+def test_pane_fills_up_to_four_panes_from_a_and_more_is_one_clear_line(monkeypatch, capsys):
+    import zhbench.workbench.app
+
+    opened = {}
+
+    class RecordingApp:
+        return_code = None
+
+        def __init__(self, **options):
+            opened.update(options)
+
+        def run(self):
+            pass
+
+    monkeypatch.setattr(zhbench.workbench.app, "ZhbenchApp", RecordingApp)
+    assert main(["--pane", "m1", "--pane", "m2", "--pane", "m3"]) == 0
+    assert opened["preload"] == {"a": "m1", "b": "m2", "c": "m3"}
+    code, _, err = run(capsys, *["--pane", "m"] * 5)
+    assert code == 1 and err == "zhbench: error: at most 4 panes side by side, not 5 (--pane)\n"
+    code, _, err = run(capsys, "--a", "m1", "--pane", "m2")
+    assert code == 1 and "give every model with --pane, or use --a and --b" in err
 
 
 def test_an_export_format_added_to_the_registry_is_a_cli_choice_and_written_by_the_apps_export(

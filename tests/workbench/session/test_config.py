@@ -83,3 +83,13 @@ def test_the_chat_template_limits_are_read_and_wrong_ones_named(tmp_path: Path) 
     path.write_text("[chat_template]\ntime_limit = -1\n", encoding="utf-8")
     config = load_config(path)
     assert config.render_limits == RenderLimits() and "chat_template should be a table" in config.problems[0]
+
+
+@pytest.mark.parametrize("value", ["5", "1", "true", '"3"', "2.5"])
+def test_a_pane_count_outside_two_to_four_is_one_line_naming_the_file(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f"panes = {value}\n", encoding="utf-8")
+    config = load_config(path)
+    assert config.panes == 2 and config.problems == [f"{path}: panes should be a whole number from 2 to 4; ignored"]
+    path.write_text("panes = 4\n", encoding="utf-8")
+    assert load_config(path).panes == 4 and not load_config(path).problems

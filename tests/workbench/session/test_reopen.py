@@ -115,3 +115,38 @@ def test_a_model_that_is_gone_or_on_an_unknown_server_says_why(tmp_path: Path) -
     served = PaneModel("qwen", "openai", None, None, None, base_url="http://127.0.0.1:9/v1", server_model="qwen3")
     assert model_spec(served, {"local": ad_hoc_server("http://127.0.0.1:9/v1/")}) == ("local/qwen3", None)
     assert "not in the config any more" in (model_spec(served, {})[1] or "")
+
+
+def test_a_pane_added_mid_session_reopens_and_one_taken_away_does_not(
+    tmp_path: Path, standin_dir: Callable[..., Path]
+) -> None:
+    bench = Bench(tmp_path, pane_count=2)
+    loaded(bench, "a", standin_dir("gpt2-dialogbot"), "dialogbot")
+    for job in bench.send("你好", ["a"]):
+        run(bench, job)
+    assert bench.add_pane() == "c" and bench.add_pane() == "d" and bench.names == ["a", "b", "c", "d"]
+    loaded(bench, "c", standin_dir("dialogpt-zh"), "DialoGPT")
+    loaded(bench, "d", standin_dir("gpt2-dialogbot"), "dialogbot")
+    for job in bench.send("第二句", ["a", "c", "d"]):
+        run(bench, job)
+    assert bench.transcript is not None
+    reopened = reopen(read_session(bench.transcript.path))
+    assert reopened.pane_count == 4 and conversation(reopened.panes["c"]) == conversation(bench.pane("c"))
+    assert reopened.models["c"] is not None and reopened.models["c"].model == bench.pane("c").label
+
+    assert bench.remove_pane() == "d" and bench.names == ["a", "b", "c"]
+    reopened = reopen(read_session(bench.transcript.path))
+    assert reopened.pane_count == 3 and reopened.models["d"] is None and not reopened.panes["d"].shown
+    # the transcript keeps what the pane said before it was taken away
+    assert [m.content for m in read_session(bench.transcript.path).messages if m.pane == "d" and m.role == "user"] == [
+        "第二句"
+    ]
+
+
+def test_a_replying_or_only_pane_is_not_taken_away(tmp_path: Path, standin_dir: Callable[..., Path]) -> None:
+    bench = Bench(tmp_path, pane_count=2)
+    loaded(bench, "b", standin_dir("gpt2-dialogbot"), "dialogbot")
+    (job,) = bench.send("你好", ["b"])
+    assert bench.remove_pane() is None and bench.names == ["a", "b"]  # B is replying
+    run(bench, job)
+    assert bench.remove_pane() == "b" and bench.remove_pane() is None and bench.names == ["a"]
