@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
-class ZhbenchError(Exception):
-    """Base class: the message is one clear line naming the problem (and the file, where there is one)."""
+from zhbench.plain.errors import ZhbenchError as ZhbenchError  # the base, below every room
 
 
 class ModelNotFoundError(ZhbenchError):

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zhbench.engines.errors import ModelLoadError, UnsafeCheckpointError
-from zhbench.engines.local.file_reads import kind_of, read_regular_text
+from zhbench.engines.local.file_reads import read_regular_text
+from zhbench.plain.file_kinds import kind_of
 
 if TYPE_CHECKING:
     import torch

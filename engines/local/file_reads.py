@@ -6,23 +6,10 @@ blocking, so nothing can swap the path between the check and the read."""
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 from typing import BinaryIO
 
-#: what a path that is not a regular file is, by the kind ``stat`` reports
-_KINDS = (
-    (stat.S_ISDIR, "a folder"),
-    (stat.S_ISFIFO, "a FIFO"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
-def kind_of(mode: int) -> str | None:
-    """What a file of this ``st_mode`` is when it is not a regular file (``"a FIFO"``), else None."""
-    return next((kind for test, kind in _KINDS if test(mode)), None)
+from zhbench.plain.file_kinds import kind_of
 
 
 class NotAFileError(OSError):

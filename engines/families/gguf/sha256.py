@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import platformdirs
+
+from zhbench.plain.file_writes import write_atomically
 
 #: digests kept at most (the oldest go first)
 MAX_ENTRIES = 1000
@@ -49,11 +49,10 @@ def _read(path: Path) -> dict[str, object]:
 
 
 def _write(path: Path, data: dict[str, object]) -> None:
-    """Replace the cache file whole (a reader never sees half of it); a cache that cannot be written is skipped."""
+    """Replace the cache file whole and durably (a reader never sees half of it, a full disk or a power cut
+    leaves the old one); a cache that cannot be written is skipped."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8") as out:
-            json.dump(data, out)
-        os.replace(out.name, path)
-    except OSError:
+        write_atomically(path, json.dumps(data))
+    except OSError:  # a FileWriteError too: the digest stands, it is computed again next time
         pass

@@ -87,7 +87,7 @@ def test_no_space_part_way_is_one_line_and_keeps_the_old_file(tmp_path: Path, mo
     def full(descriptor: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("zhbench.workbench.session.file_writes.os.fsync", full)
+    monkeypatch.setattr("zhbench.plain.file_writes.os.fsync", full)
     with pytest.raises(FileWriteError) as caught:
         write_atomically(path, "new" * 1000)
     assert str(caught.value).count("\n") == 0 and "No space left on device" in str(caught.value)
