@@ -23,13 +23,14 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zhbench.engines.api import ChatEngine, default_params
 from zhbench.engines.errors import GenerationError
@@ -308,7 +309,7 @@ async def _send_json(send: Send, status: int, body: Mapping[str, object]) -> Non
 def serving_app(served: ServedModels, allowed_hosts: Sequence[str] = LOOPBACK_HOSTS) -> Starlette:
     """The ASGI app serving ``served``; bind it with uvicorn (``zhbench serve``, or a test's own server).
     A request whose ``Host`` is none of ``allowed_hosts`` (``*`` allows any, ``*.lan`` a domain's names) is
-    refused with 400 before anything else is read."""
+    refused with 400 (``HostCheck``) before anything else is read."""
 
     async def list_models(request: Request) -> Response:
         if not served.authorized(request):
@@ -330,5 +331,38 @@ def serving_app(served: ServedModels, allowed_hosts: Sequence[str] = LOOPBACK_HO
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/chat/completions", ChatCompletions(served), methods=["POST"]),
     ]
-    trusted = Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts), www_redirect=False)
+    trusted = Middleware(HostCheck, allowed_hosts=allowed_hosts)
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error}, middleware=[trusted])
+
+
+#: the key ``HostCheck`` marks a request's scope with once Starlette found its ``Host`` allowed
+_HOST_ALLOWED = "zhbench.host_allowed"
+
+
+class HostCheck:
+    """Starlette's ``TrustedHostMiddleware`` decides which ``Host`` names get in; a refusal is OpenAI's error
+    object (a 400), where Starlette's own is a plain-text line that OpenAI clients cannot read."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
+        self.app = app
+        self.trusted = TrustedHostMiddleware(_mark_allowed, allowed_hosts=list(allowed_hosts), www_redirect=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.trusted(scope, receive, _discard)  # Starlette's refusal goes nowhere; its pass marks the scope
+        if scope.pop(_HOST_ALLOWED, False):
+            await self.app(scope, receive, send)
+            return
+        host = Headers(scope=scope).get("host", "")
+        message = (
+            f"the Host header {host!r} is not a name this server answers to "
+            "(zhbench serve --allow-host NAME adds one)"
+        )
+        await error_response(400, message, "invalid_request_error", "invalid_host")(scope, receive, send)
+
+
+async def _mark_allowed(scope: Scope, receive: Receive, send: Send) -> None:
+    scope[_HOST_ALLOWED] = True
+
+
+async def _discard(message: Message) -> None:
+    pass

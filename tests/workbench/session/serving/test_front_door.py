@@ -40,6 +40,24 @@ def test_a_page_on_another_name_dns_rebinding_is_refused_and_this_machines_names
         assert post(server, body, Host=host).status_code == 200, host
 
 
+def test_a_refused_host_is_openai_s_error_object(server: RunningServer) -> None:
+    """A newcomer's client behind a proxy that rewrote Host got a plain-text "Invalid host header", which the
+    OpenAI clients cannot read: it is OpenAI's error object, as serve's other refusals are."""
+    refused = {
+        "message": "the Host header 'evil.example' is not a name this server answers to (zhbench serve "
+        "--allow-host NAME adds one)",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "invalid_host",
+    }
+    for answer in (
+        post(server, json.dumps(ASK).encode(), Host="evil.example"),
+        httpx.get(f"{server.url}/models", headers={"Host": "evil.example"}),
+    ):
+        assert (answer.status_code, answer.headers["content-type"]) == (400, "application/json")
+        assert answer.json() == {"error": refused}
+
+
 def test_allowed_hosts_widen_the_door(serve_models: ServeModels, engine_for: Callable[[str], Any]) -> None:
     server = serve_models({GPT2: engine_for("gpt2-dialogbot")}, allowed_hosts=["gpu-box.lan"])
     assert post(server, json.dumps(ASK).encode(), Host="gpu-box.lan").status_code == 200
