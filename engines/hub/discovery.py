@@ -12,10 +12,10 @@ from pathlib import Path
 from zhbench.engines.api import ModelFacts
 from zhbench.engines.errors import ModelLoadError, ZhbenchError
 from zhbench.engines.families.gguf.files import chat_model_files, split_parts
-from zhbench.engines.hub.caches import huggingface_cached, modelscope_cached
 from zhbench.engines.hub.catalog import CATALOG, CatalogEntry
 from zhbench.engines.hub.lmstudio import lmstudio_models
 from zhbench.engines.hub.ollama import ollama_models
+from zhbench.engines.hub.sources import HUBS
 from zhbench.engines.registry import detect_family, family_spec
 
 #: a family not told, for a model listed only to say why it cannot be used
@@ -106,7 +106,7 @@ def local_models(extra_folders: Iterable[Path] = ()) -> list[LocalModel]:
     """Every model found locally whose family zhbench can tell, and every Ollama model that cannot be used,
     with its reason."""
     found: dict[Path, LocalModel] = {}
-    listed = (huggingface_cached(), modelscope_cached(), folder_models(extra_folders), lmstudio_models())
+    listed = (*(hub.cached() for hub in HUBS.values()), folder_models(extra_folders), lmstudio_models())
     for source in listed:
         for model_id, path in (pair for listed in source for pair in _expanded(*listed)):
             if path not in found and (model := _candidate(model_id, path)) is not None:

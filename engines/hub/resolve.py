@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from zhbench.engines.errors import ModelNotFoundError
-from zhbench.engines.hub.caches import huggingface_snapshot, modelscope_snapshot
 from zhbench.engines.hub.ollama import find_ollama_model
+from zhbench.engines.hub.sources import HUBS
 
 
 def resolve_model(spec: str) -> Path:
@@ -24,8 +24,8 @@ def resolve_model(spec: str) -> Path:
             raise ModelNotFoundError(f"{spec} (Ollama): {ollama.problem}")
         return ollama.blob
     if spec.count("/") == 1 and not spec.startswith((".", "/", "~")):
-        for finder in (huggingface_snapshot, modelscope_snapshot):
-            found = finder(spec)
+        for hub in HUBS.values():
+            found = hub.snapshot(spec)
             if found is not None:
                 return found
         raise ModelNotFoundError(

@@ -139,7 +139,8 @@ def _progress_bar(total: int) -> Iterator[ProgressCallback]:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
-    from zhbench.engines.hub.caches import NotAModelIdError, cached_copies, remove_cached
+    from zhbench.engines.hub.caches import cached_copies, remove_cached
+    from zhbench.engines.hub.hubs import NotAModelIdError
 
     try:
         copies = cached_copies(args.id)

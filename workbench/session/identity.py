@@ -25,7 +25,7 @@ from pathlib import Path
 
 from zhbench.engines.api import ChatEngine
 from zhbench.engines.hub import ollama
-from zhbench.engines.hub.caches import modelscope_cache_root
+from zhbench.engines.hub.modelscope import modelscope_cache_root
 from zhbench.workbench.session.config import data_dir
 from zhbench.workbench.session.file_writes import write_atomically
 

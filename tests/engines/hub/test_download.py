@@ -182,7 +182,7 @@ def test_a_pull_killed_mid_file_fetches_that_file_again_from_its_start(fake_hub:
     """huggingface_hub 2.4 writes each file to a temporary name of its own process and never reuses it
     (``file_download._download_to_tmp_and_move``), so a pull killed mid-file fetches that file again from its
     first byte, with no ``Range``; the files finished before are kept. (ModelScope's client continues the file:
-    ``test_download_modelscope``.) If this fails because the client now resumes, say so in download.py and the
+    ``test_download_modelscope``.) If this fails because the client now resumes, say so in huggingface.py and the
     README."""
     fake_hub.bytes_per_s = 500_000  # the weights take about 6 s; the small files are not throttled
     kill_mid_file(fake_hub, ["pull", REPO], "model.safetensors", 500_000)
