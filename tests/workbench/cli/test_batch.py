@@ -141,6 +141,23 @@ def test_another_run_into_the_same_folder_is_refused_but_a_new_model_extends_it(
     assert len(read_run(out).answered()) == 8 and len(answer_lines(out)) == 8
 
 
+def test_a_larger_limit_adds_only_the_missing_answers_to_the_run(capsys, tmp_path, prompts, standin_dir):
+    """A newcomer's `batch --limit 2 --out run` then `--limit 4 --out run` was refused as another run."""
+    out, gpt2 = tmp_path / "run", standin_dir("gpt2-dialogbot")
+    argv = ("batch", prompts, "--model", gpt2, "--out", out, *FAST, "--seed", 1)
+    assert run(capsys, *argv, "--limit", 2)[0] == 0
+    first = answer_lines(out)
+    code, _, err = run(capsys, *argv, "--limit", 3)
+    assert code == 0 and f"[{gpt2}] 2/3 answered already; loading, 1 to answer" in err
+    assert answer_lines(out)[:2] == first and [line["item"] for line in answer_lines(out)] == ["p0", "p1", "p2"]
+    assert [item.id for item in read_run(out).settings.items] == ["p0", "p1", "p2"]
+    changed = prompts.read_text(encoding="utf-8").replace("第1个问题", "第一个问题")
+    prompts.write_text(changed, encoding="utf-8")  # the hashes still guard the answers given
+    code, _, err = run(capsys, *argv)
+    assert code == 1 and "the prompts differ (3 items recorded, 4 now; item 'p1' changed)" in err
+    assert len(answer_lines(out)) == 3
+
+
 def test_the_default_folder_is_named_by_the_set_and_settings(capsys, prompts, standin_dir, user_dirs):
     argv = ("batch", prompts, "--model", standin_dir("gpt2-dialogbot"), *FAST, "--seed", 3)
     code, stdout, _ = run(capsys, *argv)

@@ -103,10 +103,17 @@ class RunSettings:
         return {item.id: prompt_hash(item) for item in self.items}
 
     def differences(self, other: RunSettings) -> list[str]:
-        """How ``other`` is a different run from this one, models aside (a run may take more models)."""
+        """How ``other`` is a different run from this one, models and added items aside: a run may take more
+        models, and more items (a larger ``--limit``, lines added to its file) beside every item it has."""
         found = []
-        if [item.to_json() for item in self.items] != [item.to_json() for item in other.items]:
-            found.append(f"the prompts differ ({len(self.items)} items recorded, {len(other.items)} now)")
+        given = {item.id: item.to_json() for item in other.items}
+        changed = [item.id for item in self.items if given.get(item.id) != item.to_json()]
+        if changed:
+            why = "changed" if changed[0] in given else "not among them now"
+            found.append(
+                f"the prompts differ ({len(self.items)} items recorded, {len(other.items)} now; item "
+                f"{changed[0]!r} {why})"
+            )
         if self.repeat != other.repeat:
             found.append(f"--repeat {self.repeat} recorded, {other.repeat} now")
         for name in sorted(set(self.options) | set(other.options)):
@@ -347,7 +354,8 @@ class BatchStore:
 
     def __init__(self, folder: Path, settings: RunSettings) -> None:
         """Take ``folder`` for ``settings``: a new folder is started; one holding the same run (the same
-        prompts, options and repeats) is continued, any model not yet in it added; another run's is refused."""
+        prompts, options and repeats) is continued, any model or item not yet in it added; another run's is
+        refused."""
         if not (folder / RUN_FILE).exists() and any(p.name not in (LOCK_FILE, ANSWERS_FILE) for p in _entries(folder)):
             raise RunFolderError(f"{folder} holds other files and no batch run: give a new or empty folder")
         try:
@@ -379,8 +387,8 @@ class BatchStore:
             )
         self._check_answers(recorded)
         added = tuple(model for model in wanted.models if model not in recorded.models)
-        settled = replace(recorded, models=recorded.models + added)
-        if added:
+        settled = replace(recorded, items=wanted.items, models=recorded.models + added)
+        if settled != recorded:  # more models, or more items: the run grows, its answers stay
             write_atomically(self.folder / RUN_FILE, _settings_text(settled))
         return settled
 

@@ -113,8 +113,8 @@ def test_a_folder_refuses_another_run_and_takes_more_models(run_dir, make_settin
     ):
         pass
     with (
-        pytest.raises(RunFolderError, match="prompts differ"),
-        BatchStore(run_dir, make_settings(["m1"], items=5, temperature=0.7)),
+        pytest.raises(RunFolderError, match=r"prompts differ \(3 items recorded, 2 now; item 'q2' not among them"),
+        BatchStore(run_dir, make_settings(["m1"], items=2, temperature=0.7)),
     ):
         pass
     with BatchStore(run_dir, make_settings(["m2"], temperature=0.7)) as store:
