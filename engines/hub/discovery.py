@@ -1,7 +1,7 @@
-"""Finding models already on this machine: the Hugging Face and ModelScope caches, extra folders, Ollama's
-store and LM Studio's folder. Each source is a module of its own yielding ``(id, path)`` pairs; a folder
-holding several models (an RWKV repository's checkpoints, a GGUF repository's quantizations) is one model
-per file."""
+"""Finding models already on this machine: the hubs' caches (``sources.HUBS``), the folders of the config, and
+the other apps' stores (``sources.LOCAL_STORES``: LM Studio's folders, Ollama's store), each a module of its own
+listing its models; a folder holding several models (an RWKV repository's checkpoints, a GGUF repository's
+quantizations) is one model per file."""
 
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ from zhbench.engines.api import ModelFacts
 from zhbench.engines.errors import ModelLoadError, ZhbenchError
 from zhbench.engines.families.gguf.files import chat_model_files, split_parts
 from zhbench.engines.hub.catalog import CATALOG, CatalogEntry
-from zhbench.engines.hub.lmstudio import lmstudio_models
-from zhbench.engines.hub.ollama import ollama_models
-from zhbench.engines.hub.sources import HUBS
+from zhbench.engines.hub.sources import HUBS, LOCAL_STORES, StoredModel, stored
 from zhbench.engines.registry import detect_family, family_spec
 
 #: a family not told, for a model listed only to say why it cannot be used
@@ -103,22 +101,29 @@ def folder_models(folders: Iterable[Path]) -> Iterator[tuple[str, Path]]:
 
 
 def local_models(extra_folders: Iterable[Path] = ()) -> list[LocalModel]:
-    """Every model found locally whose family zhbench can tell, and every Ollama model that cannot be used,
-    with its reason."""
+    """Every model found locally whose family zhbench can tell, and every one a store lists that cannot be
+    used, with its reason."""
     found: dict[Path, LocalModel] = {}
-    listed = (*(hub.cached() for hub in HUBS.values()), folder_models(extra_folders), lmstudio_models())
-    for source in listed:
-        for model_id, path in (pair for listed in source for pair in _expanded(*listed)):
-            if path not in found and (model := _candidate(model_id, path)) is not None:
-                found[path] = model
-    for ollama in ollama_models():
-        if ollama.problem is not None:
-            unusable = LocalModel(ollama.name, UNKNOWN_FAMILY, ollama.manifest, 0, problem=ollama.problem)
-            found.setdefault(ollama.manifest, unusable)
-        elif (model := _candidate(ollama.name, ollama.blob)) is not None:
-            # keyed by its manifest: Ollama's tags often share one blob (latest and 0.5b), each a row of its own
-            found.setdefault(ollama.manifest, model)
+    for model in _stored(extra_folders):
+        if model.problem is not None:
+            unusable = LocalModel(model.id, UNKNOWN_FAMILY, model.path, 0, problem=model.problem)
+            found.setdefault(model.row or model.path, unusable)
+            continue
+        for model_id, path in _expanded(model.id, model.path):
+            # keyed by its row where it has one: Ollama's tags often share one blob (latest and 0.5b), each a row
+            key = model.row or path
+            if key not in found and (candidate := _candidate(model_id, path)) is not None:
+                found[key] = candidate
     return list(found.values())
+
+
+def _stored(extra_folders: Iterable[Path]) -> Iterator[StoredModel]:
+    """What every source holds, in order: each hub's cache, the folders of the config, the other apps' stores."""
+    for hub in HUBS.values():
+        yield from stored(hub.cached())
+    yield from stored(folder_models(extra_folders))
+    for store in LOCAL_STORES:
+        yield from store()
 
 
 def match_catalog(local: Iterable[LocalModel]) -> tuple[list[tuple[CatalogEntry, LocalModel | None]], list[LocalModel]]:
