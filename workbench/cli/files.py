@@ -30,6 +30,11 @@ def register(commands: Commands) -> None:
     export.add_argument("session", metavar="SESSION", help="a session id (or its start), a .jsonl file, or latest")
     export.add_argument("--format", choices=tuple(EXPORT_FORMATS), default="md", help=formats_help(EXPORT_FORMATS))
     export.add_argument("-o", "--output", type=Path, help="write to this file (default, or -: stdout)")
+    export.add_argument(
+        "--all-branches",
+        action="store_true",
+        help="every branch of an edited message, those not shown marked (default: the conversation as shown)",
+    )
     export.set_defaults(handler=cmd_export)
 
 
@@ -76,5 +81,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     from zhbench.workbench.session.transcripts import find_session
 
     session = find_session(transcripts_dir(), args.session)
+    session.all_branches = args.all_branches
     write_output(args.output, EXPORT_FORMATS[args.format].write(session))
     return 0

@@ -20,9 +20,17 @@ from typing import Any
 from zhbench.engines.api import ChatEngine, default_params
 from zhbench.engines.registry import standin_label
 from zhbench.engines.types import GenerationParams, Message, Reply, StopReason, stats_summary
+from zhbench.workbench.session.branches import other_branch, show_branch, start_branch
 from zhbench.workbench.session.identity import ModelIdentity, model_identity
 from zhbench.workbench.session.panes import PANE_NAMES, PaneState, ReplyUnderway, ShownEntry, apply_values
-from zhbench.workbench.session.records import BodyRecord, ChoiceRecord, ClearRecord, MessageRecord, ModelRecord
+from zhbench.workbench.session.records import (
+    BodyRecord,
+    BranchRecord,
+    ChoiceRecord,
+    ClearRecord,
+    MessageRecord,
+    ModelRecord,
+)
 from zhbench.workbench.session.transcripts import TranscriptWriter, now_iso
 
 #: a streaming reply is written to the transcript at most this often (each write is fsynced)
@@ -180,24 +188,67 @@ class Bench:
         if not ready:
             return []
         self.turn += 1
+        return [self._user_message(name, text, ready) for name in ready]
+
+    def edit_targets(self, name: str, message: str) -> list[str]:
+        """The panes that show the user message ``message`` of pane ``name`` (the panes it went to, as long as
+        they still show it): editing it edits it in each of them."""
+        turn = next((e.turn for e in self.pane(name).shown if e.role == "user" and e.record_id == message), None)
+        if turn is None:
+            return []
+        return [state.name for state in self.panes if any(_sent_in(e, turn) for e in state.shown)]
+
+    def edit(self, name: str, message: str, text: str) -> list[ReplyJob]:
+        """``text`` in place of the user message ``message`` of pane ``name``, in each of its ``edit_targets``
+        that can take a message: each starts a branch there (the conversation from the earlier message on is
+        kept, to be shown again) and gets ``text``; a reply job for each."""
+        ready = [target for target in self.edit_targets(name, message) if self.why_not_ready(target) is None]
+        if not ready:
+            return []
+        turn = next(e.turn for e in self.pane(name).shown if e.record_id == message)
+        self.turn += 1
         jobs = []
-        for name in ready:
-            state = self.pane(name)
-            state.history.append({"role": "user", "content": text})
-            state.shown.append(ShownEntry("user", text))
-            message = MessageRecord(
-                id=f"{name}-{self.turn}-user",
-                pane=name,
-                turn=self.turn,
-                role="user",
-                content=text,
-                model=state.label,
-                time=now_iso(),
-                to=tuple(ready),
-            )
-            self._record(message)
-            jobs.append(self._start_reply(name))
+        for target in ready:
+            state = self.pane(target)
+            replaced = next(e.record_id for e in state.shown if _sent_in(e, turn))
+            start_branch(state, replaced, self._message_id(target))
+            jobs.append(self._user_message(target, text, ready, edits=replaced))
         return jobs
+
+    def choose_branch(self, name: str, step: int, message: str | None = None) -> str | None:
+        """Go on from another branch of the pane's conversation, ``step`` branches from the one shown (-1: the
+        one before) at the fork of the shown user message ``message``, or at the last fork the conversation
+        passes: the next message's history carries it. The id of the message that begins it, or None when
+        there is none that way, or while the pane replies."""
+        state = self.pane(name)
+        found = None if state.busy else other_branch(state, step, message)
+        if found is None or not show_branch(state, found):
+            return None
+        self._record(BranchRecord(name, now_iso(), found))
+        return found
+
+    def _message_id(self, name: str) -> str:
+        return f"{name}-{self.turn}-user"
+
+    def _user_message(self, name: str, text: str, recipients: Sequence[str], *, edits: str | None = None) -> ReplyJob:
+        """The user's message ``text`` of this turn to pane ``name``, recorded; the job of its reply."""
+        state = self.pane(name)
+        message_id = self._message_id(name)
+        state.history.append({"role": "user", "content": text})
+        state.shown.append(ShownEntry("user", text, record_id=message_id, turn=self.turn))
+        message = MessageRecord(
+            id=message_id,
+            pane=name,
+            turn=self.turn,
+            role="user",
+            content=text,
+            model=state.label,
+            time=now_iso(),
+            to=tuple(recipients),
+            edits=edits,
+        )
+        self._record(message)
+        return self._start_reply(name)
 
     def regenerate(self, name: str) -> ReplyJob | None:
         """Another version of the pane's last reply, asked in place of the one shown (which stays among the
@@ -415,6 +466,11 @@ class Bench:
             self.transcript.write(record)
         except OSError as exc:
             self.on_problem(f"the transcript could not be written: {exc}")
+
+
+def _sent_in(entry: ShownEntry, turn: int | None) -> bool:
+    """Whether ``entry`` is the user's message of ``turn``."""
+    return entry.role == "user" and entry.turn == turn
 
 
 def _to_stderr(problem: str) -> None:

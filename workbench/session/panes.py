@@ -31,7 +31,7 @@ class ShownEntry:
     stopped: bool = False
     error: str | None = None
     reasoning: str = ""
-    #: a reply: its id in the transcript, and what of it goes back into the conversation (None: nothing, it failed)
+    #: its id in the transcript; a reply: what of it goes back into the conversation (None: nothing, it failed)
     record_id: str = ""
     fed_back: str | None = None
     #: a finished reply's stats as ``ReplyStats.to_dict()`` (what ``stats`` says, for another way to say it)
@@ -39,6 +39,40 @@ class ShownEntry:
     #: the model that wrote a reply (the pane's label then): a conversation carried on by another model
     #: keeps who wrote what
     model: str | None = None
+    #: a user message: the turn it was sent in (the same in every pane it went to)
+    turn: int | None = None
+
+
+@dataclass
+class Branch:
+    """One branch of a fork: the pane's conversation from its own user message on. While it is the branch on
+    show, the pane's lists hold it (these are refreshed when another branch is shown)."""
+
+    #: the record id of the user message that begins it
+    message: str
+    shown: list[ShownEntry] = field(default_factory=list)
+    history: list[Message] = field(default_factory=list)
+    reply_versions: list[ShownEntry] = field(default_factory=list)
+    chosen_version: int = 0
+
+
+@dataclass
+class Fork:
+    """A user message that was edited: where its branches start in the pane's lists, and the one on show."""
+
+    shown_at: int
+    history_at: int
+    branches: list[Branch]
+    chosen: int = 0
+
+    @property
+    def message(self) -> str:
+        """The id of the message on show at this fork."""
+        return self.branches[self.chosen].message
+
+    def place(self) -> tuple[int, int]:
+        """``(number, count)`` of the branch on show."""
+        return self.chosen + 1, len(self.branches)
 
 
 @dataclass
@@ -80,6 +114,8 @@ class PaneState:
     #: every version of the last reply, oldest first (regenerating adds one); ``shown[-1]`` is the chosen one
     reply_versions: list[ShownEntry] = field(default_factory=list)
     chosen_version: int = 0
+    #: the user messages that editing made branches at (``branches.py``): every branch kept, one on show
+    forks: list[Fork] = field(default_factory=list)
 
     @property
     def busy(self) -> bool:
@@ -107,6 +143,7 @@ class PaneState:
         self.history.clear()
         self.shown.clear()
         self.reply_versions.clear()
+        self.forks.clear()
 
     def model(self) -> PaneModel | None:
         """The model record of the transcript: name, family, path and settings."""

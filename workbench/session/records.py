@@ -2,9 +2,11 @@
 
 A session file is JSON lines. It starts with one ``SessionRecord``; then come ``MessageRecord`` (a user
 message or a reply, per pane), ``ModelRecord`` (a pane got another model), ``ClearRecord`` (a pane's
-conversation was cleared) and ``ChoiceRecord`` (the conversation goes on from another version of a
-regenerated reply). The session record's ``schema`` says which version of these records the file holds;
-files of an earlier version read the same way (what they lack takes its default).
+conversation was cleared), ``ChoiceRecord`` (the conversation goes on from another version of a
+regenerated reply) and ``BranchRecord`` (it goes on from another branch of an edited message: a user
+message whose ``edits`` names the one it replaces starts a branch there). The session record's ``schema``
+says which version of these records the file holds; files of an earlier version read the same way (what
+they lack takes its default).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 #: 1: files written before the records were typed (no ``schema`` field); 2: the session record says ``schema``;
-#: 3: ``choice`` records, a model record's ``kept_conversation``, ``regenerates`` on every regenerated reply
-SCHEMA = 3
+#: 3: ``choice`` records, a model record's ``kept_conversation``, ``regenerates`` on every regenerated reply;
+#: 4: ``edits`` on a user message that replaces an earlier one (a branch), ``branch`` records
+SCHEMA = 4
 
 Role = Literal["user", "assistant"]
 
@@ -154,13 +157,17 @@ class MessageRecord:
     reasoning: str | None = None
     #: replies from a server: the model id the server said answered
     served_model: str | None = None
+    #: user messages written by editing an earlier one: the id of the message it replaces (which stays, with
+    #: everything after it, on a branch of its own)
+    edits: str | None = None
     type: Literal["message"] = "message"
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"type": self.type, "id": self.id, "pane": self.pane, "turn": self.turn}
         if self.role == "user":
-            return {**data, "to": list(self.to), "role": self.role, "content": self.content, "model": self.model,
-                    "time": self.time}  # fmt: skip
+            data |= {"to": list(self.to), "role": self.role, "content": self.content, "model": self.model,
+                     "time": self.time}  # fmt: skip
+            return data | {"edits": self.edits} if self.edits is not None else data
         data |= {
             "role": self.role,
             "content": self.content,
@@ -207,6 +214,7 @@ class MessageRecord:
             regenerates=_optional_str(data, "regenerates"),
             reasoning=_optional_str(data, "reasoning"),
             served_model=_optional_str(data, "served_model"),
+            edits=_optional_str(data, "edits") if role == "user" else None,
         )
 
 
@@ -276,14 +284,34 @@ class ChoiceRecord:
         return cls(pane=pane or "?", time=time, reply=reply)
 
 
-Record = SessionRecord | MessageRecord | ModelRecord | ClearRecord | ChoiceRecord
-BodyRecord = MessageRecord | ModelRecord | ClearRecord | ChoiceRecord
+@dataclass(frozen=True)
+class BranchRecord:
+    """The pane's conversation goes on from the branch that ``message`` begins: one of the versions of a user
+    message that editing made (the person stepped back or forth among the branches at that message)."""
 
-_BODY_TYPES: dict[str, type[MessageRecord] | type[ModelRecord] | type[ClearRecord] | type[ChoiceRecord]] = {
+    pane: str
+    time: str
+    message: str
+    type: Literal["branch"] = "branch"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "pane": self.pane, "time": self.time, "message": self.message}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BranchRecord:
+        pane, time, message = (str(data.get(key) or "") for key in ("pane", "time", "message"))
+        return cls(pane=pane or "?", time=time, message=message)
+
+
+Record = SessionRecord | MessageRecord | ModelRecord | ClearRecord | ChoiceRecord | BranchRecord
+BodyRecord = MessageRecord | ModelRecord | ClearRecord | ChoiceRecord | BranchRecord
+
+_BODY_TYPES: dict[str, type[BodyRecord]] = {
     "message": MessageRecord,
     "model": ModelRecord,
     "clear": ClearRecord,
     "choice": ChoiceRecord,
+    "branch": BranchRecord,
 }
 
 
@@ -304,4 +332,3 @@ def _optional_str(data: Mapping[str, Any], key: str) -> str | None:
 def _optional_dict(data: Mapping[str, Any], key: str) -> dict[str, Any] | None:
     value = data.get(key)
     return dict(value) if isinstance(value, Mapping) else None
-

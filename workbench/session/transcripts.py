@@ -10,6 +10,11 @@ off by a crash is still on disk, marked partial; a reply stopped by the user kee
 Regenerating a reply writes another reply for the same turn, whose ``regenerates`` names the version it
 was asked in place of; the conversation goes on from the newest version, or from the one a later
 ``choice`` record names. Exports show the other versions marked as set aside, never as part of the talk.
+
+Editing an earlier user message writes a user message whose ``edits`` names the one it replaces: a branch
+starts there, and the conversation goes on from it, or from the branch a later ``branch`` record names.
+Exports show the conversation as shown (each edited message says which of its branches it is), or every
+branch with those not on show marked (``Session.all_branches``).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from zhbench.engines.types import stats_summary
 from zhbench.plain.safe_text import json_text, literal_markdown, literal_quote
@@ -30,6 +35,7 @@ from zhbench.workbench.session.file_writes import write_atomically
 from zhbench.workbench.session.output_formats import OutputFormat
 from zhbench.workbench.session.records import (
     BodyRecord,
+    BranchRecord,
     ChoiceRecord,
     ClearRecord,
     MessageRecord,
@@ -39,6 +45,9 @@ from zhbench.workbench.session.records import (
     SessionRecord,
     body_record_from_json,
 )
+
+if TYPE_CHECKING:
+    from zhbench.workbench.session.branches import BranchPlace
 
 SUFFIX = ".jsonl"
 
@@ -131,6 +140,8 @@ class Session:
     records: list[BodyRecord] = field(default_factory=list)
     #: lines that could not be read (cut by a kill or a full disk, overwritten): skipped, the rest kept
     damaged_lines: int = 0
+    #: exports show every branch of an edited message, not only the conversation as shown
+    all_branches: bool = False
 
     @property
     def messages(self) -> list[MessageRecord]:
@@ -290,13 +301,12 @@ class ReplyVersion:
 def reply_versions(records: Sequence[BodyRecord]) -> dict[str, ReplyVersion]:
     """Each reply that has other versions, by id: its place among them, and which one the conversation went
     on from (the one a ``choice`` record named last, else the newest). A reply never regenerated is left out."""
-    first_version: dict[str, str] = {}  # a reply's id -> the id of the first version of it
+    first_version = _first_versions(records)
     versions: dict[str, list[str]] = {}
     kept: dict[str, str] = {}
     for record in records:
         if isinstance(record, MessageRecord) and record.role == "assistant":
-            first = first_version.get(record.regenerates, record.regenerates) if record.regenerates else record.id
-            first_version[record.id] = first
+            first = first_version[record.id]
             versions.setdefault(first, []).append(record.id)
             kept[first] = record.id
         elif isinstance(record, ChoiceRecord) and record.reply in first_version:
@@ -309,21 +319,64 @@ def reply_versions(records: Sequence[BodyRecord]) -> dict[str, ReplyVersion]:
     }
 
 
+def _first_versions(records: Sequence[BodyRecord]) -> dict[str, str]:
+    """Each reply's id -> the id of the first version of it (itself, unless regenerating made it)."""
+    first_version: dict[str, str] = {}
+    for record in records:
+        if isinstance(record, MessageRecord) and record.role == "assistant":
+            regenerates = record.regenerates
+            first_version[record.id] = first_version.get(regenerates, regenerates) if regenerates else record.id
+    return first_version
+
+
+@dataclass(frozen=True)
+class Branches:
+    """The branches of a session's edited messages, as an export shows them."""
+
+    #: each user message that begins a branch, by id: its place at its fork
+    places: dict[str, BranchPlace]
+    #: the ids of the messages and replies on branches not on show (every version of such a reply)
+    set_aside: frozenset[str]
+
+    @classmethod
+    def of(cls, session: Session) -> Branches:
+        from zhbench.workbench.session.replay import replay  # a pane's state: not needed by --help, or listing
+
+        replayed = replay(session.header, session.records)
+        first_version = _first_versions(session.records)
+        firsts = {first_version[i] for i in replayed.set_aside if i in first_version}
+        versions = {reply for reply, first in first_version.items() if first in firsts}
+        return cls(replayed.branches, frozenset(replayed.set_aside | versions))
+
+    def shown(self, session: Session) -> list[BodyRecord]:
+        """The records an export shows: every one, or those of the conversation as shown."""
+        if session.all_branches:
+            return list(session.records)
+        return [r for r in session.records if not (isinstance(r, MessageRecord) and r.id in self.set_aside)]
+
+
 def to_json(session: Session) -> dict[str, Any]:
-    """The session record and every record; a reply with other versions says which it is (``version``)."""
+    """The session record and every record of the conversation as shown (of every branch when
+    ``all_branches``); a reply with other versions says which it is (``version``), a message that begins a
+    branch which (``branch``), and a message on a branch not on show says so (``set_aside``)."""
     versions = reply_versions(session.records)
+    branches = Branches.of(session)
     records = [
-        record.to_json() | ({"version": versions[record.id].to_json()} if record.id in versions else {})
+        record.to_json()
+        | ({"version": versions[record.id].to_json()} if record.id in versions else {})
+        | ({"branch": branches.places[record.id].to_json()} if record.id in branches.places else {})
+        | ({"set_aside": True} if record.id in branches.set_aside else {})
         if isinstance(record, MessageRecord)
         else record.to_json()
-        for record in session.records
+        for record in branches.shown(session)
     ]
     return {"session": session.header.to_json(), "records": records}
 
 
 def to_markdown(session: Session) -> str:
     """Every pane turn by turn: each user message, then each pane's reply to it (a regenerated reply's other
-    versions folded beside it, marked)."""
+    versions folded beside it, marked); the conversation as shown, or every branch with those not on show
+    marked (``all_branches``). A pane's system prompt is shown before the first reply it applies to."""
     header = session.header
     models = dict(header.panes)
     out = [f"# zhbench session {literal_markdown(session.id)}", "", f"Started {literal_markdown(header.started)}.", ""]
@@ -331,8 +384,10 @@ def to_markdown(session: Session) -> str:
         out.append(f"- Pane {literal_markdown(name.upper())}: {_model_label(models[name])}")
     out.append("")
     versions = reply_versions(session.records)
+    branches = Branches.of(session)
     turn_title: str | None = None
-    for record in _turn_by_turn(session.records):
+    system_prompts: dict[str, str] = {}  # each pane's system prompt so far
+    for record in _turn_by_turn(branches.shown(session)):
         pane = record.pane.upper()
         if isinstance(record, ModelRecord):
             models[record.pane] = record.model
@@ -344,9 +399,13 @@ def to_markdown(session: Session) -> str:
             title = f"## Turn {record.turn}"
             if title != turn_title:
                 target = " and ".join(p.upper() for p in record.to or (record.pane,))
-                out += [title, "", f"**You** (to {literal_markdown(target)}):", "", literal_quote(record.content), ""]
+                place = _branch_note(branches.places.get(record.id), record.id in branches.set_aside, session)
+                out += [title, "", f"**You** (to {literal_markdown(target)}{place}):", ""]
+                out += [literal_quote(record.content), ""]
                 turn_title = title
         else:
+            if record.id not in branches.set_aside:
+                out += _system_prompt_change(record, system_prompts)
             version = versions.get(record.id)
             if version is None or version.in_conversation:
                 out += _reply_markdown(record, version)
@@ -354,6 +413,28 @@ def to_markdown(session: Session) -> str:
                 out += [f"<details><summary>{version.fate()}</summary>", "", *_reply_markdown(record, None)]
                 out += ["</details>", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _branch_note(place: BranchPlace | None, set_aside: bool, session: Session) -> str:
+    """What a user message says of its branch: which it begins where it was edited, and whether it is on show."""
+    if place is None:
+        return "; on a branch not shown" if set_aside else ""
+    note = f"; branch {place.number} of {place.count}"
+    if not place.on_show:
+        return note + ", not shown"
+    return note if session.all_branches else note + " (`zhbench export --all-branches` shows the others)"
+
+
+def _system_prompt_change(record: MessageRecord, system_prompts: dict[str, str]) -> list[str]:
+    """The pane's system prompt, where a reply is the first it applies to (the first one set, or another)."""
+    prompt = (record.params or {}).get("system_prompt")
+    if not isinstance(prompt, str) or prompt == system_prompts.get(record.pane, ""):
+        return []
+    system_prompts[record.pane] = prompt
+    pane = literal_markdown(record.pane.upper())
+    if not prompt:
+        return [f"*Pane {pane}: no system prompt from here on.*", ""]
+    return [f"*System prompt of pane {pane} from here on:*", "", literal_quote(prompt), ""]
 
 
 def _reply_markdown(record: MessageRecord, version: ReplyVersion | None) -> list[str]:
@@ -384,13 +465,13 @@ def _model_change(record: ModelRecord) -> str:
 def _turn_by_turn(records: list[BodyRecord]) -> list[MessageRecord | ModelRecord | ClearRecord]:
     """Records with each turn's messages together: the user's first, then each pane's reply in pane order.
 
-    Panes finish in either order; model and clear records stay where they happened. Choice records are left
-    out: what they say shows on the versions of the reply they chose.
+    Panes finish in either order; model and clear records stay where they happened. Choice and branch
+    records are left out: what they say shows on the reply versions and branches they chose.
     """
     ordered: list[MessageRecord | ModelRecord | ClearRecord] = []
     run: list[MessageRecord] = []
     for record in records:
-        if isinstance(record, ChoiceRecord):
+        if isinstance(record, ChoiceRecord | BranchRecord):
             continue
         if isinstance(record, MessageRecord):
             run.append(record)
