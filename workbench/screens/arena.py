@@ -66,10 +66,13 @@ class ArenaScreen(BenchScreen):
 
     SUB_TITLE = "arena · blind"
     SHOWS_MODEL_LIST = False
-    #: the bench's keys that would name a model before the vote (the model list, the parameter dialog whose
-    #: fields are the family's, the export) or change the pair under the vote (swap, rescan into a list
-    #: that is not there): Textual merges the bench's bindings into this screen's, so they are turned off
-    OFF_ACTIONS = frozenset({"toggle_models", "find_model", "edit_params", "swap", "export", "rescan"})
+    #: the actions the arena runs: its own, and those of the bench that name no model and leave the pair as
+    #: drawn. Every other bench action is off here, one added later too (Textual merges the bench's bindings
+    #: into this screen's): the model list, the parameter dialog whose fields are the family's, the export,
+    #: swap, a named vote, a download. Sessions only says that they open from the bench.
+    ALLOWED_ACTIONS = frozenset(
+        {"vote", "new_round", "leave", "stop", "regenerate", "other_reply", "clear", "switch_pane", "sessions"}
+    )
     #: a narrow arena's footer keeps the votes, Send and Stop: the rest leave it in this order (each stays
     #: bound, and all but Ctrl+T, sending to one pane only, are in the palette: Quit among Textual's own)
     FOOTER_GIVES_WAY = ("clear", "regenerate", "leave-arena", "send-active", "new-round", "quit")

@@ -129,8 +129,10 @@ class BenchScreen(Screen[None]):
     app: ZhbenchApp
     #: the model list beside the panes (the blind arena has none: it would say what is on offer)
     SHOWS_MODEL_LIST: ClassVar[bool] = True
-    #: the bench's actions a screen built on it turns off (their keys do nothing and leave the footer)
-    OFF_ACTIONS: ClassVar[frozenset[str]] = frozenset()
+    #: the screen's actions a screen built on the bench keeps, None for all: every other action of the screen,
+    #: the bench's own included (those added later too), is off there (its key does nothing and leaves the
+    #: footer); Textual's own screen actions (copying the selected text) stay
+    ALLOWED_ACTIONS: ClassVar[frozenset[str] | None] = None
     #: the keys that leave the footer, in this order, while it is too narrow for every key: each stays bound
     #: and is in the palette
     FOOTER_GIVES_WAY: ClassVar[tuple[str, ...]] = ("export", "swap", "params", "clear", "regenerate")
@@ -214,8 +216,9 @@ class BenchScreen(Screen[None]):
         }
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The bench's keys, less those a screen built on it turns off (the arena's ``OFF_ACTIONS``)."""
-        return action not in self.OFF_ACTIONS
+        """Every action on the bench; on a screen built on it, those of its ``ALLOWED_ACTIONS`` only."""
+        allowed = self.ALLOWED_ACTIONS
+        return allowed is None or action in allowed or hasattr(Screen, f"action_{action}")
 
     def _screen_gone(self) -> bool:
         """Whether the screen is torn down: a worker may report while the app exits."""

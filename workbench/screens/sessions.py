@@ -130,10 +130,8 @@ class PastArenaScreen(BenchScreen):
     SUB_TITLE = "arena round · read-only"
     SHOWS_MODEL_LIST = False
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "app.pop_screen", "Back", id="past-arena-back")]
-    OFF_ACTIONS = frozenset(
-        {"stop", "toggle_models", "find_model", "regenerate", "other_reply", "clear", "edit_params", "swap",
-         "export", "rescan", "sessions", "switch_pane"}
-    )  # fmt: skip
+    #: none of the bench's actions: a past round is only read (Back is the app's own)
+    ALLOWED_ACTIONS = frozenset[str]()
     COMMANDS: ClassVar = Screen.COMMANDS
 
     def __init__(self, reopened: Reopened) -> None:
