@@ -32,6 +32,7 @@ from zhbench.workbench.session.memory import NvmlReader
 
 if TYPE_CHECKING:
     from zhbench.engines.hub.download import Hub, PullProgress
+    from zhbench.workbench.session.chat_templates import TemplateQuestion
     from zhbench.workbench.session.search import SessionRow
 
 MEMORY_POLL_S = 1.0
@@ -72,6 +73,8 @@ class ModelLoadFailed(Message):
     pane: str
     generation: int
     reason: str
+    #: a model file that loads once a chat template is named for it: what to ask
+    template: TemplateQuestion | None = None
 
 
 @dataclass
@@ -138,9 +141,13 @@ def load_model(
     strategy: str | None,
     demo_folder: Path,
     servers: Mapping[str, RemoteServer] | None = None,
+    templates: Mapping[str, str] | None = None,
 ) -> None:
-    """Load ``spec`` (a path, a hub id, a demo row's key, or SERVER/MODEL of a configured server) and post the
-    engine or why it failed."""
+    """Load ``spec`` (a path, a hub id, a demo row's key, or SERVER/MODEL of a configured server; a model file
+    with no chat template of its own with the one ``templates`` names for it) and post the engine or why it
+    failed."""
+    from zhbench.engines.local.chat_render import ChatTemplateNeeded
+    from zhbench.workbench.session.chat_templates import template_question
     from zhbench.workbench.session.model_specs import load_model_spec, server_model
 
     def step(text: str) -> None:
@@ -151,7 +158,11 @@ def load_model(
             step("asking the server for the model")
             engine = load_model_spec(spec, servers=servers or {})
         else:
-            engine = _load_local(spec, step, device=device, strategy=strategy, demo_folder=demo_folder)
+            engine = _load_local(
+                spec, step, device=device, strategy=strategy, demo_folder=demo_folder, templates=templates or {}
+            )
+    except ChatTemplateNeeded as exc:
+        post(ModelLoadFailed(pane, generation, str(exc), template_question(spec, exc)))
     except ZhbenchError as exc:
         post(ModelLoadFailed(pane, generation, str(exc)))
     except MemoryError:
@@ -170,7 +181,13 @@ def load_model(
 
 
 def _load_local(
-    spec: str, step: Callable[[str], None], *, device: str | None, strategy: str | None, demo_folder: Path
+    spec: str,
+    step: Callable[[str], None],
+    *,
+    device: str | None,
+    strategy: str | None,
+    demo_folder: Path,
+    templates: Mapping[str, str],
 ) -> ChatEngine:
     """A model whose weights load into this process, one at a time."""
     if not _LOAD_LOCK.acquire(blocking=False):
@@ -180,7 +197,8 @@ def _load_local(
         # Library warnings would only reach the app's log; errors come back as exceptions.
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         step("importing torch and transformers")
-        from zhbench.engines.registry import load_engine
+        from zhbench.engines.registry import load_engine, resolve
+        from zhbench.workbench.session.chat_templates import remembered_template
 
         if spec.startswith(DEMO_PREFIX):
             from zhbench.workbench.session.offer import demo_model_path
@@ -189,8 +207,13 @@ def _load_local(
             path = str(demo_model_path(spec, demo_folder))
         else:
             path = spec
+        located, family = resolve(path)
+        extra = {"strategy": strategy} if strategy else {}
+        template = remembered_template(templates, located, family)
+        if template is not None:
+            extra["template"] = template
         step("reading the weights")
-        return load_engine(path, device=device, extra={"strategy": strategy} if strategy else None)
+        return load_engine(str(located), family=family, device=device, extra=extra)
     finally:
         _LOAD_LOCK.release()
 

@@ -33,9 +33,11 @@ from functools import lru_cache
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from zhbench.engines.errors import ZhbenchError
+from zhbench.engines.errors import ModelLoadError, ZhbenchError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import jinja2
 
 
@@ -66,6 +68,16 @@ class ChatTemplateError(ZhbenchError):
     def __init__(self, model: str, origin: str, reason: str) -> None:
         self.model, self.origin, self.reason = model, origin, reason
         super().__init__(f"{model}: its chat template ({origin}) {reason}")
+
+
+class ChatTemplateNeeded(ModelLoadError):
+    """A model file that carries no chat template (or names one that is not there): it loads once one of
+    ``catalog`` (template name -> its source, so a caller can tell which one a model's own notes resemble) or
+    a ``.jinja`` file is named for it."""
+
+    def __init__(self, path: Path | str, reason: str, catalog: Mapping[str, str]) -> None:
+        super().__init__(path, reason)
+        self.catalog = dict(catalog)
 
 
 class _LimitReached(BaseException):

@@ -63,7 +63,7 @@ def local_load_options(parser: argparse.ArgumentParser) -> None:
         "--template",
         metavar="NAME",
         help="GGUF only: the chat template for a file that carries none, from the catalog (chatml, qwen2.5, "
-        "qwen3, deepseek-r1-distill, glm-4.6) or a .jinja file",
+        "qwen3, deepseek-r1-distill, glm-4.6) or a .jinja file (default: the config's [templates] entry for it)",
     )
     parser.add_argument(
         "--force", action="store_true", help="load even when the memory estimate says the model will not fit"
@@ -91,6 +91,7 @@ def load(args: argparse.Namespace, model: str | None = None) -> ChatEngine:
     configured server, or at ``--base-url``."""
     from zhbench.engines.local.chat_render import set_render_limits
     from zhbench.engines.remote.server import ad_hoc_server
+    from zhbench.workbench.session.chat_templates import remembered_template
     from zhbench.workbench.session.config import load_config
     from zhbench.workbench.session.fit_check import refuse_unfit_load
     from zhbench.workbench.session.model_specs import load_model_spec, server_model
@@ -108,6 +109,9 @@ def load(args: argparse.Namespace, model: str | None = None) -> ChatEngine:
         from zhbench.engines.registry import resolve
 
         path, family = resolve(spec, family)  # once, for the fit check and the load
+        remembered = None if getattr(args, "template", None) else remembered_template(config.templates, path, family)
+        if remembered is not None:  # chosen for this model before (the app's question, or by hand)
+            extra = {**(extra or {}), "template": remembered}
         if not getattr(args, "force", False):
             refuse_unfit_load(
                 str(path), family=family, device=args.device, dtype=args.dtype, extra=extra, shown_as=spec

@@ -31,7 +31,7 @@ from zhbench.engines.errors import ModelLoadError, ZhbenchError
 from zhbench.engines.families.gguf import memory
 from zhbench.engines.families.gguf.metadata import GGUFHeader, looks_like_gguf, read_header
 from zhbench.engines.families.gguf.sha256 import file_sha256
-from zhbench.engines.local.chat_render import ChatTemplate
+from zhbench.engines.local.chat_render import ChatTemplate, ChatTemplateNeeded
 from zhbench.engines.local.chat_rules import (
     DEFAULT_MAX_NEW_TOKENS,
     ChatTemplateParams,
@@ -336,16 +336,20 @@ def _template(path: Path, header: GGUFHeader, asked: str | None) -> tuple[ChatTe
         named = CATALOG_DIR / f"{asked}.jinja"
         source = named if named.is_file() else Path(asked).expanduser()
         if not source.is_file():
-            raise ModelLoadError(
-                path, f"no chat template {asked!r} (known: {', '.join(catalog_templates())}, or a .jinja file)"
+            raise ChatTemplateNeeded(
+                path,
+                f"no chat template {asked!r} (known: {', '.join(catalog_templates())}, or a .jinja file)",
+                _catalog(),
             )
         origin = f"catalog {asked}" if source == named else str(source)
         return ChatTemplate(source.read_text(encoding="utf-8"), model=path.name, origin=origin), origin
     if not header.chat_template:
-        raise ModelLoadError(
+        raise ChatTemplateNeeded(
             path,
             "has no chat template in its metadata (tokenizer.chat_template); give one with --template NAME "
-            f"({', '.join(catalog_templates())}) or --template FILE.jinja",
+            f"({', '.join(catalog_templates())}) or --template FILE.jinja, or name one for it in the config's "
+            "[templates]",
+            _catalog(),
         )
     origin = "tokenizer.chat_template"
     return ChatTemplate(header.chat_template, model=path.name, origin=origin), origin
@@ -354,6 +358,11 @@ def _template(path: Path, header: GGUFHeader, asked: str | None) -> tuple[ChatTe
 def catalog_templates() -> list[str]:
     """The names ``--template`` takes."""
     return sorted(file.stem for file in CATALOG_DIR.glob("*.jinja"))
+
+
+def _catalog() -> dict[str, str]:
+    """Each catalog template's source, by name."""
+    return {name: (CATALOG_DIR / f"{name}.jinja").read_text(encoding="utf-8") for name in catalog_templates()}
 
 
 def _end_ids(llama: Llama, header: GGUFHeader) -> frozenset[int]:

@@ -44,9 +44,29 @@ def write_gguf(path: Path, quantization: str = "Q8_0", *, matrices: int = 2, par
     return path if parts == 1 else path.with_name(f"{path.stem}-00001-of-{parts:05d}.gguf")
 
 
-def write_ollama_model(store: Path, name: str, tag: str, blob_source: Path | None, namespace: str = "library") -> Path:
+def without_template(source: Path, target: Path) -> Path:
+    """A copy of the GGUF file ``source`` at ``target`` without its chat template (``tokenizer.chat_template``),
+    as a file converted without one is, written by the ``gguf`` package's own metadata copier."""
+    from gguf.scripts.gguf_new_metadata import copy_with_new_metadata, get_field_data
+
+    reader = gguf.GGUFReader(str(source))
+    arch = get_field_data(reader, gguf.Keys.General.ARCHITECTURE)
+    writer = gguf.GGUFWriter(str(target), arch=arch, endianess=reader.endianess)
+    copy_with_new_metadata(reader, writer, {}, [gguf.Keys.Tokenizer.CHAT_TEMPLATE])
+    return target
+
+
+def write_ollama_model(
+    store: Path,
+    name: str,
+    tag: str,
+    blob_source: Path | None,
+    namespace: str = "library",
+    template: str | None = None,
+) -> Path:
     """An Ollama manifest for ``name:tag`` whose model layer is ``blob_source`` moved into the store's blobs
-    (None: a manifest naming a blob that is not there); returns the blob's path."""
+    (None: a manifest naming a blob that is not there), with a template layer whose blob holds ``template``
+    (a Go template, as a Modelfile's TEMPLATE; None: a layer whose blob is not there); returns the blob's path."""
     import hashlib
     import json
 
@@ -55,9 +75,12 @@ def write_ollama_model(store: Path, name: str, tag: str, blob_source: Path | Non
     blob.parent.mkdir(parents=True, exist_ok=True)
     if blob_source is not None:
         blob_source.rename(blob)
+    template_digest = hashlib.sha256(template.encode()).hexdigest() if template is not None else "0" * 64
+    if template is not None:
+        (store / "blobs" / f"sha256-{template_digest}").write_text(template, encoding="utf-8")
     layers = [
         {"mediaType": "application/vnd.ollama.image.model", "digest": f"sha256:{digest}", "size": 1},
-        {"mediaType": "application/vnd.ollama.image.template", "digest": "sha256:" + "0" * 64, "size": 1},
+        {"mediaType": "application/vnd.ollama.image.template", "digest": f"sha256:{template_digest}", "size": 1},
     ]
     manifest = store / "manifests" / "registry.ollama.ai" / namespace / name / tag
     manifest.parent.mkdir(parents=True, exist_ok=True)

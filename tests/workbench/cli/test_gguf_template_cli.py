@@ -1,0 +1,69 @@
+"""The command line loads a GGUF file that carries no chat template with the one the config's ``[templates]``
+names for that model (by its id: the file's name, an Ollama model's ``name:tag``), as the app remembers it;
+``--template`` still wins."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.engines.hub.gguf_writer import without_template, write_ollama_model
+from zhbench.engines.registry import write_standin
+from zhbench.workbench.cli import main
+from zhbench.workbench.session.config import config_path
+
+pytest.importorskip("llama_cpp", reason="the gguf extra is not installed (pip install -e '.[gguf]')")
+
+HISTORY = [{"role": "user", "content": "你好，今天天气怎么样？"}]
+
+
+@pytest.fixture(scope="module")
+def bare_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A GGUF stand-in with no chat template in its metadata."""
+    folder = tmp_path_factory.mktemp("bare")
+    return without_template(write_standin("gguf", folder / "standin"), folder / "bare.gguf")
+
+
+def prompt_ids(capsys: pytest.CaptureFixture[str], model: str, history: Path, *options: str) -> list[int] | str:
+    """The ids ``prompt --json`` shows for ``model``, or the error it printed."""
+    code = main(["prompt", "--model", model, "--history", str(history), "--json", *options])
+    out, err = capsys.readouterr()
+    return json.loads(out)["input_ids"] if code == 0 else err
+
+
+def write_config(text: str) -> None:
+    config_path().parent.mkdir(parents=True, exist_ok=True)
+    config_path().write_text(text, encoding="utf-8")
+
+
+def test_the_config_s_template_for_a_file_is_used_when_none_is_given(
+    bare_gguf: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = tmp_path / "history.json"
+    history.write_text(json.dumps(HISTORY, ensure_ascii=False), encoding="utf-8")
+    model = str(bare_gguf)
+    refused = prompt_ids(capsys, model, history)
+    assert isinstance(refused, str) and "has no chat template in its metadata" in refused
+    assert "[templates]" in refused
+    chatml = prompt_ids(capsys, model, history, "--template", "chatml")
+    write_config('[templates]\n"bare.gguf" = "chatml"\n')
+    assert prompt_ids(capsys, model, history) == chatml
+    glm = prompt_ids(capsys, model, history, "--template", "glm-4.6")  # given: it wins over the config's
+    assert isinstance(glm, list) and glm != chatml
+
+
+def test_an_ollama_model_takes_the_template_named_for_its_name_and_tag(
+    bare_gguf: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "ollama"
+    monkeypatch.setenv("OLLAMA_MODELS", str(store))
+    write_ollama_model(store, "tiny-qwen", "bare", Path(shutil.copy(bare_gguf, tmp_path)))
+    argv = ["ask", "--model", "tiny-qwen:bare", "--json", "--greedy", "--max-new-tokens", "2", "你好"]
+    assert main(argv) == 1
+    assert "has no chat template" in capsys.readouterr().err
+    write_config('[templates]\n"tiny-qwen:bare" = "chatml"\n')
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["stats"]["new_tokens"] >= 1
