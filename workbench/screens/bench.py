@@ -36,6 +36,7 @@ from zhbench.widgets.params_dialog import ParamsDialog
 from zhbench.widgets.question import QuestionDialog
 from zhbench.workbench import workers
 from zhbench.workbench.commands import Command, ScreenCommands, key_of, keyed
+from zhbench.workbench.screens.template_choice import ask_for_template
 from zhbench.workbench.session.arena.leaks import maker_names
 from zhbench.workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, battle_of_round
 from zhbench.workbench.session.arena.votes import ArenaDataError, Battle, Verdict, VoteStore
@@ -361,6 +362,7 @@ class BenchScreen(Screen[None]):
                 strategy=config.strategy_for(spec),
                 demo_folder=self.app.demo_folder,
                 servers=config.servers,
+                templates=config.templates,
             ),
             thread=True,
             group=f"load-{pane}",
@@ -403,7 +405,11 @@ class BenchScreen(Screen[None]):
         if self._screen_gone():
             return
         what = self.bench.load_failed(event.pane, event.generation)
-        if what is not None:
+        if what is None:
+            return
+        if event.template is not None and self.SHOWS_MODEL_LIST:  # the question names it: not in a blind arena
+            ask_for_template(self, event.pane, what, event.template)
+        else:
             self.show_load_failure(event.pane, what, event.reason)
 
     def show_load_failure(self, pane: str, what: str, reason: str) -> None:
