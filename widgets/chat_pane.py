@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.markup import escape as escape_markup
+from textual.message import Message
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static
@@ -42,11 +44,31 @@ def literal(text: str) -> Text:
 
 
 class MessageView(Static):
-    """One user message or finished reply."""
+    """One user message or finished reply. A user message with its transcript id takes the focus (a click, Tab),
+    and Enter or e on it asks to edit it; ``note`` is a dim line under it (which branch it begins)."""
 
-    def __init__(self, text: str, *, role: str) -> None:
-        super().__init__(literal(text), markup=False, classes=role)
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter,e", "edit", "Edit message", id="edit-message", tooltip="Edit it: a branch from here")
+    ]
+
+    class EditAsked(Message):
+        """The person asked to edit the message of ``view``."""
+
+        def __init__(self, view: MessageView) -> None:
+            super().__init__()
+            self.view = view
+
+    def __init__(self, text: str, *, role: str, record_id: str = "", note: str = "") -> None:
+        body = literal(text)
+        if note:
+            body.append(f"\n{visible_text(note)}", style="dim")
+        super().__init__(body, markup=False, classes=role)
         self.text = text
+        self.record_id = record_id
+        self.can_focus = role == "user" and bool(record_id)
+
+    def action_edit(self) -> None:
+        self.post_message(self.EditAsked(self))
 
 
 #: how a reasoning model's thinking is drawn, apart from its answer
@@ -155,6 +177,7 @@ class ChatPane(Vertical, can_focus=True):
     ChatPane > VerticalScroll { height: 1fr; padding: 0 1; }
     ChatPane MessageView, ChatPane ReplyView { margin: 1 0 0 0; width: 1fr; }
     ChatPane .user { color: $text; text-style: bold; }
+    ChatPane MessageView.user:focus { background: $accent 20%; }
     ChatPane .assistant { color: $text; }
     ChatPane .notice { color: $text-muted; text-style: italic; }
     """
@@ -192,8 +215,8 @@ class ChatPane(Vertical, can_focus=True):
         status.set_class(bool(text), "shown")
         status.set_class(error, "error")
 
-    def add_message(self, text: str, *, role: str) -> MessageView:
-        view = MessageView(text, role=role)
+    def add_message(self, text: str, *, role: str, record_id: str = "") -> MessageView:
+        view = MessageView(text, role=role, record_id=record_id)
         self.log_view.mount(view)
         return view
 
