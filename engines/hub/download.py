@@ -206,8 +206,7 @@ def _listing(files: Iterable[RemoteFile]) -> str:
 
 
 def format_size(count: int | None) -> str:
-    """A size in an engine's message, in decimal units as disks are sold (the engines cannot reach the
-    session's formatter, which is for the screen)."""
+    """A size in a pull's message, in decimal units as disks are sold and the hubs' pages show sizes."""
     if count is None:
         return "size unknown"
     return f"{count / 1e9:.2f} GB" if count >= 10**9 else f"{count / 1e6:.1f} MB"

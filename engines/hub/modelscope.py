@@ -161,13 +161,21 @@ def _current_copies(models: Path) -> Iterator[tuple[str, Path]]:
 
 def _older_copies(root: Path) -> Iterator[tuple[str, Path]]:
     """Each model folder of the older clients' ``models/OWNER/NAME`` (``___`` for a dot) and ``OWNER/NAME``."""
-    for base in (root / "models", root):
-        if not base.is_dir():
-            continue
-        owners = (p for p in base.iterdir() if p.is_dir() and not p.name.startswith((".", "_")) and "--" not in p.name)
-        for owner in sorted(o for o in owners if base != root or o.name not in ("models", "datasets")):
+    for base, shared in ((root / "models", ()), (root, ("models", "datasets"))):
+        for owner in _owners(base, shared):
             for model in sorted(p for p in owner.iterdir() if p.is_dir()):
                 yield f"{owner.name}/{model.name.replace('___', '.')}", model
+
+
+def _owners(base: Path, shared: tuple[str, ...]) -> list[Path]:
+    """The owners' folders in ``base``, in name order: not hidden, not the current layout's ``OWNER--NAME``,
+    not one of the ``shared`` folders that hold many models."""
+    if not base.is_dir():
+        return []
+    return sorted(
+        p for p in base.iterdir()
+        if p.is_dir() and not p.name.startswith((".", "_")) and "--" not in p.name and p.name not in shared
+    )  # fmt: skip
 
 
 def _snapshot_of(plan: PullPlan) -> Path:
