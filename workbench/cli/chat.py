@@ -164,7 +164,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
     for name, engine in live:
         info = engine.describe()
         shown = f"{name.upper()}: " if len(bench.panes) > 1 else ""
-        print(visible_text(f"{shown}{info.family} · {info.path or info.details.get('base_url')} · {info.placement()}"))
+        # a local model by its id (an Ollama model's name:tag, not its blob's path), a server's by its address
+        where = bench.pane(name).label if info.path is not None else info.details.get("base_url")
+        print(visible_text(f"{shown}{info.family} · {where} · {info.placement()}"))
     print(
         f"Enter sends · a line ending in {CONTINUE_LINE} goes on to the next · /help lists the commands · "
         "Ctrl+C stops a reply · Ctrl+D quits"

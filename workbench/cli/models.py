@@ -67,12 +67,18 @@ def cmd_models(args: argparse.Namespace) -> int:
     )
     for row in shown:  # names, ids and servers' model ids are not ours: their controls are shown, never sent
         line = (
-            f"{row.family:<15} {row.id:<42} {_parameters(row.parameters):>6} {row.quantization or '':<7} "
+            f"{row.family:<15} {_model(row):<42} {_parameters(row.parameters):>6} {row.quantization or '':<7} "
             f"{_licence(row):<10} {_modelscope(row):<22} {format_bytes(row.size_bytes) if row.size_bytes else '':>10} "
             f"{_memory(row):>12}  {_where(row)}"
         )
         print(visible_text(line))
     return 0
+
+
+def _model(row: ModelRow) -> str:
+    """What names a row's model: a local model's name as the app's list shows it (a file outside the hubs'
+    caches by its name: its path is under WHERE), else its id (a catalog row's hub id, SERVER/MODEL)."""
+    return row.name if row.source == "local" else row.id
 
 
 def _memory(row: ModelRow) -> str:

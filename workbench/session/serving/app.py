@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -35,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from zhbench.engines.api import ChatEngine, default_params
 from zhbench.engines.errors import GenerationError
 from zhbench.engines.types import Reply
+from zhbench.workbench.session.identity import path_model_id
 from zhbench.workbench.session.serving.replies import (
     ChunkMaker,
     Delta,
@@ -55,12 +57,11 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 def served_model_id(spec: str) -> str:
-    """The id a model given to ``serve`` has in the API: a local folder's name (a file's name without its
-    suffix, e.g. an RWKV ``.pth``), or a hub id as it was given."""
+    """The id a model given to ``serve`` has in the API: a local model's id as every record names it
+    (``path_model_id``: a folder's or file's name, ``model.gguf`` with its suffix; the hub id of a path in a hub
+    cache; an Ollama blob's ``name:tag``), or a hub id or Ollama name as it was given."""
     path = Path(spec).expanduser()
-    if path.is_file():
-        return path.stem
-    return path.resolve().name if path.is_dir() else spec
+    return path_model_id(Path(os.path.abspath(path))) if path.exists() else spec
 
 
 class QueueFull(Exception):
