@@ -75,16 +75,18 @@ async def test_a_model_without_a_template_is_asked_for_one_loads_with_it_and_the
         assert not isinstance(again.screen, ChoiceDialog)
 
 
-async def test_cancelling_the_template_question_leaves_the_pane_saying_why_and_the_config_alone(
+async def test_a_remembered_template_that_is_gone_is_asked_again_and_cancelling_says_why(
     make_app: Callable[..., ZhbenchApp], tmp_path: Path, bare_ollama_model: str
 ) -> None:
     config_file = tmp_path / "config.toml"
+    remembered = f'[templates]\n"{bare_ollama_model}" = "gone"\n'
+    config_file.write_text(remembered, encoding="utf-8")
     app = make_app(config=load_config(config_file), preload={"a": bare_ollama_model})
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(lambda: isinstance(app.screen, ChoiceDialog), what="the template question")
         await pilot.press("escape")
         await wait_until(lambda: isinstance(app.focused, Composer), what="the bench")
         status = str(app.screen.query_one("#pane-a .pane-status").render())
-        assert "has no chat template in its metadata" in status
+        assert f"could not load {bare_ollama_model}" in status and "no chat template 'gone'" in status
         assert app.bench.pane("a").engine is None
-    assert not config_file.exists()
+    assert config_file.read_text(encoding="utf-8") == remembered
