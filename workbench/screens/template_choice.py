@@ -43,8 +43,8 @@ def ask_for_template(screen: LoadingScreen, pane: str, what: str, question: Temp
         screen.load_model(pane, question.spec, what, keep_conversation=keep)
 
     guess = (
-        f" Its template in Ollama's store is a Go template zhbench cannot run; its special tokens are those of "
-        f"{question.suggested}, chosen below."
+        f" Ollama's store holds its template as a Go template, which zhbench cannot run: it uses "
+        f"{question.suggested}'s special tokens, so {question.suggested} is highlighted."
         if question.suggested
         else ""
     )
