@@ -13,6 +13,7 @@ from pathlib import Path
 
 import platformdirs
 
+from zhbench.engines.local.file_reads import open_regular, read_regular_text
 from zhbench.plain.file_writes import write_atomically
 
 #: digests kept at most (the oldest go first)
@@ -32,7 +33,7 @@ def file_sha256(path: Path) -> str:
     if isinstance(cache.get(key), str):
         return str(cache[key])
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
     cache[key] = digest.hexdigest()
@@ -42,8 +43,8 @@ def file_sha256(path: Path) -> str:
 
 def _read(path: Path) -> dict[str, object]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_regular_text(path))
+    except (OSError, ValueError):  # a FIFO or a folder in its place too (NotAFileError), never waited on
         return {}  # none yet, or unreadable: computed again and rewritten
     return data if isinstance(data, dict) else {}
 
