@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Static
 
+from zhbench.plain.byte_sizes import WIDTH as SIZE_WIDTH
 from zhbench.plain.byte_sizes import format_bytes
 from zhbench.plain.model_rows import FIT_MARKS, ModelRow, download_offer
 from zhbench.plain.safe_text import visible_text
@@ -56,7 +57,7 @@ class ModelList(Vertical):
     """Rows of models; ``LoadRequested`` when the person asks to load the highlighted one."""
 
     DEFAULT_CSS = """
-    ModelList { width: 54; min-width: 30; border: round $foreground 30%; }
+    ModelList { width: 57; min-width: 30; border: round $foreground 30%; }
     ModelList:focus-within { border: round $accent; }
     ModelList > Input { margin: 0 0 1 0; }
     ModelList > DataTable { height: 1fr; scrollbar-size-horizontal: 1; }
@@ -91,8 +92,8 @@ class ModelList(Vertical):
         table = ModelTable(cursor_type="row", zebra_stripes=True, id="model-table")
         table.add_column("model", width=20)
         table.add_column("family", width=12)
-        table.add_column("disk", width=5)
-        table.add_column("mem", width=6)
+        table.add_column("disk", width=SIZE_WIDTH)
+        table.add_column("mem", width=SIZE_WIDTH + 1)  # and the fit mark
         yield table
         yield Static("", id="model-status", markup=False)
         with Horizontal():
@@ -147,9 +148,9 @@ class ModelList(Vertical):
             table.add_row(
                 Text(label, style=style),
                 Text(" ".join(part for part in (row.family, row.quantization) if part), style=style),
-                Text(format_bytes(row.size_bytes, compact=True), style=style, justify="right"),
+                Text(format_bytes(row.size_bytes, unknown="—"), style=style, justify="right"),
                 Text(
-                    format_bytes(row.estimated_bytes, compact=True) + FIT_MARKS.get(row.fit or "", " "),
+                    format_bytes(row.estimated_bytes, unknown="—") + FIT_MARKS.get(row.fit or "", " "),
                     style=f"{style} {FIT_STYLES.get(row.fit or '', '')}".strip(),
                     justify="right",
                 ),

@@ -21,6 +21,7 @@ from typing import Literal
 
 from zhbench.engines.api import FamilySpec, LoadOptions, MemoryNeed
 from zhbench.engines.local.footprint import checkpoint_need
+from zhbench.plain.byte_sizes import format_bytes
 
 #: a verdict is "tight" when the need is above this share of what is free
 TIGHT_SHARE = 0.85
@@ -37,16 +38,14 @@ class FitVerdict:
 
     def line(self) -> str:
         """One line for a person: the verdict, the need against what is free, and what would fit."""
-        need = _gb(self.need.total_bytes)
-        parts = f"weights {_gb(self.need.weights_bytes)} + cache {_gb(self.need.cache_bytes)} at {self.need.context} "
-        parts += f"positions + overhead {_gb(self.need.overhead_bytes)}"
-        free = "free unknown" if self.free_bytes is None else f"{_gb(self.free_bytes)} free"
+        need = format_bytes(self.need.total_bytes)
+        parts = (
+            f"weights {format_bytes(self.need.weights_bytes)} + cache {format_bytes(self.need.cache_bytes)} at "
+            f"{self.need.context} positions + overhead {format_bytes(self.need.overhead_bytes)}"
+        )
+        free = "free unknown" if self.free_bytes is None else f"{format_bytes(self.free_bytes)} free"
         text = f"{self.verdict}: needs about {need} on {self.need.device} ({self.need.placement}; {parts}), {free}"
         return text + (f"; {self.suggestion}" if self.suggestion else "")
-
-
-def _gb(count: int) -> str:
-    return f"{count / 1e9:.2f} GB"
 
 
 # --- the estimate and the verdict ---------------------------------------------------------------------
@@ -121,13 +120,13 @@ def _suggestion(
             except (ValueError, KeyError, IndexError):
                 continue
             if other != need and fits(other):
-                return f"{_shown(options)} would fit (about {_gb(other.total_bytes)})"
+                return f"{_shown(options)} would fit (about {format_bytes(other.total_bytes)})"
     if (
         others_bytes
         and free_here is not None
         and verdict_for(need.total_bytes, free_here + others_bytes) != "does not fit"
     ):
-        return f"unloading the other pane would free {_gb(others_bytes)}, enough for it"
+        return f"unloading the other pane would free {format_bytes(others_bytes)}, enough for it"
     return "--force to try anyway"
 
 

@@ -107,3 +107,30 @@ async def test_local_models_carry_a_fit_mark_and_a_rescan_finds_a_new_one(
         write_standin("gpt2-dialogbot", models / "second-dialogbot")
         await pilot.press("f3")
         await wait_until(lambda: any(row.id == str(models / "second-dialogbot") for row in app.rows), what="rescan")
+
+
+async def test_the_list_shows_a_models_sizes_as_zhbench_models_does(
+    make_app: Callable[..., ZhbenchApp], tmp_path: Path, capsys
+) -> None:
+    """A newcomer saw 3.0M in the app and 2.8 MiB from `zhbench models` for the same folder (decimal compact
+    units against binary ones): both show one form, and it fits the list's narrow columns."""
+    from zhbench.workbench.cli import main
+
+    models = tmp_path / "models"
+    write_standin("gpt2-dialogbot", models / "tiny")
+    assert main(["models", "--dir", str(models)]) == 0
+    listed = next(line for line in capsys.readouterr().out.splitlines() if line.endswith(str(models / "tiny")))
+    app = make_app(config=Config(path=tmp_path / "config.toml", model_dirs=[models]))
+    async with app.run_test(size=SIZE):
+        shown = app.query_one(ModelList)
+
+        def estimated() -> int | None:
+            return next((i for i, row in enumerate(shown.shown) if row.path == models / "tiny" and row.fit), None)
+
+        await wait_until(lambda: estimated() is not None, what="the model's row and its estimate")
+        table = shown.table
+        disk, memory = (str(cell) for cell in table.get_row_at(estimated() or 0)[2:])
+        assert disk.endswith(" MiB") and memory[:-1].endswith(" MiB")  # the fit mark last
+        assert f" {disk} " in listed and f" {memory[:-1]} {memory[-1]} " in listed
+        widths = [column.width for column in table.ordered_columns[2:]]
+        assert len(disk) <= widths[0] and len(memory) <= widths[1]

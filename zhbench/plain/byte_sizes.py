@@ -1,21 +1,24 @@
-"""Byte counts as people read them: the one formatter for the meter, the model list and the command line."""
+"""Byte counts as people read them: the one formatter for the model list, the meter, the command line and the
+memory-fit lines, so a file's size reads the same wherever it is shown."""
 
 from __future__ import annotations
 
-#: memory and files in binary units, as GPU tools show them
-_BINARY = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
-#: the compact form, in decimal units as disks are sold
-_DECIMAL = (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3))
+#: binary units, as GPU tools (nvidia-smi) and memory readings count
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+#: the most characters ``format_bytes`` returns for a known count (``"999 KiB"``, ``"1.5 GiB"``): the
+#: model list's narrow columns are this wide
+WIDTH = 7
 
 
-def format_bytes(count: int | None, *, compact: bool = False) -> str:
-    """``1.5 GiB``; or with ``compact`` at most five characters (``340M``, ``1.6G``, ``28G``). Unknown: ``?``/``—``."""
+def format_bytes(count: int | None, *, unknown: str = "?") -> str:
+    """``1.5 GiB``, ``28 GiB``, ``316 KiB``, ``1002 B``: two or three figures in binary units (a count under
+    1 KiB exactly), at most ``WIDTH`` characters; ``unknown`` when there is no count."""
     if count is None:
-        return "—" if compact else "?"
-    for unit, size in _DECIMAL if compact else _BINARY:
-        if count >= size:
-            value = count / size
-            if not compact:
-                return f"{value:.1f} {unit}"
-            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
-    return f"{count}B" if compact else f"{count} B"
+        return unknown
+    if count < 1024:
+        return f"{count} B"
+    value, unit = count / 1024, 1
+    while unit < len(_UNITS) - 1 and round(value) >= 1000:  # 1000-1023 of a unit read as 1.0 of the next
+        value, unit = value / 1024, unit + 1
+    shown = f"{value:.1f}" if value < 9.95 else f"{value:.0f}"
+    return f"{shown} {_UNITS[unit]}"

@@ -114,14 +114,14 @@ def test_a_smaller_dtype_the_cpu_or_unloading_the_other_pane_is_suggested():
     tries = fallbacks(family_spec("chat-template"), need(4.0))
     free = {"cuda:0": int(3e9), "cpu": int(64e9)}
     verdict = judge_fit(need(4.0), free, alternative=alternative, tries=tries)
-    assert verdict.verdict == "does not fit" and verdict.suggestion == "--dtype bfloat16 would fit (about 2.00 GB)"
-    assert "does not fit: needs about 4.00 GB on cuda:0" in verdict.line()
+    assert verdict.verdict == "does not fit" and verdict.suggestion == "--dtype bfloat16 would fit (about 1.9 GiB)"
+    assert "does not fit: needs about 3.7 GiB on cuda:0" in verdict.line()
 
     verdict = judge_fit(need(4.0), {"cuda:0": int(1e9), "cpu": int(64e9)}, alternative=alternative, tries=tries)
-    assert verdict.suggestion == "--device cpu would fit (about 4.00 GB)"
+    assert verdict.suggestion == "--device cpu would fit (about 3.7 GiB)"
 
     verdict = judge_fit(need(4.0), {"cuda:0": int(3e9)}, others_bytes=int(2e9))
-    assert verdict.suggestion == "unloading the other pane would free 2.00 GB, enough for it"
+    assert verdict.suggestion == "unloading the other pane would free 1.9 GiB, enough for it"
 
 
 def test_an_rwkv_strategy_that_fits_is_suggested(standin_dir):

@@ -81,6 +81,6 @@ def test_a_load_that_does_not_fit_is_refused_before_it_starts_unless_forced(stan
     monkeypatch.setattr("zhbench.workbench.session.fit_check.available_ram_bytes", lambda: 100 * 2**20)
     assert main(["ask", "--model", model, "--device", "cpu", "--max-new-tokens", "2", "你好"]) == 1
     err = capsys.readouterr().err
-    assert "does not fit: needs about 0.17 GB on cpu (float32; weights 0.00 GB" in err
-    assert "0.10 GB free; --force to try anyway" in err
+    assert "does not fit: needs about 163 MiB on cpu (float32; weights 2.7 MiB" in err
+    assert "100 MiB free; --force to try anyway" in err
     assert main(["ask", "--model", model, "--device", "cpu", "--max-new-tokens", "2", "--force", "--json", "你好"]) == 0

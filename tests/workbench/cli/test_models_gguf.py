@@ -70,7 +70,7 @@ def test_an_ollama_name_is_resolved_detected_and_checked_for_fit_before_loading(
     monkeypatch.setattr("zhbench.workbench.session.fit_check.available_ram_bytes", lambda: 100 * 2**20)
     assert main(["ask", "--model", "qwen2.5:7b", "--device", "cpu", "你好"]) == 1
     err = capsys.readouterr().err
-    assert "qwen2.5:7b does not fit: needs about 0.17 GB on cpu (Q4_K_M; weights 0.00 GB + cache 0.00 GB at 4096" in err
+    assert "qwen2.5:7b does not fit: needs about 161 MiB on cpu (Q4_K_M; weights 18 KiB + cache 1.0 MiB at 4096" in err
     shutil.rmtree(store / "blobs")
     assert main(["ask", "--model", "qwen2.5:7b", "你好"]) == 1
     assert "qwen2.5:7b (Ollama): its weights blob sha256-" in capsys.readouterr().err
