@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zhbench.plain.safe_text import visible_text
-from zhbench.workbench.cli.common import CommandError, Commands, write_output, write_stdout
+from zhbench.workbench.cli.common import CommandError, Commands, output_option, write_output, write_stdout
 from zhbench.workbench.session.arena.board_text import BOARD_FORMATS
 
 #: the longest name ``votes rename`` gives a model (a hub id is at most 96 characters)
@@ -61,7 +61,7 @@ def register(commands: Commands) -> None:
     actions = votes.add_subparsers(dest="votes_action", metavar="ACTION", required=True)
     export = actions.add_parser("export", help="write every stored vote as a FastChat clean-battle JSON file")
     export.add_argument("--format", choices=("fastchat",), default="fastchat")
-    export.add_argument("-o", "--output", type=Path, help="write to this file (default, or -: stdout)")
+    output_option(export)
     export.set_defaults(handler=cmd_votes_export)
     rename = actions.add_parser(
         "rename",

@@ -25,6 +25,7 @@ from zhbench.workbench.cli.common import (
     Commands,
     load,
     load_options,
+    output_option,
     param_options,
     params,
     write_output,
@@ -131,7 +132,7 @@ def register(commands: Commands) -> None:
         choices=tuple(REPORT_FORMATS),
         help=f"{formats_help(REPORT_FORMATS)} (default: from -o's suffix, else md)",
     )
-    report.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to this file (default, or -: stdout)")
+    output_option(report)
     batch.set_defaults(handler=cmd_batch)
 
 

@@ -266,18 +266,40 @@ def write_stdout(text: str) -> None:
         raise CommandError(f"cannot write to stdout ({exc.strerror or exc})") from None
 
 
+#: what ``-o`` takes as standard output: ``-``, and the names a shell gives it (written through, so that
+#: ``-o /dev/stdout | less`` pipes and ``>> notes`` appends, where replacing the file they name would not)
+STANDARD_OUTPUT = frozenset({"-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"})
+
+
+def output_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``-o FILE``: where a command writes what it would print (``write_output`` writes it)."""
+    parser.add_argument(
+        "-o", "--output", type=output_path, metavar="FILE", help="write to this file (default, or -: stdout)"
+    )
+
+
+def output_path(text: str) -> Path:
+    """``-o``'s value; an empty one is refused (``Path("")`` would be the current folder)."""
+    if not text:
+        raise argparse.ArgumentTypeError("the output path is empty: give a file name, or - for standard output")
+    return Path(text)
+
+
 def write_output(path: Path | None, text: str) -> None:
     """Write ``text`` to the file ``path`` (whole or not at all: a full disk leaves no half file; a FIFO, a
-    device or a folder is refused), or to stdout when there is none or it is ``-``; a failure is one clear
-    error (``FileWriteError``)."""
+    device or a folder is refused), or to stdout when there is none or it names stdout (``STANDARD_OUTPUT``);
+    a failure is one clear error (``FileWriteError``)."""
+    from zhbench.plain.file_writes import NotAFileToWrite, write_atomically
     from zhbench.workbench.session.config import owned_by_zhbench
-    from zhbench.workbench.session.file_writes import write_atomically
 
-    if path is None or str(path) == "-":
+    if path is None or str(path) in STANDARD_OUTPUT:
         write_stdout(text)
         return
     owned = owned_by_zhbench(path)
     if owned is not None:  # an export over a transcript or the vote store would destroy what it reports on
         raise CommandError(f"{path} is {owned}: give -o a file of your own")
-    write_atomically(path, text)
+    try:
+        write_atomically(path, text)
+    except NotAFileToWrite as exc:
+        raise CommandError(f"{exc} (-o - writes to standard output)") from None
     print(f"wrote {path}", file=sys.stderr)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from zhbench.plain.safe_text import json_text, visible_text
-from zhbench.workbench.cli.common import Commands, command_line_text, write_output
+from zhbench.workbench.cli.common import Commands, command_line_text, output_option, write_output
 from zhbench.workbench.session.output_formats import formats_help
 from zhbench.workbench.session.transcripts import EXPORT_FORMATS
 
@@ -29,7 +28,7 @@ def register(commands: Commands) -> None:
     )
     export.add_argument("session", metavar="SESSION", help="a session id (or its start), a .jsonl file, or latest")
     export.add_argument("--format", choices=tuple(EXPORT_FORMATS), default="md", help=formats_help(EXPORT_FORMATS))
-    export.add_argument("-o", "--output", type=Path, help="write to this file (default, or -: stdout)")
+    output_option(export)
     export.add_argument(
         "--all-branches",
         action="store_true",

@@ -25,6 +25,10 @@ class FileWriteError(ZhbenchError, OSError):
     handles a failed write handles it)."""
 
 
+class NotAFileToWrite(FileWriteError):
+    """A target that is there but is no regular file: a FIFO, a device, a socket or a folder."""
+
+
 def write_atomically(path: Path, data: str | bytes) -> None:
     """Write ``data`` (text as UTF-8) to ``path`` whole or not at all; ``FileWriteError`` when ``path`` is
     not a regular file or the write failed (the old file, if any, is then untouched)."""
@@ -51,8 +55,8 @@ def writable_target(path: Path) -> Path:
     """Where writing ``path`` puts the file: ``path``, or the file a symbolic link at it names. Refused with
     ``FileWriteError``: anything there that is not a regular file, and a missing folder."""
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
-    try:
-        mode = os.stat(target).st_mode
+    try:  # the path itself, links followed: a link to a pipe (/dev/stderr piped) names no file realpath can find
+        mode = os.stat(path).st_mode
     except FileNotFoundError:
         if not target.parent.is_dir():
             raise FileWriteError(f"{path}: no such folder {target.parent}") from None
@@ -61,7 +65,7 @@ def writable_target(path: Path) -> Path:
         raise FileWriteError(f"{path}: cannot be written ({exc.strerror or exc})") from None
     kind = kind_of(mode)
     if kind is not None:
-        raise FileWriteError(f"{path} is {kind}, not a regular file: give the name of a file to write")
+        raise NotAFileToWrite(f"{path} is {kind}, not a regular file: give the name of a file to write")
     return target
 
 

@@ -7,9 +7,12 @@ import os
 import resource
 import signal
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -127,6 +130,7 @@ def test_output_files_are_regular_files_only(tmp_path: Path, capsys):
         assert main(["votes", "export", "-o", str(target)]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"is {kind}, not a regular file" in err, err
+        assert err.endswith("(-o - writes to standard output)\n"), err
         assert target.lstat().st_mode == mode  # still what it was, not replaced by a file
     assert _others(tmp_path, "") == ["fifo", "folder", "null"] or _others(tmp_path, "") == ["fifo", "folder"]
 
@@ -136,3 +140,51 @@ def test_dash_is_stdout(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch)
     assert main(["votes", "export", "-o", "-"]) == 0
     assert capsys.readouterr().out == "[]\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def _votes_export(output: str, stdout: int | IO[str]) -> subprocess.CompletedProcess[str]:
+    """``zhbench votes export -o OUTPUT`` in a fresh process, its stdout on ``stdout``, as a shell runs it."""
+    command = [sys.executable, "-m", "zhbench", "votes", "export", "-o", output]
+    return subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("name", ["/dev/stdout", "/dev/fd/1"])
+def test_the_names_of_stdout_are_stdout(tmp_path: Path, name: str):
+    """A newcomer's `zhbench export … -o /dev/stdout | less` was refused ("not written (No such file or
+    directory)"), and `-o /dev/stdout >> notes` replaced the notes where the shell asked to append."""
+    piped = _votes_export(name, subprocess.PIPE)
+    assert (piped.returncode, piped.stdout, piped.stderr) == (0, "[]\n", "")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("kept\n", encoding="utf-8")
+    with notes.open("a", encoding="utf-8") as appended:
+        assert _votes_export(name, appended).returncode == 0
+    assert notes.read_text(encoding="utf-8") == "kept\n[]\n"
+
+
+def test_a_link_to_a_pipe_is_refused_as_a_fifo_pointing_at_dash(tmp_path: Path, capsys):
+    """`-o /dev/stderr` with stderr piped: a link that only the system can follow (to "pipe:[…]")."""
+    reader, writer = os.pipe()
+    try:
+        link = tmp_path / "stderr"
+        link.symlink_to(f"/proc/self/fd/{writer}")
+        assert main(["votes", "export", "-o", str(link)]) == 1
+    finally:
+        os.close(reader)
+        os.close(writer)
+    assert capsys.readouterr().err == (
+        f"zhbench: error: {link} is a FIFO, not a regular file: give the name of a file to write "
+        "(-o - writes to standard output)\n"
+    )
+    assert _others(tmp_path, "stderr") == []
+
+
+@pytest.mark.parametrize("command", [["export", "latest"], ["votes", "export"], ["batch", "report", "run"]])
+def test_an_empty_output_path_is_named_empty(tmp_path: Path, capsys, command: list[str]):
+    """`-o ''` was taken as the current folder and refused as ". is a folder"."""
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "-o", ""])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].endswith(
+        "error: argument -o/--output: the output path is empty: give a file name, or - for standard output"
+    ), err
