@@ -10,15 +10,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from collections.abc import Iterator
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
-from rich.cells import cell_len
 from textual import events, on
 from textual.app import ComposeResult
-from textual.binding import ActiveBinding, Binding, BindingType
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
@@ -30,6 +28,7 @@ from zhbench.plain.model_rows import DEMO_MODELS
 from zhbench.plain.safe_text import visible_text
 from zhbench.widgets.chat_pane import ChatPane, MessageView, ReplyView
 from zhbench.widgets.composer import Composer
+from zhbench.widgets.fitted_footer import FittedFooterScreen
 from zhbench.widgets.gpu_meter import GpuMeter
 from zhbench.widgets.model_list import ModelList
 from zhbench.widgets.params_dialog import ParamsDialog
@@ -79,8 +78,6 @@ NARROW_BELOW = 110
 #: the app's quit key, named among the bench's first keys too: the footer puts the app's own keys after every
 #: key of the screen, where a narrow footer has no room left
 QUIT_BINDING = Binding("ctrl+q", "app.quit", "Quit", id="quit", priority=True, tooltip="Stop every reply and quit")
-#: cells the footer's command-palette key takes at its right end ("▏^p palette"), compact and not
-PALETTE_CELLS = {True: 11, False: 12}
 #: the keys between the versions of a regenerated reply: the one shown is the one the conversation goes on from
 EARLIER_REPLY = "Show, and go on from, the version of the last reply before the one shown"
 LATER_REPLY = "Show, and go on from, the version of the last reply after the one shown"
@@ -88,21 +85,7 @@ LATER_REPLY = "Show, and go on from, the version of the last reply after the one
 ON_DISK = "Every message stays in this session's transcript on disk (Ctrl+S exports it)."
 
 
-def footer_cells(screen: Screen[None], active: Iterable[ActiveBinding], *, compact: bool) -> int:
-    """The cells Textual's ``Footer`` takes for ``active``: one key per action shown, each its key, a space
-    and its description, then a cell of margin (compact) or a cell either side; then the palette key."""
-    first: dict[str, Binding] = {}
-    for shown in active:
-        if shown.binding.show:
-            first.setdefault(shown.binding.action, shown.binding)
-    spacing = 1 if compact else 2
-    return PALETTE_CELLS[compact] + sum(
-        cell_len(screen.app.get_key_display(binding)) + 1 + cell_len(binding.description) + spacing
-        for binding in first.values()
-    )
-
-
-class BenchScreen(Screen[None]):
+class BenchScreen(FittedFooterScreen):
     """Two models side by side, answering the same message at once."""
 
     COMMANDS: ClassVar = Screen.COMMANDS | {ScreenCommands}
@@ -187,34 +170,6 @@ class BenchScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         self._gone = True
-
-    def on_resize(self, event: events.Resize) -> None:
-        self._fit_footer()
-
-    def _fit_footer(self) -> None:
-        """Pack the footer's keys closer where they do not fit with its spacing, and redraw it for the width."""
-        if self.is_mounted:
-            every_key = super().active_bindings.values()  # before any gives way
-            self.query_one(Footer).compact = footer_cells(self, every_key, compact=False) > self.size.width
-            self.refresh_bindings()
-
-    @property
-    def active_bindings(self) -> dict[str, ActiveBinding]:
-        """The keys in effect; while the footer is too narrow for all of them, those of ``FOOTER_GIVES_WAY``
-        stay bound but leave it, in that order, until the rest fit."""
-        active = super().active_bindings
-        gives_way, hidden = list(self.FOOTER_GIVES_WAY), set[str]()
-        while gives_way and footer_cells(self, self._shown(active, hidden).values(), compact=True) > self.size.width:
-            hidden.add(gives_way.pop(0))
-        return self._shown(active, hidden)
-
-    @staticmethod
-    def _shown(active: dict[str, ActiveBinding], hidden: set[str]) -> dict[str, ActiveBinding]:
-        """``active`` with the bindings whose id is in ``hidden`` left out of the footer."""
-        return {
-            key: shown._replace(binding=replace(shown.binding, show=False)) if shown.binding.id in hidden else shown
-            for key, shown in active.items()
-        }
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Every action on the bench; on a screen built on it, those of its ``ALLOWED_ACTIONS`` only."""
@@ -774,7 +729,6 @@ class BenchScreen(Screen[None]):
         self.query_one(Composer).border_title = f"Message · active pane: {self.active_pane.upper()}"
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
-        self._fit_footer()  # the focused widget's own keys come and go (the composer's, the model list's)
         for pane in self.bench.names:
             widget = self.pane_widget(pane)
             if event.widget is widget or widget in event.widget.ancestors:
