@@ -408,7 +408,7 @@ def to_markdown(session: Session) -> str:
                 out += _system_prompt_change(record, system_prompts)
             version = versions.get(record.id)
             if version is None or version.in_conversation:
-                out += _reply_markdown(record, version)
+                out += _reply_markdown(record, version, set_aside=record.id in branches.set_aside)
             else:  # folded: a reader of the conversation skips it, and can open it (only our words in the tags)
                 out += [f"<details><summary>{version.fate()}</summary>", "", *_reply_markdown(record, None)]
                 out += ["</details>", ""]
@@ -437,9 +437,11 @@ def _system_prompt_change(record: MessageRecord, system_prompts: dict[str, str])
     return [f"*System prompt of pane {pane} from here on:*", "", literal_quote(prompt), ""]
 
 
-def _reply_markdown(record: MessageRecord, version: ReplyVersion | None) -> list[str]:
-    """A reply's lines: who said it, its thinking and answer as quotes, its stats and error."""
+def _reply_markdown(record: MessageRecord, version: ReplyVersion | None, *, set_aside: bool = False) -> list[str]:
+    """A reply's lines: who said it (and whether it is on a branch not shown), its thinking and answer as
+    quotes, its stats and error."""
     notes = [f"version {version.number} of {version.count}"] if version else []
+    notes += ["on a branch not shown"] * set_aside
     notes += ["partial"] * record.partial
     note = f" ({', '.join(notes)})" if notes else ""
     out = [f"**{literal_markdown(record.pane.upper())} · {literal_markdown(record.model or '?')}**{note}:", ""]

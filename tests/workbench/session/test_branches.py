@@ -141,6 +141,7 @@ def test_exports_show_the_conversation_as_shown_or_every_branch(
     assert all(text in every for text in ("第二句", "第三句", "第二句改"))
     assert "**You** (to A and B; branch 1 of 2, not shown):" in every
     assert "**You** (to A and B; on a branch not shown):" in every  # the third turn's, after the edited one
+    assert every.count("(on a branch not shown):") == 4  # the replies of turns 2 and 3 in each pane
     assert main(["export", str(path), "--all-branches", "--format", "json"]) == 0
     records = json.loads(capsys.readouterr().out)["records"]
     assert {r["id"] for r in records if r.get("set_aside")} == set_aside
