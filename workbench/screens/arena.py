@@ -26,6 +26,7 @@ from zhbench.plain.memory_reading import MemoryReading
 from zhbench.workbench import workers
 from zhbench.workbench.commands import Command, key_of, keyed
 from zhbench.workbench.screens.bench import BenchScreen
+from zhbench.workbench.screens.pane_deck import PaneDeck
 from zhbench.workbench.session.arena.rounds import (
     VERDICT_NAMES,
     ArenaError,
@@ -61,8 +62,31 @@ def vote_keys(screen: Screen[Any]) -> str:
     return " · ".join(f"{key_of(screen, binding.id or '')} {binding.description}" for binding in votes)
 
 
+class BlindDeck(PaneDeck):
+    """The arena's two panes: until the vote, headers say "Model A"/"Model B" and a reply's stats line its
+    timing only; then everything shows."""
+
+    def __init__(self, screen: Screen[Any], bench: Bench) -> None:
+        super().__init__(screen, bench)
+        self.revealed = False
+
+    def show_header(self, pane: str) -> None:
+        if self.revealed:
+            super().show_header(pane)
+            return
+        detail = f"blind · {decoding_text(self.bench.decoding)}\nchat, then vote: {vote_keys(self.screen)}"
+        self.pane_widget(pane).set_model(BLIND_NAMES[pane], detail)
+
+    def stats_line(self, pane: str, entry: ShownEntry) -> str:
+        """Before the vote, a reply's timing only (the rest could tell a family or a size); then all of it."""
+        return (entry.stats or "") if self.revealed else blind_stats(entry.reply_stats)
+
+
 class ArenaScreen(BenchScreen):
     """Blind battles between two models of ``pool``, each vote stored in the vote database."""
+
+    DECK = BlindDeck
+    deck: BlindDeck
 
     SUB_TITLE = "arena · blind"
     SHOWS_MODEL_LIST = False
@@ -98,7 +122,6 @@ class ArenaScreen(BenchScreen):
         self._store = store
         self.rng = rng or random.Random()
         self.pair: tuple[Contender, Contender] | None = None
-        self.revealed = False
         #: models that cannot decode as the arena's preset asks: not drawn again (their specs)
         self.unpaired: set[str] = set()
 
@@ -140,7 +163,7 @@ class ArenaScreen(BenchScreen):
         except ArenaError as exc:
             self.notify(f"No round: {exc}.", severity="error", timeout=15)
             return
-        self.pair, self.revealed = pair, False
+        self.pair, self.deck.revealed = pair, False
         for name, contender in zip(self.bench.names, pair, strict=False):
             widget = self.pane_widget(name)
             widget.clear()
@@ -161,16 +184,10 @@ class ArenaScreen(BenchScreen):
                 return pair
         raise ArenaError(f"no pair drawn fits in memory ({problem}): pick smaller models with --pool")
 
-    def _show_header(self, pane: str) -> None:
-        if self.revealed:
-            super()._show_header(pane)
-            return
-        detail = f"blind · {decoding_text(self.bench.decoding)}\nchat, then vote: {vote_keys(self)}"
-        self.pane_widget(pane).set_model(BLIND_NAMES[pane], detail)
-
-    def stats_line(self, pane: str, entry: ShownEntry) -> str:
-        """Before the vote, a reply's timing only (the rest could tell a family or a size); then all of it."""
-        return (entry.stats or "") if self.revealed else blind_stats(entry.reply_stats)
+    @property
+    def revealed(self) -> bool:
+        """Whether this round's vote is in, and the names on show."""
+        return self.deck.revealed
 
     def report_load_problem(self, pane: str, problem: str) -> None:
         """A model that cannot take the arena's preset would not answer as the other does: it leaves the pool
@@ -228,9 +245,9 @@ class ArenaScreen(BenchScreen):
         battle = self.record_vote(verdict, anonymous=True)
         if battle is None:
             return
-        self.revealed = True
+        self.deck.revealed = True
         for name in self.bench.names:
-            self._redraw(name)  # the headers, and each reply's whole stats line
+            self.deck.redraw(name)  # the headers, and each reply's whole stats line
         names = f"A was {battle.model_a.id}, B was {battle.model_b.id}"
         leaked = " A reply named its maker: the battle is kept, left out of the ranking by default." * battle.leaked
         self.notify(f"Voted: {VERDICT_NAMES[verdict]}. {names}.{leaked} Ctrl+N: next round.", timeout=15)

@@ -25,26 +25,25 @@ from textual.widgets import Footer, Header
 from zhbench.plain.byte_sizes import format_bytes
 from zhbench.plain.memory_reading import MemoryReading
 from zhbench.plain.model_rows import DEMO_MODELS
-from zhbench.plain.safe_text import visible_text
-from zhbench.widgets.chat_pane import ChatPane, MessageView, ReplyView
+from zhbench.widgets.chat_pane import ChatPane
 from zhbench.widgets.composer import Composer
 from zhbench.widgets.fitted_footer import FittedFooterScreen
 from zhbench.widgets.gpu_meter import GpuMeter
 from zhbench.widgets.model_list import ModelList
+from zhbench.widgets.pane_switcher import PaneSwitcher
 from zhbench.widgets.params_dialog import ParamsDialog
 from zhbench.widgets.question import QuestionDialog
 from zhbench.workbench import workers
-from zhbench.workbench.commands import Command, ScreenCommands, key_of, keyed
+from zhbench.workbench.commands import Command, ScreenCommands, keyed
+from zhbench.workbench.screens.pane_deck import ON_DISK, PaneDeck
 from zhbench.workbench.screens.template_choice import ask_for_template
 from zhbench.workbench.session.arena.leaks import maker_names
 from zhbench.workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, battle_of_round
 from zhbench.workbench.session.arena.votes import ArenaDataError, Battle, Verdict, VoteStore
-from zhbench.workbench.session.bench import Bench, ReplyJob
+from zhbench.workbench.session.bench import Bench
 from zhbench.workbench.session.panes import (
-    ShownEntry,
     apply_values,
     editable_values,
-    params_summary,
     preset_values,
     switch_names,
     value_problems,
@@ -81,8 +80,6 @@ QUIT_BINDING = Binding("ctrl+q", "app.quit", "Quit", id="quit", priority=True, t
 #: the keys between the versions of a regenerated reply: the one shown is the one the conversation goes on from
 EARLIER_REPLY = "Show, and go on from, the version of the last reply before the one shown"
 LATER_REPLY = "Show, and go on from, the version of the last reply after the one shown"
-#: what the question before a conversation is cleared or left behind says about it
-ON_DISK = "Every message stays in this session's transcript on disk (Ctrl+S exports it)."
 
 
 class BenchScreen(FittedFooterScreen):
@@ -95,7 +92,7 @@ class BenchScreen(FittedFooterScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", id="stop"),
         Binding("f9", "toggle_models", "Models", id="toggle-models"),
-        Binding("ctrl+o", "switch_pane", "Pane", id="switch-pane", tooltip="Make the other pane the active one"),
+        Binding("ctrl+o", "switch_pane", "Pane", id="switch-pane", tooltip="Make the next pane the active one"),
         Binding("ctrl+f", "find_model", "Find", id="find-model", tooltip="Type in the model filter"),
         QUIT_BINDING,
         Binding("ctrl+r", "regenerate", "Regenerate", id="regenerate"),
@@ -104,7 +101,7 @@ class BenchScreen(FittedFooterScreen):
         Binding("alt+right", "other_reply(1)", "Later reply", id="later-reply", show=False, tooltip=LATER_REPLY),
         Binding("ctrl+l", "clear", "Clear", id="clear"),
         Binding("f2", "edit_params", "Parameters", id="params"),
-        Binding("f4", "swap", "Swap A/B", id="swap"),
+        Binding("f4", "swap", "Swap A/B", id="swap", tooltip="Exchange the active pane and the next"),
         Binding("ctrl+s", "export", "Export", id="export"),
         Binding("f3", "rescan", "Rescan", id="rescan", show=False),
         Binding("ctrl+g", "sessions", "Sessions", id="sessions", show=False, tooltip="Reopen or search past sessions"),
@@ -113,6 +110,8 @@ class BenchScreen(FittedFooterScreen):
     app: ZhbenchApp
     #: the model list beside the panes (the blind arena has none: it would say what is on offer)
     SHOWS_MODEL_LIST: ClassVar[bool] = True
+    #: what holds the panes and runs their replies (the arena's names no model before the vote)
+    DECK: ClassVar[type[PaneDeck]] = PaneDeck
     #: the screen's actions a screen built on the bench keeps, None for all: every other action of the screen,
     #: the bench's own included (those added later too), is off there (its key does nothing and leaves the
     #: footer); Textual's own screen actions (copying the selected text) stay
@@ -126,11 +125,11 @@ class BenchScreen(FittedFooterScreen):
         self.bench = bench
         self.preload = preload
         self.offer_demos = offer_demos
-        self.active_pane = bench.names[0]
         self._ready = False  # every widget mounted
         #: the download underway from the model list: its id, and the flag that cancels it
         self._pull: tuple[str, threading.Event] | None = None
-        self._gone = False  # unmounted: the app is closing
+        #: the panes and their replies (the arena's are blind until the vote)
+        self.deck = self.DECK(self, bench)
         #: the settings a reopened session's pane goes on with, applied when its model has loaded (by generation)
         self._saved_params: dict[str, tuple[int, dict[str, object]]] = {}
 
@@ -140,11 +139,11 @@ class BenchScreen(FittedFooterScreen):
         # The parts under the panes sit in a container of their own: a repaint inside the panes then
         # leaves them alone (Textual renders every widget whose container overlaps a change).
         yield Header(show_clock=False, icon="⚖")
+        yield PaneSwitcher(id="pane-switcher")
         with Horizontal(id="body"):
             if self.SHOWS_MODEL_LIST:
                 yield ModelList(id="models")
-            for name in self.bench.names:
-                yield ChatPane(name, id=f"pane-{name}")
+            yield from self.deck.panes()
         with Vertical(id="bottom"):
             yield Composer(id="composer")
             yield GpuMeter(id="meter")
@@ -158,7 +157,7 @@ class BenchScreen(FittedFooterScreen):
 
     def _set_up(self) -> None:
         self._ready = True
-        self._mark_active()
+        self.deck.activate(self.deck.active)
         self.query_one(Composer).focus()
         self._tick_loading()
         self.set_interval(0.25, self._tick_loading)
@@ -166,10 +165,13 @@ class BenchScreen(FittedFooterScreen):
             self.show_models(self.app.discovered)
 
     def pane_widget(self, pane: str) -> ChatPane:
-        return self.query_one(f"#pane-{pane}", ChatPane)
+        return self.deck.pane_widget(pane)
 
     def on_unmount(self) -> None:
-        self._gone = True
+        self.deck.gone = True
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.call_after_refresh(self.deck.fit)  # once the body has its new width
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Every action on the bench; on a screen built on it, those of its ``ALLOWED_ACTIONS`` only."""
@@ -178,7 +180,7 @@ class BenchScreen(FittedFooterScreen):
 
     def _screen_gone(self) -> bool:
         """Whether the screen is torn down: a worker may report while the app exits."""
-        return self._gone
+        return self.deck.gone
 
     # --- finding and loading models -----------------------------------------------------------
 
@@ -349,7 +351,7 @@ class BenchScreen(FittedFooterScreen):
         if problem:
             self.report_load_problem(event.pane, problem)
         self._restore_params(event.pane, event.generation)
-        self._redraw(event.pane)
+        self.deck.redraw(event.pane)
 
     def report_load_problem(self, pane: str, problem: str) -> None:
         """A model loaded, but not with the settings asked for (the config's ``[params.FAMILY]``)."""
@@ -371,109 +373,25 @@ class BenchScreen(FittedFooterScreen):
         """A model that did not load: its pane says which and why."""
         self.pane_widget(pane).set_status(f"could not load {what}:\n{reason}", error=True)
 
-    def _show_header(self, pane: str) -> None:
-        state = self.bench.pane(pane)
-        if state.engine is None or state.params is None:
-            return
-        info = state.engine.describe()
-        detail = f"{info.family} · {info.placement()}"
-        if state.random_weights:
-            kind = "DEMO" if state.demo else "stand-in"
-            detail = f"{kind} · random weights, replies are noise · " + detail
-        self.pane_widget(pane).set_model(state.label or "?", f"{detail}\n{params_summary(state.params)}")
-
     # --- sending and replying -----------------------------------------------------------------
 
     @on(Composer.Submitted)
     def _submitted(self, event: Composer.Submitted) -> None:
         targets = self.bench.names if event.target == "both" else [self.active_pane]
-        if not self.send(event.text, targets):
+        if not self.deck.send(event.text, targets):
             event.composer.text = event.text  # nothing was sent: give the text back
-
-    def send(self, text: str, targets: list[str]) -> bool:
-        """Send ``text`` as the user's message to each target pane that can take it; whether any could.
-
-        A message for several panes goes to all of them or to none while one of them is still replying or
-        loading: sent to the others only, it would leave the conversations different from then on. A pane
-        with no model at all is left out (there is no conversation to keep in step).
-        """
-        reasons = {pane: self.bench.why_not_ready(pane) for pane in targets}
-        states = {pane: self.bench.pane(pane) for pane in targets}
-        waiting = [p for p in targets if reasons[p] is not None and (states[p].engine or states[p].loading)]
-        if len(targets) > 1 and waiting:
-            busy = ", ".join(f"pane {pane.upper()} {reasons[pane]}" for pane in waiting)
-            self.notify(f"Nothing sent: {busy}. Send again when it is done, so both stay in step.", severity="warning")
-            return False
-        for pane, why in reasons.items():
-            if why is not None:
-                self.notify(f"Pane {pane.upper()} {why}.", severity="warning")
-        jobs = self.bench.send(text, targets)
-        for job in jobs:
-            self.pane_widget(job.pane).add_message(text, role="user")
-            self._run_reply(job)
-        return bool(jobs)
-
-    def _run_reply(self, job: ReplyJob) -> None:
-        note = None
-        if job.params.num_beams > 1:
-            note = f"… beam search with {job.params.num_beams} beams cannot stream: the reply appears when it is done"
-        self.pane_widget(job.pane).begin_reply(note=note)
-        self.run_worker(
-            lambda: workers.run_reply(self.post_message, job),
-            thread=True,
-            group=f"reply-{job.pane}",
-            exit_on_error=False,
-        )
 
     @on(workers.ReplyChunkArrived)
     def _reply_chunk(self, event: workers.ReplyChunkArrived) -> None:
-        if self._screen_gone() or not self.bench.reply_progressed(
-            event.pane, event.generation, event.piece, event.reasoning
-        ):
-            return
-        view = self.pane_widget(event.pane).current_reply
-        if view is not None:
-            view.append(event.piece, event.reasoning)
+        self.deck.reply_chunk(event)
 
     @on(workers.ReplyFinished)
     def _reply_finished(self, event: workers.ReplyFinished) -> None:
-        if not self._screen_gone():
-            self._show_end(event.pane, self.bench.reply_finished(event.pane, event.generation, event.reply))
+        self.deck.reply_finished(event)
 
     @on(workers.ReplyFailed)
     def _reply_failed(self, event: workers.ReplyFailed) -> None:
-        if not self._screen_gone():
-            entry = self.bench.reply_failed(event.pane, event.generation, event.error, event.partial)
-            self._show_end(event.pane, entry)
-
-    def _show_end(self, pane: str, entry: ShownEntry | None) -> None:
-        view = self.pane_widget(pane).current_reply
-        if entry is not None and view is not None:
-            self._draw_reply(pane, view, entry)
-
-    def _draw_reply(self, pane: str, view: ReplyView, entry: ShownEntry) -> None:
-        """Draw a finished reply as the session recorded it; the last one says which of its versions it is."""
-        state = self.bench.pane(pane)
-        place = state.reply_version() if entry is state.shown[-1] else None
-        version = ""
-        if place is not None:
-            keys = f"{key_of(self, 'earlier-reply')} {key_of(self, 'later-reply')}"
-            version = f"reply {place[0]}/{place[1]} ({keys})"
-        view.finish(
-            entry.text,
-            stats=self.stats_line(pane, entry),
-            stopped=entry.stopped,
-            error=entry.error,
-            reasoning=entry.reasoning,
-            version=version,
-        )
-
-    def stats_line(self, pane: str, entry: ShownEntry) -> str:
-        """The line under a finished reply: its stats, after the model that wrote it where that is not the
-        pane's model now (a conversation another model carried on)."""
-        label = self.bench.pane(pane).label
-        author = f"by {visible_text(entry.model)} · " if entry.model is not None and entry.model != label else ""
-        return author + (entry.stats or "")
+        self.deck.reply_failed(event)
 
     # --- the palette --------------------------------------------------------------------------
 
@@ -486,11 +404,14 @@ class BenchScreen(FittedFooterScreen):
         yield keyed(self, "earlier-reply", "Earlier reply version", "Show and go on from the one before", earlier)
         yield keyed(self, "later-reply", "Later reply version", "Show and go on from the one after", later)
         yield self._clear_command()
-        yield keyed(self, "swap", "Swap panes", "Exchange pane A and pane B", self.action_swap)
+        pair = "pane A and pane B" if len(self.bench.names) == 2 else "the active pane and the next"
+        yield keyed(self, "swap", "Swap panes", f"Exchange {pair}", self.action_swap)
         yield keyed(
-            self, "switch-pane", "Switch active pane", "Make the other pane the one Send active sends to",
+            self, "switch-pane", "Switch active pane", "Make the next pane the one Send active sends to",
             self.action_switch_pane,
         )
+        yield "Add pane", "Another pane beside these (up to four)", self.deck.add_pane
+        yield "Remove pane", "Take the last pane away (asked first if it holds a conversation)", self.deck.remove_pane
         yield keyed(self, "params", "Edit parameters", "Decoding settings of the active pane", self.action_edit_params)
         yield keyed(
             self, "toggle-models", "Show or hide the model list", "More room for the panes", self.action_toggle_models
@@ -540,108 +461,31 @@ class BenchScreen(FittedFooterScreen):
                     )
 
     def _stop_command(self) -> Command:
-        stop_help = "Stop the reply of the focused pane, or of both"
+        stop_help = "Stop the reply of the focused pane, or of every pane"
         return keyed(self, "stop", "Stop generating", stop_help, self.action_stop)
 
     def _regenerate_command(self) -> Command:
         return keyed(self, "regenerate", "Regenerate", "Another reply to the last message", self.action_regenerate)
 
     def _clear_command(self) -> Command:
-        return keyed(self, "clear", "Clear conversation", "Clear the focused pane, or both", self.action_clear)
+        return keyed(self, "clear", "Clear conversation", "Clear the focused pane, or every pane", self.action_clear)
 
     # --- actions ------------------------------------------------------------------------------
 
-    def _target_panes(self) -> list[str]:
-        """The pane that has focus, or every pane when the focus is elsewhere (the composer, the model list)."""
-        focused = self.focused
-        for pane in self.bench.names:
-            widget = self.pane_widget(pane)
-            if focused is not None and (focused is widget or widget in focused.ancestors):
-                return [pane]
-        return self.bench.names
-
     def action_stop(self) -> None:
-        """Stop the replies of the focused pane, or of every pane; when none is replying, back to the composer
-        (from the model list, or a pane)."""
-        panes = self._target_panes()
-        if any(self.bench.pane(pane).busy for pane in panes):
-            self.bench.stop(panes)
-        else:
-            self.query_one(Composer).focus()
+        self.deck.stop()
 
     def action_regenerate(self) -> None:
-        for pane in self._target_panes():
-            had_reply = bool(self.bench.pane(pane).shown) and self.bench.pane(pane).shown[-1].role == "assistant"
-            job = self.bench.regenerate(pane)
-            if job is None:
-                continue
-            widget = self.pane_widget(pane)
-            if had_reply and widget.current_reply is not None:
-                widget.current_reply.remove()
-            self._run_reply(job)
+        self.deck.regenerate()
 
     def action_other_reply(self, step: int) -> None:
-        """Show, and go on from, the version of the last reply before (-1) or after (1) the one shown, in the
-        focused pane or in every pane."""
-        moved = False
-        for pane in self._target_panes():
-            entry = self.bench.choose_reply(pane, step)
-            view = self.pane_widget(pane).current_reply
-            if entry is not None and view is not None:
-                self._draw_reply(pane, view, entry)
-                moved = True
-        if not moved:
-            which = "earlier" if step < 0 else "later"
-            self.notify(f"No {which} version of the last reply to show (Regenerate makes another).")
+        self.deck.other_reply(step)
 
     def action_clear(self) -> None:
-        """Clear the focused pane's conversation, or every pane's; asked first when there is one to lose."""
-        panes = []
-        for pane in self._target_panes():
-            if self.bench.pane(pane).busy:
-                self.notify(f"Pane {pane.upper()} is replying: stop it (Esc) first.", severity="warning")
-            else:
-                panes.append(pane)
-
-        def clear(choice: str | None = "clear") -> None:
-            if choice is not None:
-                for pane in panes:
-                    if self.bench.clear(pane):
-                        self.pane_widget(pane).clear()
-
-        talking = [pane.upper() for pane in panes if self.bench.pane(pane).shown]
-        if not talking:
-            clear()
-            return
-        plural = "s" if len(talking) > 1 else ""
-        title = f"Clear the conversation{plural} of pane{plural} {' and '.join(talking)}?"
-        self.app.push_screen(QuestionDialog(title, ON_DISK, [("clear", "Clear")]), clear)
+        self.deck.clear()
 
     def action_swap(self) -> None:
-        if not self.bench.swap():
-            self.notify("Wait for both panes to finish (or stop them) before swapping.", severity="warning")
-            return
-        for pane in self.bench.names[:2]:
-            self._redraw(pane)
-
-    def _redraw(self, pane: str) -> None:
-        state = self.bench.pane(pane)
-        widget = self.pane_widget(pane)
-        widget.clear()
-        widget.set_status(None)
-        if state.engine is None and not state.shown:
-            widget.show_no_model()
-            return
-        self._show_header(pane)
-        widget.add_all([partial(self._view_of, pane, entry) for entry in state.shown])
-
-    def _view_of(self, pane: str, entry: ShownEntry) -> MessageView | ReplyView:
-        """A message, or a finished reply drawn as the session recorded it."""
-        if entry.role == "user":
-            return MessageView(entry.text, role="user")
-        view = ReplyView()
-        self._draw_reply(pane, view, entry)
-        return view
+        self.deck.swap()
 
     # --- past sessions ------------------------------------------------------------------------
 
@@ -657,22 +501,23 @@ class BenchScreen(FittedFooterScreen):
             self.notify("Stop the replies and wait for the loads before reopening a session.", severity="warning")
             return
         if not any(state.shown for state in self.bench.panes):
-            self.reopen(reopened)
+            self.call_later(self.reopen, reopened)
             return
 
         def answered(choice: str | None) -> None:
             if choice == "reopen":
-                self.reopen(reopened)
+                self.call_later(self.reopen, reopened)
 
         title = f"Leave this conversation for session {reopened.session.id}?"
         self.app.push_screen(QuestionDialog(title, ON_DISK, [("reopen", "Reopen")]), answered)
 
-    def reopen(self, reopened: Reopened) -> None:
-        """Show a saved session in these panes and go on with it: its conversations, its models loaded again
-        with the settings of their last replies, the next message appended to its file. A pane whose model
-        is not here shows its conversation read-only, with the reason."""
+    async def reopen(self, reopened: Reopened) -> None:
+        """Show a saved session in as many panes as it had and go on with it: its conversations, its models
+        loaded again with the settings of their last replies, the next message appended to its file. A pane
+        whose model is not here shows its conversation read-only, with the reason."""
         if not all(self.bench.unload(name) for name in self.bench.names):
             return
+        await self.deck.set_count(reopened.pane_count)
         if self.bench.transcript is not None:
             self.bench.transcript.close()
             self.bench.transcript = None
@@ -683,12 +528,16 @@ class BenchScreen(FittedFooterScreen):
             self.notify(f"Not reopened: its transcript cannot be written ({exc})", severity="error")
             return
         notes = list(reopened.notes)
-        left_out = [name.upper() for name in reopened.panes if name not in self.bench.names]
+        left_out = [
+            name.upper()
+            for name, state in reopened.panes.items()
+            if name not in self.bench.names and (state.shown or reopened.models.get(name))
+        ]
         if left_out:
             notes.append(f"pane(s) {', '.join(left_out)} of that session are not shown here")
         loads: list[tuple[str, str, str]] = []
         for name in self.bench.names:
-            self._redraw(name)
+            self.deck.redraw(name)
             model = reopened.models.get(name)
             spec, why = model_spec(model, self.app.config.servers)
             if spec is None or model is None:
@@ -719,21 +568,19 @@ class BenchScreen(FittedFooterScreen):
             self.notify(f"Pane {pane.upper()}: the session's settings no longer apply ({exc})", severity="warning")
 
     def action_switch_pane(self) -> None:
-        names = self.bench.names
-        self.active_pane = names[(names.index(self.active_pane) + 1) % len(names)]
-        self._mark_active()
+        self.deck.switch()
 
-    def _mark_active(self) -> None:
-        for pane in self.bench.names:
-            self.pane_widget(pane).set_class(pane == self.active_pane, "active")
-        self.query_one(Composer).border_title = f"Message · active pane: {self.active_pane.upper()}"
+    @on(PaneSwitcher.Picked)
+    def _pane_picked(self, event: PaneSwitcher.Picked) -> None:
+        self.deck.activate(event.pane)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
-        for pane in self.bench.names:
-            widget = self.pane_widget(pane)
-            if event.widget is widget or widget in event.widget.ancestors:
-                self.active_pane = pane
-                self._mark_active()
+        self.deck.focus_moved(event.widget)
+
+    @property
+    def active_pane(self) -> str:
+        """The pane Send active sends to (the one shown when only one fits)."""
+        return self.deck.active
 
     def action_edit_params(self) -> None:
         pane = self.active_pane
@@ -746,7 +593,7 @@ class BenchScreen(FittedFooterScreen):
         def applied(values: dict[str, str] | None) -> None:
             if values is not None and self.bench.pane(pane).engine is engine:
                 self.bench.pane(pane).params = apply_values(params, values)
-                self._show_header(pane)
+                self.deck.show_header(pane)
 
         title = f"Parameters of pane {pane.upper()}: {state.label} (upstream defaults: {engine.family})"
         dialog = ParamsDialog(
@@ -817,10 +664,9 @@ class BenchScreen(FittedFooterScreen):
         elif command.endswith("=X"):  # "-temp=X", written inside a message
             start = command.removesuffix("X")
         else:
-            self.send(command, [pane])
+            self.deck.send(command, [pane])
             return
-        self.active_pane = pane
-        self._mark_active()
+        self.deck.activate(pane)
         composer = self.query_one(Composer)
         composer.text = start + composer.text
         composer.move_cursor(composer.document.end)

@@ -150,7 +150,7 @@ class PastArenaScreen(BenchScreen):
         super()._set_up()
         self.query_one(Composer).disabled = True
         for name in self.bench.names:
-            self._redraw(name)
+            self.deck.redraw(name)
             model = self.reopened.models.get(name)
             when = self.reopened.session.header.started[:16].replace("T", " ")
             self.pane_widget(name).set_model(model.model or "?" if model else "?", f"arena round of {when} · read-only")
