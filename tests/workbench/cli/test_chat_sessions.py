@@ -155,3 +155,24 @@ def test_ask_session_takes_the_decoding_options_given(capsys, monkeypatch, user_
     assert shown["params"]["temperature"] == 0.3
     assert main(["ask", "--session", "latest", "--temperature", "-2", "第三句"]) == 1
     assert "temperature" in capsys.readouterr().err
+
+
+def test_ask_session_asks_a_pane_added_during_the_session_and_not_one_taken_away(capsys, user_dirs, standin_dir):
+    from zhbench.engines.registry import load_engine
+    from zhbench.workbench.session.bench import Bench
+
+    bench = Bench(transcripts(user_dirs))
+    assert bench.add_pane() == "c" and bench.add_pane() == "d"  # added in the app, as its palette does
+    for name, family in (("a", "gpt2-dialogbot"), ("c", "dialogpt-zh"), ("d", "gpt2-dialogbot")):
+        generation = bench.begin_load(name, family)
+        assert generation is not None
+        bench.model_loaded(name, generation, load_engine(str(standin_dir(family)), device="cpu"), demo=False)
+        bench.pane(name).params = bench.pane(name).params.with_overrides({"max_new_tokens": 2})  # type: ignore[union-attr]
+    for job in bench.send("你好", bench.names):
+        bench.reply_finished(job.pane, job.generation, job.engine.reply(job.history, job.params))
+    assert bench.remove_pane() == "d"
+    assert bench.transcript is not None
+    bench.transcript.close()
+    assert main(["ask", "--session", "latest", "--json", "然后呢"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [(reply["pane"], reply["family"]) for reply in shown] == [("a", "gpt2-dialogbot"), ("c", "dialogpt-zh")]
