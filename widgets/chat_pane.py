@@ -215,8 +215,8 @@ class ChatPane(Vertical, can_focus=True):
         status.set_class(bool(text), "shown")
         status.set_class(error, "error")
 
-    def add_message(self, text: str, *, role: str, record_id: str = "") -> MessageView:
-        view = MessageView(text, role=role, record_id=record_id)
+    def add_message(self, text: str, *, role: str) -> MessageView:
+        view = MessageView(text, role=role)
         self.log_view.mount(view)
         return view
 

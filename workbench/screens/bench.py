@@ -25,7 +25,7 @@ from textual.widgets import Footer, Header
 from zhbench.plain.byte_sizes import format_bytes
 from zhbench.plain.memory_reading import MemoryReading
 from zhbench.plain.model_rows import DEMO_MODELS
-from zhbench.widgets.chat_pane import ChatPane
+from zhbench.widgets.chat_pane import ChatPane, MessageView
 from zhbench.widgets.composer import Composer
 from zhbench.widgets.fitted_footer import FittedFooterScreen
 from zhbench.widgets.gpu_meter import GpuMeter
@@ -35,6 +35,7 @@ from zhbench.widgets.params_dialog import ParamsDialog
 from zhbench.widgets.question import QuestionDialog
 from zhbench.workbench import workers
 from zhbench.workbench.commands import Command, ScreenCommands, keyed
+from zhbench.workbench.screens.branching import BRANCH_BINDINGS, Branching
 from zhbench.workbench.screens.pane_deck import ON_DISK, PaneDeck
 from zhbench.workbench.screens.template_choice import ask_for_template
 from zhbench.workbench.session.arena.leaks import maker_names
@@ -99,6 +100,7 @@ class BenchScreen(FittedFooterScreen):
         # alt, not ctrl: the composer's ctrl+←/→ move by word
         Binding("alt+left", "other_reply(-1)", "Earlier reply", id="earlier-reply", show=False, tooltip=EARLIER_REPLY),
         Binding("alt+right", "other_reply(1)", "Later reply", id="later-reply", show=False, tooltip=LATER_REPLY),
+        *BRANCH_BINDINGS,
         Binding("ctrl+l", "clear", "Clear", id="clear"),
         Binding("f2", "edit_params", "Parameters", id="params"),
         Binding("f4", "swap", "Swap A/B", id="swap", tooltip="Exchange the active pane and the next"),
@@ -130,6 +132,8 @@ class BenchScreen(FittedFooterScreen):
         self._pull: tuple[str, threading.Event] | None = None
         #: the panes and their replies (the arena's are blind until the vote)
         self.deck = self.DECK(self, bench)
+        #: editing an earlier message, and the branches that makes
+        self.branching = Branching(self, self.deck)
         #: the settings a reopened session's pane goes on with, applied when its model has loaded (by generation)
         self._saved_params: dict[str, tuple[int, dict[str, object]]] = {}
 
@@ -403,6 +407,7 @@ class BenchScreen(FittedFooterScreen):
         earlier, later = partial(self.action_other_reply, -1), partial(self.action_other_reply, 1)
         yield keyed(self, "earlier-reply", "Earlier reply version", "Show and go on from the one before", earlier)
         yield keyed(self, "later-reply", "Later reply version", "Show and go on from the one after", later)
+        yield from self.branching.commands(self.active_pane)
         yield self._clear_command()
         pair = "pane A and pane B" if len(self.bench.names) == 2 else "the active pane and the next"
         yield keyed(self, "swap", "Swap panes", f"Exchange {pair}", self.action_swap)
@@ -480,6 +485,18 @@ class BenchScreen(FittedFooterScreen):
 
     def action_other_reply(self, step: int) -> None:
         self.deck.other_reply(step)
+
+    def action_other_branch(self, step: int) -> None:
+        self.branching.step(step)
+
+    def action_edit_message(self, pane: str, message: str) -> None:
+        self.branching.ask_to_edit(pane, message)
+
+    @on(MessageView.EditAsked)
+    def _edit_asked(self, event: MessageView.EditAsked) -> None:
+        pane = next((name for name in self.bench.names if self.pane_widget(name) in event.view.ancestors), None)
+        if pane is not None and self.check_action("edit_message", ()):
+            self.action_edit_message(pane, event.view.record_id)
 
     def action_clear(self) -> None:
         self.deck.clear()
