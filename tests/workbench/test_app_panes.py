@@ -154,3 +154,18 @@ async def test_a_session_with_an_added_pane_reopens_in_three_panes(
         await models_loaded(app, "a", "b", "c")
         texts = [view.text for view in app.query_one("#pane-c", ChatPane).query("MessageView, ReplyView")]
         assert texts == [entry.text for entry in bench.pane("c").shown]
+
+
+async def test_hiding_the_model_list_gives_four_panes_the_room_to_sit_side_by_side(
+    make_app: Callable[..., ZhbenchApp], tmp_path: Path
+) -> None:
+    app = make_app(config=Config(path=tmp_path / "config.toml", panes=4))
+    async with app.run_test(size=(150, 40)) as pilot:
+        switcher = app.query_one(PaneSwitcher)
+        await wait_until(lambda: switcher.display, what="one pane at a time beside the model list")
+        app.query_one("#pane-a", ChatPane).focus()
+        await pilot.press("ctrl+o")  # the focus leaves the pane hidden for the one shown
+        await wait_until(lambda: app.bench_screen.active_pane == "b" and app.focused is app.query_one("#pane-b"))
+        await pilot.press("f9")
+        await wait_until(lambda: all(pane.display for pane in app.query(ChatPane)), what="four panes side by side")
+        assert not switcher.display

@@ -667,10 +667,12 @@ class BenchScreen(FittedFooterScreen):
     def action_find_model(self) -> None:
         self.query_one(ModelList).display = True
         self.query_one("#model-filter").focus()
+        self.call_after_refresh(self.deck.fit)  # less room for the panes
 
     def action_toggle_models(self) -> None:
         models = self.query_one(ModelList)
         models.display = not models.display
+        self.call_after_refresh(self.deck.fit)  # the panes' room changed
 
     def run_chat_command(self, pane: str, command: str) -> None:
         """A model's own chat command (RWKV's ``+reset``, ``+gen TEXT``…): sent to ``pane`` at once when it
