@@ -30,6 +30,7 @@ from pathlib import Path
 from zhbench.engines.hub.gguf_repos import quant_name, quantizations
 from zhbench.engines.hub.hubs import DownloadCancelled, DownloadError, Hub, PullPlan, RemoteFile
 from zhbench.engines.hub.sources import HUBS
+from zhbench.plain.byte_sizes import format_bytes
 
 #: what the clients write beside the files (lock files, refs, metadata) and what the system needs to keep
 #: working: a pull that would leave less than this free is refused
@@ -206,10 +207,9 @@ def _listing(files: Iterable[RemoteFile]) -> str:
 
 
 def format_size(count: int | None) -> str:
-    """A size in a pull's message, in decimal units as disks are sold and the hubs' pages show sizes."""
-    if count is None:
-        return "size unknown"
-    return f"{count / 1e9:.2f} GB" if count >= 10**9 else f"{count / 1e6:.1f} MB"
+    """A size in a pull's message, in the units of every other size zhbench shows (its progress, the model
+    list, ``zhbench models``)."""
+    return format_bytes(count, unknown="size unknown")
 
 
 # --- planning -----------------------------------------------------------------------------------------

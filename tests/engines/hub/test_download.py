@@ -72,7 +72,7 @@ def test_several_rwkv_checkpoints_must_be_chosen_and_are_listed():
     with pytest.raises(DownloadError) as caught:
         choose_files(listing)
     message = str(caught.value)
-    assert "choose one with --file" in message and "Instruct-test2" in message and "14.80 GB" in message
+    assert "choose one with --file" in message and "Instruct-test2" in message and "(14 GiB)" in message
     choice = choose_files(listing, pick="*Instruct-test2*")
     assert [f.name for f in choice.files] == ["RWKV-4-Pile-7B-Instruct-test2-20230209.pth"]
     with pytest.raises(DownloadError, match="matches no file"):
@@ -157,7 +157,7 @@ def test_a_pull_that_does_not_fit_on_the_disk_is_refused_before_it_starts(fake_h
     monkeypatch.setattr(download.shutil, "disk_usage", lambda path: Usage)
     with pytest.raises(DownloadError) as caught:
         plan_pull(REPO)
-    assert "2.9 MB to download but only 2.0 MB free" in str(caught.value)
+    assert "2.8 MiB to download but only 1.9 MiB free" in str(caught.value)
     assert not [r for r in fake_hub.log if r.file]
 
 

@@ -113,7 +113,7 @@ def test_a_pull_that_does_not_fit_on_the_disk_is_refused_before_it_starts(fake_m
     with pytest.raises(DownloadError) as caught:
         plan_pull(REPO, hub="modelscope")
     message = str(caught.value)
-    assert "2.9 MB to download but only 2.0 MB free" in message and "(MODELSCOPE_CACHE)" in message
+    assert "2.8 MiB to download but only 1.9 MiB free" in message and "(MODELSCOPE_CACHE)" in message
     assert not fake_modelscope.fetched()
 
 

@@ -41,7 +41,7 @@ def test_a_quantization_is_chosen_by_its_name_in_any_spelling():
     with pytest.raises(QuantizationNeeded) as needed:
         choose_files(listing)
     assert needed.value.offers == {"F16": 200, "Q4_K_M": 100, "Q8_0": 100}  # no projector
-    assert "choose one with --quant: F16 (0.0 MB), Q4_K_M (0.0 MB), Q8_0 (0.0 MB)" in str(needed.value)
+    assert "choose one with --quant: F16 (200 B), Q4_K_M (100 B), Q8_0 (100 B)" in str(needed.value)
     with pytest.raises(DownloadError, match="--quant q2_k: not offered; the repository offers F16"):
         choose_files(listing, quant="q2_k")
     with pytest.raises(DownloadError, match="holds no GGUF files"):
