@@ -28,10 +28,10 @@ from zhbench.workbench.screens.bench import (
     ArenaAsked,
     BenchScreen,
     LeaderboardAsked,
-    RescanAsked,
     SessionsAsked,
 )
 from zhbench.workbench.screens.leaderboard import LeaderboardScreen
+from zhbench.workbench.screens.model_downloads import RescanAsked
 from zhbench.workbench.screens.review import ReviewScreen
 from zhbench.workbench.screens.sessions import PastArenaScreen, SessionsScreen
 from zhbench.workbench.session.arena.rounds import ARENA_DECODING, Contender

@@ -8,7 +8,6 @@ draw the result.
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from functools import partial
@@ -22,7 +21,6 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
-from zhbench.plain.byte_sizes import format_bytes
 from zhbench.plain.memory_reading import MemoryReading
 from zhbench.plain.model_rows import DEMO_MODELS
 from zhbench.widgets.chat_pane import ChatPane, MessageView
@@ -36,6 +34,7 @@ from zhbench.widgets.question import QuestionDialog
 from zhbench.workbench import workers
 from zhbench.workbench.commands import Command, ScreenCommands, keyed
 from zhbench.workbench.screens.branching import BRANCH_BINDINGS, Branching
+from zhbench.workbench.screens.model_downloads import DownloadingModelList, RescanAsked
 from zhbench.workbench.screens.pane_deck import ON_DISK, PaneDeck
 from zhbench.workbench.screens.template_choice import ask_for_template
 from zhbench.workbench.session.arena.leaks import maker_names
@@ -53,12 +52,7 @@ from zhbench.workbench.session.reopen import Reopened, continue_in, model_spec
 from zhbench.workbench.session.transcripts import TranscriptError, export_descriptions, export_session
 
 if TYPE_CHECKING:
-    from zhbench.engines.hub.download import Hub
     from zhbench.workbench.app import ZhbenchApp
-
-
-class RescanAsked(Message):
-    """Look for the models on this machine and the servers again (asked, or a download ended)."""
 
 
 class ArenaAsked(Message):
@@ -128,8 +122,6 @@ class BenchScreen(FittedFooterScreen):
         self.preload = preload
         self.offer_demos = offer_demos
         self._ready = False  # every widget mounted
-        #: the download underway from the model list: its id, and the flag that cancels it
-        self._pull: tuple[str, threading.Event] | None = None
         #: the panes and their replies (the arena's are blind until the vote)
         self.deck = self.DECK(self, bench)
         #: editing an earlier message, and the branches that makes
@@ -146,7 +138,7 @@ class BenchScreen(FittedFooterScreen):
         yield PaneSwitcher(id="pane-switcher")
         with Horizontal(id="body"):
             if self.SHOWS_MODEL_LIST:
-                yield ModelList(id="models")
+                yield DownloadingModelList(preferred_quant=self.app.config.quant, id="models")
             yield from self.deck.panes()
         with Vertical(id="bottom"):
             yield Composer(id="composer")
@@ -212,72 +204,6 @@ class BenchScreen(FittedFooterScreen):
             return
         label = event.row.name + (" (demo)" if event.row.source == "demo" else "")
         self.request_load(pane, event.row.key, label)
-
-    @on(ModelList.DownloadRequested)
-    def _download_requested(self, event: ModelList.DownloadRequested) -> None:
-        row = event.row
-        repo_id = row.hf_id or row.modelscope_id
-        if row.available or repo_id is None:
-            self.notify(f"{row.name} is already on this machine.")
-            return
-        if self._pull is not None:
-            self.notify(f"{self._pull[0]} is downloading: wait for it, or cancel it from the palette.")
-            return
-        hub: Hub = "hf" if row.hf_id else "modelscope"
-        where = "Hugging Face" if hub == "hf" else "ModelScope"
-        question = (
-            f"From {where}, only the files its family needs. The size is checked against the free disk before "
-            "anything is fetched; Ctrl+P → Cancel download stops it."
-        )
-
-        def answered(choice: str | None) -> None:
-            if choice == "download":
-                self._start_download(repo_id, hub, row.quantization)
-
-        # asked first: a letter typed in the list on its way to the filter must not start gigabytes
-        title = f"Download {repo_id}" + (f" ({row.quantization})?" if row.quantization else "?")
-        self.app.push_screen(QuestionDialog(title, question, [("download", "Download")]), answered)
-
-    def _start_download(self, repo_id: str, hub: Hub, quant: str | None = None) -> None:
-        if self._pull is not None or self._screen_gone():
-            return
-        cancel = threading.Event()
-        self._pull = (repo_id, cancel)
-        self.query_one(ModelList).set_status(f"{repo_id}: listing its files…")
-        self.run_worker(
-            lambda: workers.pull_model(self.post_message, repo_id, hub, cancel, quant, self.app.config.quant),
-            thread=True,
-            group="pull",
-            exit_on_error=False,
-        )
-
-    def action_cancel_download(self) -> None:
-        if self._pull is None:
-            self.notify("Nothing is downloading.")
-            return
-        self._pull[1].set()
-
-    @on(workers.PullProgressed)
-    def _pull_progressed(self, event: workers.PullProgressed) -> None:
-        if self._screen_gone():
-            return
-        progress = event.progress
-        speed = f" · {format_bytes(int(progress.bytes_per_s))}/s" if progress.bytes_per_s else ""
-        left = f" · {progress.eta_s:.0f}s left" if progress.eta_s is not None else ""
-        done = f"{format_bytes(progress.done_bytes)} of {format_bytes(progress.total_bytes)}"
-        self.query_one(ModelList).set_status(f"{event.repo_id}: {done}{speed}{left}")
-
-    @on(workers.PullEnded)
-    def _pull_ended(self, event: workers.PullEnded) -> None:
-        self._pull = None
-        if self._screen_gone():
-            return
-        self.query_one(ModelList).set_status(None)
-        if event.problem is None:
-            self.notify(f"{event.repo_id} downloaded: it is in the list now.")
-            self.post_message(RescanAsked())
-        else:
-            self.notify(f"Download of {event.repo_id} stopped: {event.problem}", severity="error", timeout=15)
 
     def action_rescan(self) -> None:
         self.notify("Looking for models again…")
@@ -431,7 +357,8 @@ class BenchScreen(FittedFooterScreen):
             self, "rescan", "Rescan models", "Look for models on this machine and the servers again",
             self.action_rescan,
         )
-        yield "Cancel download", "Stop the download started from the model list", self.action_cancel_download
+        for models in self.query(DownloadingModelList):  # none where the model list is not shown
+            yield "Cancel download", "Stop the download started from the model list", models.cancel_download
         yield (
             "Arena: blind battle",
             "Two models drawn at random answer unnamed; vote, then see",
