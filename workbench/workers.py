@@ -31,7 +31,8 @@ from zhbench.workbench.session.identity import ModelIdentity, model_identity
 from zhbench.workbench.session.memory import NvmlReader
 
 if TYPE_CHECKING:
-    from zhbench.engines.hub.download import Hub, PullProgress
+    from zhbench.engines.hub.download import PullProgress
+    from zhbench.engines.hub.hubs import Hub
     from zhbench.workbench.session.chat_templates import TemplateQuestion
     from zhbench.workbench.session.search import SessionRow
 
@@ -312,7 +313,8 @@ def pull_model(
 ) -> None:
     """Download ``repo_id`` (only what its family needs, the disk checked first; of a GGUF repository, the
     quantization ``quant`` as typed, else ``preferred_quant``, the config's) into the hub's cache."""
-    from zhbench.engines.hub.download import DownloadCancelled, plan_pull, pull
+    from zhbench.engines.hub.download import plan_pull, pull
+    from zhbench.engines.hub.hubs import DownloadCancelled
 
     def report(progress: PullProgress) -> None:
         post(PullProgressed(repo_id, progress))

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from zhbench.engines.api import ChatEngine, EngineInfo, ReplyStream, default_params
 from zhbench.engines.errors import GenerationError, ZhbenchError
@@ -21,7 +21,7 @@ EXIT_INTERRUPTED = 130
 
 
 #: what ``argparse.ArgumentParser.add_subparsers`` returns: each command group's module adds its commands to it
-Commands = argparse._SubParsersAction  # argparse names no public type for it
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # argparse names no public type for it
 
 
 class CommandError(Exception):

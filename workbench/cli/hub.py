@@ -13,7 +13,8 @@ from zhbench.plain.safe_text import json_text, visible_text
 from zhbench.workbench.cli.common import EXIT_INTERRUPTED, CommandError, Commands
 
 if TYPE_CHECKING:
-    from zhbench.engines.hub.download import ProgressCallback, PullPlan, PullProgress
+    from zhbench.engines.hub.download import ProgressCallback, PullProgress
+    from zhbench.engines.hub.hubs import PullPlan
 
 
 def register(commands: Commands) -> None:
@@ -57,7 +58,8 @@ def hub_id(model_id: str, hub: str) -> str:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from zhbench.engines.hub.download import DownloadCancelled, pull
+    from zhbench.engines.hub.download import pull
+    from zhbench.engines.hub.hubs import DownloadCancelled
 
     repo_id = hub_id(args.id, args.hub)
     plan = _plan(args, repo_id)
