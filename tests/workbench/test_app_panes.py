@@ -18,7 +18,9 @@ from zhbench.widgets.gpu_meter import GpuMeter
 from zhbench.widgets.pane_switcher import PaneSwitcher
 from zhbench.widgets.question import QuestionDialog
 from zhbench.workbench.app import ZhbenchApp
+from zhbench.workbench.screens.arena import ArenaScreen
 from zhbench.workbench.screens.sessions import SessionsScreen
+from zhbench.workbench.session.arena.rounds import Contender
 from zhbench.workbench.session.bench import Bench
 from zhbench.workbench.session.config import Config
 from zhbench.workbench.session.transcripts import read_session
@@ -169,3 +171,17 @@ async def test_hiding_the_model_list_gives_four_panes_the_room_to_sit_side_by_si
         await pilot.press("f9")
         await wait_until(lambda: all(pane.display for pane in app.query(ChatPane)), what="four panes side by side")
         assert not switcher.display
+
+
+async def test_the_arena_stays_two_panes_whatever_the_benchs_count(
+    make_app: Callable[..., ZhbenchApp], four_models: dict[str, str], tmp_path: Path
+) -> None:
+    pool = [Contender(four_models["a"]), Contender(four_models["b"])]
+    app = make_app(config=Config(path=tmp_path / "config.toml", panes=4), arena_pool=pool)
+    async with app.run_test(size=WIDE):
+        await wait_until(lambda: isinstance(app.screen, ArenaScreen), what="the arena")
+        arena = app.screen
+        assert isinstance(arena, ArenaScreen)
+        assert arena.bench.names == ["a", "b"] and len(arena.query(ChatPane)) == 2
+        assert not {"Add pane", "Remove pane"} & {title for title, _, _ in arena.palette_commands()}
+        assert app.bench.names == ["a", "b", "c", "d"]  # the bench under it keeps its four
