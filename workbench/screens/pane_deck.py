@@ -169,8 +169,10 @@ class PaneDeck:
         if not self.screen.check_action("edit_message", ()):
             return MessageView(entry.text, role="user")
         place = branch_place(self.bench.pane(pane), entry)
+        if place is None:  # most messages: no keys to look up (a long conversation draws hundreds)
+            return MessageView(entry.text, role="user", record_id=entry.record_id)
         keys = f"{key_of(self.screen, 'earlier-branch')} {key_of(self.screen, 'later-branch')}"
-        note = f"branch {place[0]}/{place[1]} ({keys})" if place else ""
+        note = f"branch {place[0]}/{place[1]} ({keys})"
         return MessageView(entry.text, role="user", record_id=entry.record_id, note=note)
 
     def draw_reply(self, pane: str, view: ReplyView, entry: ShownEntry) -> None:
