@@ -12,6 +12,7 @@ from zhbench.widgets.chat_pane import ChatPane, MessageView
 from zhbench.widgets.composer import Composer
 from zhbench.widgets.edit_dialog import EditDialog
 from zhbench.workbench.app import ZhbenchApp
+from zhbench.workbench.session.reopen import reopen
 from zhbench.workbench.session.transcripts import read_session
 
 SIZE = (150, 40)
@@ -64,3 +65,13 @@ async def test_enter_on_an_earlier_message_edits_it_in_both_panes_and_alt_up_sho
         session = read_session(app.bench.transcript.path)
         assert [(m.pane, m.edits) for m in session.messages if m.edits] == [("a", "a-1-user"), ("b", "b-1-user")]
         assert [r.to_json()["message"] for r in session.records if r.type == "branch"] == ["a-1-user", "b-1-user"]
+
+        await app.bench_screen.reopen(reopen(session))  # reopened: the branch that was shown, the other kept
+        await models_loaded(app, "a", "b")
+        await pilot.pause()
+        assert users_drawn(app, "a") == ["第一句", "第二句"]
+        assert "branch 1/2" in str(app.query_one("#pane-a", ChatPane).query(MessageView).first().content)
+        composer.focus()
+        await pilot.press("alt+down")
+        await pilot.pause()
+        assert users_drawn(app, "b") == ["改过的第一句"]
