@@ -97,7 +97,7 @@ class Gpt2DialogbotEngine(CausalLMEngine):
 
     def logits_processors(self, params: GenerationParams, prompt: Prompt) -> LogitsProcessorList:
         """interact.py's order: repetition penalty, temperature, ban [UNK], top-k, top-p, then sample."""
-        from transformers.generation import (
+        from transformers.generation.logits_process import (
             LogitsProcessorList,
             SuppressTokensLogitsProcessor,
             TemperatureLogitsWarper,

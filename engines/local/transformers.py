@@ -222,7 +222,7 @@ class TransformersEngine(TokenEngine):
 
         ``prompt`` is the reply's input: a family whose processors look at it (a penalty that spares the
         prompt, a ban on repeating the encoder input) finds it here."""
-        from transformers.generation import (
+        from transformers.generation.logits_process import (
             LogitsProcessorList,
             NoRepeatNGramLogitsProcessor,
             RepetitionPenaltyLogitsProcessor,

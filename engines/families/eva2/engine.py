@@ -232,7 +232,7 @@ class Eva2Engine(TransformersEngine):
         return self._stepwise_tokens(generation)
 
     def logits_processors(self, params: GenerationParams, prompt: Prompt) -> LogitsProcessorList:
-        from transformers.generation import LogitsProcessorList
+        from transformers.generation.logits_process import LogitsProcessorList
 
         penalties, warpers = self._processors(params, prompt)
         return LogitsProcessorList([*penalties, *warpers])
@@ -241,7 +241,7 @@ class Eva2Engine(TransformersEngine):
         """``generate()``'s processors for upstream's arguments, in its order: penalties and bans, then
         the warpers (temperature, top-k, top-p) that only sampling applies."""
         import torch
-        from transformers.generation import (
+        from transformers.generation.logits_process import (
             EncoderNoRepeatNGramLogitsProcessor,
             LogitsProcessorList,
             MinLengthLogitsProcessor,
