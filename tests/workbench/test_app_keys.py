@@ -214,6 +214,7 @@ async def test_the_palette_names_the_keys_the_keymap_binds(make_app: Callable[..
         palette = {title: run for title, _, run in app.bench_screen.palette_commands()}
         palette["Leaderboard"]()  # the screen asks, the app opens it
         await wait_until(lambda: isinstance(app.screen, LeaderboardScreen), what="the leaderboard")
+        await pilot.pause()  # drawn before the app exits (its header's title is set once it has composed)
 
 
 async def test_the_arena_names_the_vote_keys_the_keymap_binds(
