@@ -79,4 +79,5 @@ def use_whole_paste_parser() -> None:
     """Make the terminal drivers that read xterm input (Linux, macOS) parse it with ``WholePasteParser``."""
     from textual.drivers import linux_driver
 
-    linux_driver.XTermParser = WholePasteParser  # type: ignore[misc]
+    # through the module's namespace: textual does not export the name it imported (nor could a class be reassigned)
+    vars(linux_driver)["XTermParser"] = WholePasteParser
