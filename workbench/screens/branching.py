@@ -75,8 +75,10 @@ class Branching:
             self.screen.notify(f"Not edited: {busy}. Edit again when it is done.", severity="warning")
             return False
         jobs = bench.edit(pane, message, text)
-        if not jobs:
-            self.screen.notify("Not edited: no pane that shows the message has a model.", severity="warning")
+        left = " and ".join(p.upper() for p in targets if p not in {job.pane for job in jobs})  # no model there
+        if left:
+            said = f"Pane(s) {left}, with no model loaded, keep the message as it was." if jobs else ""
+            self.screen.notify(said or f"Not edited: no model loaded in pane(s) {left}.", severity="warning")
         for job in jobs:
             self.deck.redraw(job.pane)
             self.deck.run_reply(job)
