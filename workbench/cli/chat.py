@@ -8,6 +8,7 @@ import sys
 import threading
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zhbench.engines.api import ChatEngine, MessagesInspecting, PromptInspecting
 from zhbench.engines.errors import GenerationError
@@ -27,9 +28,11 @@ from zhbench.workbench.cli.common import (
     stream_to_stdout,
     with_command_line_settings,
 )
-from zhbench.workbench.session.bench import Bench, ReplyJob
 from zhbench.workbench.session.fresh_thread import in_fresh_thread
 from zhbench.workbench.session.transcripts import export_descriptions
+
+if TYPE_CHECKING:  # the bench (and the registry, identities and config it brings) loads with the command
+    from zhbench.workbench.session.bench import Bench, ReplyJob
 
 
 def register(commands: Commands) -> None:
@@ -296,6 +299,7 @@ def _json_reply(bench: Bench, job: ReplyJob) -> dict[str, object]:
 
 def _new_bench(args: argparse.Namespace) -> Bench:
     """One pane with the model ``--model`` names, with the options' settings; saved in the transcripts."""
+    from zhbench.workbench.session.bench import Bench
     from zhbench.workbench.session.config import transcripts_dir
 
     engine = load(args)
@@ -309,6 +313,7 @@ def _session_bench(args: argparse.Namespace, spec: str) -> Bench:
     of their last replies), the next message to be appended to its file. A model that is not here leaves
     its pane out, with the reason on stderr; an arena round or a session with none of its models is refused."""
     from zhbench.engines.api import default_params
+    from zhbench.workbench.session.bench import Bench
     from zhbench.workbench.session.config import load_config, transcripts_dir
     from zhbench.workbench.session.reopen import continue_in, model_spec, reopen
     from zhbench.workbench.session.transcripts import find_session
