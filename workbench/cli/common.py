@@ -86,6 +86,10 @@ def param_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: the config's problems already shown on stderr by this process
+_said: set[str] = set()
+
+
 def load(args: argparse.Namespace, model: str | None = None) -> ChatEngine:
     """The model the ``--model`` options name (or ``model``, for a command that takes several): local, on a
     configured server, or at ``--base-url``."""
@@ -101,6 +105,9 @@ def load(args: argparse.Namespace, model: str | None = None) -> ChatEngine:
     at = ad_hoc_server(args.base_url, api_key_env=args.api_key_env) if args.base_url is not None else None
     spec = args.model if model is None else model
     config = load_config()
+    for problem in [problem for problem in config.problems if problem not in _said]:  # once: batch loads several
+        print(visible_text(f"zhbench: warning: {problem}"), file=sys.stderr)
+        _said.add(problem)
     set_render_limits(config.render_limits)
     servers = config.servers if at is None and "/" in spec else {}
     extra = {name: value for name in ("strategy", "template") if (value := getattr(args, name, None))} or None

@@ -168,7 +168,12 @@ def load_config(path: Path | None = None) -> Config:
     config.problems += [f"{path}: {problem}" for problem in problems]
     config.maker_names = list(read("maker_names", [], _list_of(str), "a list of names"))
     config.quant = read("quant", None, lambda v: v is None or isinstance(v, str), "a quantization type such as Q4_K_M")
-    config.templates = dict(read("templates", {}, _table_of_names, 'a table of "model id" = "template name"'))
+    templates = read("templates", {}, _table_of(object), 'a table of "model id" = "template name"')
+    for model, name in templates.items():
+        if _is_name(name):  # one entry wrong is that entry's problem: the others still hold
+            config.templates[model] = name
+        else:
+            config.problems.append(f"{path}: [templates] {model!r} should be a template name or a .jinja file; ignored")
     config.panes = read("panes", APP_PANES.start, _pane_count, f"a whole number from {APP_PANES[0]} to {APP_PANES[-1]}")
     limits = read("chat_template", {}, _positive_numbers, "a table of time_limit and max_output_mb, both above 0")
     unknown = sorted(set(limits) - {"time_limit", "max_output_mb"})
@@ -211,9 +216,9 @@ def _pane_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value in APP_PANES
 
 
-def _table_of_names(value: Any) -> bool:
-    """A table of names: one line each, of printable text (a template's name or a file's path)."""
-    return _table_of(str)(value) and all(0 < len(name) <= 1000 and name.isprintable() for name in value.values())
+def _is_name(value: Any) -> bool:
+    """A name: one line of printable text (a template's name or a file's path)."""
+    return isinstance(value, str) and 0 < len(value) <= 1000 and value.isprintable()
 
 
 def _positive_numbers(value: Any) -> bool:

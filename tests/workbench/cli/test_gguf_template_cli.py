@@ -67,3 +67,19 @@ def test_an_ollama_model_takes_the_template_named_for_its_name_and_tag(
     write_config('[templates]\n"tiny-qwen:bare" = "chatml"\n')
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["stats"]["new_tokens"] >= 1
+
+
+def test_one_wrong_templates_entry_is_named_and_the_others_still_hold(
+    bare_gguf: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = tmp_path / "history.json"
+    history.write_text(json.dumps(HISTORY, ensure_ascii=False), encoding="utf-8")
+    chatml = prompt_ids(capsys, str(bare_gguf), history, "--template", "chatml")
+    write_config('[templates]\n"bare.gguf" = "chatml"\n"other.gguf" = 3\n')
+    code = main(["prompt", "--model", str(bare_gguf), "--history", str(history), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0 and json.loads(out)["input_ids"] == chatml
+    assert [line for line in err.splitlines() if "other.gguf" in line] == [
+        f"zhbench: warning: {config_path()}: [templates] 'other.gguf' should be a template name or a .jinja file; "
+        "ignored"
+    ]

@@ -73,9 +73,19 @@ def test_a_config_that_does_not_parse_is_left_alone_and_the_choice_holds_for_the
 
 
 @pytest.mark.parametrize("table", ['"qwen2.5:7b" = 5', '"qwen2.5:7b" = ""', '"qwen2.5:7b" = "chat\\nml"'])
-def test_a_malformed_templates_table_is_one_problem_and_ignored(tmp_path: Path, table: str) -> None:
+def test_a_malformed_templates_entry_is_one_problem_and_ignored(tmp_path: Path, table: str) -> None:
     path = tmp_path / "config.toml"
     path.write_text(f"[templates]\n{table}\n", encoding="utf-8")
+    config = load_config(path)
+    assert config.templates == {}
+    assert [problem.split(": ", 1)[1] for problem in config.problems] == [
+        "[templates] 'qwen2.5:7b' should be a template name or a .jinja file; ignored"
+    ]
+
+
+def test_a_templates_key_that_is_no_table_is_one_problem(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('templates = "chatml"\n', encoding="utf-8")
     config = load_config(path)
     assert config.templates == {}
     assert [problem.split(": ", 1)[1] for problem in config.problems] == [
