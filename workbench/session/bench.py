@@ -9,10 +9,11 @@ A report about a pane's older load or reply (one that a newer one replaced) is i
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,8 @@ class Bench:
         self.arena = arena
         self.transcript: TranscriptWriter | None = None
         self.turn = 0
+        #: the ids of the messages and replies of this session so far (a reopened one's included): no two alike
+        self.record_ids: set[str] = set()
 
     @property
     def names(self) -> list[str]:
@@ -211,8 +214,9 @@ class Bench:
         for target in ready:
             state = self.pane(target)
             replaced = next(e.record_id for e in state.shown if _sent_in(e, turn))
-            start_branch(state, replaced, self._message_id(target))
-            jobs.append(self._user_message(target, text, ready, edits=replaced))
+            message_id = self._message_id(target)
+            start_branch(state, replaced, message_id)
+            jobs.append(self._user_message(target, text, ready, message_id, edits=replaced))
         return jobs
 
     def choose_branch(self, name: str, step: int, message: str | None = None) -> str | None:
@@ -228,12 +232,31 @@ class Bench:
         return found
 
     def _message_id(self, name: str) -> str:
-        return f"{name}-{self.turn}-user"
+        """A new id for the user's message of this turn to pane ``name``."""
+        first = f"{name}-{self.turn}-user"
+        return self._new_id(itertools.chain([first], (f"{first}-{n}" for n in itertools.count(2))))
 
-    def _user_message(self, name: str, text: str, recipients: Sequence[str], *, edits: str | None = None) -> ReplyJob:
-        """The user's message ``text`` of this turn to pane ``name``, recorded; the job of its reply."""
+    def _new_id(self, candidates: Iterable[str]) -> str:
+        """The first of ``candidates`` that no message or reply of this session has, taken: the counts an id is
+        made of (a pane's generation) start afresh when a session is reopened or a pane is added again, and
+        every reader keeps only the last record of an id."""
+        found = next(candidate for candidate in candidates if candidate not in self.record_ids)
+        self.record_ids.add(found)
+        return found
+
+    def _user_message(
+        self,
+        name: str,
+        text: str,
+        recipients: Sequence[str],
+        message_id: str | None = None,
+        *,
+        edits: str | None = None,
+    ) -> ReplyJob:
+        """The user's message ``text`` of this turn to pane ``name`` (under ``message_id``, else a new id),
+        recorded; the job of its reply."""
         state = self.pane(name)
-        message_id = self._message_id(name)
+        message_id = message_id or self._message_id(name)
         state.history.append({"role": "user", "content": text})
         state.shown.append(ShownEntry("user", text, record_id=message_id, turn=self.turn))
         message = MessageRecord(
@@ -284,7 +307,7 @@ class Bench:
         state = self.pane(name)
         assert state.engine is not None and state.params is not None
         state.generation += 1
-        record_id = f"{name}-{self.turn}-{state.generation}"
+        record_id = self._new_id(f"{name}-{self.turn}-{n}" for n in itertools.count(state.generation))
         state.reply = ReplyUnderway(record_id, threading.Event(), state.params, now_iso(), regenerates=regenerates)
         return ReplyJob(name, state.generation, state.engine, list(state.history), state.params, state.reply.cancel)
 

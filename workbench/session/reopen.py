@@ -63,6 +63,7 @@ def continue_in(bench: Bench, reopened: Reopened) -> None:
     continues it: the same turn numbers, appended to the same transcript file (``OSError`` if it cannot be)."""
     bench.transcript = TranscriptWriter.resume(reopened.session)
     bench.turn = reopened.turn
+    bench.record_ids = {message.id for message in reopened.session.messages}
     for state in bench.panes:
         saved = reopened.panes.get(state.name)
         if saved is not None:

@@ -13,7 +13,7 @@ from zhbench.workbench.session.bench import Bench
 from zhbench.workbench.session.panes import PaneState, ShownEntry
 from zhbench.workbench.session.records import PaneModel
 from zhbench.workbench.session.reopen import continue_in, model_spec, reopen
-from zhbench.workbench.session.transcripts import read_session, session_files
+from zhbench.workbench.session.transcripts import read_session, session_files, to_markdown
 
 
 def shown(entries: list[ShownEntry]) -> list[tuple[object, ...]]:
@@ -86,6 +86,37 @@ def test_a_continued_session_appends_to_its_own_file_after_damage(
     session = read_session(path)
     assert session.damaged_lines == 1  # the torn line stays as it was; what follows it reads
     assert [(m.turn, m.content) for m in session.messages if m.role == "user"] == [(1, "你好"), (2, "再见")]
+
+
+def reloaded(bench: Bench, name: str, path: Path) -> None:
+    """What reopening does for a pane after ``continue_in``: its model loaded again, carrying the conversation."""
+    generation = bench.begin_load(name, path.name, keep_conversation=True)
+    assert generation is not None
+    bench.model_loaded(name, generation, load_engine(str(path), device="cpu"), demo=False)
+
+
+def test_a_reply_regenerated_after_reopening_keeps_the_version_before_it(
+    tmp_path: Path, standin_dir: Callable[..., Path]
+) -> None:
+    bench = Bench(tmp_path, pane_count=1)
+    loaded(bench, "a", standin_dir("gpt2-dialogbot"), "dialogbot")
+    for job in bench.send("你好", ["a"]):
+        run(bench, job)
+    assert bench.transcript is not None
+    path = bench.transcript.path
+    bench.transcript.close()
+
+    again = Bench(tmp_path, pane_count=1)
+    continue_in(again, reopen(read_session(path)))
+    reloaded(again, "a", standin_dir("gpt2-dialogbot"))
+    job = again.regenerate("a")
+    assert job is not None
+    run(again, job)
+    replies = [m for m in read_session(path).messages if m.role == "assistant"]
+    assert len(replies) == 2 and replies[1].regenerates == replies[0].id != replies[1].id
+    assert [e.record_id for e in again.pane("a").reply_versions] == [r.id for r in replies]
+    markdown = to_markdown(read_session(path))
+    assert "version 2 of 2" in markdown and "Version 1 of 2: replaced by regeneration" in markdown
 
 
 def test_an_older_schema_reopens(tmp_path: Path) -> None:
