@@ -80,6 +80,33 @@ class ChatTemplateNeeded(ModelLoadError):
         self.catalog = dict(catalog)
 
 
+#: the longest chat template file read (upstream ones run to some tens of kB)
+MAX_TEMPLATE_FILE_BYTES = 1_000_000
+
+
+def chat_template_file(path: Path, *, model: str) -> ChatTemplate:
+    """The chat template in the file at ``path`` (a ``.jinja`` file the user named), for ``model``:
+    ``OSError`` where it cannot be read (``NotAFileError`` for a FIFO or a device, refused without a read),
+    ``ChatTemplateError`` where it is too long, not text, does not compile or never reads ``messages`` (any
+    text compiles as a template: ``/etc/passwd`` would be the prompt, the conversation left out)."""
+    import jinja2.meta
+
+    from zhbench.engines.local.file_reads import open_regular
+
+    with open_regular(path) as file:
+        data = file.read(MAX_TEMPLATE_FILE_BYTES + 1)
+    if len(data) > MAX_TEMPLATE_FILE_BYTES:
+        raise ChatTemplateError(model, str(path), f"is over {MAX_TEMPLATE_FILE_BYTES // 1000} kB: no chat template")
+    try:
+        source = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ChatTemplateError(model, str(path), "is not UTF-8 text: no chat template") from None
+    template = ChatTemplate(source, model=model, origin=str(path))
+    if "messages" not in jinja2.meta.find_undeclared_variables(_environment().parse(source)):
+        raise ChatTemplateError(model, str(path), "never uses messages (the conversation): not a chat template")
+    return template
+
+
 class _LimitReached(BaseException):
     """A render past its limit. A BaseException, so that no ``except Exception`` on the way swallows it."""
 

@@ -31,7 +31,7 @@ from zhbench.engines.errors import ModelLoadError, ZhbenchError
 from zhbench.engines.families.gguf import memory
 from zhbench.engines.families.gguf.metadata import GGUFHeader, looks_like_gguf, read_header
 from zhbench.engines.families.gguf.sha256 import file_sha256
-from zhbench.engines.local.chat_render import ChatTemplate, ChatTemplateNeeded
+from zhbench.engines.local.chat_render import ChatTemplate, ChatTemplateNeeded, chat_template_file
 from zhbench.engines.local.chat_rules import (
     DEFAULT_MAX_NEW_TOKENS,
     ChatTemplateParams,
@@ -42,6 +42,7 @@ from zhbench.engines.local.chat_rules import (
     template_variables,
 )
 from zhbench.engines.local.devices import available_ram_bytes
+from zhbench.engines.local.file_reads import NotAFileError
 from zhbench.engines.local.token_engine import Generation, TokenEngine
 from zhbench.engines.types import ContextFit, GenerationParams, Message, Prompt
 
@@ -334,15 +335,22 @@ def _template(path: Path, header: GGUFHeader, asked: str | None) -> tuple[ChatTe
     """The chat template to render: ``asked`` (a catalog name or a .jinja file), else the file's own."""
     if asked is not None:
         named = CATALOG_DIR / f"{asked}.jinja"
-        source = named if named.is_file() else Path(asked).expanduser()
-        if not source.is_file():
+        if named.is_file():
+            origin = f"catalog {asked}"
+            return ChatTemplate(named.read_text(encoding="utf-8"), model=path.name, origin=origin), origin
+        source = Path(asked).expanduser()
+        if not source.exists():
             raise ChatTemplateNeeded(
                 path,
                 f"no chat template {asked!r} (known: {', '.join(catalog_templates())}, or a .jinja file)",
                 _catalog(),
             )
-        origin = f"catalog {asked}" if source == named else str(source)
-        return ChatTemplate(source.read_text(encoding="utf-8"), model=path.name, origin=origin), origin
+        try:
+            return chat_template_file(source, model=path.name), str(source)
+        except NotAFileError as exc:  # a FIFO, a device, a folder: said as what it is
+            raise ChatTemplateNeeded(path, f"chat template {exc}", _catalog()) from None
+        except OSError as exc:
+            raise ChatTemplateNeeded(path, f"chat template {source}: {exc.strerror or exc}", _catalog()) from None
     if not header.chat_template:
         raise ChatTemplateNeeded(
             path,

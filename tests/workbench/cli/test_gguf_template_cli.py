@@ -5,12 +5,14 @@ names for that model (by its id: the file's name, an Ollama model's ``name:tag``
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.engines.hub.gguf_writer import without_template, write_ollama_model
+from zhbench.engines.families.gguf.engine import CATALOG_DIR
 from zhbench.engines.registry import write_standin
 from zhbench.workbench.cli import main
 from zhbench.workbench.session.config import config_path
@@ -83,3 +85,26 @@ def test_one_wrong_templates_entry_is_named_and_the_others_still_hold(
         f"zhbench: warning: {config_path()}: [templates] 'other.gguf' should be a template name or a .jinja file; "
         "ignored"
     ]
+
+
+def test_a_template_file_that_is_no_chat_template_or_no_file_is_refused_as_what_it_is(
+    bare_gguf: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = tmp_path / "history.json"
+    history.write_text(json.dumps(HISTORY, ensure_ascii=False), encoding="utf-8")
+    model = str(bare_gguf)
+    text = tmp_path / "notes.txt"  # any text compiles as a template: it would be the prompt, the chat left out
+    text.write_text("root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
+    refused = prompt_ids(capsys, model, history, "--template", str(text))
+    assert isinstance(refused, str) and "never uses messages" in refused and len(refused.splitlines()) == 1
+    fifo = tmp_path / "fifo.jinja"
+    os.mkfifo(fifo)
+    refused = prompt_ids(capsys, model, history, "--template", str(fifo))
+    assert isinstance(refused, str) and f"{fifo} is a FIFO, not a regular file" in refused
+    refused = prompt_ids(capsys, model, history, "--template", "/dev/zero")
+    assert isinstance(refused, str) and "/dev/zero is a character device, not a regular file" in refused
+    own = tmp_path / "own.jinja"  # a real one still loads, as the catalog's
+    shutil.copy(CATALOG_DIR / "chatml.jinja", own)
+    assert prompt_ids(capsys, model, history, "--template", str(own)) == prompt_ids(
+        capsys, model, history, "--template", "chatml"
+    )

@@ -294,7 +294,9 @@ def test_file_without_a_template_says_how_to_give_one(
 
 def test_template_that_fails_to_render_is_one_line(standin: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken.jinja"
-    broken.write_text("{{ raise_exception('only one user message, please') }}", encoding="utf-8")
+    broken.write_text(
+        "{% if messages %}{{ raise_exception('only one user message, please') }}{% endif %}", encoding="utf-8"
+    )
     loaded = load_engine(str(standin), extra={"template": str(broken)})
     with pytest.raises(ChatTemplateError, match=r"refused the conversation.*only one user message") as raised:
         loaded.prompt_for(HISTORY)
