@@ -39,13 +39,34 @@ MAX_SPARE_LINES = 12
 NO_MODEL = ("no model", "Load a model from the list: a / b, or Enter for the active pane.")
 
 
+#: the most characters of a message a pane draws: Textual wraps a message again at every layout, and a long
+#: paste (200 KB) held the app for seconds at each; the model, the transcript and the export get all of it
+SHOWN_CHARS = 4000
+
+
 def literal(text: str) -> Text:
     return Text(visible_text(text), no_wrap=False)
 
 
+def bounded(text: str) -> Text:
+    """``text`` as a pane draws it: its first ``SHOWN_CHARS`` characters, and a dim line saying how many more
+    there are and where they are."""
+    if len(text) <= SHOWN_CHARS:
+        return literal(text)
+    body = literal(text[:SHOWN_CHARS])
+    more = len(text) - SHOWN_CHARS
+    body.append(
+        f"\n… {more:,} more characters not shown: the model got all of it, and the transcript "
+        "(Ctrl+S exports it) has it",
+        style="dim",
+    )
+    return body
+
+
 class MessageView(Static):
-    """One user message or finished reply. A user message with its transcript id takes the focus (a click, Tab),
-    and Enter or e on it asks to edit it; ``note`` is a dim line under it (which branch it begins)."""
+    """One user message or finished reply (its first ``SHOWN_CHARS`` characters). A user message with its transcript
+    id takes the focus (a click, Tab), and Enter or e on it asks to edit it; ``note`` is a dim line under it (which
+    branch it begins)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter,e", "edit", "Edit message", id="edit-message", tooltip="Edit it: a branch from here")
@@ -59,7 +80,7 @@ class MessageView(Static):
             self.view = view
 
     def __init__(self, text: str, *, role: str, record_id: str = "", note: str = "") -> None:
-        body = literal(text)
+        body = bounded(text)
         if note:
             body.append(f"\n{visible_text(note)}", style="dim")
         super().__init__(body, markup=False, classes=role)

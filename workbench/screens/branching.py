@@ -32,6 +32,9 @@ BRANCH_BINDINGS: tuple[BindingType, ...] = (
 )  # fmt: skip
 #: how much of a message the palette's line to edit it shows
 PALETTE_TEXT = 40
+#: the longest message the edit dialog opens on: Textual's text area wraps the whole of it at each key (a
+#: 200 KB message took 3.8 s a key); a longer one is refused, never cut (an edit sends all the dialog holds)
+EDIT_CHARS = 20_000
 
 
 class Branching:
@@ -47,6 +50,13 @@ class Branching:
         bench = self.deck.bench
         entry = next((e for e in bench.pane(pane).shown if e.role == "user" and e.record_id == message), None)
         if entry is None:
+            return
+        if len(entry.text) > EDIT_CHARS:
+            self.screen.notify(
+                f"Not opened for editing: the message has {len(entry.text):,} characters, more than the "
+                f"{EDIT_CHARS:,} an edit can hold. Send a new message instead.",
+                severity="warning",
+            )
             return
         targets = " and ".join(name.upper() for name in bench.edit_targets(pane, message))
         keys = f"{key_of(self.screen, 'earlier-branch')} / {key_of(self.screen, 'later-branch')}"

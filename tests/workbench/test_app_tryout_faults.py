@@ -1,0 +1,48 @@
+"""Faults a tryout of the app found: a long message held the app for seconds, an edit typed while a reply
+streamed was lost, labels that said two panes with three or four, and a few rough edges."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from app_driver import models_loaded, replies_done
+from test_app import send
+
+from zhbench.widgets.chat_pane import SHOWN_CHARS, ChatPane, MessageView
+from zhbench.widgets.edit_dialog import EditDialog
+from zhbench.workbench.app import ZhbenchApp
+
+SIZE = (150, 40)
+
+
+def notes(app: ZhbenchApp) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+def user_views(app: ZhbenchApp, pane: str) -> list[MessageView]:
+    return [view for view in app.query_one(f"#pane-{pane}", ChatPane).query(MessageView) if view.has_class("user")]
+
+
+async def test_a_long_message_shows_its_beginning_says_how_much_more_and_the_model_gets_all_of_it(
+    make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path]
+) -> None:
+    app = make_app(preload={"a": str(standin_dir("gpt2-dialogbot"))})
+    long = ("长文本" * 20_000)[:50_000]
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a")
+        app.bench.pane("a").params = app.bench.pane("a").params.with_overrides({"max_new_tokens": 2})  # type: ignore[union-attr]
+        await send(pilot, app, long)
+        await replies_done(app)
+        await pilot.pause()
+        assert app.bench.pane("a").history[0]["content"] == long  # the model got all of it
+        view = user_views(app, "a")[-1]
+        drawn = str(view.content)
+        assert len(drawn) < SHOWN_CHARS + 200 and drawn.startswith(long[:SHOWN_CHARS])
+        assert f"{len(long) - SHOWN_CHARS:,} more characters not shown" in drawn and "transcript" in drawn
+
+        view.focus()
+        await pilot.press("enter")  # editing it: refused with one line, never opened cut short
+        await pilot.pause()
+        assert not isinstance(app.screen, EditDialog)
+        assert any(note.startswith("Not opened for editing: the message has 50,000 characters") for note in notes(app))
