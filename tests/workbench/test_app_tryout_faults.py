@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from app_driver import models_loaded, replies_done
+from app_driver import models_loaded, replies_done, wait_until
 from test_app import send
 
 from zhbench.widgets.chat_pane import SHOWN_CHARS, ChatPane, MessageView
@@ -46,3 +46,27 @@ async def test_a_long_message_shows_its_beginning_says_how_much_more_and_the_mod
         await pilot.pause()
         assert not isinstance(app.screen, EditDialog)
         assert any(note.startswith("Not opened for editing: the message has 50,000 characters") for note in notes(app))
+
+
+async def test_the_edit_dialog_does_not_open_while_a_pane_the_message_went_to_is_replying(
+    make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path]
+) -> None:
+    app = make_app(preload={"a": str(standin_dir("gpt2-dialogbot"))})
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a")
+        app.bench.pane("a").params = app.bench.pane("a").params.with_overrides({"max_new_tokens": 2})  # type: ignore[union-attr]
+        await send(pilot, app, "第一句")
+        await replies_done(app)
+        app.bench.pane("a").params = app.bench.pane("a").params.with_overrides({"max_new_tokens": 100_000})  # type: ignore[union-attr]
+        await send(pilot, app, "第二句")
+        await wait_until(lambda: app.bench.pane("a").busy, what="A replying")
+        user_views(app, "a")[0].focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, EditDialog)  # nothing typed yet, nothing to lose
+        assert any(note.startswith("Not editable now: pane A is still replying") for note in notes(app))
+        await pilot.press("escape")
+        await replies_done(app)
+        user_views(app, "a")[0].focus()
+        await pilot.press("enter")  # once the reply is done it opens
+        await wait_until(lambda: isinstance(app.screen, EditDialog), what="the edit dialog")

@@ -58,6 +58,10 @@ class Branching:
                 severity="warning",
             )
             return
+        busy = self._busy(bench.edit_targets(pane, message))
+        if busy:  # refused before anything is typed: the edit could not be sent until the reply ends
+            self.screen.notify(f"Not editable now: {busy}. Edit it when it is done.", severity="warning")
+            return
         targets = " and ".join(name.upper() for name in bench.edit_targets(pane, message))
         keys = f"{key_of(self.screen, 'earlier-branch')} / {key_of(self.screen, 'later-branch')}"
         explanation = (
@@ -77,11 +81,8 @@ class Branching:
         one of them replies or loads: edited in the others only, the conversations would leave step."""
         bench = self.deck.bench
         targets = bench.edit_targets(pane, message)
-        waiting = [
-            p for p in targets if bench.why_not_ready(p) is not None and (bench.pane(p).engine or bench.pane(p).loading)
-        ]
-        if waiting:
-            busy = ", ".join(f"pane {p.upper()} {bench.why_not_ready(p)}" for p in waiting)
+        busy = self._busy(targets)
+        if busy:
             self.screen.notify(f"Not edited: {busy}. Edit again when it is done.", severity="warning")
             return False
         jobs = bench.edit(pane, message, text)
@@ -93,6 +94,15 @@ class Branching:
             self.deck.redraw(job.pane)
             self.deck.run_reply(job)
         return bool(jobs)
+
+    def _busy(self, targets: list[str]) -> str:
+        """Which of ``targets`` reply or load, and so cannot take an edit now ("" when none): "pane A is still
+        replying (Esc stops it)"."""
+        bench = self.deck.bench
+        waiting = [
+            p for p in targets if bench.why_not_ready(p) is not None and (bench.pane(p).engine or bench.pane(p).loading)
+        ]
+        return ", ".join(f"pane {p.upper()} {bench.why_not_ready(p)}" for p in waiting)
 
     def step(self, step: int) -> None:
         """Show, and go on from, the branch before (-1) or after (1) the one shown at the focused message, or at
