@@ -93,9 +93,9 @@ _said: set[str] = set()
 def load(args: argparse.Namespace, model: str | None = None) -> ChatEngine:
     """The model the ``--model`` options name (or ``model``, for a command that takes several): local, on a
     configured server, or at ``--base-url``."""
-    from zhbench.engines.local.chat_render import set_render_limits
+    from zhbench.engines.local.chat_render import ChatTemplateNeeded, set_render_limits
     from zhbench.engines.remote.server import ad_hoc_server
-    from zhbench.workbench.session.chat_templates import remembered_template
+    from zhbench.workbench.session.chat_templates import remembered_template, template_advice, template_question
     from zhbench.workbench.session.config import load_config
     from zhbench.workbench.session.fit_check import refuse_unfit_load
     from zhbench.workbench.session.model_specs import load_model_spec, server_model
@@ -103,7 +103,7 @@ def load(args: argparse.Namespace, model: str | None = None) -> ChatEngine:
     if args.api_key_env is not None and args.base_url is None:
         raise CommandError("--api-key-env goes with --base-url (a configured server names its key in the config)")
     at = ad_hoc_server(args.base_url, api_key_env=args.api_key_env) if args.base_url is not None else None
-    spec = args.model if model is None else model
+    spec = given = args.model if model is None else model
     config = load_config()
     for problem in [problem for problem in config.problems if problem not in _said]:  # once: batch loads several
         print(visible_text(f"zhbench: warning: {problem}"), file=sys.stderr)
@@ -124,9 +124,12 @@ def load(args: argparse.Namespace, model: str | None = None) -> ChatEngine:
                 str(path), family=family, device=args.device, dtype=args.dtype, extra=extra, shown_as=spec
             )
         spec = str(path)
-    return load_model_spec(
-        spec, servers=servers, at=at, family=family, device=args.device, dtype=args.dtype, extra=extra
-    )
+    try:
+        return load_model_spec(
+            spec, servers=servers, at=at, family=family, device=args.device, dtype=args.dtype, extra=extra
+        )
+    except ChatTemplateNeeded as needed:  # named as the user named it, with the entry that loads it
+        raise CommandError(template_advice(template_question(given, needed), config.path)) from None
 
 
 def params(engine: ChatEngine, args: argparse.Namespace) -> GenerationParams:

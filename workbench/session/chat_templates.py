@@ -76,6 +76,15 @@ def template_question(spec: str, needed: ChatTemplateNeeded) -> TemplateQuestion
     )
 
 
+def template_advice(question: TemplateQuestion, config: Path) -> str:
+    """The command line's one line for ``question``: the model as the user named it, why it did not load, and
+    the ``[templates]`` entry for the config at ``config`` that loads it (with the suggested template)."""
+    name = question.suggested or "NAME"
+    why = f" (its Modelfile's template uses {name}'s special tokens)" if question.suggested else ""
+    entry = f"{_toml_string(question.model_id)} = {_toml_string(name)}"
+    return f"{question.spec}: {question.reason}: write {entry} under [{TABLE}] in {config}{why}"
+
+
 def closest_template(text: str, catalog: Mapping[str, str]) -> str | None:
     """The catalog template whose special tokens and tags are most nearly those of ``text`` (a template in
     any language: Ollama's are Go templates), or None when none shares one with it."""

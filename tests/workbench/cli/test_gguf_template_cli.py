@@ -108,3 +108,16 @@ def test_a_template_file_that_is_no_chat_template_or_no_file_is_refused_as_what_
     assert prompt_ids(capsys, model, history, "--template", str(own)) == prompt_ids(
         capsys, model, history, "--template", "chatml"
     )
+
+
+def test_an_ollama_model_without_a_template_is_named_as_given_with_the_entry_its_modelfile_suggests(
+    bare_gguf: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "ollama"
+    monkeypatch.setenv("OLLAMA_MODELS", str(store))
+    go_chatml = "{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}<|im_start|>user\n"
+    blob = write_ollama_model(store, "tiny-qwen", "bare", Path(shutil.copy(bare_gguf, tmp_path)), template=go_chatml)
+    assert main(["ask", "--model", "tiny-qwen:bare", "你好"]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("zhbench: error: tiny-qwen:bare: has no chat template") and str(blob) not in line
+    assert f'write "tiny-qwen:bare" = "chatml" under [templates] in {config_path()}' in line
