@@ -204,3 +204,27 @@ async def test_the_list_holds_the_newest_sessions_and_the_filter_finds_the_other
         assert "3 session(s), the newest 2 listed" in str(screen.query_one("#sessions-note").content)
         screen = await open_sessions(app, pilot, "最早的")
         assert [row.first_message for row in screen.rows] == ["最早的会话"]
+
+
+async def test_a_damaged_session_with_branches_reopens_with_a_note(
+    make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "transcripts"
+    bench = saved_session(folder, {"a": str(standin_dir("gpt2-dialogbot"))}, ["你好"])
+    assert bench.transcript is not None
+    path = bench.transcript.path
+    bench.transcript = TranscriptWriter.resume(read_session(path))
+    for job in bench.edit("a", "a-1-user", "您好"):  # a branch at the first message
+        reply = ReplyStream(job.engine, job.history, job.params, cancel=job.cancel).run()
+        bench.reply_finished(job.pane, job.generation, reply)
+    bench.transcript.close()
+    with path.open("ab") as file:
+        file.write(b'{"type": "branch", "pane": "a", "mess')  # cut mid-line
+    app = make_app(transcripts_folder=folder)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_sessions(app, pilot)
+        await pilot.press("enter")
+        await models_loaded(app, "a")
+        assert pane_texts(app, "a") == [entry.text for entry in bench.pane("a").shown]
+        warnings = [n.message for n in app._notifications if n.severity == "warning"]
+        assert warnings == ["1 damaged line(s) of this session could not be read: shown up to them"]

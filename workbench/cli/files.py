@@ -8,7 +8,7 @@ import sys
 from zhbench.plain.safe_text import json_text, visible_text
 from zhbench.workbench.cli.common import Commands, command_line_text, output_option, write_output
 from zhbench.workbench.session.output_formats import formats_help
-from zhbench.workbench.session.transcripts import EXPORT_FORMATS
+from zhbench.workbench.session.transcripts import EXPORT_DAMAGE, EXPORT_FORMATS
 
 
 def register(commands: Commands) -> None:
@@ -81,5 +81,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     session = find_session(transcripts_dir(), args.session)
     session.all_branches = args.all_branches
+    damage = session.damage_note(EXPORT_DAMAGE)
+    if damage:
+        print(visible_text(f"zhbench: {session.id}: {damage}"), file=sys.stderr)
     write_output(args.output, EXPORT_FORMATS[args.format].write(session))
     return 0

@@ -491,7 +491,9 @@ class BenchScreen(FittedFooterScreen):
             loads.append((name, spec, model.model or spec))
         # after the conversation is painted: importing a model's libraries holds the interpreter for seconds
         self.call_after_refresh(self._load_reopened, loads, reopened.params)
-        self.notify(" · ".join([f"Reopened {reopened.session.id}", *notes]), timeout=10)
+        self.notify(f"Reopened {reopened.session.id}", timeout=10)
+        if notes:  # damage, panes left out: a warning of its own, still there once the models have loaded
+            self.notify(" · ".join(notes), severity="warning", timeout=60)
 
     def _load_reopened(self, loads: list[tuple[str, str, str]], params: dict[str, dict[str, object]]) -> None:
         for name, spec, label in loads:

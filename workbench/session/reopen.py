@@ -52,10 +52,8 @@ class Reopened:
 def reopen(session: Session) -> Reopened:
     """Replay ``session``'s records into pane states: the same conversations, versions, branches and choices."""
     done = replay(session.header, session.records)
-    notes = []
-    if session.damaged_lines:
-        notes.append(f"{session.damaged_lines} damaged line(s) of this session could not be read: shown up to them")
-    return Reopened(session, done.panes, done.models, done.params, done.turn, notes)
+    damage = session.damage_note("shown up to them")
+    return Reopened(session, done.panes, done.models, done.params, done.turn, [damage] if damage else [])
 
 
 def continue_in(bench: Bench, reopened: Reopened) -> None:

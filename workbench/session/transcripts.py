@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from zhbench.workbench.session.branches import BranchPlace
 
 SUFFIX = ".jsonl"
+#: what an export says became of a session's damaged lines
+EXPORT_DAMAGE = "left out of the export"
 
 
 def _ends_a_line(path: Path) -> bool:
@@ -146,6 +148,12 @@ class Session:
     @property
     def messages(self) -> list[MessageRecord]:
         return [r for r in self.records if isinstance(r, MessageRecord)]
+
+    def damage_note(self, fate: str) -> str | None:
+        """What a reader is told of the lines that could not be read (and their ``fate``), or None when none."""
+        if not self.damaged_lines:
+            return None
+        return f"{self.damaged_lines} damaged line(s) of this session could not be read: {fate}"
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -370,7 +378,8 @@ def to_json(session: Session) -> dict[str, Any]:
         else record.to_json()
         for record in branches.shown(session)
     ]
-    return {"session": session.header.to_json(), "records": records}
+    damaged = {"damaged_lines": session.damaged_lines} if session.damaged_lines else {}
+    return {"session": session.header.to_json(), **damaged, "records": records}
 
 
 def to_markdown(session: Session) -> str:
@@ -380,6 +389,9 @@ def to_markdown(session: Session) -> str:
     header = session.header
     models = dict(header.panes)
     out = [f"# zhbench session {literal_markdown(session.id)}", "", f"Started {literal_markdown(header.started)}.", ""]
+    damage = session.damage_note(EXPORT_DAMAGE)
+    if damage:
+        out += [f"*{damage}.*", ""]
     for name in sorted(models):
         out.append(f"- Pane {literal_markdown(name.upper())}: {_model_label(models[name])}")
     out.append("")

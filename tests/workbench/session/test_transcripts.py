@@ -337,3 +337,22 @@ def test_an_export_cut_by_a_full_disk_leaves_the_earlier_file_whole(
         write_atomically(target, "第二版" * 1000)
     assert target.read_text(encoding="utf-8") == "第一版\n"
     assert [p.name for p in tmp_path.iterdir()] == ["session.md"]  # no half-written file left behind
+
+
+def test_an_export_of_a_damaged_session_with_branches_says_lines_were_left_out(
+    capsys: pytest.CaptureFixture[str], user_dirs: dict[str, Path]
+) -> None:
+    writer = write_session(user_dirs["data"] / "zhbench" / "transcripts")
+    edit = MessageRecord("a-2-user", "a", 2, "user", "您好", PANES["a"].model, "t", to=("a",), edits="a-1-user")
+    writer.write(edit)
+    writer.write(answered("a-2-3", "您好呀", turn=2))
+    writer.close()
+    with writer.path.open("ab") as file:
+        file.write(b'{"type": "branch", "pane": "a", "mess')  # cut mid-line
+    note = "1 damaged line(s) of this session could not be read: left out of the export"
+    assert main(["export", "latest"]) == 0
+    out, err = capsys.readouterr()
+    assert err == f"zhbench: {writer.session_id}: {note}\n"
+    assert f"*{note}.*" in out.split("## Turn", 1)[0] and "branch 2 of 2" in out
+    assert main(["export", "latest", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["damaged_lines"] == 1
