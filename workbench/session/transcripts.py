@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeGuard
 
 from zhbench.engines.types import stats_summary
 from zhbench.plain.safe_text import json_text, literal_markdown, literal_quote
@@ -399,7 +399,10 @@ def to_markdown(session: Session) -> str:
     branches = Branches.of(session)
     turn_title: str | None = None
     system_prompts: dict[str, str] = {}  # each pane's system prompt so far
-    for record in _turn_by_turn(branches.shown(session)):
+    for record in _swaps_paired(_turn_by_turn(branches.shown(session))):
+        if isinstance(record, tuple):
+            out += [_swap_markdown(*record), ""]
+            continue
         pane = record.pane.upper()
         if isinstance(record, ModelRecord):
             models[record.pane] = record.model
@@ -472,8 +475,38 @@ def _reply_markdown(record: MessageRecord, version: ReplyVersion | None, *, set_
 def _model_change(record: ModelRecord) -> str:
     """How a pane's conversation fared when it got another model (a swap takes the conversation along)."""
     if record.swapped:
-        return ""
+        return ", swapped in with its conversation"
     return ", carrying on the conversation" if record.kept_conversation else ": a new conversation"
+
+
+def _swaps_paired(
+    records: list[MessageRecord | ModelRecord | ClearRecord],
+) -> Iterator[MessageRecord | ModelRecord | ClearRecord | tuple[ModelRecord, ModelRecord]]:
+    """The records, with the two that a swap of two panes writes one after the other as one pair (a swap's
+    record without its other half, as damage can leave it, stays on its own)."""
+    index = 0
+    while index < len(records):
+        record = records[index]
+        following = records[index + 1] if index + 1 < len(records) else None
+        if _swapped(record) and _swapped(following) and following.pane != record.pane:
+            yield record, following
+            index += 2
+        else:
+            yield record
+            index += 1
+
+
+def _swapped(record: BodyRecord | None) -> TypeGuard[ModelRecord]:
+    return isinstance(record, ModelRecord) and record.swapped
+
+
+def _swap_markdown(one: ModelRecord, other: ModelRecord) -> str:
+    """A swap of two panes: each model moved with its conversation, so who says what next is clear."""
+    first, second = literal_markdown(one.pane.upper()), literal_markdown(other.pane.upper())
+    return (
+        f"*Panes {first} and {second} swapped, each model with its conversation: {first} now runs "
+        f"{_model_label(one.model)}, {second} runs {_model_label(other.model)}.*"
+    )
 
 
 def _turn_by_turn(records: list[BodyRecord]) -> list[MessageRecord | ModelRecord | ClearRecord]:

@@ -272,7 +272,25 @@ def test_an_export_says_whether_a_newly_loaded_model_carried_the_conversation_on
     markdown = to_markdown(session)
     assert "*Pane A now runs 元语/ChatYuan 大模型 v1 (chatyuan, /m/元语), carrying on the conversation.*" in markdown
     assert "*Pane B now runs 元语/ChatYuan 大模型 v1 (chatyuan, /m/元语): a new conversation.*" in markdown
-    assert "*Pane A now runs 元语/ChatYuan 大模型 v1 (chatyuan, /m/元语).*" in markdown  # a swap takes it along
+    # half a swap (its other record lost): a swap takes the conversation along
+    assert (
+        "*Pane A now runs 元语/ChatYuan 大模型 v1 (chatyuan, /m/元语), swapped in with its conversation.*" in markdown
+    )
+
+
+def test_an_export_shows_where_two_panes_were_swapped(tmp_path: Path) -> None:
+    writer = write_session(tmp_path)
+    writer.write(ModelRecord("a", "t", PANES["b"], swapped=True))  # what Bench.swap writes
+    writer.write(ModelRecord("b", "t", PANES["a"], swapped=True))
+    writer.write(asked("a", 2, "换了以后"))
+    writer.write(answered("a-2-3", "我是B的模型", turn=2))
+    markdown = to_markdown(read_session(writer.path))
+    swap = (
+        "*Panes A and B swapped, each model with its conversation: A now runs ../../etc/passwd \\[bold\\] "
+        "(dialogpt-zh, /m/x), B runs 元语/ChatYuan 大模型 v1 (chatyuan, /m/元语).*"
+    )
+    assert markdown.index("> 你好呀") < markdown.index(swap) < markdown.index("## Turn 2")
+    assert "now runs" not in markdown.replace(swap, "")
 
 
 HOSTILE = [
