@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -168,14 +168,20 @@ def partial_bytes(partial: Path, size: int | None) -> int:
 
 
 @contextlib.contextmanager
-def hub_errors(repo_id: str, hub: ModelHub, endpoint: str) -> Iterator[None]:
-    """Turn a client's exception into a ``DownloadError`` of one line naming the repository and the hub."""
+def hub_errors(repo_id: str, hub: ModelHub, endpoint: str, *, resumable: Callable[[], bool]) -> Iterator[None]:
+    """Turn a client's exception into a ``DownloadError`` of one line naming the repository and the hub;
+    ``resumable`` says, after a failure, whether a pull run again would resume (bytes came)."""
     try:
         yield
     except ZhbenchError:
         raise
     except Exception as exc:
-        raise DownloadError(f"{repo_id}: {describe_hub_error(exc, hub, endpoint)}") from exc
+        raise DownloadError(f"{repo_id}: {describe_hub_error(exc, hub, endpoint, resumable())}") from exc
+
+
+def nothing_started() -> bool:
+    """``hub_errors``'s ``resumable`` for a call before any download (a listing)."""
+    return False
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -194,8 +200,8 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         pending[:0] = [cause for cause in following if cause is not None]
 
 
-def describe_hub_error(exc: BaseException, hub: ModelHub, endpoint: str) -> str:
-    """What went wrong, in one line a person can act on."""
+def describe_hub_error(exc: BaseException, hub: ModelHub, endpoint: str, resumable: bool = False) -> str:
+    """What went wrong, in one line a person can act on; ``resumable``: bytes came, a pull again resumes."""
     for cause in _causes(exc):
         kinds = {cls.__name__ for cls in type(cause).__mro__}
         status = getattr(getattr(cause, "response", None), "status_code", None)
@@ -212,11 +218,19 @@ def describe_hub_error(exc: BaseException, hub: ModelHub, endpoint: str) -> str:
             return f"{endpoint} refused access (a gated or private model: accept its terms and log in)"
         # httpx (huggingface_hub 1.x), httpx2 (2.x) and requests name their connection failures alike
         if kinds & {"TransportError", "ConnectionError", "RemoteProtocolError", "ChunkedEncodingError"}:
+            resume = ", and run the pull again to resume" if resumable else ""
             return (
-                f"the connection to {endpoint} failed ({_first_line(cause)}); check the network or "
-                f"{hub.endpoint_setting}, and run the pull again to resume"
+                f"the connection to {endpoint} failed ({_first_line(_system_error(cause) or cause)}); check the "
+                f"network or {hub.endpoint_setting}{resume}"
             )
     return f"download from {endpoint} failed ({_first_line(exc)})"
+
+
+def _system_error(exc: BaseException) -> OSError | None:
+    """The system's own error deepest under ``exc`` (``ConnectionRefusedError: [Errno 111] ...``), where one
+    is: a client's wrappers of it (requests' ``Max retries exceeded with url``) say nothing more."""
+    found = [cause for cause in _causes(exc) if isinstance(cause, OSError) and cause.errno is not None]
+    return found[-1] if found else None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -28,6 +28,7 @@ from zhbench.engines.hub.hubs import (
     RemoteFile,
     cached_bytes_in,
     hub_errors,
+    nothing_started,
 )
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class HuggingFace:
         from huggingface_hub import HfApi
 
         endpoint = self.endpoint()
-        with hub_errors(repo_id, self, endpoint):
+        with hub_errors(repo_id, self, endpoint, resumable=nothing_started):
             info = HfApi(endpoint=endpoint).model_info(
                 repo_id, revision=revision or self.default_revision, files_metadata=True
             )
@@ -93,7 +94,7 @@ class HuggingFace:
             progress.finish_file(file.name, file.size)
             return Path(local)
 
-        with hub_errors(plan.repo_id, self, plan.endpoint):
+        with hub_errors(plan.repo_id, self, plan.endpoint, resumable=lambda: True):  # listed: the download began
             paths = _run_all(fetch, plan.files, progress)
         snapshots = {path.parent for path in paths}  # every file chosen is top-level
         if len(snapshots) > 1 or (plan.commit and paths and paths[0].parent.name != plan.commit):

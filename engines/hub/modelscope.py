@@ -12,6 +12,7 @@ An interrupted pull resumes part-way through a file, across processes too: the c
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from zhbench.engines.hub.hubs import (
     cached_bytes_in,
     check_model_id,
     hub_errors,
+    nothing_started,
     partial_bytes,
 )
 
@@ -71,7 +73,7 @@ class ModelScope:
         from modelscope.hub.api import HubApi
 
         endpoint = self.endpoint()
-        with hub_errors(repo_id, self, endpoint):
+        with _quiet_logs(), hub_errors(repo_id, self, endpoint, resumable=nothing_started):
             # `list_repo_files` is modelscope-hub's, reached through the shim's documented proxy: the shim's own
             # `get_model_files` drops each entry's type
             listed = HubApi(endpoint=endpoint).list_repo_files(repo_id, "model", revision=revision, recursive=True)
@@ -91,7 +93,10 @@ class ModelScope:
         callback = _callback_for(plan, progress)
         _quiet_client()
         try:
-            with hub_errors(plan.repo_id, self, plan.endpoint):
+            with (
+                _quiet_logs(),
+                hub_errors(plan.repo_id, self, plan.endpoint, resumable=lambda: self.cached_bytes(plan) > 0),
+            ):
                 folder = snapshot_download(
                     plan.repo_id,
                     revision=plan.revision,
@@ -231,13 +236,29 @@ def _callback_for(plan: PullPlan, progress: FileProgress) -> type[Any]:
     return TrackedCallback
 
 
-def _quiet_client() -> None:
-    """Keep the client from drawing on stderr over zhbench's own progress: it logs every pull at INFO (its
-    warnings, a retry after a dropped connection, still show) and draws a bar per file and one for the count
-    with ``tqdm``, which no setting of its own turns off, so its download module's bar class is swapped for
-    one that draws nothing. ``MODELSCOPE_LOG_LEVEL``, when set, is left to decide."""
+@contextlib.contextmanager
+def _quiet_logs() -> Iterator[None]:
+    """The client's logger silenced for the call: it logs every pull at INFO and a warning per retry, lines
+    over zhbench's progress and its one-line error (a failure is that line). ``MODELSCOPE_LOG_LEVEL``, when
+    set, is left to decide."""
     import logging
 
+    logger = logging.getLogger("modelscope_hub")
+    if "MODELSCOPE_LOG_LEVEL" in os.environ:
+        yield
+        return
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _quiet_client() -> None:
+    """Keep the client from drawing on stderr over zhbench's own progress: it draws a bar per file and one
+    for the count with ``tqdm``, which no setting of its own turns off, so its download module's bar class is
+    swapped for one that draws nothing."""
     from tqdm.auto import tqdm
 
     class SilentBar(tqdm):
@@ -250,5 +271,3 @@ def _quiet_client() -> None:
         pass
     else:
         client_download.tqdm = SilentBar
-    if "MODELSCOPE_LOG_LEVEL" not in os.environ:
-        logging.getLogger("modelscope_hub").setLevel(logging.WARNING)

@@ -186,3 +186,20 @@ def test_a_pull_killed_mid_file_is_continued_by_the_next_from_where_it_stopped(f
     assert fake_modelscope.sent[WEIGHTS] - sent_before == size - start  # only the rest came again
     assert (folder / WEIGHTS).read_bytes() == original(fake_modelscope)
     assert fake_modelscope.fetched() == {WEIGHTS}  # the small files finished before the kill
+
+
+def test_an_unreachable_modelscope_is_one_clear_line_with_no_client_logs_and_no_resume(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import modelscope_hub._legacy_api
+
+    monkeypatch.setenv("MODELSCOPE_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens
+    monkeypatch.delenv("MODELSCOPE_LOG_LEVEL", raising=False)
+    monkeypatch.setattr(modelscope_hub._legacy_api.time, "sleep", lambda seconds: None)  # its listing's retries
+    with pytest.raises(DownloadError) as caught:
+        plan_pull(REPO, hub="modelscope")
+    assert str(caught.value) == (
+        f"{REPO}: the connection to http://127.0.0.1:9 failed (ConnectionRefusedError: [Errno 111] Connection "
+        "refused); check the network or MODELSCOPE_ENDPOINT"
+    )  # nothing had started: no resume, and none of the client's retry warnings on stderr
+    assert capfd.readouterr().err == ""
