@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.message import Message
 from textual.widgets import TextArea
 
@@ -33,7 +35,13 @@ class Composer(TextArea):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
-        self.border_subtitle = "Enter: A+B · Ctrl+T: active pane · Shift+Enter / Ctrl+J: new line"
+        self.show_panes(["a", "b"])
+
+    def show_panes(self, names: Sequence[str]) -> None:
+        """Say which panes Enter sends to: "A+B" of two, "A–D" of four."""
+        every = "+".join(names).upper() if len(names) == 2 else f"{names[0]}–{names[-1]}".upper()
+        self.border_subtitle = f"Enter: {every} · Ctrl+T: active pane · Shift+Enter / Ctrl+J: new line"
+        relabel(self, "send-both", f"Send {every}")
 
     def action_submit(self, target: str) -> None:
         # Enter is a priority binding: the app runs this as soon as it reads the key, while the characters
@@ -50,3 +58,15 @@ class Composer(TextArea):
 
     def action_newline(self) -> None:
         self.insert("\n")
+
+
+def relabel(node: DOMNode, binding_id: str, description: str, tooltip: str = "") -> None:
+    """Give the binding ``binding_id`` of ``node`` another description (and tooltip) in the footer; its key, and
+    any key the keymap gave it, stay."""
+    bindings = node._bindings.key_to_bindings
+    for key, on_key in bindings.items():
+        bindings[key] = [
+            replace(b, description=description, tooltip=tooltip or b.tooltip) if b.id == binding_id else b
+            for b in on_key
+        ]
+    node.refresh_bindings()

@@ -8,10 +8,13 @@ from pathlib import Path
 
 from app_driver import models_loaded, replies_done, wait_until
 from test_app import send
+from test_app_keys import footer_drawn
 
 from zhbench.widgets.chat_pane import SHOWN_CHARS, ChatPane, MessageView
+from zhbench.widgets.composer import Composer
 from zhbench.widgets.edit_dialog import EditDialog
 from zhbench.workbench.app import ZhbenchApp
+from zhbench.workbench.session.config import Config
 
 SIZE = (150, 40)
 
@@ -70,3 +73,24 @@ async def test_the_edit_dialog_does_not_open_while_a_pane_the_message_went_to_is
         user_views(app, "a")[0].focus()
         await pilot.press("enter")  # once the reply is done it opens
         await wait_until(lambda: isinstance(app.screen, EditDialog), what="the edit dialog")
+
+
+async def test_the_send_and_swap_labels_follow_the_pane_count(
+    make_app: Callable[..., ZhbenchApp], tmp_path: Path
+) -> None:
+    app = make_app(config=Config(path=tmp_path / "config.toml", panes=4))
+    async with app.run_test(size=(260, 40)) as pilot:
+        await pilot.pause()
+        composer = app.query_one("#composer", Composer)
+        assert str(composer.border_subtitle).startswith("Enter: A–D ·")
+        footer = await footer_drawn(app)
+        assert "Send A–D" in footer and "Swap" in footer and "A+B" not in footer and "A/B" not in footer
+        swap = next(active.binding for active in app.screen.active_bindings.values() if active.binding.id == "swap")
+        assert swap.tooltip == "Exchange the active pane (A) with the next (B)"
+        for _ in range(2):
+            app.bench_screen.deck.remove_pane()
+        await pilot.pause()
+        assert app.bench.names == ["a", "b"]  # two again: the two-pane wording
+        assert str(composer.border_subtitle).startswith("Enter: A+B ·")
+        footer = await footer_drawn(app)
+        assert "Send A+B" in footer and "Swap A/B" in footer

@@ -17,7 +17,7 @@ from textual.widget import Widget
 
 from zhbench.plain.safe_text import visible_text
 from zhbench.widgets.chat_pane import ChatPane, MessageView, ReplyView
-from zhbench.widgets.composer import Composer
+from zhbench.widgets.composer import Composer, relabel
 from zhbench.widgets.pane_switcher import PaneSwitcher, panes_fit
 from zhbench.widgets.question import QuestionDialog
 from zhbench.workbench import workers
@@ -73,7 +73,15 @@ class PaneDeck:
         self.active = pane
         for name in self.bench.names:
             self.pane_widget(name).set_class(name == pane, "active")
-        self.screen.query_one(Composer).border_title = f"Message · active pane: {pane.upper()}"
+        composer = self.screen.query_one(Composer)
+        composer.border_title = f"Message · active pane: {pane.upper()}"
+        composer.show_panes(self.bench.names)
+        if len(self.bench.names) > 2:
+            following = self.bench.names[(self.bench.names.index(pane) + 1) % len(self.bench.names)]
+            tooltip = f"Exchange the active pane ({pane.upper()}) with the next ({following.upper()})"
+            relabel(self.screen, "swap", "Swap", tooltip)
+        else:
+            relabel(self.screen, "swap", "Swap A/B", "Exchange the active pane and the next")
         self.fit()
 
     def switch(self) -> None:
@@ -127,8 +135,7 @@ class PaneDeck:
             await self.add_pane()
         while len(self.bench.names) > count and (name := self.bench.remove_pane()) is not None:
             self.pane_widget(name).remove()
-        if self.active not in self.bench.names:
-            self.activate(self.bench.names[0])
+        self.activate(self.active if self.active in self.bench.names else self.bench.names[0])
 
     # --- headers and drawing ---------------------------------------------------------------------
 
