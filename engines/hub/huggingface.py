@@ -177,7 +177,7 @@ def _tqdm_for(progress: FileProgress, name: str) -> type[Any]:
     it per file (``tqdm_class``) with the file's size and the bytes a resume starts from."""
     from tqdm.auto import tqdm
 
-    class TrackedBar(tqdm):
+    class TrackedBar(tqdm):  # type: ignore[type-arg]  # generic in its stubs only: tqdm[T] fails at run time
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs["disable"] = True
             kwargs.pop("name", None)

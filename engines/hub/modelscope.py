@@ -261,7 +261,7 @@ def _quiet_client() -> None:
     swapped for one that draws nothing."""
     from tqdm.auto import tqdm
 
-    class SilentBar(tqdm):
+    class SilentBar(tqdm):  # type: ignore[type-arg]  # generic in its stubs only: tqdm[T] fails at run time
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **{**kwargs, "disable": True})
 
@@ -270,4 +270,4 @@ def _quiet_client() -> None:
     except ImportError:  # a client laid out otherwise: its bars show, the pull works the same
         pass
     else:
-        client_download.tqdm = SilentBar
+        vars(client_download)["tqdm"] = SilentBar  # a name the module imported, not one it exports

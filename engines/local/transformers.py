@@ -163,7 +163,7 @@ class TransformersEngine(TokenEngine):
         missing = sorted(set(info.get("missing_keys", ())) - set(cls._tied_keys(model)))
         if missing:
             raise lacking_weights(folder, missing)
-        return model.eval()
+        return cast("PreTrainedModel", model.eval())
 
     @classmethod
     def model_class(cls, folder: Path) -> Any:
@@ -322,7 +322,7 @@ def checked_tokenizer(tokenizer_class: Any, folder: Path) -> PreTrainedTokenizer
         raise ModelLoadError(folder, f"cannot load the tokenizer ({one_line(exc)})") from None
     if not probe or all(token == tokenizer.unk_token_id for token in probe):
         raise ModelLoadError(folder, "the tokenizer files load as an empty vocabulary")
-    return tokenizer
+    return cast("PreTrainedTokenizerBase", tokenizer)
 
 
 class CausalLMEngine(TransformersEngine):

@@ -149,7 +149,8 @@ class ChatTemplateEngine(CausalLMEngine):
         budget = prompt_budget(self.max_positions, params.max_new_tokens)
 
         def ids_of(messages: Sequence[Message]) -> list[int]:
-            return self._render(messages, settings, tokenize=True)
+            ids: list[int] = self._render(messages, settings, tokenize=True)
+            return ids
 
         kept = fit_messages(history, lambda messages: len(ids_of(messages)) <= budget)
         dropped, truncated = len(history) - len(kept), len(ids_of(kept)) > budget

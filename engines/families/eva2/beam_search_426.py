@@ -62,7 +62,8 @@ class FinishedHypotheses:
         """No running beam can still beat the worst of a full set of finished ones."""
         if len(self.beams) < self.num_beams:
             return False
-        return self.worst_score >= best_sum_logprobs / length**self.length_penalty
+        best_possible: float = best_sum_logprobs / length**self.length_penalty  # int ** float is typed Any
+        return self.worst_score >= best_possible
 
     def best(self) -> list[int]:
         return sorted(self.beams, key=lambda beam: beam[0])[-1][1]

@@ -11,7 +11,7 @@ beam, temperature 0.7), decoded step by step with ``generate()``'s processors.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -189,7 +189,8 @@ class Eva2Engine(TransformersEngine):
             weights[name] = tensor.to(target)
         del state
         model.load_state_dict(weights, assign=True, strict=False)
-        return model.eval()
+        evaluate: Callable[[], EvaForConditionalGeneration] = model.eval  # transformers leaves it unannotated
+        return evaluate()
 
     def default_params(self) -> GenerationParams:
         return eva2_defaults()

@@ -18,8 +18,8 @@ This module imports torch and transformers at its top: import it only where a mo
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -69,7 +69,8 @@ class EvaConfig(PreTrainedConfig):
             self.num_decoder_layers = self.num_layers
         if self.gelu_approximation not in ("none", "tanh"):
             raise ValueError(f"gelu_approximation must be 'none' or 'tanh', not {self.gelu_approximation!r}")
-        super().__post_init__(**kwargs)
+        finish: Callable[..., None] = super().__post_init__  # transformers leaves it unannotated
+        finish(**kwargs)
 
 
 #: ``config.json`` keys that shape the model (dropout and initialisation settings do not matter here)
@@ -176,7 +177,7 @@ class EvaAttention(nn.Module):
             num_buckets=self.num_buckets,
             max_distance=self.max_distance,
         )
-        return self.relative_attention_bias(buckets).permute(2, 0, 1).unsqueeze(0)
+        return cast("torch.Tensor", self.relative_attention_bias(buckets).permute(2, 0, 1).unsqueeze(0))
 
     def forward(
         self,
@@ -267,7 +268,7 @@ class EvaGatedFeedForward(nn.Module):
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         gate = nn.functional.gelu(self.wi_0(hidden), approximate=self.approximate)
-        return self.wo(gate * self.wi_1(hidden))
+        return cast("torch.Tensor", self.wo(gate * self.wi_1(hidden)))
 
 
 class EvaFeedForwardLayer(nn.Module):
@@ -277,7 +278,7 @@ class EvaFeedForwardLayer(nn.Module):
         self.layer_norm = EvaLayerNorm(config.d_model, config.layer_norm_epsilon)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return hidden + self.DenseReluDense(self.layer_norm(hidden))
+        return cast("torch.Tensor", hidden + self.DenseReluDense(self.layer_norm(hidden)))
 
 
 class EvaBlock(nn.Module):
@@ -367,13 +368,14 @@ class EvaForConditionalGeneration(PreTrainedModel, GenerationMixin):
         self.encoder = EvaStack(config, self.shared, is_decoder=False)
         self.decoder = EvaStack(config, self.shared, is_decoder=True)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
-        self.post_init()
+        finish: Callable[[], None] = self.post_init  # transformers leaves it unannotated
+        finish()
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.shared
 
     def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head
+        return cast("nn.Linear", self.lm_head)
 
     def get_encoder(self, modality: str | None = None) -> EvaStack:
         return self.encoder
@@ -431,7 +433,7 @@ def eva_decoder_weights(model: EvaForConditionalGeneration) -> DecoderWeights:
     device = model.device
 
     def position_bias(position: int) -> torch.Tensor:
-        return first.position_bias(position, 1, position + 1, device).to(model.dtype)
+        return cast("torch.Tensor", first.position_bias(position, 1, position + 1, device).to(model.dtype))
 
     return decoder_weights(
         model,

@@ -271,12 +271,12 @@ def _quiet_logs(llama_cpp: Any) -> None:
     if _log_callback is not None:
         return
 
-    @llama_cpp.llama_log_callback
-    def keep(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-        _LOG.append(text.decode("utf-8", errors="replace"))
+    _log_callback = llama_cpp.llama_log_callback(_keep_log)  # ctypes calls it from C: it must outlive this function
+    llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
 
-    _log_callback = keep  # ctypes calls it from C: it must outlive this function
-    llama_cpp.llama_log_set(keep, ctypes.c_void_p(0))
+
+def _keep_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    _LOG.append(text.decode("utf-8", errors="replace"))
 
 
 def cpu_cores() -> int:
@@ -293,7 +293,7 @@ def _open(path: Path, header: GGUFHeader, device: str, n_ctx: int) -> Llama:
         raise ModelLoadError(path, "this llama-cpp-python build runs on the CPU only (see the README for a CUDA build)")
     _LOG.clear()
     try:
-        return llama_cpp.Llama(
+        llama: Llama = llama_cpp.Llama(
             str(path),
             n_ctx=n_ctx,
             n_batch=min(512, n_ctx),
@@ -305,6 +305,7 @@ def _open(path: Path, header: GGUFHeader, device: str, n_ctx: int) -> Llama:
         )
     except (ValueError, RuntimeError) as exc:
         raise ModelLoadError(path, _load_failure(header, exc)) from None
+    return llama
 
 
 def _load_failure(header: GGUFHeader, exc: Exception) -> str:

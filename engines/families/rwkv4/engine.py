@@ -186,8 +186,10 @@ class Rwkv4Engine(TokenEngine):
         byte sequence in it is not UTF-8 (a character cut in two by a stop, say); here only the bad bytes
         become U+FFFD, as the 20B tokenizer does, so no text is lost and the blank-line rule still sees it."""
         if self.word_name == WORLD_VOCAB:
-            return self.pipeline.tokenizer.decodeBytes(list(ids)).decode("utf-8", errors="replace")
-        return self.pipeline.decode(list(ids))
+            data: bytes = self.pipeline.tokenizer.decodeBytes(list(ids))
+            return data.decode("utf-8", errors="replace")
+        text: str = self.pipeline.decode(list(ids))  # the rwkv package ships no type information
+        return text
 
     def forget_conversation(self) -> None:
         """Drop the carried chat (not ``chat_init``): the next reply feeds its history again, once."""

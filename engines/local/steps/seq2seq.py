@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.nn import functional
@@ -88,7 +88,7 @@ def t5_decoder_weights(model: Any) -> DecoderWeights | None:
     output_scale = model.model_dim**-0.5 if model.config.scale_decoder_outputs else None
 
     def position_bias(position: int) -> torch.Tensor:
-        return first.compute_bias(1, position + 1, past_seen_tokens=position)
+        return cast("torch.Tensor", first.compute_bias(1, position + 1, past_seen_tokens=position))
 
     return decoder_weights(
         model,
@@ -246,7 +246,7 @@ class ForwardStep:
                 use_cache=True,
             )
         self._cache = output.cache
-        return output.logits[:, -1]
+        return cast("torch.Tensor", output.logits[:, -1])
 
 
 def decoder_step(model: Any, encoded: torch.Tensor, weights: DecoderWeights | None) -> DecoderStep | ForwardStep:
