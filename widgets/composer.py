@@ -35,6 +35,8 @@ class Composer(TextArea):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+        #: what Enter on an empty box says (nothing, where the box is empty most of the time)
+        self.empty_note = ""
         self.show_panes(["a", "b"])
 
     def show_panes(self, names: Sequence[str]) -> None:
@@ -52,6 +54,8 @@ class Composer(TextArea):
     def _submit(self, target: str) -> None:
         text = self.text
         if not text.strip():
+            if self.empty_note:
+                self.notify(self.empty_note, severity="warning")
             return
         self.clear()
         self.post_message(self.Submitted(self, text, target))

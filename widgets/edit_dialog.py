@@ -44,6 +44,7 @@ class EditDialog(ModalScreen[str | None]):
     def on_mount(self) -> None:
         composer = self.query_one(Composer)
         composer.border_subtitle = "Enter sends the edit · Shift+Enter / Ctrl+J: new line · Esc cancels"
+        composer.empty_note = "Not sent: the edit is empty (type the new message, or Esc to cancel)."
         composer.text = self.text
         composer.move_cursor(composer.document.end)
         composer.focus()

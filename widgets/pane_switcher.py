@@ -46,7 +46,7 @@ class PaneSwitcher(Static):
         for name in self.names:
             label = f"[{name.upper()}]" if name == active else f" {name.upper()} "
             text.append(label.center(NAME_CELLS), style="bold reverse" if name == active else "")
-        text.append(f"  {switch_key}: next pane · the panes sit side by side in a wider terminal")
+        text.append(f"  {switch_key}: next pane · all side by side when wider")
         self.update(text)
 
     def on_click(self, event: events.Click) -> None:

@@ -13,6 +13,7 @@ from test_app_keys import footer_drawn
 from zhbench.widgets.chat_pane import SHOWN_CHARS, ChatPane, MessageView
 from zhbench.widgets.composer import Composer
 from zhbench.widgets.edit_dialog import EditDialog
+from zhbench.widgets.pane_switcher import PaneSwitcher
 from zhbench.workbench.app import ZhbenchApp
 from zhbench.workbench.session.config import Config
 
@@ -94,3 +95,59 @@ async def test_the_send_and_swap_labels_follow_the_pane_count(
         assert str(composer.border_subtitle).startswith("Enter: A+B ·")
         footer = await footer_drawn(app)
         assert "Send A+B" in footer and "Swap A/B" in footer
+
+
+async def test_the_palette_offers_add_and_remove_pane_only_where_they_can_act(
+    make_app: Callable[..., ZhbenchApp], tmp_path: Path
+) -> None:
+    app = make_app(config=Config(path=tmp_path / "config.toml", panes=4))
+    async with app.run_test(size=(200, 40)) as pilot:
+        await pilot.pause()
+        titles = {title for title, _, _ in app.bench_screen.palette_commands()}
+        assert "Add pane" not in titles and "Remove pane" in titles
+        await app.bench_screen.deck.set_count(2)  # as a reopened two-pane session does
+        titles = {title for title, _, _ in app.bench_screen.palette_commands()}
+        assert "Add pane" in titles and "Remove pane" not in titles
+
+
+async def test_a_reopened_session_of_four_panes_starts_with_pane_a_active(
+    make_app: Callable[..., ZhbenchApp],
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(200, 40)) as pilot:
+        await pilot.pause()
+        await app.bench_screen.deck.set_count(4)  # what reopening a session of four panes does first
+        await pilot.pause()
+        assert app.bench.names == ["a", "b", "c", "d"] and app.bench_screen.active_pane == "a"
+
+
+async def test_sending_an_empty_edit_says_so_and_keeps_the_dialog(
+    make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path]
+) -> None:
+    app = make_app(preload={"a": str(standin_dir("gpt2-dialogbot"))})
+    async with app.run_test(size=SIZE) as pilot:
+        await models_loaded(app, "a")
+        app.bench.pane("a").params = app.bench.pane("a").params.with_overrides({"max_new_tokens": 2})  # type: ignore[union-attr]
+        await send(pilot, app, "第一句")
+        await replies_done(app)
+        user_views(app, "a")[0].focus()
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, EditDialog), what="the edit dialog")
+        app.screen.query_one(Composer).text = "  "
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, EditDialog)
+        assert any(note.startswith("Not sent: the edit is empty") for note in notes(app))
+
+
+async def test_the_pane_switchers_hint_fits_an_80_column_terminal(
+    make_app: Callable[..., ZhbenchApp], tmp_path: Path
+) -> None:
+    app = make_app(config=Config(path=tmp_path / "config.toml", panes=4))
+    async with app.run_test(size=(80, 30)) as pilot:
+        switcher = app.query_one(PaneSwitcher)
+        await wait_until(lambda: switcher.display, what="one pane at a time")
+        await pilot.pause()
+        hint = str(switcher.render())
+        assert "next pane" in hint and hint.endswith("when wider")
+        assert switcher.content_region.width >= len(hint)  # every character drawn, none cut

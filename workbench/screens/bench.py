@@ -42,6 +42,7 @@ from zhbench.workbench.session.arena.rounds import VERDICT_NAMES, ArenaError, ba
 from zhbench.workbench.session.arena.votes import ArenaDataError, Battle, Verdict, VoteStore
 from zhbench.workbench.session.bench import Bench
 from zhbench.workbench.session.panes import (
+    APP_PANES,
     apply_values,
     editable_values,
     preset_values,
@@ -341,8 +342,11 @@ class BenchScreen(FittedFooterScreen):
             self, "switch-pane", "Switch active pane", "Make the next pane the one Send active sends to",
             self.action_switch_pane,
         )
-        yield "Add pane", "Another pane beside these (up to four)", self.deck.add_pane
-        yield "Remove pane", "Take the last pane away (asked first if it holds a conversation)", self.deck.remove_pane
+        if len(self.bench.names) < APP_PANES[-1]:
+            yield "Add pane", "Another pane beside these (up to four)", self.deck.add_pane
+        if len(self.bench.names) > APP_PANES[0]:
+            remove = "Take the last pane away (asked first if it holds a conversation)"
+            yield "Remove pane", remove, self.deck.remove_pane
         yield keyed(self, "params", "Edit parameters", "Decoding settings of the active pane", self.action_edit_params)
         yield keyed(
             self, "toggle-models", "Show or hide the model list", "More room for the panes", self.action_toggle_models

@@ -129,13 +129,13 @@ class PaneDeck:
         self.screen.app.push_screen(QuestionDialog(title, ON_DISK, [("remove", "Remove")]), remove)
 
     async def set_count(self, count: int) -> None:
-        """As many idle panes as ``count`` (within two to four), added or taken away at the end."""
+        """As many idle panes as ``count`` (within two to four), added or taken away at the end; the first active."""
         count = min(max(count, APP_PANES[0]), APP_PANES[-1])
         while len(self.bench.names) < count:
             await self.add_pane()
         while len(self.bench.names) > count and (name := self.bench.remove_pane()) is not None:
             self.pane_widget(name).remove()
-        self.activate(self.active if self.active in self.bench.names else self.bench.names[0])
+        self.activate(self.bench.names[0])
 
     # --- headers and drawing ---------------------------------------------------------------------
 
