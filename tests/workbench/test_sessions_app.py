@@ -19,7 +19,7 @@ from zhbench.widgets.question import QuestionDialog
 from zhbench.workbench.app import ZhbenchApp
 from zhbench.workbench.screens.sessions import PastArenaScreen, SessionsScreen
 from zhbench.workbench.session.bench import Bench
-from zhbench.workbench.session.records import MessageRecord, PaneModel
+from zhbench.workbench.session.records import MessageRecord, ModelRecord, PaneModel
 from zhbench.workbench.session.transcripts import TranscriptWriter, read_session, session_files
 
 SIZE = (150, 40)
@@ -103,6 +103,9 @@ async def test_a_past_session_is_found_reopened_and_continued_in_its_own_file(
     asked = [(m.pane, m.turn, m.content) for m in session.messages if m.role == "user"]
     assert asked[-2:] == [("a", 3, "第三句"), ("b", 3, "第三句")]
     assert len(session_files(folder)) == 2
+    # the models loaded again are recorded with the settings they went on with, not their family's defaults
+    reloaded = [r.model for r in session.records if isinstance(r, ModelRecord) and r.model is not None]
+    assert [(m.params or {}).get("max_new_tokens") for m in reloaded] == [3, 3]
 
 
 async def test_reopening_over_a_conversation_asks_first_and_a_missing_model_leaves_its_pane_read_only(

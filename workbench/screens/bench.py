@@ -127,8 +127,6 @@ class BenchScreen(FittedFooterScreen):
         self.deck = self.DECK(self, bench)
         #: editing an earlier message, and the branches that makes
         self.branching = Branching(self, self.deck)
-        #: the settings a reopened session's pane goes on with, applied when its model has loaded (by generation)
-        self._saved_params: dict[str, tuple[int, dict[str, object]]] = {}
 
     # --- layout -------------------------------------------------------------------------------
 
@@ -281,7 +279,6 @@ class BenchScreen(FittedFooterScreen):
             return
         if problem:
             self.report_load_problem(event.pane, problem)
-        self._restore_params(event.pane, event.generation)
         self.deck.redraw(event.pane)
 
     def report_load_problem(self, pane: str, problem: str) -> None:
@@ -502,20 +499,7 @@ class BenchScreen(FittedFooterScreen):
     def _load_reopened(self, loads: list[tuple[str, str, str]], params: dict[str, dict[str, object]]) -> None:
         for name, spec, label in loads:
             self.load_model(name, spec, label, keep_conversation=True)
-            self._saved_params[name] = (self.bench.pane(name).generation, params.get(name, {}))
-
-    def _restore_params(self, pane: str, generation: int) -> None:
-        """A reopened pane's model loaded: it goes on with the settings the session's replies used."""
-        saved = self._saved_params.pop(pane, None)
-        state = self.bench.pane(pane)
-        if saved is None or saved[0] != generation or state.params is None:
-            return
-        try:
-            state.params = state.params.with_overrides(saved[1])
-            state.params.validate()
-        except ValueError as exc:
-            state.params = self.bench.initial_params(state.engine)[0] if state.engine else None
-            self.notify(f"Pane {pane.upper()}: the session's settings no longer apply ({exc})", severity="warning")
+            self.bench.restore_settings(name, self.bench.pane(name).generation, params.get(name, {}))
 
     def action_switch_pane(self) -> None:
         self.deck.switch()

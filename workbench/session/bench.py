@@ -78,6 +78,8 @@ class Bench:
         self.turn = 0
         #: the ids of the messages and replies of this session so far (a reopened one's included): no two alike
         self.record_ids: set[str] = set()
+        #: the settings a reopened session's pane goes on with, by the generation of the load bringing it back
+        self._restoring: dict[str, tuple[int, dict[str, Any]]] = {}
 
     @property
     def names(self) -> list[str]:
@@ -126,11 +128,31 @@ class Bench:
         state.random_weights = demo or is_standin(engine.describe().path)
         state.weight_bytes = engine.describe().weight_bytes
         state.params, problem = self.initial_params(engine)
+        restoring = self._restoring.pop(name, None)
+        if restoring is not None and restoring[0] == generation:
+            problem = "; ".join(filter(None, [problem, self._restore(state, restoring[1])])) or None
         if not state.load_keeps_conversation:
             state.forget_conversation()
         kept = bool(state.shown)
         self._record_if_started(ModelRecord(name, now_iso(), state.model(), kept_conversation=kept))
         return problem
+
+    def restore_settings(self, name: str, generation: int, settings: Mapping[str, Any]) -> None:
+        """Have the load ``generation`` of pane ``name`` (a reopened session's model, loading again) go on with
+        ``settings``, those of the session's last reply there: the pane's model record says what it uses."""
+        self._restoring[name] = (generation, dict(settings))
+
+    @staticmethod
+    def _restore(state: PaneState, settings: Mapping[str, Any]) -> str | None:
+        """The pane's settings with a reopened session's on top, or kept as they are (and why)."""
+        assert state.params is not None
+        try:
+            restored = state.params.with_overrides(settings)
+            restored.validate()
+        except ValueError as exc:
+            return f"Pane {state.name.upper()}: the session's settings no longer apply ({exc})"
+        state.params = restored
+        return None
 
     def unload(self, name: str) -> bool:
         """Drop the pane's model and conversation, so its memory can go before another model loads; False

@@ -11,9 +11,9 @@ from test_bench import loaded, run
 from zhbench.engines.registry import load_engine
 from zhbench.workbench.session.bench import Bench
 from zhbench.workbench.session.panes import PaneState, ShownEntry
-from zhbench.workbench.session.records import PaneModel
+from zhbench.workbench.session.records import ModelRecord, PaneModel
 from zhbench.workbench.session.reopen import continue_in, model_spec, reopen
-from zhbench.workbench.session.transcripts import read_session, session_files, to_markdown
+from zhbench.workbench.session.transcripts import TranscriptWriter, read_session, session_files, to_markdown
 
 
 def shown(entries: list[ShownEntry]) -> list[tuple[object, ...]]:
@@ -181,3 +181,22 @@ def test_a_replying_or_only_pane_is_not_taken_away(tmp_path: Path, standin_dir: 
     assert bench.remove_pane() is None and bench.names == ["a", "b"]  # B is replying
     run(bench, job)
     assert bench.remove_pane() == "b" and bench.remove_pane() is None and bench.names == ["a"]
+
+
+def test_a_reopened_pane_is_recorded_with_the_settings_it_goes_on_with(
+    tmp_path: Path, standin_dir: Callable[..., Path]
+) -> None:
+    bench = Bench(tmp_path, pane_count=2)
+    engine = load_engine(str(standin_dir("gpt2-dialogbot")), device="cpu")
+    bench.transcript = TranscriptWriter(tmp_path, {"a": None, "b": None})
+    for name, settings in (("a", {"max_new_tokens": 3}), ("b", {"max_new_tokens": -5})):
+        generation = bench.begin_load(name, "dialogbot", keep_conversation=True)
+        assert generation is not None
+        bench.restore_settings(name, generation, settings)
+        problem = bench.model_loaded(name, generation, engine, demo=False)
+        assert (problem is None) == (name == "a"), problem
+    assert "Pane B: the session's settings no longer apply" in (problem or "")
+    recorded = [r.model for r in read_session(bench.transcript.path).records if isinstance(r, ModelRecord)]
+    defaults = bench.initial_params(engine)[0].max_new_tokens
+    assert [(m.params or {})["max_new_tokens"] for m in recorded if m] == [3, defaults]
+    assert bench.pane("a").params is not None and bench.pane("a").params.max_new_tokens == 3
