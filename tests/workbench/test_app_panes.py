@@ -97,6 +97,7 @@ async def test_a_pane_is_added_and_the_last_one_removed_asked_first_when_it_hold
         palette = {title: run for title, _, run in app.bench_screen.palette_commands()}
         await palette["Add pane"]()
         assert app.bench.names == ["a", "b", "c"] and app.bench_screen.active_pane == "c"
+        palette = {title: run for title, _, run in app.bench_screen.palette_commands()}  # now one to remove
         app.bench_screen.load_model("c", four_models["c"], "third")
         await models_loaded(app, "c")
         await send(pilot, app, "你好")
