@@ -55,7 +55,8 @@ async def test_a_long_message_shows_its_beginning_says_how_much_more_and_the_mod
 async def test_the_edit_dialog_does_not_open_while_a_pane_the_message_went_to_is_replying(
     make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path]
 ) -> None:
-    app = make_app(preload={"a": str(standin_dir("gpt2-dialogbot"))})
+    # a stand-in with no context limit: its reply goes on until it is stopped (GPT-2's ended at its context)
+    app = make_app(preload={"a": str(standin_dir("chatyuan"))})
     async with app.run_test(size=SIZE) as pilot:
         await models_loaded(app, "a")
         app.bench.pane("a").params = app.bench.pane("a").params.with_overrides({"max_new_tokens": 2})  # type: ignore[union-attr]
@@ -124,7 +125,8 @@ async def test_a_reopened_session_of_four_panes_starts_with_pane_a_active(
 async def test_sending_an_empty_edit_says_so_and_keeps_the_dialog(
     make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path]
 ) -> None:
-    app = make_app(preload={"a": str(standin_dir("gpt2-dialogbot"))})
+    # a stand-in with no context limit: its reply goes on until it is stopped (GPT-2's ended at its context)
+    app = make_app(preload={"a": str(standin_dir("chatyuan"))})
     async with app.run_test(size=SIZE) as pilot:
         await models_loaded(app, "a")
         app.bench.pane("a").params = app.bench.pane("a").params.with_overrides({"max_new_tokens": 2})  # type: ignore[union-attr]
