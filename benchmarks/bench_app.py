@@ -83,8 +83,8 @@ async def app_rate(app: Any, tokens: int) -> tuple[float, int]:
     composer.text = QUESTION
     # Woken by the app when both replies are on screen: polling would itself take the GIL from the engines.
     both_shown = asyncio.Event()
-    screen, shown = app.bench_screen, []
-    show_end = screen._show_end
+    deck, shown = app.bench_screen.deck, []  # the panes and their replies
+    show_end = deck._show_end
 
     def counting(pane: str, entry: Any) -> None:
         show_end(pane, entry)
@@ -92,12 +92,12 @@ async def app_rate(app: Any, tokens: int) -> tuple[float, int]:
         if len(shown) == len(app.bench.panes):
             both_shown.set()
 
-    screen._show_end = counting
+    deck._show_end = counting
     start = time.perf_counter()
     composer.action_submit("both")
     await both_shown.wait()
     elapsed = time.perf_counter() - start
-    screen._show_end = show_end
+    deck._show_end = show_end
     replies = [m for m in read_session(app.bench.transcript.path).messages if m.role == "assistant"][-2:]
     total = sum(m.stats["new_tokens"] for m in replies)
     for state in app.bench.panes:
