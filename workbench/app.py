@@ -7,7 +7,7 @@ they report to the bench screen (``workbench/screens/bench.py``), which does the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import events, on
 from textual.app import App
@@ -22,7 +22,6 @@ from zhbench.plain.safe_text import visible_text
 from zhbench.themes import STYLESHEET, THEME_VARIABLE_DEFAULTS, THEMES
 from zhbench.workbench import workers
 from zhbench.workbench.paste import use_whole_paste_parser
-from zhbench.workbench.screens.arena import ArenaScreen
 from zhbench.workbench.screens.bench import (
     QUIT_BINDING,
     ArenaAsked,
@@ -30,11 +29,7 @@ from zhbench.workbench.screens.bench import (
     LeaderboardAsked,
     SessionsAsked,
 )
-from zhbench.workbench.screens.leaderboard import LeaderboardScreen
 from zhbench.workbench.screens.model_downloads import RescanAsked
-from zhbench.workbench.screens.review import ReviewScreen
-from zhbench.workbench.screens.sessions import PastArenaScreen, SessionsScreen
-from zhbench.workbench.session.arena.rounds import ARENA_DECODING, Contender
 from zhbench.workbench.session.bench import Bench
 from zhbench.workbench.session.config import (
     Config,
@@ -48,6 +43,9 @@ from zhbench.workbench.session.memory import NvmlReader, read_memory
 from zhbench.workbench.session.panes import PANE_NAMES
 from zhbench.workbench.session.reopen import reopen
 from zhbench.workbench.session.transcripts import TranscriptError, read_session
+
+if TYPE_CHECKING:  # the screens the bench opens load when first opened: the first screen comes sooner
+    from zhbench.workbench.session.arena.rounds import Contender
 
 
 class ZhbenchApp(App[None]):
@@ -160,6 +158,8 @@ class ZhbenchApp(App[None]):
         if self.arena_pool:
             self.open_arena(self.arena_pool)
         if self.review is not None:
+            from zhbench.workbench.screens.review import ReviewScreen
+
             self.push_screen(ReviewScreen(self.review))
 
     def exit(self, *args: Any, **kwargs: Any) -> None:
@@ -172,6 +172,9 @@ class ZhbenchApp(App[None]):
     def open_arena(self, pool: list[Contender] | None = None) -> None:
         """Blind battles over ``pool``, by default every model on offer that is on this machine (the demos
         only when there is nothing else). Its panes are its own: the bench's stay as they are."""
+        from zhbench.workbench.screens.arena import ArenaScreen
+        from zhbench.workbench.session.arena.rounds import ARENA_DECODING, Contender
+
         if pool is None:
             available = [row for row in self.rows if row.available and row.problem is None]
             real = [row for row in available if row.source != "demo"]
@@ -200,6 +203,8 @@ class ZhbenchApp(App[None]):
 
     def open_sessions(self) -> None:
         """The past sessions; the one chosen reopens in the bench (an arena round read-only, over it)."""
+        from zhbench.workbench.screens.sessions import SessionsScreen
+
         self.push_screen(SessionsScreen(self.transcripts_folder), self._session_chosen)
 
     def _session_chosen(self, path: Path | None) -> None:
@@ -211,11 +216,15 @@ class ZhbenchApp(App[None]):
             self.notify(f"Not reopened: {exc}", severity="error")
             return
         if reopened.arena:
+            from zhbench.workbench.screens.sessions import PastArenaScreen
+
             self.push_screen(PastArenaScreen(reopened))
         else:
             self.bench_screen.ask_to_reopen(reopened)
 
     def open_leaderboard(self) -> None:
+        from zhbench.workbench.screens.leaderboard import LeaderboardScreen
+
         self.push_screen(LeaderboardScreen())
 
     def _held_memory(self) -> tuple[tuple[str, str, int | None], ...]:

@@ -278,7 +278,8 @@ async def test_a_model_that_cannot_take_the_arena_decoding_leaves_the_pool_unnam
 ) -> None:
     # a decoding no model takes (every family refuses a negative temperature), as a beam-only family would
     # refuse the arena's sampling
-    monkeypatch.setattr("zhbench.workbench.app.ARENA_DECODING", {**ARENA_DECODING, "temperature": -1.0})
+    refused = {**ARENA_DECODING, "temperature": -1.0}
+    monkeypatch.setattr("zhbench.workbench.session.arena.rounds.ARENA_DECODING", refused)
     pool = [Contender(str(standin_dir("gpt2-dialogbot"))), Contender(str(standin_dir("dialogpt-zh")))]
     app = make_app(arena_pool=pool)
     async with app.run_test(size=SIZE) as pilot:
