@@ -23,9 +23,7 @@ from pathlib import Path
 
 from zhbench.engines.hub import ollama
 from zhbench.engines.local.chat_render import ChatTemplateNeeded
-from zhbench.engines.local.file_reads import read_regular_text
-from zhbench.workbench.session.config import Config
-from zhbench.workbench.session.file_writes import FileWriteError, write_atomically
+from zhbench.workbench.session.config import Config, text_to_edit, write_edited
 from zhbench.workbench.session.identity import path_model_id
 
 #: the load option a family takes a template by (the gguf family's ``--template``)
@@ -110,11 +108,9 @@ def remember_template(config: Config, model_id: str, name: str) -> str | None:
     config.templates[model_id] = name
     path = config.path
     line = f"{_toml_string(model_id)} = {_toml_string(name)}"
-    try:
-        text = read_regular_text(path) if path.exists() else ""
-        tomllib.loads(text)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        return f"template not saved: {path} could not be read ({exc})"
+    text, problem = text_to_edit(path, "template")
+    if problem is not None:
+        return problem
     lines = text.splitlines()
     start = next((i for i, text_line in enumerate(lines) if _TABLE_HEADER.match(text_line.strip())), None)
     if start is None:
@@ -132,14 +128,7 @@ def remember_template(config: Config, model_id: str, name: str) -> str | None:
         return f"template not saved: {path} holds [{TABLE}] in a form this cannot edit ({exc})"
     if not isinstance(written, dict) or written.get(model_id) != name:
         return f"template not saved: {path} holds [{TABLE}] in a form this cannot edit"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, updated)  # a full disk leaves the old config whole
-    except FileWriteError as exc:
-        return f"template not saved: {exc}"
-    except OSError as exc:
-        return f"template not saved: {path}: {exc.strerror or exc}"
-    return None
+    return write_edited(path, updated, "template")
 
 
 def _entry_key(line: str) -> str | None:

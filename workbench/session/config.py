@@ -241,22 +241,36 @@ def remember_theme(config: Config, theme: str) -> str | None:
     config.theme = theme
     path = config.path
     line = f'theme = "{theme}"'
-    try:
-        text = read_regular_text(path) if path.exists() else ""
-        tomllib.loads(text)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        return f"theme not saved: {path} could not be read ({exc})"
+    text, problem = text_to_edit(path, "theme")
+    if problem is not None:
+        return problem
     # A top-level key must come before the first table.
     head, sep, tail = ("", "[", text[1:]) if text.startswith("[") else text.partition("\n[")
     if _THEME_LINE.search(head):
         head = _THEME_LINE.sub(line, head, count=1)
     else:
         head = f"{line}\n{head}" if head else line + "\n"
+    return write_edited(path, head + sep + tail, "theme")
+
+
+def text_to_edit(path: Path, what: str) -> tuple[str, str | None]:
+    """The config file's text for an edit of ``what`` ("" when there is none yet), or why ``what`` is not saved:
+    a file that cannot be read or does not parse is left alone, as rewriting it could lose what the user meant."""
+    try:
+        text = read_regular_text(path) if path.exists() else ""
+        tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return "", f"{what} not saved: {path} could not be read ({exc})"
+    return text, None
+
+
+def write_edited(path: Path, text: str, what: str) -> str | None:
+    """Replace the config file with ``text`` (an edit of ``what``); why it was not saved, as text, or None."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, head + sep + tail)  # a full disk leaves the old config whole, never cut mid-key
+        write_atomically(path, text)  # a full disk leaves the old config whole, never cut mid-key
     except FileWriteError as exc:
-        return f"theme not saved: {exc}"
+        return f"{what} not saved: {exc}"
     except OSError as exc:
-        return f"theme not saved: {path}: {exc.strerror or exc}"
+        return f"{what} not saved: {path}: {exc.strerror or exc}"
     return None
