@@ -125,8 +125,7 @@ async def test_a_reopened_session_of_four_panes_starts_with_pane_a_active(
 async def test_sending_an_empty_edit_says_so_and_keeps_the_dialog(
     make_app: Callable[..., ZhbenchApp], standin_dir: Callable[..., Path]
 ) -> None:
-    # a stand-in with no context limit: its reply goes on until it is stopped (GPT-2's ended at its context)
-    app = make_app(preload={"a": str(standin_dir("chatyuan"))})
+    app = make_app(preload={"a": str(standin_dir("gpt2-dialogbot"))})
     async with app.run_test(size=SIZE) as pilot:
         await models_loaded(app, "a")
         app.bench.pane("a").params = app.bench.pane("a").params.with_overrides({"max_new_tokens": 2})  # type: ignore[union-attr]
